@@ -1,0 +1,215 @@
+"""`assistant ...`: a thin command line over the same services the UI and API use."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.table import Table
+
+from assistant.settings import Settings
+
+app = typer.Typer(
+    help="A grounded assistant: answers from your documents, with citations. Offline by default.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+console = Console(stderr=True)
+
+
+def _setup_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(message)s",
+        handlers=[RichHandler(console=console, show_path=False)],
+    )
+    for noisy in ("httpx", "chromadb", "sentence_transformers", "transformers"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _components(settings: Settings):
+    from assistant.components import build_components
+
+    try:
+        return build_components(settings)
+    except Exception as exc:
+        _fail(exc)
+
+
+def _fail(exc: BaseException, code: int = 1) -> None:
+    console.print(f"[bold red]error:[/] {exc}")
+    raise typer.Exit(code)
+
+
+@app.callback()
+def main_options(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log what happens.")] = False,
+) -> None:
+    _setup_logging(verbose)
+
+
+@app.command()
+def config() -> None:
+    """Show the effective settings (env vars RAG_*, .env), secrets masked."""
+    table = Table("setting", "value", title="Effective settings")
+    for key, value in Settings().describe().items():
+        table.add_row(key, str(value))
+    Console().print(table)
+
+
+@app.command()
+def ingest(
+    paths: Annotated[
+        list[Path] | None, typer.Argument(help="Files or folders (default: RAG_DOCS_DIR).")
+    ] = None,
+    reindex: Annotated[bool, typer.Option(help="Drop the index and embed every document again.")] = False,
+    if_empty: Annotated[bool, typer.Option(help="Only ingest when the store is empty.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Add documents (txt, md, html, pdf, docx); unchanged chunks are not embedded again."""
+    settings = Settings()
+    c = _components(settings)
+    if if_empty and c.store.count() > 0:
+        console.print(f"store already holds {c.store.count()} chunks; nothing to do")
+        return
+    try:
+        if reindex:
+            report = c.ingest.reindex(progress=sys.stderr.isatty())
+        else:
+            report = c.ingest.ingest(paths or [settings.docs_dir], progress=sys.stderr.isatty())
+    except Exception as exc:
+        _fail(exc)
+    if as_json:
+        print(json.dumps(report.as_dict(), indent=2))
+        return
+    console.print(f"[green]ingested:[/] {report.summary()}")
+    for skipped in report.skipped:
+        console.print(f"[yellow]skipped[/] {skipped.path}: {skipped.reason}")
+
+
+@app.command()
+def documents(
+    delete: Annotated[str | None, typer.Option(help="Remove this document (its source name).")] = None,
+) -> None:
+    """List the ingested documents, or delete one."""
+    c = _components(Settings())
+    if delete:
+        try:
+            removed = c.ingest.delete(delete)
+        except KeyError:
+            _fail(ValueError(f"no document named {delete!r}; see `assistant documents`"))
+        console.print(f"removed {delete} ({removed} chunks)")
+        return
+    table = Table("source", "chunks", "chars", "path")
+    for doc in c.ingest.list_documents():
+        table.add_row(doc.source, str(doc.chunks), str(doc.chars), doc.path)
+    Console().print(table)
+
+
+@app.command()
+def ask(
+    question: Annotated[str, typer.Argument(help="Your question.")],
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print answer, citations and passages as JSON.")
+    ] = False,
+    k: Annotated[int | None, typer.Option(help="Passages to retrieve.")] = None,
+) -> None:
+    """Answer one question from the documents, with citations."""
+    from assistant.service import Done, TextDelta
+
+    c = _components(Settings())
+    try:
+        if as_json:
+            answer = c.chat.answer(question, k=k)
+            payload = {
+                "answer": answer.text,
+                "citations": [x.model_dump() for x in answer.citations],
+                "retrieved": [x.model_dump() for x in answer.retrieved],
+                "model": answer.model,
+                "ungrounded": answer.ungrounded,
+            }
+            print(json.dumps(payload, indent=2, ensure_ascii=False))
+            return
+        out = Console()
+        final = None
+        for event in c.chat.stream(question, k=k):
+            if isinstance(event, TextDelta):
+                out.print(event.text, end="", soft_wrap=True, markup=False, highlight=False)
+            elif isinstance(event, Done):
+                final = event.answer
+        out.print()
+        if final is not None:
+            for cit in final.citations:
+                out.print(f"[bold][{cit.n}][/] {cit.source} [{cit.start}:{cit.end}]", highlight=False)
+            if final.ungrounded:
+                out.print("[yellow]note: the model cited no passage; this answer is not grounded.[/]")
+    except Exception as exc:
+        _fail(exc)
+
+
+@app.command("eval")
+def evaluate(
+    dataset: Annotated[
+        Path, typer.Argument(help="JSON lines: id, question, history, answerable, must, evidence, type.")
+    ],
+    compare: Annotated[
+        bool, typer.Option(help="Also run dense-only, BM25-only and the naive baseline.")
+    ] = False,
+    out: Annotated[Path, typer.Option(help="Folder for the JSON and Markdown reports.")] = Path("reports"),
+    k: Annotated[int | None, typer.Option(help="Passages to retrieve.")] = None,
+) -> None:
+    """Measure retrieval hit, citation support, answer correctness, refusals and latency."""
+    from assistant import evaluation
+
+    try:
+        items = evaluation.load_items(dataset)
+    except (OSError, ValueError) as exc:
+        _fail(exc)
+    settings = Settings()
+    c = _components(settings)
+    if c.store.count() == 0:
+        console.print(f"store is empty: ingesting {settings.docs_dir} first")
+        c.ingest.ingest([settings.docs_dir])
+    report = evaluation.evaluate(c, items, compare=compare, k=k)
+    table = Table(
+        "variant", *(label for _, label in evaluation.COLUMNS), title=f"{dataset.name}: {len(items)} items"
+    )
+    for name, data in report["variants"].items():
+        overall = data["summary"]["overall"]
+        table.add_row(
+            name, *("–" if overall[key] is None else str(overall[key]) for key, _ in evaluation.COLUMNS)
+        )
+    Console().print(table)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "eval.json").write_text(json.dumps(report, indent=2, ensure_ascii=False))
+    (out / "eval.md").write_text(evaluation.markdown(report))
+    console.print(f"reports: {out / 'eval.json'}, {out / 'eval.md'}")
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Interface (default RAG_HOST, 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default RAG_PORT, 7860).")] = None,
+    ingest_seeds: Annotated[
+        bool, typer.Option(help="Ingest RAG_DOCS_DIR first if the store is empty.")
+    ] = True,
+) -> None:
+    """Serve the chat UI and the API on one port."""
+    from assistant.server import run
+
+    overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
+    run(Settings(**overrides), ingest_if_empty=ingest_seeds)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

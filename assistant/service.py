@@ -1,0 +1,140 @@
+"""ChatService: the one place answers are made. The UI, the API and the CLI only adapt it."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from langchain_core.runnables import Runnable
+from pydantic import BaseModel, Field
+
+from assistant.chain import to_messages
+from assistant.citations import Citation, MarkerFilter, RetrievedPassage, resolve, retrieved_of
+from assistant.errors import ModelUnavailableError, model_error
+from assistant.prompts import REFUSAL
+
+log = logging.getLogger(__name__)
+
+
+class Answer(BaseModel):
+    text: str
+    citations: list[Citation] = Field(default_factory=list)
+    retrieved: list[RetrievedPassage] = Field(default_factory=list)
+    query: str = ""
+    model: str = ""
+    refused: bool = False
+    ungrounded: bool = Field(False, description="A generated answer that cites no passage.")
+    timings: dict[str, float] = Field(default_factory=dict)
+
+
+@dataclass
+class TextDelta:
+    text: str
+
+
+@dataclass
+class Done:
+    answer: Answer
+
+
+StreamEvent = TextDelta | Done
+
+
+class ChatService:
+    """Answers a question with its history: condense, retrieve, gate, generate, resolve citations."""
+
+    def __init__(
+        self,
+        prepare: Runnable,
+        generate: Runnable,
+        model_label: str,
+        min_relevance: float,
+        generative: bool,
+        model_endpoint: str = "",
+        max_history_messages: int = 50,
+    ) -> None:
+        self.prepare = prepare
+        self.generate = generate
+        self.model_label = model_label
+        self.min_relevance = min_relevance
+        self.generative = generative
+        self.model_endpoint = model_endpoint
+        self.max_history_messages = max_history_messages
+
+    def answer(self, question: str, history: Sequence[dict[str, str]] = (), k: int | None = None) -> Answer:
+        for event in self.stream(question, history, k):
+            if isinstance(event, Done):
+                return event.answer
+        raise RuntimeError("the answer stream ended without an answer")  # pragma: no cover
+
+    def stream(
+        self, question: str, history: Sequence[dict[str, str]] = (), k: int | None = None
+    ) -> Iterator[StreamEvent]:
+        started = time.perf_counter()
+        inputs: dict[str, Any] = {
+            "question": question.strip(),
+            "history": to_messages(list(history)[-self.max_history_messages :]),
+            "k": k,
+        }
+        try:
+            prepared = self.prepare.invoke(inputs)
+        except Exception as exc:
+            raise self._mapped(exc) from exc
+        passages = prepared["passages"]
+        retrieved_at = time.perf_counter()
+        timings = {"retrieve_ms": round((retrieved_at - started) * 1000, 1)}
+        base = Answer(
+            text="", query=prepared["query"], model=self.model_label, retrieved=retrieved_of(passages)
+        )
+
+        best = max((float(p.metadata.get("similarity", 0.0)) for p in passages), default=0.0)
+        if best < self.min_relevance:
+            log.info("no passage relevant enough (best similarity %.3f): refusing", best)
+            yield from self._refuse(base, timings, started)
+            return
+
+        parts: list[str] = []
+        markers = MarkerFilter(len(passages))
+        first_token: float | None = None
+        try:
+            for delta in self.generate.stream(prepared):
+                first_token = first_token or time.perf_counter()
+                safe = markers.feed(delta)
+                if safe:
+                    parts.append(safe)
+                    yield TextDelta(safe)
+            tail = markers.flush()
+        except Exception as exc:
+            raise self._mapped(exc) from exc
+        if tail:
+            parts.append(tail)
+            yield TextDelta(tail)
+
+        text, citations = resolve("".join(parts), passages)
+        if not text.strip() or REFUSAL.rstrip(".").lower() in text.lower():
+            # The answerer found nothing (extractive) or the model declined: no citations either way.
+            if not text.strip():
+                yield TextDelta(REFUSAL)
+            base.text, base.refused = (text.strip() or REFUSAL), True
+        else:
+            base.text, base.citations = text, citations
+            base.ungrounded = self.generative and not citations
+        now = time.perf_counter()
+        timings["first_token_ms"] = round(((first_token or now) - started) * 1000, 1)
+        timings["generate_ms"] = round((now - retrieved_at) * 1000, 1)
+        timings["total_ms"] = round((now - started) * 1000, 1)
+        base.timings = timings
+        yield Done(base)
+
+    def _refuse(self, base: Answer, timings: dict[str, float], started: float) -> Iterator[StreamEvent]:
+        yield TextDelta(REFUSAL)
+        timings["total_ms"] = round((time.perf_counter() - started) * 1000, 1)
+        yield Done(base.model_copy(update={"text": REFUSAL, "refused": True, "timings": timings}))
+
+    def _mapped(self, exc: Exception) -> Exception:
+        if isinstance(exc, ModelUnavailableError):
+            return exc
+        return model_error(exc, self.model_endpoint or self.model_label) or exc

@@ -1,0 +1,109 @@
+"""One typed settings object decides every provider; nothing else reads the environment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ROOT = Path(__file__).resolve().parent.parent
+
+LLMProvider = Literal["auto", "openai", "openai-compatible", "llamacpp", "extractive"]
+EmbeddingsProvider = Literal["local", "openai", "openai-compatible"]
+
+
+class Settings(BaseSettings):
+    """Every knob of the assistant, from `RAG_*` env vars, a `.env` file, or keyword arguments."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="RAG_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    # Where things live
+    data_dir: Path = Field(ROOT / "data", description="Chroma store, keyword index and uploads.")
+    docs_dir: Path = Field(ROOT / "seeds", description="Documents ingested by default.")
+    collection: str = Field("documents", description="Chroma collection name.")
+    chroma_host: str | None = Field(None, description="Chroma server host; unset = embedded store.")
+    chroma_port: int = Field(8000, description="Chroma server port.")
+
+    # Chunking and retrieval
+    chunk_size: int = Field(800, ge=100, le=8000, description="Characters per chunk.")
+    chunk_overlap: int = Field(120, ge=0, le=2000, description="Characters shared by neighbouring chunks.")
+    k: int = Field(6, ge=1, le=50, description="Passages given to the answerer.")
+    retrieval_mode: Literal["hybrid", "dense", "bm25"] = "hybrid"
+    min_relevance: float = Field(
+        0.30, description="Cosine similarity below which a passage is not relevant enough to answer from."
+    )
+
+    # Embeddings
+    embeddings_provider: EmbeddingsProvider = "local"
+    embeddings_model: str = Field(
+        "all-MiniLM-L6-v2", description="Model name (local: bundled all-MiniLM-L6-v2 or a local path)."
+    )
+    embeddings_base_url: str | None = None
+    embeddings_api_key: SecretStr | None = None
+
+    # Chat model
+    llm_provider: LLMProvider = "auto"
+    llm_model: str = Field("gpt-4o-mini", description="Chat model name for openai/openai-compatible.")
+    llm_base_url: str | None = Field(
+        None, description="OpenAI-compatible server, e.g. http://127.0.0.1:8080/v1"
+    )
+    llm_api_key: SecretStr | None = None
+    openai_api_key: SecretStr | None = Field(None, validation_alias="OPENAI_API_KEY")
+    llm_temperature: float = Field(0.1, ge=0.0, le=2.0)
+    llm_max_tokens: int = Field(512, ge=16, le=32000, description="Longest answer, in tokens.")
+    llm_context_window: int = Field(
+        8192, ge=512, description="Model context window in tokens; prompts are trimmed to fit."
+    )
+    llm_timeout: float = Field(60.0, gt=0, description="Seconds to wait for the model server.")
+    llm_max_retries: int = Field(2, ge=0, le=10)
+    llm_model_path: Path | None = Field(None, description="GGUF file for the llamacpp provider.")
+    llm_threads: int | None = Field(None, ge=1, description="CPU threads for the llamacpp provider.")
+
+    # Server
+    host: str = "127.0.0.1"
+    port: int = Field(7860, ge=1, le=65535)
+    api_keys: str | None = Field(None, description="Comma-separated bearer keys for /v1 and /api.")
+    max_message_chars: int = Field(4000, ge=1)
+    max_history_turns: int = Field(50, ge=0)
+    max_upload_mb: float = Field(20.0, gt=0)
+    model_id: str = Field("grounded-assistant", description="Model id the API announces.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _blank_is_unset(cls, data: Any) -> Any:
+        """`RAG_LLM_BASE_URL=` in a .env means unset, not the empty string."""
+        if isinstance(data, dict):
+            return {key: value for key, value in data.items() if value != ""}
+        return data
+
+    @property
+    def resolved_llm_provider(self) -> str:
+        """`auto` means OpenAI when a key is set, else the offline extractive answerer."""
+        if self.llm_provider != "auto":
+            return self.llm_provider
+        return "openai" if self.openai_api_key else "extractive"
+
+    @property
+    def api_key_list(self) -> list[str]:
+        return [key.strip() for key in (self.api_keys or "").split(",") if key.strip()]
+
+    @property
+    def uploads_dir(self) -> Path:
+        return self.data_dir / "uploads"
+
+    def describe(self) -> dict[str, Any]:
+        """Effective values with secrets masked, for `assistant config` and the UI."""
+        values = self.model_dump()
+        for key, value in values.items():
+            if isinstance(getattr(self, key), SecretStr) and value is not None:
+                values[key] = "****"
+            elif isinstance(value, Path):
+                values[key] = str(value)
+        if values.get("api_keys"):
+            values["api_keys"] = f"**** ({len(self.api_key_list)} keys)"
+        values["llm_provider (resolved)"] = self.resolved_llm_provider
+        return values

@@ -1,0 +1,282 @@
+"""Idempotent ingestion: embed only new chunks, drop chunks of changed or removed files, report everything."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+import time
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from langchain_text_splitters import TextSplitter
+from tqdm import tqdm
+
+from vectorstore.chunking import split_text
+from vectorstore.embeddings import LazyEmbeddings
+from vectorstore.keyword import KeywordIndex
+from vectorstore.loaders import SUPPORTED_SUFFIXES, LoadError, is_supported, load_text
+from vectorstore.store import ChunkStore
+
+log = logging.getLogger(__name__)
+
+SAFE_NAME = re.compile(r"^[\w][\w.\- ()]{0,200}$")
+
+
+class UploadError(ValueError):
+    """An upload refused before anything was written; the message is for the user."""
+
+
+class UnknownDocumentError(KeyError):
+    pass
+
+
+@dataclass
+class SkippedFile:
+    path: str
+    reason: str
+
+
+@dataclass
+class IngestReport:
+    files_seen: int = 0
+    files_changed: int = 0
+    files_unchanged: int = 0
+    chunks_added: int = 0
+    chunks_kept: int = 0
+    chunks_removed: int = 0
+    documents_removed: list[str] = field(default_factory=list)
+    skipped: list[SkippedFile] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def summary(self) -> str:
+        text = (
+            f"{self.files_seen} files ({self.files_changed} new or changed, "
+            f"{self.files_unchanged} unchanged): "
+            f"{self.chunks_added} chunks added, {self.chunks_kept} kept, {self.chunks_removed} removed"
+        )
+        if self.documents_removed:
+            text += f"; removed documents: {', '.join(self.documents_removed)}"
+        if self.skipped:
+            text += f"; {len(self.skipped)} skipped"
+        return text + f" in {self.seconds:.1f}s"
+
+
+@dataclass
+class DocumentInfo:
+    source: str
+    chunks: int
+    chars: int
+    path: str
+    ingested_at: float
+
+
+@dataclass
+class _FileJob:
+    source: str
+    path: Path
+    root: str
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class IngestService:
+    """Adds, lists, deletes and re-indexes documents; every UI, API and CLI call goes through here."""
+
+    def __init__(
+        self,
+        store: ChunkStore,
+        keyword_index: KeywordIndex,
+        embeddings: LazyEmbeddings,
+        splitter: TextSplitter,
+        uploads_dir: Path,
+        batch_size: int = 64,
+    ) -> None:
+        self.store = store
+        self.keyword_index = keyword_index
+        self.embeddings = embeddings
+        self.splitter = splitter
+        self.uploads_dir = uploads_dir
+        self.batch_size = batch_size
+
+    # -- discovery --------------------------------------------------------------------------------------
+    def _discover(self, paths: Iterable[Path], report: IngestReport) -> tuple[list[_FileJob], list[str]]:
+        jobs: list[_FileJob] = []
+        roots: list[str] = []
+        for raw in paths:
+            path = Path(raw).expanduser()
+            if path.is_dir():
+                root = path.resolve()
+                roots.append(str(root))
+                for file in sorted(p for p in root.rglob("*") if p.is_file()):
+                    rel = file.relative_to(root)
+                    if any(part.startswith(".") for part in rel.parts):
+                        continue
+                    jobs.append(_FileJob(rel.as_posix(), file, str(root)))
+            elif path.is_file():
+                jobs.append(_FileJob(path.name, path.resolve(), ""))
+            else:
+                report.skipped.append(SkippedFile(str(path), "no such file or directory"))
+        return jobs, roots
+
+    # -- ingestion --------------------------------------------------------------------------------------
+    def ingest(self, paths: Sequence[Path | str], progress: bool = False) -> IngestReport:
+        started = time.perf_counter()
+        self.store.check_embeddings()
+        report = IngestReport()
+        jobs, roots = self._discover([Path(p) for p in paths], report)
+        existing = self._by_source()
+
+        bar = tqdm(total=len(jobs), unit="file", desc="Ingesting", disable=not progress)
+        seen_sources: set[str] = set()
+        for job in jobs:
+            bar.set_postfix_str(job.source[-40:])
+            if not is_supported(job.path):
+                report.skipped.append(
+                    SkippedFile(
+                        job.source,
+                        f"unsupported file type '{job.path.suffix}'"
+                        f" (supported: {', '.join(SUPPORTED_SUFFIXES)})",
+                    )
+                )
+                bar.update(1)
+                continue
+            report.files_seen += 1
+            seen_sources.add(job.source)
+            try:
+                self._ingest_file(job, existing.get(job.source, {}), report)
+            except LoadError as exc:
+                report.skipped.append(SkippedFile(job.source, str(exc)))
+            except OSError as exc:
+                report.skipped.append(SkippedFile(job.source, f"cannot read file: {exc.strerror or exc}"))
+            bar.update(1)
+        bar.close()
+
+        # Files that disappeared from an ingested directory take their chunks with them.
+        for source, chunks in existing.items():
+            root = next(iter(chunks.values())).get("root", "")
+            if root in roots and source not in seen_sources:
+                self.store.delete(list(chunks))
+                report.chunks_removed += len(chunks)
+                report.documents_removed.append(source)
+
+        self.keyword_index.ensure_current()
+        report.seconds = time.perf_counter() - started
+        log.info("ingest: %s", report.summary())
+        return report
+
+    def _ingest_file(self, job: _FileJob, existing: dict[str, dict[str, Any]], report: IngestReport) -> None:
+        file_sha = _sha256(job.path)
+        if existing and all(meta.get("file_sha") == file_sha for meta in existing.values()):
+            report.files_unchanged += 1
+            report.chunks_kept += len(existing)
+            return
+        text = load_text(job.path)
+        chunks = split_text(job.source, text, self.splitter)
+        extra = {
+            "path": str(job.path),
+            "root": job.root,
+            "file_sha": file_sha,
+            "chars": len(text),
+            "ingested_at": time.time(),
+        }
+        new = [c for c in chunks if c.id not in existing]
+        kept = [c for c in chunks if c.id in existing]
+        stale = set(existing) - {c.id for c in chunks}
+        # Order matters for interruptions: add, then update, then delete. A run cut short leaves chunks
+        # whose file_sha disagree, so the next run processes the file again and repairs it.
+        for i in range(0, len(new), self.batch_size):
+            batch = new[i : i + self.batch_size]
+            self.store.add(batch, self.embeddings.embed_documents([c.text for c in batch]), extra)
+        self.store.update_metadata(kept, extra)
+        self.store.delete(sorted(stale))
+        report.files_changed += 1
+        report.chunks_added += len(new)
+        report.chunks_kept += len(kept)
+        report.chunks_removed += len(stale)
+
+    def _by_source(self) -> dict[str, dict[str, dict[str, Any]]]:
+        grouped: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
+        for chunk_id, meta in self.store.metadatas().items():
+            grouped[str(meta.get("source", ""))][chunk_id] = meta
+        return grouped
+
+    # -- uploads ----------------------------------------------------------------------------------------
+    def add_upload(self, filename: str, data: bytes, max_bytes: int | None = None) -> IngestReport:
+        """Saves an uploaded file under the uploads dir (never elsewhere) and ingests it."""
+        name = safe_upload_name(filename)
+        if max_bytes is not None and len(data) > max_bytes:
+            raise UploadError(f"'{name}' is {len(data) / 1e6:.1f} MB; the limit is {max_bytes / 1e6:.1f} MB")
+        self.uploads_dir.mkdir(parents=True, exist_ok=True)
+        target = self.uploads_dir / name
+        tmp = self.uploads_dir / f".{name}.part"
+        tmp.write_bytes(data)
+        os.replace(tmp, target)
+        report = self.ingest([target])
+        if report.skipped:  # keep no file we could not read
+            target.unlink(missing_ok=True)
+        return report
+
+    # -- listing and deletion ---------------------------------------------------------------------------
+    def list_documents(self) -> list[DocumentInfo]:
+        docs = []
+        for source, chunks in sorted(self._by_source().items()):
+            meta = next(iter(chunks.values()))
+            docs.append(
+                DocumentInfo(
+                    source=source,
+                    chunks=len(chunks),
+                    chars=int(meta.get("chars", 0)),
+                    path=str(meta.get("path", "")),
+                    ingested_at=float(meta.get("ingested_at", 0.0)),
+                )
+            )
+        return docs
+
+    def delete(self, source: str) -> int:
+        chunks = self.store.metadatas(where={"source": source})
+        if not chunks:
+            raise UnknownDocumentError(source)
+        self.store.delete(list(chunks))
+        path = Path(str(next(iter(chunks.values())).get("path", "")))
+        if path.parent == self.uploads_dir.resolve() or path.parent == self.uploads_dir:
+            path.unlink(missing_ok=True)
+        self.keyword_index.ensure_current()
+        return len(chunks)
+
+    def reindex(self, progress: bool = False) -> IngestReport:
+        """Drops the collection and ingests every known document again (after an embedding model change)."""
+        docs = self._by_source()
+        roots = sorted({m.get("root", "") for c in docs.values() for m in c.values()} - {""})
+        files = sorted(
+            {m.get("path", "") for c in docs.values() for m in c.values() if not m.get("root")} - {""}
+        )
+        self.store.drop()
+        return self.ingest([*roots, *files], progress=progress)
+
+
+def safe_upload_name(filename: str) -> str:
+    """The bare file name, or UploadError: '../../x', absolute paths and hidden files are refused."""
+    name = (filename or "").replace("\\", "/")
+    base = name.rsplit("/", 1)[-1]
+    if base != name or not SAFE_NAME.match(base) or ".." in base:
+        raise UploadError(
+            f"invalid file name {filename!r}: use a plain name such as 'report.pdf' "
+            "(letters, digits, spaces, '.', '-', '_', no folders)"
+        )
+    if not is_supported(Path(base)):
+        raise UploadError(f"unsupported file type for {base!r} (supported: {', '.join(SUPPORTED_SUFFIXES)})")
+    return base

@@ -1,0 +1,81 @@
+"""Hybrid retrieval: dense (Chroma) and keyword (BM25) candidates fused by reciprocal rank."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+from langchain_core.callbacks import CallbackManagerForRetrieverRun
+from langchain_core.documents import Document
+from langchain_core.embeddings import Embeddings
+from langchain_core.retrievers import BaseRetriever
+from pydantic import ConfigDict
+
+from vectorstore.keyword import KeywordIndex
+from vectorstore.store import ChunkStore, StoredChunk
+
+RetrievalMode = Literal["hybrid", "dense", "bm25"]
+RRF_K = 60  # the constant from Cormack et al. (2009); robust across collections
+
+
+def to_document(chunk: StoredChunk, score: float, similarity: float) -> Document:
+    return Document(
+        id=chunk.id,
+        page_content=chunk.text,
+        metadata={
+            "id": chunk.id,
+            "source": chunk.source,
+            "start": chunk.start,
+            "end": chunk.end,
+            "score": score,
+            "similarity": similarity,
+        },
+    )
+
+
+class HybridRetriever(BaseRetriever):
+    """Returns the k best passages; each carries its fused `score` and its cosine `similarity` to the query.
+
+    The similarity is what the relevance gate reads: rank fusion scores say nothing about absolute relevance.
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    store: ChunkStore
+    keyword_index: KeywordIndex
+    embeddings: Embeddings
+    k: int = 6
+    mode: RetrievalMode = "hybrid"
+    candidates: int = 30
+
+    def _get_relevant_documents(
+        self, query: str, *, run_manager: CallbackManagerForRetrieverRun | None = None
+    ) -> list[Document]:
+        return self.retrieve(query, self.embeddings.embed_query(query))
+
+    def retrieve(self, query: str, vector: list[float], k: int | None = None) -> list[Document]:
+        k = k or self.k
+        pool = max(self.candidates, 3 * k)
+        dense: list[tuple[StoredChunk, float]] = []
+        if self.mode in ("hybrid", "dense"):
+            dense = self.store.query(vector, pool)
+        keyword: list[tuple[str, float]] = []
+        if self.mode in ("hybrid", "bm25"):
+            keyword = self.keyword_index.search(query, pool)
+
+        fused: dict[str, float] = {}
+        for rank, (chunk, _) in enumerate(dense):
+            fused[chunk.id] = fused.get(chunk.id, 0.0) + 1.0 / (RRF_K + rank + 1)
+        for rank, (chunk_id, _) in enumerate(keyword):
+            fused[chunk_id] = fused.get(chunk_id, 0.0) + 1.0 / (RRF_K + rank + 1)
+        best = sorted(fused, key=fused.__getitem__, reverse=True)[:k]
+
+        known = {chunk.id: (chunk, sim) for chunk, sim in dense}
+        missing = [i for i in best if i not in known]
+        if missing:  # keyword-only hits: their similarity comes from their stored vectors
+            q = np.asarray(vector, dtype=np.float32)
+            q /= np.linalg.norm(q) or 1.0
+            for chunk, vec in self.store.get(missing, with_embeddings=True):
+                v = np.asarray(vec, dtype=np.float32)
+                known[chunk.id] = (chunk, float(v @ q / (np.linalg.norm(v) or 1.0)))
+        return [to_document(known[i][0], fused[i], known[i][1]) for i in best if i in known]

@@ -1,0 +1,210 @@
+"""The Chroma collection: the one source of truth for chunks, their vectors and the embedding model used."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import chromadb
+from chromadb.config import Settings as ChromaSettings
+
+from vectorstore.chunking import Chunk
+
+log = logging.getLogger(__name__)
+
+REINDEX_COMMAND = "assistant ingest --reindex"
+
+
+class EmbeddingMismatchError(RuntimeError):
+    """The collection was built with another embedding model: mixing vector spaces gives garbage."""
+
+
+class StoreUnavailableError(RuntimeError):
+    """The Chroma server cannot be reached."""
+
+
+def open_client(data_dir: Path, host: str | None = None, port: int = 8000) -> chromadb.ClientAPI:
+    """Embedded store in the data dir, or a Chroma server when a host is given. Telemetry always off."""
+    settings = ChromaSettings(anonymized_telemetry=False, allow_reset=False)
+    if host:
+        try:
+            return chromadb.HttpClient(host=host, port=port, settings=settings)
+        except Exception as exc:
+            raise StoreUnavailableError(f"cannot reach the Chroma server at {host}:{port}: {exc}") from exc
+    (data_dir / "chroma").mkdir(parents=True, exist_ok=True)
+    return chromadb.PersistentClient(path=str(data_dir / "chroma"), settings=settings)
+
+
+@dataclass
+class StoredChunk:
+    id: str
+    source: str
+    text: str
+    start: int
+    end: int
+    metadata: dict[str, Any]
+
+
+class ChunkStore:
+    """Chunks in one Chroma collection, with the embedding model id/dimension and a change version.
+
+    The version changes on every write, so readers (the keyword index, other processes) can tell when
+    their derived state is stale without scanning the collection.
+    """
+
+    def __init__(self, client: chromadb.ClientAPI, name: str, embedding_id: str) -> None:
+        self.client = client
+        self.name = name
+        self.embedding_id = embedding_id
+        self.collection = client.get_or_create_collection(
+            name, metadata={"hnsw:space": "cosine"}, embedding_function=None
+        )
+
+    # -- metadata ---------------------------------------------------------------------------------------
+    def info(self) -> dict[str, Any]:
+        """Fresh collection metadata (another process may have written since we opened it)."""
+        return dict(self.client.get_collection(self.name, embedding_function=None).metadata or {})
+
+    @property
+    def version(self) -> str:
+        return str(self.info().get("version", "empty"))
+
+    def check_embeddings(self) -> None:
+        stored = self.info().get("embedding_model")
+        if stored and stored != self.embedding_id:
+            raise EmbeddingMismatchError(
+                f"the collection '{self.name}' was built with embeddings '{stored}' but the assistant is "
+                f"configured for '{self.embedding_id}'. Re-index with: {REINDEX_COMMAND}"
+            )
+
+    def _touch(self, dimension: int | None = None) -> None:
+        meta = {key: value for key, value in self.info().items() if not key.startswith("hnsw:")}
+        meta["version"] = f"{time.time():.6f}-{uuid.uuid4().hex[:8]}"
+        meta["embedding_model"] = self.embedding_id
+        if dimension is not None:
+            stored = meta.get("embedding_dim")
+            if stored and int(stored) != dimension:
+                raise EmbeddingMismatchError(
+                    f"the collection holds {stored}-dimensional vectors but '{self.embedding_id}' gives "
+                    f"{dimension}. Re-index with: {REINDEX_COMMAND}"
+                )
+            meta["embedding_dim"] = dimension
+        self.collection.modify(metadata=meta)
+
+    # -- reads ------------------------------------------------------------------------------------------
+    def count(self) -> int:
+        return self.collection.count()
+
+    def metadatas(self, where: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:
+        """id → metadata, paged so large collections do not hit request limits."""
+        out: dict[str, dict[str, Any]] = {}
+        for batch in self._paged(include=["metadatas"], where=where):
+            for chunk_id, meta in zip(batch["ids"], batch["metadatas"], strict=True):
+                out[chunk_id] = dict(meta or {})
+        return out
+
+    def all_chunks(self) -> list[StoredChunk]:
+        chunks: list[StoredChunk] = []
+        for batch in self._paged(include=["documents", "metadatas"]):
+            for chunk_id, text, meta in zip(
+                batch["ids"], batch["documents"], batch["metadatas"], strict=True
+            ):
+                chunks.append(_stored(chunk_id, text, meta))
+        return chunks
+
+    def get(self, ids: Sequence[str], with_embeddings: bool = False) -> list[tuple[StoredChunk, Any]]:
+        if not ids:
+            return []
+        include = ["documents", "metadatas"] + (["embeddings"] if with_embeddings else [])
+        got = self.collection.get(ids=list(ids), include=include)
+        vectors = got["embeddings"] if with_embeddings else [None] * len(got["ids"])
+        by_id = {
+            cid: (_stored(cid, text, meta), vec)
+            for cid, text, meta, vec in zip(
+                got["ids"], got["documents"], got["metadatas"], vectors, strict=True
+            )
+        }
+        return [by_id[i] for i in ids if i in by_id]
+
+    def query(self, vector: Sequence[float], n: int) -> list[tuple[StoredChunk, float]]:
+        """Nearest chunks with their cosine similarity."""
+        total = self.count()
+        if total == 0:
+            return []
+        res = self.collection.query(
+            query_embeddings=[list(vector)],
+            n_results=min(n, total),
+            include=["documents", "metadatas", "distances"],
+        )
+        return [
+            (_stored(cid, text, meta), 1.0 - float(dist))
+            for cid, text, meta, dist in zip(
+                res["ids"][0], res["documents"][0], res["metadatas"][0], res["distances"][0], strict=True
+            )
+        ]
+
+    def _paged(
+        self, include: list[str], where: dict[str, Any] | None = None, page: int = 2000
+    ) -> Iterable[Any]:
+        offset = 0
+        while True:
+            batch = self.collection.get(include=include, where=where, limit=page, offset=offset)
+            if not batch["ids"]:
+                return
+            yield batch
+            offset += len(batch["ids"])
+
+    # -- writes -----------------------------------------------------------------------------------------
+    def add(self, chunks: Sequence[Chunk], vectors: Sequence[Sequence[float]], extra: dict[str, Any]) -> None:
+        if not chunks:
+            return
+        self.check_embeddings()
+        self.collection.upsert(
+            ids=[c.id for c in chunks],
+            embeddings=[list(v) for v in vectors],
+            documents=[c.text for c in chunks],
+            metadatas=[_meta(c, extra) for c in chunks],
+        )
+        self._touch(len(vectors[0]))
+
+    def update_metadata(self, chunks: Sequence[Chunk], extra: dict[str, Any]) -> None:
+        """Chunks whose text is unchanged but which moved in the file: new offsets, no re-embedding."""
+        if chunks:
+            self.collection.update(ids=[c.id for c in chunks], metadatas=[_meta(c, extra) for c in chunks])
+            self._touch()
+
+    def delete(self, ids: Sequence[str]) -> None:
+        ids = list(ids)
+        for i in range(0, len(ids), 5000):
+            self.collection.delete(ids=ids[i : i + 5000])
+        if ids:
+            self._touch()
+
+    def drop(self) -> None:
+        """Delete the whole collection (re-index)."""
+        self.client.delete_collection(self.name)
+        self.collection = self.client.get_or_create_collection(
+            self.name, metadata={"hnsw:space": "cosine"}, embedding_function=None
+        )
+        self._touch()
+
+
+def _meta(chunk: Chunk, extra: dict[str, Any]) -> dict[str, Any]:
+    return {**extra, "source": chunk.source, "start": chunk.start, "end": chunk.end}
+
+
+def _stored(chunk_id: str, text: str, meta: Any) -> StoredChunk:
+    meta = dict(meta or {})
+    return StoredChunk(
+        id=chunk_id,
+        source=str(meta.get("source", "")),
+        text=text or "",
+        start=int(meta.get("start", 0)),
+        end=int(meta.get("end", 0)),
+        metadata=meta,
+    )
