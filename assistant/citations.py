@@ -9,7 +9,7 @@ from langchain_core.documents import Document
 from pydantic import BaseModel
 
 MARKER = re.compile(r"\s?\[(\d{1,3}(?:\s*[,;]\s*\d{1,3})*)\]")
-_PARTIAL = re.compile(r"\s?\[[\d,; ]{0,12}$")
+_PARTIAL = re.compile(r"\s?\[[\d,; ]{0,12}$|\s$")
 
 
 class Citation(BaseModel):

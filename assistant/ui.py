@@ -158,23 +158,22 @@ def build_ui(components: Components) -> gr.Blocks:
                 "Set `RAG_LLM_PROVIDER` or `OPENAI_API_KEY` for written answers.",
                 elem_classes=["mode-note"],
             )
-        with gr.Tab("Chat"):
-            with gr.Row(equal_height=False):
-                with gr.Column(scale=3):
-                    chatbot = gr.Chatbot(label="Conversation", height=460, elem_id="chatbot")
-                    with gr.Row():
-                        box = gr.Textbox(
-                            label="Your question", placeholder="Ask about your documents…", scale=5,
-                            elem_id="question", autofocus=True,
-                        )
-                        send = gr.Button("Send", variant="primary", scale=1, elem_id="send")
-                    with gr.Row():
-                        stop = gr.Button("Stop", elem_id="stop")
-                        clear = gr.Button("Clear", elem_id="clear")
-                    gr.Examples(EXAMPLES, inputs=box, label="Examples")
-                with gr.Column(scale=2):
-                    gr.Markdown("### Sources")
-                    sources = gr.HTML(sources_html(None), elem_id="sources")
+        with gr.Tab("Chat"), gr.Row(equal_height=False):
+            with gr.Column(scale=3):
+                chatbot = gr.Chatbot(label="Conversation", height=460, elem_id="chatbot")
+                with gr.Row():
+                    box = gr.Textbox(
+                        label="Your question", placeholder="Ask about your documents…", scale=5,
+                        elem_id="question", autofocus=True,
+                    )
+                    send = gr.Button("Send", variant="primary", scale=1, elem_id="send")
+                with gr.Row():
+                    stop = gr.Button("Stop", elem_id="stop")
+                    clear = gr.Button("Clear", elem_id="clear")
+                gr.Examples(EXAMPLES, inputs=box, label="Examples")
+            with gr.Column(scale=2):
+                gr.Markdown("### Sources")
+                sources = gr.HTML(sources_html(None), elem_id="sources")
         with gr.Tab("Documents"):
             docs = gr.Dataframe(
                 headers=["document", "chunks", "characters"], value=documents_table, label="Ingested documents",

@@ -1,0 +1,130 @@
+"""Shared fixtures: a real Chroma store on disk, the real bundled embedding model, real server processes."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SEEDS = ROOT / "seeds"
+SHARED_EVAL = ROOT.parent / "shared" / "eval" / "dev.jsonl"
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def clean_env(**overrides: str) -> dict[str, str]:
+    """The environment for a child process: no RAG_* or OPENAI_* leaking in from the developer's shell."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RAG_", "OPENAI_"))}
+    env.update(overrides)
+    return env
+
+
+@pytest.fixture(autouse=True)
+def _isolated_settings(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Settings never read the developer's .env or RAG_* variables inside tests."""
+    for key in list(os.environ):
+        if key.startswith("RAG_") or key == "OPENAI_API_KEY":
+            monkeypatch.delenv(key, raising=False)
+    monkeypatch.chdir(tmp_path_factory.getbasetemp())
+
+
+@pytest.fixture(scope="session")
+def seeded_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A data dir with seeds/ ingested once per session; copy it before writing to it."""
+    from assistant.components import build_components
+    from assistant.settings import Settings
+
+    data = tmp_path_factory.mktemp("seeded")
+    components = build_components(Settings(data_dir=data))
+    report = components.ingest.ingest([SEEDS])
+    assert report.chunks_added > 0 and not report.skipped
+    return data
+
+
+@pytest.fixture(scope="session")
+def components(seeded_dir: Path, tmp_path_factory: pytest.TempPathFactory):
+    """Read-only components over a private copy of the seeded store."""
+    from assistant.components import build_components
+    from assistant.settings import Settings
+
+    data = tmp_path_factory.mktemp("readonly") / "data"
+    shutil.copytree(seeded_dir, data)
+    return build_components(Settings(data_dir=data))
+
+
+@pytest.fixture
+def fresh_copy(seeded_dir: Path, tmp_path: Path) -> Path:
+    """A private, writable copy of the seeded data dir."""
+    data = tmp_path / "data"
+    shutil.copytree(seeded_dir, data)
+    return data
+
+
+@dataclass
+class Server:
+    url: str
+    process: subprocess.Popen
+    data_dir: Path
+    log: Path
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+
+def start_server(data_dir: Path, log: Path, timeout: float = 120, **env: str) -> Server:
+    """`python app.py` as a real process on 127.0.0.1, waited for on /healthz."""
+    port = free_port()
+    handle = log.open("w")
+    process = subprocess.Popen(
+        [sys.executable, str(ROOT / "app.py"), "--port", str(port), "--host", "127.0.0.1"],
+        cwd=str(data_dir.parent),
+        env=clean_env(RAG_DATA_DIR=str(data_dir), RAG_DOCS_DIR=str(SEEDS), **env),
+        stdout=handle,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return Server(url, process, data_dir, log)
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    process.kill()
+    raise RuntimeError(f"server did not start in {timeout}s:\n{log.read_text()[-3000:]}")
+
+
+@pytest.fixture(scope="module")
+def server(seeded_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """The real app (UI + API) over a private copy of the seeded store, one per test module."""
+    base = tmp_path_factory.mktemp("server")
+    shutil.copytree(seeded_dir, base / "data")
+    srv = start_server(base / "data", base / "server.log")
+    yield srv
+    srv.stop()

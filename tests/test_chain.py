@@ -1,0 +1,110 @@
+"""The grounded chain end to end: real embeddings, real Chroma, the offline extractive answerer."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from assistant.citations import MarkerFilter, resolve
+from assistant.prompts import REFUSAL
+from assistant.service import Done, TextDelta
+from tests.conftest import SEEDS
+
+QUESTIONS = [
+    "With which country is Russia jointly chairing the Mine Action Centre?",
+    "What did Lavrov thank Malaysia for regarding the conflict in Ukraine?",
+    "When did the Eurasian Economic Union and China sign their agreement on trade and economic cooperation?",
+    "What documents were signed in Vientiane?",
+]
+
+
+@pytest.mark.parametrize("question", QUESTIONS)
+def test_every_marker_resolves_to_a_cited_passage_found_in_the_source_at_its_offsets(
+    components, question
+) -> None:
+    answer = components.chat.answer(question)
+    markers = {int(n) for n in re.findall(r"\[(\d+)\]", answer.text)}
+    assert markers, f"no citation in {answer.text!r}"
+    assert markers == {c.n for c in answer.citations}
+    for citation in answer.citations:
+        source = (SEEDS / citation.source).read_text(encoding="utf-8")
+        assert source[citation.start : citation.end] == citation.text
+        assert answer.retrieved[citation.n - 1].text == citation.text
+
+
+@pytest.mark.parametrize("question", QUESTIONS)
+def test_extractive_answers_only_quote_the_cited_passages(components, question) -> None:
+    answer = components.chat.answer(question)
+    cited = {c.n: c.text for c in answer.citations}
+    for sentence, n in re.findall(r"\s*(.+?)\s*\[(\d+)\]", answer.text):
+        assert sentence in cited[int(n)], f"{sentence!r} is not in passage [{n}]"
+
+
+def test_answers_the_seed_questions_correctly(components) -> None:
+    assert "Cambodia" in components.chat.answer(QUESTIONS[0]).text
+    assert "balanced position" in components.chat.answer(QUESTIONS[1]).text
+    assert "May 2018" in components.chat.answer(QUESTIONS[2]).text
+
+
+@pytest.mark.parametrize(
+    "question", ["How do I bake sourdough bread at home?", "What is the boiling point of liquid nitrogen?"]
+)
+def test_a_question_far_from_the_documents_gets_the_refusal_without_citations(components, question) -> None:
+    answer = components.chat.answer(question)
+    assert answer.text == REFUSAL and answer.refused
+    assert answer.citations == []
+
+
+def test_follow_up_retrieves_from_the_conversation_context(components) -> None:
+    history = [
+        {
+            "role": "user",
+            "content": "What happened during Lavrov's meeting in Vientiane with the Lao minister?",
+        },
+        {"role": "assistant", "content": "The ministers met like old friends in Vientiane on July 25. [1]"},
+    ]
+    answer = components.chat.answer("And what did they sign there?", history)
+    assert "Vientiane" in answer.query, "the follow-up was made standalone before retrieval"
+    assert any("signed three strategically important bilateral documents" in c.text for c in answer.citations)
+    alone = components.chat.answer("And what did they sign there?")
+    assert not any("signed three strategically" in c.text for c in alone.citations), (
+        "context made the difference"
+    )
+
+
+def test_streamed_text_equals_the_final_answer(components) -> None:
+    events = list(components.chat.stream(QUESTIONS[1]))
+    streamed = "".join(e.text for e in events if isinstance(e, TextDelta))
+    final = events[-1]
+    assert isinstance(final, Done) and streamed == final.answer.text
+    assert len([e for e in events if isinstance(e, TextDelta)]) >= 1
+
+
+def test_k_controls_how_many_passages_are_retrieved(components) -> None:
+    assert len(components.chat.answer(QUESTIONS[0], k=3).retrieved) == 3
+    assert len(components.chat.answer(QUESTIONS[0], k=9).retrieved) == 9
+
+
+def _docs(n: int):
+    from langchain_core.documents import Document
+
+    return [
+        Document(page_content=f"passage {i}", metadata={"source": "s.txt", "start": 0, "end": 9})
+        for i in range(1, n + 1)
+    ]
+
+
+def test_markers_pointing_nowhere_are_dropped() -> None:
+    text, citations = resolve("Alpha [1]. Beta [7]. Gamma [2, 9]. Delta [3][1].", _docs(3))
+    assert text == "Alpha [1]. Beta. Gamma [2]. Delta [3][1]."
+    assert [c.n for c in citations] == [1, 2, 3]
+
+
+def test_marker_filter_streams_the_same_text_as_resolve_whatever_the_chunking() -> None:
+    raw = "Alpha [1]. Beta [12]. Gamma [2, 9] and [x] stays. End [3"
+    expected, _ = resolve(raw, _docs(3))
+    for size in (1, 2, 3, 5, 8):
+        f = MarkerFilter(3)
+        out = "".join(f.feed(raw[i : i + size]) for i in range(0, len(raw), size)) + f.flush()
+        assert out == expected, size

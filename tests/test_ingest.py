@@ -1,0 +1,200 @@
+"""Ingestion against the real embedding model and a real on-disk Chroma store."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from assistant.components import build_components
+from assistant.settings import Settings
+from tests.conftest import SEEDS
+from vectorstore.store import ChunkStore, EmbeddingMismatchError, open_client
+
+
+@pytest.fixture
+def corpus(tmp_path: Path) -> Path:
+    docs = tmp_path / "docs"
+    shutil.copytree(SEEDS, docs)
+    return docs
+
+
+def _components(data: Path):
+    return build_components(Settings(data_dir=data))
+
+
+def test_reingest_of_unchanged_files_embeds_nothing(fresh_copy: Path) -> None:
+    c = _components(fresh_copy)
+    before = c.store.count()
+    calls: list[int] = []
+    original = c.embeddings.embed_documents
+    c.embeddings.embed_documents = lambda texts: calls.append(len(texts)) or original(texts)  # type: ignore[method-assign]
+    report = c.ingest.ingest([SEEDS])
+    assert calls == []
+    assert (report.chunks_added, report.chunks_removed, report.files_unchanged) == (0, 0, 2)
+    assert report.chunks_kept == before == c.store.count()
+
+
+def test_changed_file_replaces_only_its_changed_chunks(tmp_path: Path, corpus: Path) -> None:
+    c = _components(tmp_path / "data")
+    first = c.ingest.ingest([corpus])
+    target = corpus / "000_78f4c420c5d86458.txt"
+    text = target.read_text(encoding="utf-8")
+    old_sentence = "The ministers met like old friends."
+    assert old_sentence in text
+    target.write_text(
+        text.replace(old_sentence, "The ministers met in a hall of green marble."), encoding="utf-8"
+    )
+
+    second = c.ingest.ingest([corpus])
+    assert second.files_changed == 1 and second.files_unchanged == 1
+    assert 1 <= second.chunks_added <= 3, "only the chunks around the edit are embedded again"
+    assert second.chunks_removed == second.chunks_added
+    texts = [ch.text for ch in c.store.all_chunks()]
+    assert not any(old_sentence in t for t in texts)
+    assert any("green marble" in t for t in texts)
+    assert c.store.count() == first.chunks_added
+    # the changed file's offsets still point at its text
+    new_text = target.read_text(encoding="utf-8")
+    for ch in c.store.all_chunks():
+        if ch.source == target.name:
+            assert new_text[ch.start : ch.end] == ch.text
+
+
+def test_removed_file_loses_its_chunks(tmp_path: Path, corpus: Path) -> None:
+    c = _components(tmp_path / "data")
+    c.ingest.ingest([corpus])
+    (corpus / "003_50dedbe65a896504.txt").unlink()
+    report = c.ingest.ingest([corpus])
+    assert report.documents_removed == ["003_50dedbe65a896504.txt"]
+    assert [d.source for d in c.ingest.list_documents()] == ["000_78f4c420c5d86458.txt"]
+    answer = c.chat.answer("With which country is Russia jointly chairing the Mine Action Centre?")
+    assert "Cambodia" not in answer.text
+
+
+def test_bad_files_are_reported_and_skipped_while_the_rest_is_ingested(tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "good.md").write_text(
+        "# Otters\n\nSea otters hold hands while they sleep so they do not drift apart.\n"
+    )
+    (docs / "broken.pdf").write_bytes(b"%PDF-1.4 this is not really a pdf")
+    (docs / "latin1.txt").write_bytes("Caf\xe9 cr\xe8me".encode("latin-1"))
+    (docs / "picture.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    (docs / "empty.txt").write_text("   \n")
+    c = _components(tmp_path / "data")
+    report = c.ingest.ingest([docs, tmp_path / "missing.txt"])
+    reasons = {s.path: s.reason for s in report.skipped}
+    assert set(reasons) == {
+        "broken.pdf",
+        "latin1.txt",
+        "picture.png",
+        "empty.txt",
+        str(tmp_path / "missing.txt"),
+    }
+    assert "unsupported file type '.png'" in reasons["picture.png"]
+    assert "cannot read .pdf" in reasons["broken.pdf"]
+    assert "no text" in reasons["empty.txt"]
+    assert "no such file" in reasons[str(tmp_path / "missing.txt")]
+    assert [d.source for d in c.ingest.list_documents()] == ["good.md"]
+    answer = c.chat.answer("Why do sea otters hold hands?")
+    assert answer.citations and answer.citations[0].source == "good.md"
+
+
+def test_every_supported_format_is_ingested_with_offsets_into_its_text(tmp_path: Path) -> None:
+    from docx import Document as Docx
+    from reportlab.pdfgen import canvas
+
+    from vectorstore.loaders import load_text
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    fact = "The lighthouse of Varnholm was painted red in 1911."
+    (docs / "a.txt").write_text(f"Plain text. {fact}\n")
+    (docs / "b.md").write_text(f"# Notes\n\n- {fact.replace('Varnholm', 'Ostrel')}\n")
+    (docs / "c.html").write_text(
+        f"<html><head><title>t</title><script>var x=1;</script></head><body><p>{fact.replace('Varnholm', 'Kessa')}"
+        "</p></body></html>"
+    )
+    pdf = canvas.Canvas(str(docs / "d.pdf"))
+    pdf.drawString(72, 720, fact.replace("Varnholm", "Brume"))
+    pdf.save()
+    doc = Docx()
+    doc.add_paragraph(fact.replace("Varnholm", "Tallis"))
+    doc.save(str(docs / "e.docx"))
+
+    c = _components(tmp_path / "data")
+    report = c.ingest.ingest([docs])
+    assert report.skipped == [] and report.files_changed == 5
+    chunks = c.store.all_chunks()
+    for name, place in [
+        ("a.txt", "Varnholm"),
+        ("b.md", "Ostrel"),
+        ("c.html", "Kessa"),
+        ("d.pdf", "Brume"),
+        ("e.docx", "Tallis"),
+    ]:
+        mine = [ch for ch in chunks if ch.source == name]
+        assert mine and any(place in ch.text for ch in mine), name
+        text = load_text(docs / name)
+        assert all(text[ch.start : ch.end] == ch.text for ch in mine)
+    assert not any("var x" in ch.text for ch in chunks), "scripts are not text"
+
+
+def test_embedding_model_mismatch_names_the_reindex_command(fresh_copy: Path) -> None:
+    store = ChunkStore(open_client(fresh_copy), "documents", "local:some-other-model")
+    with pytest.raises(EmbeddingMismatchError, match="assistant ingest --reindex"):
+        store.check_embeddings()
+
+
+def test_reindex_rebuilds_every_document(fresh_copy: Path) -> None:
+    c = _components(fresh_copy)
+    ids = {ch.id for ch in c.store.all_chunks()}
+    report = c.ingest.reindex()
+    assert report.chunks_added == len(ids) and {ch.id for ch in c.store.all_chunks()} == ids
+
+
+def test_interrupted_ingestion_leaves_a_store_the_next_run_repairs(tmp_path: Path, corpus: Path) -> None:
+    clean = _components(tmp_path / "clean")
+    clean.ingest.ingest([corpus])
+    expected = {(ch.id, ch.start) for ch in clean.store.all_chunks()}
+
+    c = _components(tmp_path / "data")
+    original_add, calls = c.store.add, []
+
+    def add_then_die(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # the user pressed Ctrl-C in the middle of the run
+        return original_add(*args, **kwargs)
+
+    c.store.add = add_then_die  # type: ignore[method-assign]
+    with pytest.raises(KeyboardInterrupt):
+        c.ingest.ingest([corpus])
+    c.store.add = original_add  # type: ignore[method-assign]
+    partial = c.store.count()
+    assert 0 < partial < len(expected)
+    for ch in c.store.all_chunks():  # what is stored is whole and points at real text
+        assert (corpus / ch.source).read_text(encoding="utf-8")[ch.start : ch.end] == ch.text
+
+    c.ingest.ingest([corpus])
+    assert {(ch.id, ch.start) for ch in c.store.all_chunks()} == expected
+
+
+def test_keyword_index_is_persisted_and_rebuilt_only_when_the_collection_changes(fresh_copy: Path) -> None:
+    from vectorstore.keyword import KeywordIndex
+
+    c = _components(fresh_copy)
+    rebuilds: list[str] = []
+    fresh = KeywordIndex(c.store, c.keyword_index.directory)
+    original = fresh._rebuild
+    fresh._rebuild = lambda version: rebuilds.append(version) or original(version)  # type: ignore[method-assign]
+    for _ in range(3):
+        hits = fresh.search("Mine Action Centre Cambodia", 3)
+    assert rebuilds == [], "loaded from disk, not rebuilt"
+    assert any("Cambodia" in ch.text for ch, _ in c.store.get([hits[0][0]]))
+
+    shutil.rmtree(c.keyword_index.directory)  # lost: rebuilt from Chroma's stored texts
+    again = KeywordIndex(c.store, c.keyword_index.directory)
+    assert again.search("Mine Action Centre Cambodia", 3)[0][0] == hits[0][0]
