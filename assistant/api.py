@@ -28,7 +28,11 @@ class APIError(Exception):
     """Rendered in OpenAI's error shape: {"error": {"message", "type", "param", "code"}}."""
 
     def __init__(
-        self, status: int, message: str, type_: str = "invalid_request_error", param: str | None = None,
+        self,
+        status: int,
+        message: str,
+        type_: str = "invalid_request_error",
+        param: str | None = None,
         code: str | None = None,
     ) -> None:
         super().__init__(message)
@@ -93,7 +97,9 @@ def build_api(components: Components) -> APIRouter:
         for key in keys:
             ok |= hmac.compare_digest(given, key)
         if not ok:
-            raise APIError(401, "missing or invalid API key: send 'Authorization: Bearer <key>'", code="invalid_api_key")
+            raise APIError(
+                401, "missing or invalid API key: send 'Authorization: Bearer <key>'", code="invalid_api_key"
+            )
 
     def check_question(question: str, history: list[dict[str, str]]) -> None:
         if not question.strip():
@@ -130,7 +136,9 @@ def build_api(components: Components) -> APIRouter:
     async def list_models() -> dict[str, Any]:
         return {
             "object": "list",
-            "data": [{"id": settings.model_id, "object": "model", "created": 0, "owned_by": "grounded-assistant"}],
+            "data": [
+                {"id": settings.model_id, "object": "model", "created": 0, "owned_by": "grounded-assistant"}
+            ],
         }
 
     @v1.post("/chat/completions", response_model=None)
@@ -203,15 +211,19 @@ def build_api(components: Components) -> APIRouter:
         return {"documents": [d.__dict__ for d in docs]}
 
     @native.post("/documents")
-    async def upload_documents(files: Annotated[list[UploadFile], File(description="txt, md, html, pdf, docx")]) -> dict[str, Any]:
+    async def upload_documents(
+        files: Annotated[list[UploadFile], File(description="txt, md, html, pdf, docx")],
+    ) -> dict[str, Any]:
         limit = int(settings.max_upload_mb * 1_000_000)
         reports = []
         for upload in files:
             data = await upload.read(limit + 1)
             if len(data) > limit:
                 raise APIError(
-                    413, f"'{upload.filename}' is larger than the {settings.max_upload_mb:g} MB limit",
-                    param="files", code="file_too_large",
+                    413,
+                    f"'{upload.filename}' is larger than the {settings.max_upload_mb:g} MB limit",
+                    param="files",
+                    code="file_too_large",
                 )
             try:
                 report = await run_in_threadpool(ingest.add_upload, upload.filename or "", data, limit)
@@ -220,8 +232,10 @@ def build_api(components: Components) -> APIRouter:
                 raise APIError(status, str(exc), param="files", code="invalid_file") from exc
             if report.skipped:
                 raise APIError(
-                    422, f"'{upload.filename}' could not be ingested: {report.skipped[0].reason}",
-                    param="files", code="unreadable_file",
+                    422,
+                    f"'{upload.filename}' could not be ingested: {report.skipped[0].reason}",
+                    param="files",
+                    code="unreadable_file",
                 )
             reports.append({"filename": upload.filename, **report.as_dict()})
         return {"ingested": reports}
@@ -248,14 +262,18 @@ def build_api(components: Components) -> APIRouter:
             chunks = -1
             problems["store"] = f"{type(exc).__name__}: {exc}"
         base_url = settings.llm_base_url
-        if settings.resolved_llm_provider in ("openai-compatible",) and base_url:
+        if settings.resolved_llm_provider in ("openai", "openai-compatible") and base_url:
             try:
                 async with httpx.AsyncClient(timeout=3.0) as client:
                     response = await client.get(base_url.rstrip("/") + "/models")
                 response.raise_for_status()
             except Exception as exc:
                 problems["model"] = f"model server at {base_url} is not answering: {exc}"
-        body = {"status": "ready" if not problems else "not ready", "chunks": chunks, "model": chat.model_label}
+        body = {
+            "status": "ready" if not problems else "not ready",
+            "chunks": chunks,
+            "model": chat.model_label,
+        }
         if problems:
             return JSONResponse({**body, "problems": problems}, status_code=503)
         return body

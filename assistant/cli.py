@@ -16,6 +16,7 @@ from rich.table import Table
 from assistant.settings import Settings
 
 app = typer.Typer(
+    pretty_exceptions_enable=False,
     help="A grounded assistant: answers from your documents, with citations. Offline by default.",
     no_args_is_help=True,
     add_completion=False,
@@ -42,6 +43,19 @@ def _components(settings: Settings):
         _fail(exc)
 
 
+def _settings(**overrides: object) -> Settings:
+    from pydantic import ValidationError
+
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"RAG_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in exc.errors()
+        )
+        console.print(f"[bold red]invalid settings:[/] {problems} ({', '.join(e['loc'][0] for e in exc.errors())})")
+        raise typer.Exit(2) from None
+
+
 def _fail(exc: BaseException, code: int = 1) -> None:
     console.print(f"[bold red]error:[/] {exc}")
     raise typer.Exit(code)
@@ -58,7 +72,7 @@ def main_options(
 def config() -> None:
     """Show the effective settings (env vars RAG_*, .env), secrets masked."""
     table = Table("setting", "value", title="Effective settings")
-    for key, value in Settings().describe().items():
+    for key, value in _settings().describe().items():
         table.add_row(key, str(value))
     Console().print(table)
 
@@ -73,7 +87,7 @@ def ingest(
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Add documents (txt, md, html, pdf, docx); unchanged chunks are not embedded again."""
-    settings = Settings()
+    settings = _settings()
     c = _components(settings)
     if if_empty and c.store.count() > 0:
         console.print(f"store already holds {c.store.count()} chunks; nothing to do")
@@ -98,7 +112,7 @@ def documents(
     delete: Annotated[str | None, typer.Option(help="Remove this document (its source name).")] = None,
 ) -> None:
     """List the ingested documents, or delete one."""
-    c = _components(Settings())
+    c = _components(_settings())
     if delete:
         try:
             removed = c.ingest.delete(delete)
@@ -123,7 +137,7 @@ def ask(
     """Answer one question from the documents, with citations."""
     from assistant.service import Done, TextDelta
 
-    c = _components(Settings())
+    c = _components(_settings())
     try:
         if as_json:
             answer = c.chat.answer(question, k=k)
@@ -171,7 +185,7 @@ def evaluate(
         items = evaluation.load_items(dataset)
     except (OSError, ValueError) as exc:
         _fail(exc)
-    settings = Settings()
+    settings = _settings()
     c = _components(settings)
     if c.store.count() == 0:
         console.print(f"store is empty: ingesting {settings.docs_dir} first")
@@ -204,7 +218,7 @@ def serve(
     from assistant.server import run
 
     overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
-    run(Settings(**overrides), ingest_if_empty=ingest_seeds)
+    run(_settings(**overrides), ingest_if_empty=ingest_seeds)
 
 
 def main() -> None:

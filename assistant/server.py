@@ -44,5 +44,8 @@ def run(settings: Settings, ingest_if_empty: bool = True) -> None:
         log.warning("empty store: ingesting %s", settings.docs_dir)
         print(components.ingest.ingest([settings.docs_dir], progress=True).summary(), flush=True)
     app = create_app(components)
-    print(f"Grounded assistant: UI http://{settings.host}:{settings.port}/  API http://{settings.host}:{settings.port}/v1  docs /docs", flush=True)
+    print(
+        f"Grounded assistant on http://{settings.host}:{settings.port}/ (API under /v1 and /api, docs /docs)",
+        flush=True,
+    )
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")

@@ -114,7 +114,8 @@ def test_every_supported_format_is_ingested_with_offsets_into_its_text(tmp_path:
     (docs / "a.txt").write_text(f"Plain text. {fact}\n")
     (docs / "b.md").write_text(f"# Notes\n\n- {fact.replace('Varnholm', 'Ostrel')}\n")
     (docs / "c.html").write_text(
-        f"<html><head><title>t</title><script>var x=1;</script></head><body><p>{fact.replace('Varnholm', 'Kessa')}"
+        "<html><head><title>t</title><script>var x=1;</script></head><body><p>"
+        f"{fact.replace('Varnholm', 'Kessa')}"
         "</p></body></html>"
     )
     pdf = canvas.Canvas(str(docs / "d.pdf"))

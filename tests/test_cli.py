@@ -1,0 +1,91 @@
+"""The command line, as a user runs it: real processes, real store."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, SEEDS, clean_env
+
+ASSISTANT = str(Path(sys.executable).parent / "assistant")
+DEV_SET = ROOT / "eval" / "dev.jsonl"
+
+
+def run(*args: str, data: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [ASSISTANT, *args],
+        env=clean_env(RAG_DATA_DIR=str(data), RAG_DOCS_DIR=str(SEEDS), **env),
+        cwd=str(data.parent),
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+
+
+def test_ingest_reports_then_reingest_embeds_nothing(tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    shutil.copytree(SEEDS, docs)
+    (docs / "notes.xyz").write_text("unsupported")
+    first = run("ingest", str(docs), "--json", data=tmp_path / "data")
+    assert first.returncode == 0, first.stderr
+    report = json.loads(first.stdout)
+    assert report["files_changed"] == 2 and report["chunks_added"] > 0
+    assert report["skipped"] == [{"path": "notes.xyz", "reason": report["skipped"][0]["reason"]}]
+    second = run("ingest", str(docs), data=tmp_path / "data")
+    assert second.returncode == 0
+    assert "0 chunks added" in second.stderr and "skipped" in second.stderr
+
+
+def test_ask_json_has_answer_citations_and_retrieved_passages(fresh_copy: Path) -> None:
+    out = run("ask", "With which country is Russia jointly chairing the Mine Action Centre?", "--json", data=fresh_copy)
+    assert out.returncode == 0, out.stderr
+    body = json.loads(out.stdout)
+    assert "Cambodia" in body["answer"]
+    assert body["citations"] and set(body["citations"][0]) == {"n", "source", "start", "end", "text"}
+    assert body["retrieved"] and {"n", "source", "start", "end", "text", "score"} <= set(body["retrieved"][0])
+    cited = {c["n"] for c in body["citations"]}
+    assert cited <= {p["n"] for p in body["retrieved"]}
+
+
+def test_ask_streams_plain_text_with_its_sources(fresh_copy: Path) -> None:
+    out = run("ask", "What did Lavrov thank Malaysia for regarding the conflict in Ukraine?", data=fresh_copy)
+    assert out.returncode == 0 and "balanced position" in out.stdout and ".txt [" in out.stdout
+
+
+def test_config_shows_effective_values_with_secrets_masked(tmp_path: Path) -> None:
+    out = run("config", data=tmp_path / "data", OPENAI_API_KEY="sk-very-secret", RAG_K="9",
+              RAG_API_KEYS="a,b")
+    assert out.returncode == 0
+    assert "sk-very-secret" not in out.stdout and "****" in out.stdout
+    assert "openai" in out.stdout, "a key switches the auto provider to openai"
+
+
+def test_unknown_provider_is_a_readable_error(tmp_path: Path) -> None:
+    out = run("ask", "hello", data=tmp_path / "data", RAG_LLM_PROVIDER="gpt5000")
+    assert out.returncode != 0 and "llm_provider" in (out.stderr + out.stdout)
+    assert "Traceback" not in out.stderr
+
+
+def test_openai_compatible_without_url_names_the_setting(tmp_path: Path) -> None:
+    out = run("ask", "hello", data=tmp_path / "data", RAG_LLM_PROVIDER="openai-compatible")
+    assert out.returncode == 1 and "RAG_LLM_BASE_URL" in out.stderr and "Traceback" not in out.stderr
+
+
+@pytest.mark.slow
+def test_eval_on_the_dev_set_meets_the_quality_floors_and_beats_the_naive_baseline(fresh_copy: Path) -> None:
+    reports = fresh_copy.parent / "reports"
+    out = run("eval", str(DEV_SET), "--compare", "--out", str(reports), data=fresh_copy)
+    assert out.returncode == 0, out.stderr
+    assert "naive baseline" in out.stdout and "hybrid (ours)" in out.stdout
+    report = json.loads((reports / "eval.json").read_text())
+    ours = report["variants"]["hybrid (ours)"]["summary"]["overall"]
+    naive = report["variants"]["naive baseline (1000/200, dense k=4)"]["summary"]["overall"]
+    assert ours["retrieval_hit"] >= 0.9, ours
+    assert ours["answer_correct"] >= 0.6, ours
+    assert ours["retrieval_hit"] > naive["retrieval_hit"] and ours["answer_correct"] > naive["answer_correct"]
+    assert "| hybrid (ours) |" in (reports / "eval.md").read_text()

@@ -1,0 +1,509 @@
+"""The chat UI in a real headless Chromium against real server processes: what a user sees and does.
+
+Screenshots of every key step land in test-artifacts/ui/ (repo-root relative).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import Server, free_port, start_server
+
+playwright_sync = pytest.importorskip("playwright.sync_api")
+expect = playwright_sync.expect
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "test-artifacts" / "ui"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+WAIT_MS = 90_000  # two shared cores: an answer can take a while under load
+REFUSAL = "The documents do not contain an answer"
+MARKER = re.compile(r"\[\d+\]")
+
+MINE_ACTION = "With which country is Russia jointly chairing the Mine Action Centre?"
+VIENTIANE = "What happened during Lavrov's meeting in Vientiane with the Lao minister?"
+FOLLOW_UP = "And what did they sign there?"
+ZORBULON = "When was the Zorbulon treaty signed?"
+
+
+# -- fixtures --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not CHROMIUM.exists():
+        pytest.skip("needs Debian's chromium at /usr/bin/chromium (`make browser`)")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    expect.set_options(timeout=WAIT_MS)
+    with playwright_sync.sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+def open_page(browser: Any, url: str, **context: Any) -> tuple[Any, Any, list[str]]:
+    ctx = browser.new_context(**({"viewport": {"width": 1280, "height": 900}} | context))
+    page = ctx.new_page()
+    page.set_default_timeout(WAIT_MS)
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(url)
+    expect(page.locator("#question textarea")).to_be_visible()
+    return ctx, page, errors
+
+
+@pytest.fixture
+def page(browser: Any, server: Server) -> Iterator[Any]:
+    ctx, page, errors = open_page(browser, server.url)
+    yield page
+    ctx.close()
+    assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+# -- helpers ---------------------------------------------------------------------------------------------
+
+
+def shot(page: Any, name: str, full_page: bool = False) -> None:
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=full_page)
+
+
+def bots(page: Any) -> Any:
+    return page.locator('#chatbot [data-testid="bot"]')
+
+
+def run_and_wait(page: Any, action: Any) -> None:
+    """Does `action` (which starts an answer) and waits until the answer is complete and Send is back."""
+    page.evaluate(
+        """() => {
+          window.__answerStarted = false;
+          const seen = () => { if (document.querySelector('#stop')) window.__answerStarted = true; };
+          window.__busyObserver && window.__busyObserver.disconnect();
+          window.__busyObserver = new MutationObserver(seen);
+          window.__busyObserver.observe(document.body, { childList: true, subtree: true });
+        }"""
+    )
+    action()
+    page.wait_for_function(
+        """() => window.__answerStarted && document.querySelector('#send') !== null
+                 && document.querySelector('#stop') === null""",
+        timeout=WAIT_MS,
+    )
+
+
+def ask(page: Any, question: str) -> str:
+    """Types a question, sends it, waits for the whole answer; returns the answer as displayed."""
+    before = bots(page).count()
+    page.locator("#question textarea").fill(question)
+    run_and_wait(page, lambda: page.locator("#send").click())
+    expect(bots(page)).to_have_count(before + 1)
+    expect(page.locator(f'#sources .source-group[data-turn="{before}"]')).not_to_contain_text("Searching")
+    return bots(page).nth(before).inner_text()
+
+
+def go_to(page: Any, tab: str) -> None:
+    page.get_by_role("tab", name=tab).click()
+
+
+def upload(page: Any, *paths: Path) -> str:
+    """Uploads files on the Documents tab and waits for the ingest report of the last one."""
+    go_to(page, "Documents")
+    page.locator("#upload input[type=file]").set_input_files([str(p) for p in paths])
+    status = page.locator("#documents-status")
+    expect(status).to_contain_text(re.compile(rf"{re.escape(paths[-1].name)}\*?\*? (was|could|added|is)"))
+    return status.inner_text()
+
+
+# -- seed questions, citations, follow-ups ---------------------------------------------------------------
+
+
+def test_seed_question_gets_a_cited_answer_whose_passage_opens_highlighted(page: Any) -> None:
+    expect(page.get_by_text("offline · extractive")).to_be_visible()
+    shot(page, "01-empty-chat")
+
+    answer = ask(page, MINE_ACTION)
+    assert "Cambodia" in answer and MARKER.search(answer), answer
+    link = bots(page).first.locator("a.cite").first
+    expect(link).to_be_visible()
+    n = link.inner_text().strip("[]")
+    sources = page.locator("#sources")
+    expect(sources).to_contain_text(".txt")
+    expect(sources).to_contain_text("characters")
+    shot(page, "02-cited-answer")
+
+    page.locator("#sources summary").first.click()  # fold the card, so the marker click is what opens it
+    card = page.locator(f"#source-0-{n}")
+    expect(card).not_to_have_attribute("open", "")
+    link.click()
+    expect(card).to_have_attribute("open", "")
+    expect(card).to_be_in_viewport()
+    mark = card.locator("mark")
+    expect(mark).to_be_visible()
+    expect(mark).to_contain_text("Cambodia")
+    expect(card.locator(".meta")).to_contain_text(re.compile(r"characters [\d,]+–[\d,]+"))
+    expect(card.locator("summary")).to_contain_text(re.compile(r"\[\d+\]\s*\S+\.txt"))
+    expect(link).to_have_attribute("title", re.compile(r"\.txt: .*Cambodia"))  # hover hint names the source
+    shot(page, "03-citation-opened")
+
+
+def test_follow_up_question_uses_the_conversation(page: Any) -> None:
+    first = ask(page, VIENTIANE)
+    assert "Vientiane" in first and MARKER.search(first), first
+    second = ask(page, FOLLOW_UP)
+    assert re.search(r"memorandum|agreement", second, re.I), second
+    assert "sign" in second.lower() and MARKER.search(second), second
+    expect(page.locator("#sources .source-group[data-turn='1'] mark").first).to_be_visible()
+    shot(page, "04-follow-up")
+
+    # A marker of the first answer shows the first answer's sources, not the latest ones.
+    bots(page).first.locator("a.cite").first.click()
+    expect(page.locator("#sources .source-group[data-turn='0']")).to_be_visible()
+    expect(page.locator("#sources .source-group[data-turn='1']")).to_be_hidden()
+    expect(page.locator("#sources .source-group[data-turn='0'] details[open] mark").first).to_contain_text(
+        "Vientiane"
+    )
+    shot(page, "05-earlier-answer-sources")
+
+
+def test_retry_asks_the_last_question_again_and_clear_starts_over(page: Any) -> None:
+    ask(page, MINE_ACTION)
+    ask(page, VIENTIANE)
+    run_and_wait(page, lambda: page.locator("#retry").click())
+    expect(page.locator('#chatbot [data-testid="user"]')).to_have_count(2)
+    expect(bots(page)).to_have_count(2)
+    expect(bots(page).last).to_contain_text("Vientiane")
+    expect(page.locator("#sources .source-group[data-turn='1']")).to_contain_text(VIENTIANE)
+
+    page.locator("#clear").click()
+    expect(bots(page)).to_have_count(0)
+    expect(page.locator("#sources")).to_contain_text("The passages an answer cites appear here")
+    expect(page.get_by_text(MINE_ACTION).first).to_be_visible()  # the example questions are back
+    shot(page, "06-cleared")
+
+
+# -- documents -------------------------------------------------------------------------------------------
+
+
+def test_uploaded_document_is_cited_and_deleting_it_removes_it(page: Any, tmp_path: Path) -> None:
+    doc = tmp_path / "zorbulon_treaty.txt"
+    doc.write_text(
+        "The Zorbulon treaty was signed in 2031 by the republics of Vexland and Quorra in the city of "
+        "Malvana. It created a joint commission on orbital debris.\n",
+        encoding="utf-8",
+    )
+    go_to(page, "Documents")
+    table = page.locator("#documents-table")
+    expect(table).to_contain_text("000_78f4c420c5d86458.txt")
+    expect(page.locator("#documents-summary")).to_contain_text("2 documents")
+
+    report = upload(page, doc)
+    assert "zorbulon_treaty.txt added" in report and "1 new chunk" in report, report
+    expect(table).to_contain_text("zorbulon_treaty.txt")
+    expect(page.locator("#documents-summary")).to_contain_text("3 documents")
+    shot(page, "07-uploaded", full_page=True)
+
+    go_to(page, "Chat")
+    answer = ask(page, ZORBULON)
+    assert "2031" in answer and MARKER.search(answer), answer
+    expect(page.locator("#sources .source-group[data-turn='0'] details.source-card").first).to_contain_text(
+        "zorbulon_treaty.txt"
+    )
+    shot(page, "08-answer-cites-upload")
+
+    go_to(page, "Documents")
+    page.locator("#delete-choice input").click()
+    page.get_by_role("option", name="zorbulon_treaty.txt").click()
+    page.locator("#delete").click()
+    expect(page.locator("#confirm-row")).to_be_visible()
+    expect(page.locator("#confirm-text")).to_contain_text("zorbulon_treaty.txt")
+    shot(page, "09-confirm-delete", full_page=True)
+    page.locator("#confirm-delete").click()
+    expect(page.locator("#documents-status")).to_contain_text("Deleted zorbulon_treaty.txt")
+    expect(table).not_to_contain_text("zorbulon_treaty.txt")
+    expect(page.locator("#documents-summary")).to_contain_text("2 documents")
+    expect(page.locator("#confirm-row")).to_be_hidden()
+    shot(page, "10-deleted", full_page=True)
+
+    go_to(page, "Chat")
+    again = ask(page, ZORBULON)
+    assert REFUSAL in again or "2031" not in again, again
+    expect(page.locator("#sources .source-group[data-turn='1'] details.source-card")).to_have_count(0)
+    expect(page.locator("#sources .source-group[data-turn='1']")).not_to_contain_text("zorbulon_treaty.txt")
+    shot(page, "11-after-delete")
+
+
+def test_bad_and_unreadable_files_get_a_friendly_error_and_the_session_goes_on(
+    page: Any, tmp_path: Path
+) -> None:
+    bad = tmp_path / "notes.exe"
+    bad.write_bytes(b"MZ\x90\x00 not a document")
+    broken = tmp_path / "broken.pdf"
+    broken.write_bytes(b"this is not really a PDF")
+    report = upload(page, bad, broken)
+    assert "notes.exe was not added" in report and "Supported types" in report and ".pdf" in report, report
+    assert "broken.pdf could not be read" in report, report
+    assert "Traceback" not in report
+    table = page.locator("#documents-table")
+    expect(table).not_to_contain_text("notes.exe")
+    expect(table).not_to_contain_text("broken.pdf")
+    expect(page.locator("#documents-summary")).to_contain_text("2 documents")
+    shot(page, "12-bad-file", full_page=True)
+
+    go_to(page, "Chat")
+    answer = ask(page, MINE_ACTION)
+    assert "Cambodia" in answer, answer
+
+
+# -- settings, phone -------------------------------------------------------------------------------------
+
+
+def test_settings_show_the_offline_mode_and_k_changes_the_passages_searched(page: Any) -> None:
+    go_to(page, "Settings")
+    expect(page.locator("#mode-note")).to_contain_text("Offline extractive mode")
+    expect(page.locator("#mode-note")).to_contain_text("copied word for word")
+    model = page.locator("#model-name input, #model-name textarea").first
+    expect(model).to_have_value(re.compile("extractive"))
+    expect(model).not_to_be_editable()
+    expect(page.locator("#provider input, #provider textarea").first).to_have_value(re.compile("extractive"))
+    k = page.locator("#k input[type=number]")
+    expect(k).to_have_value("6")
+    k.fill("3")
+    k.press("Tab")
+    shot(page, "13-settings", full_page=True)
+
+    go_to(page, "Chat")
+    ask(page, MINE_ACTION)
+    group = page.locator("#sources .source-group[data-turn='0']")
+    searched = group.locator("details.source-card").count() + group.locator(".other-passages li").count()
+    assert searched == 3, f"{searched} passages shown for k=3"
+
+
+def test_phone_width_chat_is_usable(browser: Any, server: Server) -> None:
+    ctx, page, errors = open_page(
+        browser,
+        server.url,
+        viewport={"width": 390, "height": 844},
+        device_scale_factor=2,
+        is_mobile=True,
+        has_touch=True,
+    )
+    try:
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 390, f"the page scrolls sideways on a phone ({width}px wide)"
+        for selector in ("#question textarea", "#send", "#chatbot"):
+            expect(page.locator(selector)).to_be_in_viewport()
+        box = page.locator("#send").bounding_box()
+        assert box and box["x"] + box["width"] <= 390 and box["height"] >= 32, box
+        shot(page, "14-phone-empty")
+
+        before = bots(page).count()
+        run_and_wait(page, lambda: page.get_by_text(MINE_ACTION).first.tap())  # an example question
+        expect(bots(page)).to_have_count(before + 1)
+        expect(bots(page).first).to_contain_text("Cambodia")
+        link = bots(page).first.locator("a.cite").first
+        expect(link).to_be_visible()
+        shot(page, "15-phone-answer")
+
+        link.tap()
+        card = page.locator(f"#source-0-{link.inner_text().strip('[]')}")
+        expect(card.locator("mark")).to_be_in_viewport()
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+        shot(page, "16-phone-source")
+        page.locator("#sources .source-group:not([hidden]) a.back-to-chat").tap()
+        expect(page.locator("#question textarea")).to_be_in_viewport()
+    finally:
+        ctx.close()
+    assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+# -- a generative model: streaming, Stop, and the model server going down ----------------------------------
+
+
+class FakeModel:
+    """An OpenAI-compatible chat server that cites the passage mentioning Cambodia, word by word."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}/v1"
+        self.delay = 0.05
+        self.repeat = 1
+        self.stopped = threading.Event()
+        self._server: ThreadingHTTPServer | None = None
+
+    def answer(self, body: dict[str, Any]) -> str:
+        system = next((m["content"] for m in body["messages"] if m["role"] == "system"), "")
+        passages = re.finditer(
+            r"^\[(\d+)\] \(from [^)\n]*\)\n(.*?)(?=^\[\d+\] \(from |\Z)", system, re.M | re.S
+        )
+        n = next((m.group(1) for m in passages if "Cambodia" in m.group(2)), None)
+        if n is None:
+            return "The documents do not contain an answer to this question."
+        return " ".join([f"Russia jointly chairs the Mine Action Centre with Cambodia [{n}]."] * self.repeat)
+
+    def start(self) -> None:
+        model = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                text = model.answer(body)
+                if not body.get("stream"):
+                    payload = json.dumps(
+                        {
+                            "id": "x",
+                            "object": "chat.completion",
+                            "created": 0,
+                            "model": "fake",
+                            "choices": [
+                                {
+                                    "index": 0,
+                                    "message": {"role": "assistant", "content": text},
+                                    "finish_reason": "stop",
+                                }
+                            ],
+                        }
+                    ).encode()
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(payload)))
+                    self.end_headers()
+                    self.wfile.write(payload)
+                    return
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.end_headers()
+                try:
+                    for i, word in enumerate(re.findall(r"\S+\s*", text)):
+                        delta = {"content": word} | ({"role": "assistant"} if i == 0 else {})
+                        chunk = {
+                            "id": "x",
+                            "object": "chat.completion.chunk",
+                            "created": 0,
+                            "model": "fake",
+                            "choices": [{"index": 0, "delta": delta, "finish_reason": None}],
+                        }
+                        self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
+                        self.wfile.flush()
+                        if model.stopped.wait(model.delay):
+                            return
+                    self.wfile.write(b"data: [DONE]\n\n")
+                    self.wfile.flush()
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client went away: Stop was pressed
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self.stopped.set()
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+
+@pytest.fixture(scope="module")
+def fake_model() -> Iterator[FakeModel]:
+    model = FakeModel()
+    model.start()
+    yield model
+    model.stop()
+
+
+@pytest.fixture(scope="module")
+def generative_server(
+    seeded_dir: Path, tmp_path_factory: pytest.TempPathFactory, fake_model: FakeModel
+) -> Iterator[Server]:
+    base = tmp_path_factory.mktemp("generative")
+    shutil.copytree(seeded_dir, base / "data")
+    srv = start_server(
+        base / "data",
+        base / "server.log",
+        RAG_LLM_PROVIDER="openai-compatible",
+        RAG_LLM_BASE_URL=fake_model.url,
+        RAG_LLM_MODEL="fake-model",
+        RAG_LLM_MAX_RETRIES="0",
+        RAG_LLM_TIMEOUT="20",
+    )
+    yield srv
+    srv.stop()
+
+
+def test_generated_answer_streams_and_stop_ends_it(
+    browser: Any, generative_server: Server, fake_model: FakeModel
+) -> None:
+    ctx, page, errors = open_page(browser, generative_server.url)
+    try:
+        expect(page.locator("#mode-badge")).to_contain_text("fake-model")
+        fake_model.delay, fake_model.repeat = 0.02, 1
+        answer = ask(page, MINE_ACTION)
+        assert "Cambodia" in answer and MARKER.search(answer), answer
+        link = bots(page).first.locator("a.cite").first
+        link.click()
+        card = page.locator(f"#source-0-{link.inner_text().strip('[]')}")
+        expect(card.locator("mark")).to_contain_text("Cambodia")  # a paraphrase still finds its sentence
+        shot(page, "17-generated-answer")
+
+        fake_model.delay, fake_model.repeat = 0.4, 12
+        page.locator("#question textarea").fill(MINE_ACTION)
+        page.locator("#send").click()
+        expect(page.locator("#stop")).to_be_visible()
+        expect(bots(page).nth(1)).to_contain_text("Mine Action Centre")  # words arrive while it streams
+        shot(page, "18-streaming")
+        page.locator("#stop").click()
+        expect(page.locator("#send")).to_be_visible()
+        expect(bots(page).nth(1)).to_contain_text("(stopped)")
+        stopped_at = bots(page).nth(1).inner_text()
+        page.wait_for_timeout(1500)  # long enough for several more words, had the stream gone on
+        assert bots(page).nth(1).inner_text() == stopped_at
+        assert stopped_at.count("Mine Action Centre") < 12
+        shot(page, "19-stopped")
+    finally:
+        ctx.close()
+    assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+def test_model_server_down_shows_a_friendly_error_and_the_session_goes_on(
+    browser: Any, generative_server: Server, fake_model: FakeModel
+) -> None:
+    ctx, page, errors = open_page(browser, generative_server.url)
+    try:
+        fake_model.stop()
+        answer = ask(page, MINE_ACTION)
+        assert "The language model is not available right now" in answer, answer
+        assert "Retry" in answer and "Traceback" not in answer, answer
+        expect(page.locator("#sources")).to_contain_text("the model is unavailable")
+        shot(page, "20-model-down")
+
+        answer = ask(page, VIENTIANE)  # the session still works: another question, another clear message
+        assert "not available" in answer, answer
+        go_to(page, "Documents")
+        expect(page.locator("#documents-table")).to_contain_text("000_78f4c420c5d86458.txt")
+        go_to(page, "Settings")
+        expect(page.locator("#mode-note")).to_contain_text("Generative mode")
+    finally:
+        ctx.close()
+    assert not errors, f"JavaScript errors on the page: {errors}"
