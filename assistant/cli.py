@@ -199,7 +199,7 @@ def evaluate(
         table.add_row(
             name, *("–" if overall[key] is None else str(overall[key]) for key, _ in evaluation.COLUMNS)
         )
-    Console().print(table)
+    Console(width=None if sys.stdout.isatty() else 150).print(table)
     out.mkdir(parents=True, exist_ok=True)
     (out / "eval.json").write_text(json.dumps(report, indent=2, ensure_ascii=False))
     (out / "eval.md").write_text(evaluation.markdown(report))

@@ -117,13 +117,19 @@ if (!window.__groundedCitations) {
 }
 """
 
+# Gradio scopes custom CSS to `.contain`, except top-level rules (also emitted as written): the page padding
+# rule must stay top-level, outside any @media block, to reach the element around `.contain`.
 CSS = """
+.gradio-container .main.app { padding-left: clamp(8px, 2.5vw, 32px) !important;
+  padding-right: clamp(8px, 2.5vw, 32px) !important; }
+#header .html-container { padding-left: 0; padding-right: 0; }
+#sources .html-container { padding-top: 0; }
 .app-header { display: flex; flex-wrap: wrap; align-items: baseline; gap: 4px 12px; }
 .app-header h1 { font-size: 1.35rem; margin: 0; }
 .mode-badge { display: inline-block; font-size: 0.8rem; padding: 1px 8px; border-radius: 999px;
   border: 1px solid var(--border-color-primary); color: var(--body-text-color-subdued); }
 .mode-badge.offline { background: #fef3c7; color: #78350f; border-color: #fcd34d; }
-.tagline { color: var(--body-text-color-subdued); margin: 2px 0 0; font-size: 0.95rem; }
+.tagline { color: var(--body-text-color); opacity: 0.75; margin: 2px 0 0; font-size: 0.95rem; }
 #chatbot a.cite { font-weight: 600; text-decoration: none; padding: 0 2px; border-radius: 4px;
   color: var(--link-text-color, #2563eb); background: var(--color-accent-soft, #e0e7ff); cursor: pointer; }
 #chatbot a.cite:hover, #chatbot a.cite:focus { text-decoration: underline; }
@@ -155,7 +161,6 @@ a.back-to-chat { display: none; font-size: 0.85rem; margin-top: 6px; }
 #documents-status p { margin: 4px 0; }
 #confirm-row { border: 1px solid #fca5a5; border-radius: 8px; padding: 8px; }
 @media (max-width: 640px) {
-  .gradio-container .main.app { padding-left: 8px !important; padding-right: 8px !important; }
   a.back-to-chat { display: inline-block; }
   .app-header h1 { font-size: 1.15rem; }
   .tagline { font-size: 0.85rem; }
@@ -655,6 +660,7 @@ def build_ui(components: Components) -> gr.Blocks:
                                 scale=5,
                                 lines=1,
                                 max_lines=6,
+                                container=False,
                                 max_length=settings.max_message_chars,
                                 elem_id="question",
                                 autofocus=True,
@@ -664,12 +670,10 @@ def build_ui(components: Components) -> gr.Blocks:
                                 "Stop", variant="stop", scale=1, min_width=70, visible=False, elem_id="stop"
                             )
                         with gr.Row(elem_id="chat-actions"):
-                            retry_btn = gr.Button("↻ Retry", size="sm", elem_id="retry")
+                            retry_btn = gr.Button("Retry", size="sm", elem_id="retry")
                             clear = gr.Button("Clear", size="sm", elem_id="clear")
                     with gr.Column(scale=2, min_width=280):
-                        sources = gr.HTML(
-                            sources_html(), js_on_load=CITATION_JS, elem_id="sources", padding=True
-                        )
+                        sources = gr.HTML(sources_html(), js_on_load=CITATION_JS, elem_id="sources")
                 groups = gr.State({})
 
             with gr.Tab("Documents", id="documents", elem_id="documents-tab") as documents_tab:

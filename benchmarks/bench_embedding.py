@@ -39,7 +39,9 @@ def cpu_seconds() -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     run_meta = benchlib.meta()
@@ -50,60 +52,72 @@ def main() -> None:
     from assistant.components import build_components
     from assistant.settings import Settings
 
-    # call size -> texts embedded per round. 1 and 8: what small files give the ingester (it embeds each
-    # file's new chunks in calls of up to IngestService.batch_size=64); 256: the ceiling.
-    plan = {1: 32, 8: 128, 64: 256, 256: 256}
-    texts = chunk_texts(max(plan.values()))
+    # (torch threads, texts per call, texts per round). 1 and 8 per call: what small files give the ingester
+    # (it embeds each file's new chunks in calls of up to IngestService.batch_size=64); 256: the ceiling.
+    # The product runs torch's default thread count; one thread is measured too, for a busy machine.
+    default_threads = torch.get_num_threads()
+    plan = [(default_threads, 1, 16), (default_threads, 8, 64), (default_threads, 64, 128)]
+    plan += [(default_threads, 256, 256), (1, 256, 256)]
+    texts = chunk_texts(max(count for _, _, count in plan))
     components = build_components(Settings(data_dir=benchlib.WORK / "store-embedding-bench"))
     started = time.perf_counter()
     model = components.embeddings.model
     load_s = time.perf_counter() - started
     model.embed_documents(texts[:32])  # warm-up: the first call pays lazy initialisation
 
-    rates: dict[int, list[float]] = {size: [] for size in plan}
-    cpu_per_chunk: dict[int, list[float]] = {size: [] for size in plan}
+    rates: dict[tuple[int, int], list[float]] = {(t, size): [] for t, size, _ in plan}
+    cpu_per_chunk: dict[tuple[int, int], list[float]] = {(t, size): [] for t, size, _ in plan}
+    query_ms: dict[int, list[float]] = {default_threads: [], 1: []}
     for round_no in range(args.rounds):
-        for size, count in plan.items():
+        for threads, size, count in plan:
+            torch.set_num_threads(threads)
             sample = texts[:count]
             cpu0, started = cpu_seconds(), time.perf_counter()
             for i in range(0, count, size):
                 model.embed_documents(sample[i : i + size])
             wall, cpu = time.perf_counter() - started, cpu_seconds() - cpu0
-            rates[size].append(count / wall)
-            cpu_per_chunk[size].append(cpu / count * 1000)
-            print(f"round {round_no + 1} call size {size:>3}: {count / wall:6.1f} chunks/s", flush=True)
+            rates[threads, size].append(count / wall)
+            cpu_per_chunk[threads, size].append(cpu / count * 1000)
+            print(
+                f"round {round_no + 1}, {threads} threads, {size:>3} per call: {count / wall:6.1f} chunks/s",
+                flush=True,
+            )
+        for threads in query_ms:
+            torch.set_num_threads(threads)
+            for question in benchlib.QUESTIONS:
+                started = time.perf_counter()
+                model.embed_query(question)
+                query_ms[threads].append((time.perf_counter() - started) * 1000)
+    torch.set_num_threads(default_threads)
 
-    query_ms = []
-    for question in benchlib.QUESTIONS:
-        started = time.perf_counter()
-        model.embed_query(question)
-        query_ms.append((time.perf_counter() - started) * 1000)
-
-    by_call = {
-        str(size): {
-            "texts_per_round": plan[size],
-            "best_chunks_per_s": round(max(rates[size]), 1),
-            "median_chunks_per_s": round(statistics.median(rates[size]), 1),
-            "rounds_chunks_per_s": [round(r, 1) for r in rates[size]],
-            "cpu_ms_per_chunk": round(statistics.median(cpu_per_chunk[size]), 1),
+    def row(key: tuple[int, int], count: int) -> dict:
+        return {
+            "threads": key[0],
+            "per_call": key[1],
+            "texts_per_round": count,
+            "best_chunks_per_s": round(max(rates[key]), 1),
+            "median_chunks_per_s": round(statistics.median(rates[key]), 1),
+            "rounds_chunks_per_s": [round(r, 1) for r in rates[key]],
+            "cpu_ms_per_chunk": round(statistics.median(cpu_per_chunk[key]), 1),
         }
-        for size in plan
-    }
+
+    configs = [row((threads, size), count) for threads, size, count in plan]
+    ceiling = next(c for c in configs if c["threads"] == default_threads and c["per_call"] == 256)
     client = getattr(model, "_client", None)
     run_meta["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
     result = {
         "meta": run_meta,
         "model": components.embeddings.model_id,
         "model_load_s": round(load_s, 2),
-        "torch_threads": torch.get_num_threads(),
+        "torch_threads": default_threads,
         "max_seq_length": getattr(client, "max_seq_length", None),
         "encode_batch_size": getattr(model, "encode_kwargs", {}).get("batch_size"),
         "mean_chunk_chars": round(statistics.fmean(len(t) for t in texts)),
         "rounds": args.rounds,
-        "by_call_size": by_call,
-        "ceiling_chunks_per_s": by_call["256"]["best_chunks_per_s"],
-        "ceiling_median_chunks_per_s": by_call["256"]["median_chunks_per_s"],
-        "query_embed_ms": benchlib.summary(query_ms),
+        "configs": configs,
+        "ceiling_chunks_per_s": ceiling["best_chunks_per_s"],
+        "ceiling_median_chunks_per_s": ceiling["median_chunks_per_s"],
+        "query_embed_ms": {str(t): benchlib.summary(v) for t, v in query_ms.items()},
         "peak_rss_mb": benchlib.peak_rss_mb(),
     }
     print("wrote", benchlib.save_result("embedding", result))

@@ -109,7 +109,9 @@ def run_size(label: str, modes: list[str]) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--sizes", default=benchlib.DEFAULT_SIZES, help="chunk counts and/or 'full'")
     parser.add_argument("--modes", default="cold,reingest")
     parser.add_argument("--worker", choices=["cold", "reingest"], help=argparse.SUPPRESS)

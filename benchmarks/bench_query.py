@@ -145,7 +145,9 @@ def worker(data: Path, reps: int) -> dict[str, Any]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--sizes", default=benchlib.DEFAULT_SIZES, help="chunk counts and/or 'full'")
     parser.add_argument("--reps", type=int, default=2, help="times each of the 30 questions is asked")
     parser.add_argument("--worker", type=Path, help=argparse.SUPPRESS)
@@ -158,7 +160,9 @@ def main() -> None:
     for label in benchlib.parse_sizes(args.sizes):
         data = benchlib.store_dir(label)
         if not (data / "chroma").exists():
-            print(f"[query {label}] no seeded store at {data}: run bench_ingest.py --sizes {label}", flush=True)
+            print(
+                f"[query {label}] no seeded store at {data}: run bench_ingest.py --sizes {label}", flush=True
+            )
             continue
         print(f"[query {label}] {len(benchlib.QUESTIONS)} questions x {args.reps} ...", flush=True)
         loadavg = [round(x, 2) for x in os.getloadavg()]
@@ -169,7 +173,8 @@ def main() -> None:
         lat = result["latency_ms"]
         print(
             f"[query {label}] {result['chunks']} chunks: retrieval p50 {lat['retrieval']['p50']} ms "
-            f"p95 {lat['retrieval']['p95']} ms; answer p50 {lat['answer']['p50']} ms p95 {lat['answer']['p95']} ms",
+            f"p95 {lat['retrieval']['p95']} ms; "
+            f"answer p50 {lat['answer']['p50']} ms p95 {lat['answer']['p95']} ms",
             flush=True,
         )
         path = benchlib.merge_result("query", label, result, run_meta)

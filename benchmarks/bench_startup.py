@@ -50,7 +50,9 @@ def free_port() -> int:
 def _request(url: str, body: dict | None = None, timeout: float = 5.0) -> tuple[int, dict | str]:
     data = json.dumps(body).encode() if body is not None else None
     headers = {"Content-Type": "application/json"} if body is not None else {}
-    req = urllib.request.Request(url, data=data, headers=headers, method="POST" if body is not None else "GET")
+    req = urllib.request.Request(
+        url, data=data, headers=headers, method="POST" if body is not None else "GET"
+    )
     with urllib.request.urlopen(req, timeout=timeout) as resp:
         raw = resp.read().decode()
         try:
@@ -67,7 +69,11 @@ def launch(data: Path, timeout: float = 600.0) -> dict[str, Any]:
     with log.open("w") as out:
         started = time.perf_counter()
         proc = subprocess.Popen(
-            [benchlib.PYTHON, "app.py", "--port", str(port)], cwd=benchlib.ROOT, env=env, stdout=out, stderr=out
+            [benchlib.PYTHON, "app.py", "--port", str(port)],
+            cwd=benchlib.ROOT,
+            env=env,
+            stdout=out,
+            stderr=out,
         )
         try:
             health_s = None
@@ -111,7 +117,11 @@ def launch(data: Path, timeout: float = 600.0) -> dict[str, Any]:
         "second_chat_request_ms": round(second_request_ms, 1),
         "ui_get_ms": round(ui_ms, 1),
         "ui_status": ui_status,
-        "rss_mb": {"at_healthz": rss_ready, "after_chats": status_mb.get("VmRSS"), "peak": status_mb.get("VmHWM")},
+        "rss_mb": {
+            "at_healthz": rss_ready,
+            "after_chats": status_mb.get("VmRSS"),
+            "peak": status_mb.get("VmHWM"),
+        },
         "refused": body.get("refused"),
     }
 
@@ -176,7 +186,9 @@ def importtime_tree(module: str = "assistant.server", top: int = 12) -> dict[str
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--sizes", default=benchlib.DEFAULT_SIZES, help="seeded stores to start on")
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--skip-imports", action="store_true")
@@ -198,7 +210,8 @@ def main() -> None:
             run["loadavg_start"] = loadavg
             runs.append(run)
             print(
-                f"[startup {label}] run {i + 1}: /healthz {run['healthz_s']} s, first answer {run['first_chat_s']} s",
+                f"[startup {label}] run {i + 1}: /healthz {run['healthz_s']} s, "
+                f"first answer {run['first_chat_s']} s",
                 flush=True,
             )
         result["server"][label] = {

@@ -171,7 +171,9 @@ def build_corpus(label: str, source_root: Path | None = None) -> dict[str, Any]:
     target_dir = corpus_dir(label)
     manifest = {"label": label, "files": sorted(chosen), "chunks": total}
     manifest_file = target_dir.parent / f"corpus-{label}.json"
-    if not (manifest_file.exists() and json.loads(manifest_file.read_text()) == manifest and target_dir.exists()):
+    if not (
+        manifest_file.exists() and json.loads(manifest_file.read_text()) == manifest and target_dir.exists()
+    ):
         shutil.rmtree(target_dir, ignore_errors=True)
         for rel in chosen:
             dest = target_dir / rel
@@ -216,7 +218,9 @@ def versions() -> dict[str, str]:
 
 
 def git_commit() -> str:
-    run = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    run = subprocess.run(
+        ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+    )
     dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain"], capture_output=True, text=True)
     return run.stdout.strip() + ("+uncommitted changes" if dirty.stdout.strip() else "")
 
@@ -298,7 +302,8 @@ class Timer:
 
     def as_dict(self) -> dict[str, dict[str, float]]:
         return {
-            name: {"seconds": round(self.seconds[name], 3), "calls": self.calls[name]} for name in self.seconds
+            name: {"seconds": round(self.seconds[name], 3), "calls": self.calls[name]}
+            for name in self.seconds
         }
 
 

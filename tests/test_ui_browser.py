@@ -138,6 +138,13 @@ def upload(page: Any, *paths: Path) -> str:
 
 def test_seed_question_gets_a_cited_answer_whose_passage_opens_highlighted(page: Any) -> None:
     expect(page.get_by_text("offline · extractive")).to_be_visible()
+    # Every control has an accessible name a screen reader can announce.
+    expect(page.get_by_role("textbox", name="Your question")).to_be_focused()
+    for name in ("Send", "Retry", "Clear"):
+        expect(page.get_by_role("button", name=name, exact=True)).to_be_visible()
+    for name in ("Chat", "Documents", "Settings"):
+        expect(page.get_by_role("tab", name=name)).to_be_visible()
+    expect(page.get_by_role("region", name="Sources")).to_be_visible()
     shot(page, "01-empty-chat")
 
     answer = ask(page, MINE_ACTION)
@@ -145,6 +152,7 @@ def test_seed_question_gets_a_cited_answer_whose_passage_opens_highlighted(page:
     link = bots(page).first.locator("a.cite").first
     expect(link).to_be_visible()
     n = link.inner_text().strip("[]")
+    expect(page.get_by_role("link", name=f"Show source {n}")).to_be_visible()
     sources = page.locator("#sources")
     expect(sources).to_contain_text(".txt")
     expect(sources).to_contain_text("characters")

@@ -1,0 +1,596 @@
+"""Renders benchmarks/results/*.json into docs/benchmarks.md and the plots in docs/.
+
+    .venv/bin/python benchmarks/report.py
+
+Only figures present in the result files are shown; a size never measured is left out, not estimated.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import benchlib
+
+DOC = benchlib.DOCS / "benchmarks.md"
+QUERY_PNG = benchlib.DOCS / "benchmarks_query_latency.png"
+INGEST_PNG = benchlib.DOCS / "benchmarks_ingest.png"
+ANALYSIS = benchlib.BENCH / "analysis.md"
+
+
+def _sizes(runs: dict[str, Any]) -> list[str]:
+    return sorted(runs, key=benchlib.size_key)
+
+
+def _fmt(value: Any, digits: int = 1, unit: str = "") -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:,.{digits}f}{unit}"
+    if isinstance(value, int):
+        return f"{value:,}{unit}"
+    return f"{value}{unit}"
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _load(meta: dict[str, Any]) -> str:
+    start, end = meta.get("loadavg_start"), meta.get("loadavg_end")
+    text = f"{start[0]:.1f}" if start else "?"
+    return text + (f" → {end[0]:.1f}" if end else "")
+
+
+# -- plots ------------------------------------------------------------------------------------------------
+def plot_query(query: dict[str, Any]) -> bool:
+    runs = query.get("runs", {})
+    if not runs:
+        return False
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = _sizes(runs)
+    chunks = [runs[label]["chunks"] for label in labels]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    for key, name, color in (("retrieval", "retrieval (embed query + hybrid search)", "tab:blue"),):
+        left.plot(
+            chunks,
+            [runs[s]["latency_ms"][key]["p50"] for s in labels],
+            "o-",
+            color=color,
+            label=f"{name} p50",
+        )
+        left.plot(
+            chunks, [runs[s]["latency_ms"][key]["p95"] for s in labels], "s--", color=color, label="p95"
+        )
+    for key, name, color in (("retrieve", "search only (dense + BM25 + fusion)", "tab:green"),):
+        left.plot(
+            chunks,
+            [runs[s]["latency_ms"][key]["p50"] for s in labels],
+            "o-",
+            color=color,
+            label=f"{name} p50",
+        )
+        left.plot(
+            chunks, [runs[s]["latency_ms"][key]["p95"] for s in labels], "s--", color=color, label="p95"
+        )
+    left.set_title("Retrieval latency")
+    right.plot(
+        chunks, [runs[s]["latency_ms"]["answer"]["p50"] for s in labels], "o-", color="tab:red", label="p50"
+    )
+    right.plot(
+        chunks, [runs[s]["latency_ms"]["answer"]["p95"] for s in labels], "s--", color="tab:red", label="p95"
+    )
+    right.set_title("End-to-end extractive answer latency")
+    for ax in (left, right):
+        ax.set_xscale("log")
+        ax.set_xlabel("chunks in the store")
+        ax.set_ylabel("ms")
+        ax.set_ylim(bottom=0)
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle("Query latency vs corpus size (Python docs, 2-core shared CPU)", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(QUERY_PNG, dpi=110)
+    plt.close(fig)
+    return True
+
+
+def plot_ingest(ingest: dict[str, Any], embedding: dict[str, Any]) -> bool:
+    runs = {k: v for k, v in ingest.get("runs", {}).items() if "cold" in v}
+    if not runs:
+        return False
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = _sizes(runs)
+    names = [f"{label}\n({runs[label]['cold']['report']['chunks_added']:,} chunks)" for label in labels]
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.bar(names, [runs[s]["cold"]["chunks_per_s"] for s in labels], color="tab:blue", label="cold ingest")
+    ax.bar(
+        names,
+        [runs[s]["cold"]["embed_only_chunks_per_s"] for s in labels],
+        fill=False,
+        edgecolor="tab:orange",
+        linewidth=2,
+        label="its embedding calls alone",
+    )
+    if embedding.get("ceiling_median_chunks_per_s"):
+        ax.axhline(
+            embedding["ceiling_chunks_per_s"], color="tab:green", linestyle="--", label="model ceiling (best)"
+        )
+        ax.axhline(
+            embedding["ceiling_median_chunks_per_s"],
+            color="tab:green",
+            linestyle=":",
+            label="model ceiling (median)",
+        )
+    ax.set_ylabel("chunks / second")
+    ax.set_title("Cold ingestion throughput vs the embedding model alone", fontsize=10)
+    ax.legend(fontsize=8)
+    ax.grid(True, axis="y", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(INGEST_PNG, dpi=110)
+    plt.close(fig)
+    return True
+
+
+# -- sections -------------------------------------------------------------------------------------------
+def section_machine(all_meta: list[dict[str, Any]]) -> str:
+    latest = max(all_meta, key=lambda m: m["date"])
+    m = latest["machine"]
+    dates = sorted({meta["date"] for meta in all_meta})
+    loads = [meta["loadavg_start"][0] for meta in all_meta if meta.get("loadavg_start")]
+    loads += [meta["loadavg_end"][0] for meta in all_meta if meta.get("loadavg_end")]
+    lines = [
+        "## Machine",
+        "",
+        f"- CPU: {m['cpu_model']}, `nproc` = {m['nproc']}",
+        f"- RAM: {m['ram_gb']} GB",
+        f"- Linux {m['kernel']}, Python {m['python']}",
+        f"- Runs between {dates[0]} and {dates[-1]}; code at commit `{latest['commit']}`",
+        "- **Shared machine**: other work (test suites, a browser, llama.cpp servers) ran on the same "
+        f"2 cores during these runs; the 1-minute load average ranged {min(loads):.1f}–{max(loads):.1f} "
+        "(2.0 = both cores busy). Absolute figures are therefore pessimistic and noisy; each table gives the "
+        "load average at the start → end of its run.",
+        "",
+        "Package versions:",
+        "",
+        _table(["package", "version"], [[k, v] for k, v in latest["versions"].items()]),
+    ]
+    return "\n".join(lines)
+
+
+def section_corpus(ingest: dict[str, Any]) -> str:
+    runs = ingest.get("runs", {})
+    rows = [
+        [
+            label,
+            _fmt(runs[label]["corpus"]["files"]),
+            _fmt(runs[label]["corpus"]["chunks"]),
+            f"{runs[label]['corpus']['bytes'] / 1e6:.1f} MB",
+        ]
+        for label in _sizes(runs)
+    ]
+    return "\n".join(
+        [
+            "## Corpus",
+            "",
+            "The reStructuredText sources of the Python 3.11 documentation from Debian's "
+            f"`{benchlib.DOC_PACKAGE}` package (`{benchlib.DOC_SOURCES}`, installed by the benchmark if "
+            "missing), ingested as text with the default settings (800-character chunks, 120 overlap). "
+            "Subsets are files drawn in a fixed random order (seed 0) until the chunk target is reached; "
+            "they are nested.",
+            "",
+            _table(["size", "files", "chunks", "text"], rows),
+        ]
+    )
+
+
+def section_embedding(embedding: dict[str, Any]) -> str:
+    if not embedding:
+        return "## Embedding model alone\n\nNot measured."
+    rows = [
+        [
+            str(c["threads"]),
+            str(c["per_call"]),
+            _fmt(c["best_chunks_per_s"]),
+            _fmt(c["median_chunks_per_s"]),
+            ", ".join(f"{r:.1f}" for r in c["rounds_chunks_per_s"]),
+            _fmt(c["cpu_ms_per_chunk"]),
+        ]
+        for c in embedding["configs"]
+    ]
+    query_rows = [
+        [threads, f"{q['p50']:,.1f}", f"{q['p95']:,.1f}", str(q["n"])]
+        for threads, q in embedding["query_embed_ms"].items()
+    ]
+    return "\n".join(
+        [
+            "## Embedding model alone (the ingestion ceiling)",
+            "",
+            f"`{embedding['model']}` through `components.embeddings.model.embed_documents` "
+            f"(sentence-transformers on CPU, torch default {embedding['torch_threads']} threads, "
+            f"encode batch {embedding['encode_batch_size']}, max {embedding['max_seq_length']} tokens) "
+            f"on real chunks of the corpus (mean {embedding['mean_chunk_chars']} characters). "
+            f"{embedding['rounds']} rounds, configurations interleaved in each, so load bursts from other "
+            "work hit them alike; *best* is the least disturbed round. "
+            f"Model load: {embedding['model_load_s']} s. Load average {_load(embedding['meta'])}.",
+            "",
+            _table(
+                [
+                    "torch threads",
+                    "texts per call",
+                    "best chunks/s",
+                    "median chunks/s",
+                    "each round",
+                    "CPU ms/chunk (median)",
+                ],
+                rows,
+            ),
+            "",
+            "Embedding one question (`embed_query`, the 30 benchmark questions each round), ms:",
+            "",
+            _table(["torch threads", "p50", "p95", "n"], query_rows),
+            "",
+            f"Peak RSS of this process: {embedding['peak_rss_mb']} MB.",
+        ]
+    )
+
+
+def section_ingest(ingest: dict[str, Any], embedding: dict[str, Any]) -> str:
+    runs = ingest.get("runs", {})
+    ceiling = embedding.get("ceiling_chunks_per_s") if embedding else None
+    rows, re_rows = [], []
+    for label in _sizes(runs):
+        cold, warm = runs[label].get("cold"), runs[label].get("reingest")
+        if cold:
+            rate = cold["chunks_per_s"]
+            rows.append(
+                [
+                    label,
+                    _fmt(cold["report"]["chunks_added"]),
+                    f"{cold['seconds']:,.0f} s ({cold['seconds'] / 60:.1f} min)",
+                    _fmt(rate),
+                    f"{rate / ceiling:.0%}" if ceiling and rate else "–",
+                    _fmt(cold["embed_only_chunks_per_s"]),
+                    f"{cold['embed_share']:.1%}",
+                    _fmt(cold["mean_embed_call_size"]),
+                    _fmt(cold["cpu_ms_per_chunk"]),
+                    _fmt(cold["model_load_s"], 1, " s"),
+                    f"{cold['rss_mb']['after_model_load']:,.0f} → {cold['rss_mb']['peak']:,.0f} MB",
+                    f"{cold['loadavg_start'][0]:.1f} → {cold['loadavg_end'][0]:.1f}",
+                ]
+            )
+        if warm:
+            re_rows.append(
+                [
+                    label,
+                    _fmt(warm["report"]["chunks_kept"]),
+                    _fmt(warm["report"]["chunks_added"]),
+                    _fmt(warm["embed_calls"]),
+                    "no" if not warm["model_loaded_after"] else "yes",
+                    f"{warm['seconds']:.2f} s",
+                    f"{warm['seconds'] / cold['seconds']:.2%}" if cold else "–",
+                    f"{warm['setup_s']:.1f} s",
+                    f"{warm['rss_mb']['peak']:,.0f} MB",
+                ]
+            )
+    breakdown = []
+    for label in _sizes(runs):
+        cold = runs[label].get("cold")
+        if not cold:
+            continue
+        parts = cold["breakdown"]
+        total = cold["seconds"]
+        embed = parts.get("embed", {}).get("seconds", 0.0)
+        add = parts.get("store.add", {}).get("seconds", 0.0)
+        bm25 = parts.get("keyword_index.ensure_current", {}).get("seconds", 0.0)
+        touch = parts.get("store._touch", {}).get("seconds", 0.0) + parts.get(
+            "store.check_embeddings", {}
+        ).get("seconds", 0.0)
+        breakdown.append(
+            [
+                label,
+                f"{embed:,.1f} s",
+                f"{add:,.1f} s (of which metadata round trips {touch:.1f} s)",
+                f"{bm25:.1f} s",
+                f"{total - embed - add - bm25:.1f} s",
+            ]
+        )
+    return "\n".join(
+        [
+            "## Ingestion",
+            "",
+            "`components.ingest.ingest([corpus_dir])`, each run in a fresh process. *Cold* starts from an "
+            "empty data dir; the embedding model is loaded before the clock starts (its load time is shown "
+            "apart). "
+            "chunks/s = chunks added / `IngestReport.seconds`. Peak memory is the process's peak RSS "
+            "(`ru_maxrss`); the RSS once the model is loaded is shown first.",
+            "",
+            _table(
+                [
+                    "size",
+                    "chunks",
+                    "cold time",
+                    "chunks/s",
+                    "of ceiling",
+                    "embed-only chunks/s",
+                    "time in embedding",
+                    "chunks per embed call",
+                    "CPU ms/chunk",
+                    "model load",
+                    "RSS: model loaded → peak",
+                    "load avg",
+                ],
+                rows,
+            ),
+            "",
+            "'of ceiling' compares with the best 256-texts-per-call rate of the embedding model alone, "
+            "measured in a separate run, so it also carries the difference in machine load between the two "
+            "runs; "
+            "'embed-only chunks/s' is the rate of the embedding calls inside the same ingest.",
+            "",
+            "Where the cold time goes (wrapped calls, wall time):",
+            "",
+            _table(
+                ["size", "embedding", "Chroma upserts", "BM25 rebuild", "rest (read, hash, split)"], breakdown
+            ),
+            "",
+            "*Re-ingest*: the same corpus again, unchanged, in a new process on the seeded data dir "
+            "(what `assistant ingest` does on a second run).",
+            "",
+            _table(
+                [
+                    "size",
+                    "chunks kept",
+                    "chunks added",
+                    "embed calls",
+                    "model loaded",
+                    "time",
+                    "of cold time",
+                    "process set-up",
+                    "peak RSS",
+                ],
+                re_rows,
+            ),
+        ]
+    )
+
+
+def section_query(query: dict[str, Any]) -> str:
+    runs = query.get("runs", {})
+    if not runs:
+        return "## Query latency\n\nNot measured."
+    rows, parts = [], []
+    for label in _sizes(runs):
+        r = runs[label]
+        lat = r["latency_ms"]
+        rows.append(
+            [
+                label,
+                _fmt(r["chunks"]),
+                f"{lat['retrieval']['p50']:,.0f} / {lat['retrieval']['p95']:,.0f}",
+                f"{lat['retrieve']['p50']:,.1f} / {lat['retrieve']['p95']:,.1f}",
+                f"{lat['answer']['p50']:,.0f} / {lat['answer']['p95']:,.0f}",
+                f"{r['first_answer_ms'] / 1000:.1f} s",
+                f"{r['rss_mb']['peak']:,.0f} MB",
+                f"{r['loadavg_start'][0]:.1f} → {r['loadavg_end'][0]:.1f}",
+            ]
+        )
+        s = r["answer_sentence_embedding"]
+        parts.append(
+            [
+                label,
+                f"{lat['embed_query']['p50']:,.0f} / {lat['embed_query']['p95']:,.0f}",
+                f"{lat['dense']['p50']:,.1f} / {lat['dense']['p95']:,.1f}",
+                f"{lat['bm25']['p50']:,.1f} / {lat['bm25']['p95']:,.1f}",
+                f"{r['metadata_roundtrips_ms']['store.count']['p50']:.2f} + "
+                f"{r['metadata_roundtrips_ms']['store.version']['p50']:.2f}",
+                f"{lat['answer_generate']['p50']:,.0f} / {lat['answer_generate']['p95']:,.0f}",
+                f"{s['sentences_per_answer']['p50']:.0f}",
+                f"{s['share_of_answer_time']:.0%}",
+                f"{r['refused']} / {r['questions']}",
+            ]
+        )
+    first = runs[_sizes(runs)[0]]
+    return "\n".join(
+        [
+            "## Query latency",
+            "",
+            f"{first['questions']} questions about Python (in `benchmarks/benchlib.py`), each asked "
+            f"{first['reps']} times per size, in one fresh process per size after a warm-up query. "
+            "*Retrieval* = `embed_query` + `retriever.retrieve` (hybrid: Chroma dense + BM25, fused); "
+            "*search only* = `retriever.retrieve` given the vector; *answer* = `components.chat.answer` "
+            "(offline extractive answerer) wall time. Figures are p50 / p95 in ms.",
+            "",
+            _table(
+                [
+                    "size",
+                    "chunks",
+                    "retrieval",
+                    "search only",
+                    "answer",
+                    "first answer (cold)",
+                    "peak RSS",
+                    "load avg",
+                ],
+                rows,
+            ),
+            "",
+            f"![Query latency vs corpus size]({QUERY_PNG.name})",
+            "",
+            "Inside a query (p50 / p95 ms unless noted):",
+            "",
+            _table(
+                [
+                    "size",
+                    "embed query",
+                    "Chroma query",
+                    "BM25 search",
+                    "count + version round trips (p50)",
+                    "answerer (after retrieval)",
+                    "sentences embedded per answer",
+                    "answer time in sentence embedding",
+                    "refused",
+                ],
+                parts,
+            ),
+        ]
+    )
+
+
+def section_startup(startup: dict[str, Any]) -> str:
+    if not startup:
+        return "## Start-up\n\nNot measured."
+    rows = []
+    for label in sorted(startup.get("server", {}), key=benchlib.size_key):
+        for run in startup["server"][label]["runs"]:
+            rows.append(
+                [
+                    label,
+                    f"{run['healthz_s']:.1f} s",
+                    f"{run['first_chat_s']:.1f} s",
+                    f"{run['first_chat_request_ms'] / 1000:.1f} s",
+                    f"{run['first_chat_timings'].get('retrieve_ms', 0) / 1000:.1f} s",
+                    f"{run['second_chat_request_ms'] / 1000:.1f} s",
+                    f"{run['rss_mb']['at_healthz']:,.0f} → {run['rss_mb']['peak']:,.0f} MB",
+                    f"{run['loadavg_start'][0]:.1f}",
+                ]
+            )
+    imports = startup.get("imports", {})
+    import_rows = [[f"`{name}`", f"{row['median_s']:.2f} s"] for name, row in imports.items()]
+    tree = startup.get("importtime_assistant_server") or {}
+    tree_rows = [
+        [f"`{row['package']}`", f"{row['self_s']:.2f} s"] for row in tree.get("self_s_by_package", [])
+    ]
+    lines = [
+        "## Start-up",
+        "",
+        "`python app.py --port P` in a subprocess with `RAG_DATA_DIR=<seeded store>`, `HF_HUB_OFFLINE=1`, "
+        "`GRADIO_ANALYTICS_ENABLED=False`; times from launch. Then `POST /api/chat "
+        f'{{"message": "{startup.get("question", "")}"}}` twice. The server starts loading the '
+        "embedding model in a background thread at start-up; the first chat waits for it and loads the "
+        "BM25 index.",
+        "",
+        _table(
+            [
+                "store",
+                "/healthz answers",
+                "first answer",
+                "first request",
+                "of which retrieval",
+                "second request",
+                "server RSS: ready → peak",
+                "load avg",
+            ],
+            rows,
+        ),
+    ]
+    if import_rows:
+        lines += [
+            "",
+            "Import time, each module alone in a fresh interpreter (median of runs; `python -c pass` "
+            "is the interpreter's own start):",
+            "",
+            _table(["module", "import time"], import_rows),
+        ]
+    if tree_rows:
+        lines += [
+            "",
+            f"`python -X importtime -c 'import assistant.server'`: {tree.get('total_s', 0):.2f} s in all; "
+            "self time summed per top-level package (torch, sentence-transformers and gradio are not "
+            "imported here: the model loads lazily, gradio when the app is built):",
+            "",
+            _table(["package", "self time"], tree_rows),
+        ]
+    return "\n".join(lines)
+
+
+def section_runs(sources: list[tuple[str, str, dict[str, Any]]]) -> str:
+    rows = [[name, label, f"`{m['command']}`", m["date"], _load(m)] for name, label, m in sources]
+    return "\n".join(
+        [
+            "## Runs behind these figures",
+            "",
+            _table(["benchmark", "size", "command", "date", "load avg"], rows),
+        ]
+    )
+
+
+def render() -> Path:
+    embedding = benchlib.load_result("embedding")
+    ingest = benchlib.load_result("ingest")
+    query = benchlib.load_result("query")
+    startup = benchlib.load_result("startup")
+    sources: list[tuple[str, str, dict[str, Any]]] = []
+    if embedding:
+        sources.append(("embedding", "", embedding["meta"]))
+    for name, data in (("ingest", ingest), ("query", query)):
+        for label in _sizes(data.get("runs", {})):
+            sources.append((name, label, data["runs"][label]["meta"]))
+    if startup:
+        sources.append(
+            ("startup", ", ".join(sorted(startup.get("server", {}), key=benchlib.size_key)), startup["meta"])
+        )
+    if not sources:
+        raise SystemExit("no results in benchmarks/results/: run benchmarks/run_all.py first")
+    plot_query(query)
+    plot_ingest(ingest, embedding)
+
+    parts = [
+        "# Performance benchmarks",
+        "",
+        f"Generated by `benchmarks/report.py` on {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M UTC} from "
+        "`benchmarks/results/*.json`. Every figure below was measured; sizes that were not run are absent.",
+        "",
+        "Reproduce: `make bench` (= `.venv/bin/python benchmarks/run_all.py`), or one part at a time:",
+        "",
+        "```sh",
+        ".venv/bin/python benchmarks/run_all.py --sizes 1000,10000,full   # everything, then this page",
+        ".venv/bin/python benchmarks/bench_embedding.py                   # model alone",
+        ".venv/bin/python benchmarks/bench_ingest.py --sizes 1000,10000,full",
+        ".venv/bin/python benchmarks/bench_query.py --sizes 1000,10000,full",
+        ".venv/bin/python benchmarks/bench_startup.py --sizes 1000,full",
+        ".venv/bin/python benchmarks/bench_profile.py                     # cProfile, largest store",
+        ".venv/bin/python benchmarks/report.py                            # re-render this page",
+        "```",
+        "",
+        "A cold ingest of the full corpus takes tens of minutes on 2 cores; run it once on its own "
+        "(`nohup .venv/bin/python benchmarks/bench_ingest.py --sizes full &`) — results merge per size.",
+    ]
+    if ANALYSIS.exists():
+        parts += ["", ANALYSIS.read_text().strip()]
+    parts += [
+        "",
+        section_machine([m for _, _, m in sources]),
+        "",
+        section_corpus(ingest),
+        "",
+        section_embedding(embedding),
+        "",
+        section_ingest(ingest, embedding),
+        "",
+        f"![Ingestion throughput]({INGEST_PNG.name})",
+        "",
+        section_query(query),
+        "",
+        section_startup(startup),
+        "",
+        section_runs(sources),
+        "",
+    ]
+    DOC.write_text("\n".join(parts))
+    return DOC
+
+
+if __name__ == "__main__":
+    print("wrote", render())

@@ -1,0 +1,221 @@
+"""The UI's own logic, without a browser: history hygiene, highlighting, error messages, upload reports."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from assistant import ui
+from assistant.citations import Citation, RetrievedPassage
+from assistant.errors import ModelUnavailableError
+from assistant.service import Answer, Done, TextDelta
+from vectorstore.ingest import IngestReport, SkippedFile, UnknownDocumentError, UploadError
+
+PASSAGE = (
+    "ASEAN is a solid foundation.\n\n \n\nIn conjunction with Cambodia, we are now chairing the Mine Action "
+    "Centre. We proposed to Vietnam jointly heading the group."
+)
+SENTENCE = "In conjunction with Cambodia, we are now chairing the Mine Action Centre."
+
+
+def _answer(text: str, n: int = 2, refused: bool = False) -> Answer:
+    citation = Citation(n=n, source="a.txt", start=100, end=100 + len(PASSAGE), text=PASSAGE)
+    retrieved = [
+        RetrievedPassage(
+            n=i,
+            source="a.txt" if i == n else "b.txt",
+            start=0,
+            end=10,
+            text=PASSAGE,
+            score=0.1,
+            similarity=0.5,
+        )
+        for i in (1, 2, 3)
+    ]
+    return Answer(text=text, citations=[] if refused else [citation], retrieved=retrieved, refused=refused)
+
+
+class FakeChat:
+    def __init__(self, events: list[Any] | Exception) -> None:
+        self.events = events
+        self.calls: list[tuple[str, list[dict[str, str]], int | None]] = []
+
+    def stream(self, question: str, history: list[dict[str, str]], k: int | None) -> Iterator[Any]:
+        self.calls.append((question, list(history), k))
+        if isinstance(self.events, Exception):
+            raise self.events
+        yield from self.events
+
+
+# -- history ---------------------------------------------------------------------------------------------
+
+
+def test_history_for_service_reads_gradio6_messages_and_drops_failed_turns() -> None:
+    history = [
+        {"role": "user", "content": [{"type": "text", "text": "Q1"}]},
+        {"role": "assistant", "content": [{"type": "text", "text": "A1 [1]" + ui.UNGROUNDED_NOTE}]},
+        {"role": "user", "content": "Q2"},
+        {
+            "role": "assistant",
+            "content": ui.ERROR_PREFIX + "**The language model is not available right now.**",
+        },
+        {"role": "user", "content": "Q3"},
+        {"role": "assistant", "content": "partial" + ui.STOPPED_NOTE},
+        {"role": "user", "content": "Q4"},
+        {"role": "assistant", "content": "A4 [2]"},
+    ]
+    assert ui.history_for_service(history) == [
+        {"role": "user", "content": "Q1"},
+        {"role": "assistant", "content": "A1 [1]"},
+        {"role": "user", "content": "Q4"},
+        {"role": "assistant", "content": "A4 [2]"},
+    ]
+
+
+def test_last_question_and_the_history_before_it() -> None:
+    history = [
+        {"role": "user", "content": "Q1"},
+        {"role": "assistant", "content": "A1"},
+        {"role": "user", "content": [{"type": "text", "text": "Q2"}]},
+        {"role": "assistant", "content": "A2"},
+    ]
+    assert ui.last_question(history) == ("Q2", history[:2])
+    assert ui.last_question([]) == ("", [])
+
+
+# -- highlighting ----------------------------------------------------------------------------------------
+
+
+def test_cited_segments_pair_text_with_its_markers() -> None:
+    assert ui.cited_segments("A b c. [1] D e f [2][3]. G [1]") == [
+        ("A b c.", [1]),
+        ("D e f", [2, 3]),
+        ("G", [1]),
+    ]
+
+
+def test_highlight_finds_a_quoted_sentence_across_line_breaks_and_initials() -> None:
+    passage = "Intro.\nThe minister of Foreign\nAffairs, S. Kommasith, met him. Then more."
+    spans = ui.highlight_spans(passage, ["The minister of Foreign Affairs, S. Kommasith, met him."])
+    assert [passage[s:e] for s, e in spans] == ["The minister of Foreign\nAffairs, S. Kommasith, met him."]
+
+
+def test_highlight_finds_the_sentence_a_paraphrase_comes_from() -> None:
+    spans = ui.highlight_spans(PASSAGE, ["Russia jointly chairs the Mine Action Centre with Cambodia"])
+    assert [PASSAGE[s:e] for s, e in spans] == [SENTENCE]
+    assert ui.highlight_spans(PASSAGE, ["Something about apples and pears entirely"]) == []
+
+
+def test_source_card_escapes_and_marks_the_cited_sentence() -> None:
+    citation = Citation(n=1, source="<evil>.txt", start=5, end=50, text="Before <b>. " + SENTENCE)
+    card = ui.source_card(3, citation, SENTENCE + " [1]", 0.42, open_=True)
+    assert "id='source-3-1'" in card and " open" in card
+    assert f"<mark>{SENTENCE}</mark>" in card
+    assert "&lt;evil&gt;.txt" in card and "&lt;b&gt;" in card and "<b>" not in card
+    assert "characters 5–50 · relevance 0.42" in card
+
+
+def test_sources_panel_shows_only_the_current_answer() -> None:
+    groups = {0: ui.source_group(0, "Q1", _answer(SENTENCE + " [2]")), 1: ui.source_group(1, "Q2", None, "x")}
+    html = ui.sources_html(groups)
+    assert "<section hidden class='source-group' data-turn='0'" in html
+    assert "<section class='source-group' data-turn='1'" in html
+    assert "Also searched, not cited (2)" in html
+
+
+# -- answering -------------------------------------------------------------------------------------------
+
+
+def test_answer_turn_streams_then_shows_sources_and_keeps_plain_text() -> None:
+    text = SENTENCE + " [2]"
+    chat = FakeChat([TextDelta(SENTENCE), TextDelta(" [2]"), Done(_answer(text))])
+    prior = [{"role": "user", "content": "Q0"}, {"role": "assistant", "content": "A0 [1]"}]
+    steps = list(ui.answer_turn(chat, "  Who?  ", prior, 4, {}))  # type: ignore[arg-type]
+    assert chat.calls == [("Who?", prior, 4)]
+    history, sources, box, groups = steps[-1]
+    assert history[-2:] == [{"role": "user", "content": "Who?"}, {"role": "assistant", "content": text}]
+    assert box == "" and set(groups) == {1}
+    assert "Searching the documents" in steps[0][1]
+    assert "id='source-1-2'" in sources and f"<mark>{SENTENCE}</mark>" in sources
+
+
+def test_answer_turn_turns_a_model_outage_into_a_message_and_never_raises() -> None:
+    chat = FakeChat(ModelUnavailableError("cannot reach the model server at http://x/v1: is it running?"))
+    history, sources, _, _ = list(ui.answer_turn(chat, "Q", [], 6, {}))[-1]  # type: ignore[arg-type]
+    reply = history[-1]["content"]
+    assert reply.startswith(ui.ERROR_PREFIX) and "not available" in reply and "Retry" in reply
+    assert "cannot reach the model server" in reply
+    assert "the model is unavailable" in sources
+    assert ui.history_for_service(history) == []  # the failed turn is not sent back as context
+
+    chat = FakeChat(RuntimeError("boom"))
+    history, _, _, _ = list(ui.answer_turn(chat, "Q", [], 6, {}))[-1]  # type: ignore[arg-type]
+    assert "Something went wrong" in history[-1]["content"] and "boom" in history[-1]["content"]
+
+
+def test_answer_turn_ignores_an_empty_question() -> None:
+    chat = FakeChat([])
+    steps = list(ui.answer_turn(chat, "   ", [], 6, {}))  # type: ignore[arg-type]
+    assert len(steps) == 1 and steps[0][0] == [] and chat.calls == []
+
+
+def test_stop_marks_the_partial_answer() -> None:
+    history = [{"role": "user", "content": "Q"}, {"role": "assistant", "content": "Partial answer"}]
+    stopped, sources = ui.mark_stopped(history, {})
+    assert stopped[-1]["content"] == "Partial answer" + ui.STOPPED_NOTE
+    assert "Stopped before the answer was complete" in sources
+    again, _ = ui.mark_stopped(stopped, {})
+    assert again[-1]["content"].count("(stopped)") == 1
+
+
+# -- documents -------------------------------------------------------------------------------------------
+
+
+class FakeIngest:
+    def __init__(self, outcome: Any) -> None:
+        self.outcome = outcome
+
+    def add_upload(self, name: str, data: bytes, max_bytes: int) -> IngestReport:
+        if isinstance(self.outcome, Exception):
+            raise self.outcome
+        return self.outcome
+
+    def delete(self, source: str) -> int:
+        if isinstance(self.outcome, Exception):
+            raise self.outcome
+        return 3
+
+
+@pytest.fixture
+def upload_file(tmp_path: Path) -> Path:
+    path = tmp_path / "report.txt"
+    path.write_text("hello", encoding="utf-8")
+    return path
+
+
+def test_upload_report_lines(upload_file: Path) -> None:
+    added = IngestReport(files_seen=1, files_changed=1, chunks_added=1, seconds=0.2)
+    text = ui.ingest_files(FakeIngest(added), [str(upload_file)], 100)  # type: ignore[arg-type]
+    assert text.startswith("✓ **report.txt** added: 1 new chunk in 0.2 s")
+
+    unsupported = UploadError("unsupported file type for 'report.txt' (supported: .md, .txt)")
+    text = ui.ingest_files(FakeIngest(unsupported), [str(upload_file)], 100)  # type: ignore[arg-type]
+    assert "was not added: files of type **.txt** cannot be read. Supported types:" in text
+
+    skipped = IngestReport(skipped=[SkippedFile("report.txt", "cannot read .pdf file: broken")])
+    text = ui.ingest_files(FakeIngest(skipped), [str(upload_file)], 100)  # type: ignore[arg-type]
+    assert "✗ **report.txt** could not be read: cannot read .pdf file: broken." in text
+
+    text = ui.ingest_files(FakeIngest(added), [str(upload_file.with_name("gone.txt"))], 100)  # type: ignore[arg-type]
+    assert "✗ **gone.txt** could not be read" in text
+    assert ui.ingest_files(FakeIngest(added), [], 100).startswith("Choose")  # type: ignore[arg-type]
+
+
+def test_delete_messages() -> None:
+    assert ui.delete_document(FakeIngest(None), "a.txt").startswith("✓ Deleted **a.txt** (3 chunks)")  # type: ignore[arg-type]
+    gone = ui.delete_document(FakeIngest(UnknownDocumentError("a.txt")), "a.txt")  # type: ignore[arg-type]
+    assert "no longer in the library" in gone
+    assert ui.delete_document(FakeIngest(None), None).startswith("Choose")  # type: ignore[arg-type]
