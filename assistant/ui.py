@@ -133,6 +133,7 @@ CSS = """
 #chatbot a.cite { font-weight: 600; text-decoration: none; padding: 0 2px; border-radius: 4px;
   color: var(--link-text-color, #2563eb); background: var(--color-accent-soft, #e0e7ff); cursor: pointer; }
 #chatbot a.cite:hover, #chatbot a.cite:focus { text-decoration: underline; }
+#chatbot .placeholder { padding: 0 16px; text-align: center; }
 #composer { align-items: stretch; }
 #composer button { min-width: 84px; }
 #chat-actions { gap: 8px; }
@@ -647,8 +648,8 @@ def build_ui(components: Components) -> gr.Blocks:
                             height=520,
                             buttons=["copy"],
                             placeholder=(
-                                "**Ask a question about your documents.**<br>"
-                                "Answers cite their passages as [1], [2]…; click a number to see the passage."
+                                "Ask a question about your documents, or pick an example below.<br>"
+                                "Answers cite their passages as [1], [2]…: click a number to see the passage."
                             ),
                             examples=[{"text": q} for q in EXAMPLES],
                         )

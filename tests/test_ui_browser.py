@@ -84,7 +84,7 @@ def page(browser: Any, server: Server) -> Iterator[Any]:
 
 
 def shot(page: Any, name: str, full_page: bool = False) -> None:
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=full_page)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=full_page, animations="disabled")
 
 
 def bots(page: Any) -> Any:
