@@ -52,7 +52,8 @@ def _settings(**overrides: object) -> Settings:
         problems = "; ".join(
             f"RAG_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in exc.errors()
         )
-        console.print(f"[bold red]invalid settings:[/] {problems} ({', '.join(e['loc'][0] for e in exc.errors())})")
+        fields = ", ".join(str(e["loc"][0]) for e in exc.errors())
+        console.print(f"[bold red]invalid settings:[/] {problems} ({fields})")
         raise typer.Exit(2) from None
 
 

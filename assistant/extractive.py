@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import math
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
@@ -82,9 +84,35 @@ class ExtractiveConfig:
 class ExtractiveAnswerer:
     """Scores every retrieved sentence by meaning (embeddings) and by the question's rare words."""
 
-    def __init__(self, embeddings: Embeddings, config: ExtractiveConfig | None = None) -> None:
+    def __init__(
+        self, embeddings: Embeddings, config: ExtractiveConfig | None = None, cache_size: int = 20_000
+    ) -> None:
         self.embeddings = embeddings
         self.config = config or ExtractiveConfig()
+        # Sentence vectors, by text: follow-ups and popular passages come back often; embedding is the cost.
+        self._cache: OrderedDict[str, list[float]] = OrderedDict()
+        self._cache_size = cache_size
+        self._cache_lock = threading.Lock()
+
+    def _embed_sentences(self, texts: list[str]) -> list[list[float]]:
+        with self._cache_lock:
+            missing = [t for t in dict.fromkeys(texts) if t not in self._cache]
+        if missing:
+            vectors = self.embeddings.embed_documents(missing)
+            with self._cache_lock:
+                self._cache.update(zip(missing, vectors, strict=True))
+                while len(self._cache) > self._cache_size:
+                    self._cache.popitem(last=False)
+        with self._cache_lock:
+            out = []
+            for t in texts:
+                vector = self._cache.get(t)
+                if vector is None:  # evicted by a concurrent request between the two steps
+                    vector = self.embeddings.embed_documents([t])[0]
+                else:
+                    self._cache.move_to_end(t)
+                out.append(vector)
+            return out
 
     def candidates(self, passages: Sequence[Document]) -> list[Sentence]:
         seen: set[tuple[str, int]] = set()
@@ -101,11 +129,16 @@ class ExtractiveAnswerer:
 
     def score(self, question: str, passages: Sequence[Document], query: str | None = None) -> list[Sentence]:
         """Every candidate sentence, scored against the question (and the condensed query, if different)."""
+        return self._score(question, passages, query)[0]
+
+    def _score(
+        self, question: str, passages: Sequence[Document], query: str | None
+    ) -> tuple[list[Sentence], np.ndarray]:
         sentences = self.candidates(passages)
         if not sentences:
-            return []
+            return [], np.zeros((0, 0), dtype=np.float32)
         cfg = self.config
-        vectors = self._unit(self.embeddings.embed_documents([s.text for s in sentences]))
+        vectors = self._unit(self._embed_sentences([s.text for s in sentences]))
         queries = [question] + ([query] if query and query != question else [])
         qvecs = self._unit([self.embeddings.embed_query(q) for q in queries])
         semantic = vectors @ qvecs[0]
@@ -131,15 +164,14 @@ class ExtractiveAnswerer:
                 s.score *= 0.5  # a "when" question is not answered by a sentence without that kind of time
             if not _TERMINAL.search(s.text):
                 s.score *= 0.6  # headings and captions state no fact
-        self._vectors = vectors
-        return sentences
+        return sentences, vectors
 
     def select(self, question: str, passages: Sequence[Document], query: str | None = None) -> list[Sentence]:
         """The sentences to answer with, in document order; empty means refuse."""
-        sentences = self.score(question, passages, query)
+        sentences, vectors = self._score(question, passages, query)
         if not sentences:
             return []
-        cfg, vectors = self.config, self._vectors
+        cfg = self.config
         ranked = sorted(range(len(sentences)), key=lambda i: sentences[i].score, reverse=True)
         best = sentences[ranked[0]]
         if best.score < cfg.min_score:

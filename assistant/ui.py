@@ -10,7 +10,6 @@ from __future__ import annotations
 import html
 import logging
 import re
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -123,7 +122,7 @@ CSS = """
 .gradio-container .main.app { padding-left: clamp(8px, 2.5vw, 32px) !important;
   padding-right: clamp(8px, 2.5vw, 32px) !important; }
 #header .html-container { padding-left: 0; padding-right: 0; }
-#sources .html-container { padding-top: 0; }
+#sources .html-container { padding: 0 4px; }
 .app-header { display: flex; flex-wrap: wrap; align-items: baseline; gap: 4px 12px; }
 .app-header h1 { font-size: 1.35rem; margin: 0; }
 .mode-badge { display: inline-block; font-size: 0.8rem; padding: 1px 8px; border-radius: 999px;
@@ -170,6 +169,7 @@ a.back-to-chat { display: none; font-size: 0.85rem; margin-top: 6px; }
   #composer > div:first-child { min-width: 0 !important; }
   #composer button { min-width: 64px; }
   .source-card .passage { max-height: 240px; }
+  #documents-table table { font-size: 0.78rem; }
 }
 """
 
@@ -475,19 +475,11 @@ def mark_stopped(history: list[dict[str, Any]] | None, groups: dict[int, str] | 
 
 # -- documents -------------------------------------------------------------------------------------------
 
-DOC_HEADERS = ["Document", "Chunks", "Characters", "Added"]
+DOC_HEADERS = ["Document", "Chunks", "Characters"]
 
 
 def documents_rows(ingest: IngestService) -> list[list[Any]]:
-    return [
-        [
-            d.source,
-            d.chunks,
-            d.chars,
-            time.strftime("%Y-%m-%d %H:%M", time.localtime(d.ingested_at)) if d.ingested_at else "",
-        ]
-        for d in ingest.list_documents()
-    ]
+    return [[d.source, d.chunks, d.chars] for d in ingest.list_documents()]
 
 
 def _plural(count: int, noun: str) -> str:
@@ -681,14 +673,21 @@ def build_ui(components: Components) -> gr.Blocks:
                 docs_summary = gr.Markdown(elem_id="documents-summary")
                 docs = gr.Dataframe(
                     headers=DOC_HEADERS,
-                    datatype=["str", "number", "number", "str"],
+                    datatype=["str", "number", "number"],
+                    column_widths=["54%", "18%", "28%"],
                     label="Documents the assistant answers from",
                     interactive=False,
                     wrap=True,
                     elem_id="documents-table",
                 )
+                gr.Markdown(
+                    f"**Add documents**: {SUPPORTED_TEXT}, up to {settings.max_upload_mb:g} MB each. "
+                    "They are indexed as soon as they are uploaded.",
+                    elem_id="upload-help",
+                )
                 files = gr.File(
-                    label=f"Add documents ({SUPPORTED_TEXT}; up to {settings.max_upload_mb:g} MB each)",
+                    label="Add documents",
+                    show_label=False,
                     file_count="multiple",
                     height=150,
                     elem_id="upload",

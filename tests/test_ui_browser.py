@@ -338,6 +338,12 @@ def test_phone_width_chat_is_usable(browser: Any, server: Server) -> None:
         shot(page, "16-phone-source")
         page.locator("#sources .source-group:not([hidden]) a.back-to-chat").tap()
         expect(page.locator("#question textarea")).to_be_in_viewport()
+
+        go_to(page, "Documents")
+        expect(page.locator("#documents-table")).to_contain_text("003_50dedbe65a896504.txt")
+        expect(page.locator("#upload")).to_be_visible()
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+        shot(page, "17-phone-documents", full_page=True)
     finally:
         ctx.close()
     assert not errors, f"JavaScript errors on the page: {errors}"
@@ -473,14 +479,14 @@ def test_generated_answer_streams_and_stop_ends_it(
         link.click()
         card = page.locator(f"#source-0-{link.inner_text().strip('[]')}")
         expect(card.locator("mark")).to_contain_text("Cambodia")  # a paraphrase still finds its sentence
-        shot(page, "17-generated-answer")
+        shot(page, "18-generated-answer")
 
         fake_model.delay, fake_model.repeat = 0.4, 12
         page.locator("#question textarea").fill(MINE_ACTION)
         page.locator("#send").click()
         expect(page.locator("#stop")).to_be_visible()
         expect(bots(page).nth(1)).to_contain_text("Mine Action Centre")  # words arrive while it streams
-        shot(page, "18-streaming")
+        shot(page, "19-streaming")
         page.locator("#stop").click()
         expect(page.locator("#send")).to_be_visible()
         expect(bots(page).nth(1)).to_contain_text("(stopped)")
@@ -488,7 +494,7 @@ def test_generated_answer_streams_and_stop_ends_it(
         page.wait_for_timeout(1500)  # long enough for several more words, had the stream gone on
         assert bots(page).nth(1).inner_text() == stopped_at
         assert stopped_at.count("Mine Action Centre") < 12
-        shot(page, "19-stopped")
+        shot(page, "20-stopped")
     finally:
         ctx.close()
     assert not errors, f"JavaScript errors on the page: {errors}"
@@ -504,7 +510,7 @@ def test_model_server_down_shows_a_friendly_error_and_the_session_goes_on(
         assert "The language model is not available right now" in answer, answer
         assert "Retry" in answer and "Traceback" not in answer, answer
         expect(page.locator("#sources")).to_contain_text("the model is unavailable")
-        shot(page, "20-model-down")
+        shot(page, "21-model-down")
 
         answer = ask(page, VIENTIANE)  # the session still works: another question, another clear message
         assert "not available" in answer, answer

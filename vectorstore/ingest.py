@@ -6,6 +6,7 @@ import hashlib
 import logging
 import os
 import re
+import threading
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -111,6 +112,8 @@ class IngestService:
         self.splitter = splitter
         self.uploads_dir = uploads_dir
         self.batch_size = batch_size
+        # Writes take turns (two uploads at once, an upload during a delete); reads never wait.
+        self._write_lock = threading.RLock()
 
     # -- discovery --------------------------------------------------------------------------------------
     def _discover(self, paths: Iterable[Path], report: IngestReport) -> tuple[list[_FileJob], list[str]]:
@@ -134,6 +137,10 @@ class IngestService:
 
     # -- ingestion --------------------------------------------------------------------------------------
     def ingest(self, paths: Sequence[Path | str], progress: bool = False) -> IngestReport:
+        with self._write_lock:
+            return self._ingest(paths, progress)
+
+    def _ingest(self, paths: Sequence[Path | str], progress: bool) -> IngestReport:
         started = time.perf_counter()
         self.store.check_embeddings()
         report = IngestReport()
@@ -220,6 +227,10 @@ class IngestService:
         name = safe_upload_name(filename)
         if max_bytes is not None and len(data) > max_bytes:
             raise UploadError(f"'{name}' is {len(data) / 1e6:.1f} MB; the limit is {max_bytes / 1e6:.1f} MB")
+        with self._write_lock:
+            return self._save_and_ingest(name, data)
+
+    def _save_and_ingest(self, name: str, data: bytes) -> IngestReport:
         self.uploads_dir.mkdir(parents=True, exist_ok=True)
         target = self.uploads_dir / name
         tmp = self.uploads_dir / f".{name}.part"
@@ -247,6 +258,10 @@ class IngestService:
         return docs
 
     def delete(self, source: str) -> int:
+        with self._write_lock:
+            return self._delete(source)
+
+    def _delete(self, source: str) -> int:
         chunks = self.store.metadatas(where={"source": source})
         if not chunks:
             raise UnknownDocumentError(source)
@@ -259,13 +274,18 @@ class IngestService:
 
     def reindex(self, progress: bool = False) -> IngestReport:
         """Drops the collection and ingests every known document again (after an embedding model change)."""
-        docs = self._by_source()
+        with self._write_lock:
+            docs = self._by_source()
+            self.store.drop()
+            return self.ingest(self._known_paths(docs), progress=progress)
+
+    @staticmethod
+    def _known_paths(docs: dict[str, dict[str, dict[str, Any]]]) -> list[str]:
         roots = sorted({m.get("root", "") for c in docs.values() for m in c.values()} - {""})
         files = sorted(
             {m.get("path", "") for c in docs.values() for m in c.values() if not m.get("root")} - {""}
         )
-        self.store.drop()
-        return self.ingest([*roots, *files], progress=progress)
+        return [*roots, *files]
 
 
 def safe_upload_name(filename: str) -> str:
