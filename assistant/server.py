@@ -32,7 +32,14 @@ def create_app(components: Components) -> FastAPI:
     def warm_up() -> None:  # load the embedding model off the request path, without delaying start-up
         threading.Thread(target=lambda: components.embeddings.dimension, daemon=True).start()
 
-    return gr.mount_gradio_app(app, build_ui(components), path="/", css=CSS, footer_links=["api"])
+    # System fonts: the default theme fetches Google Fonts, which an offline machine cannot reach.
+    theme = gr.themes.Soft(
+        font=["system-ui", "-apple-system", "Segoe UI", "Roboto", "sans-serif"],
+        font_mono=["ui-monospace", "SFMono-Regular", "Menlo", "monospace"],
+    )
+    return gr.mount_gradio_app(
+        app, build_ui(components), path="/", css=CSS, theme=theme, footer_links=["api"]
+    )
 
 
 def run(settings: Settings, ingest_if_empty: bool = True) -> None:

@@ -425,10 +425,16 @@ def answer_turn(
     searching = {**groups, turn: source_group(turn, message, None, "Searching the documents…")}
     yield history, sources_html(searching), "", groups
     try:
+        writing = False
         for event in chat.stream(message, prior, int(k) if k else None):
             if isinstance(event, TextDelta):
                 history[-1]["content"] += event.text
-                yield history, gr.skip(), "", groups
+                panel: Any = gr.skip()
+                if not writing:  # the passages are found: say what happens next
+                    writing = True
+                    note = "Writing the answer… its sources appear here when it is complete."
+                    panel = sources_html({**groups, turn: source_group(turn, message, None, note)})
+                yield history, panel, "", groups
             elif isinstance(event, Done):
                 answer = event.answer
                 text = answer.text + (UNGROUNDED_NOTE if answer.ungrounded else "")
@@ -747,7 +753,13 @@ def build_ui(components: Components) -> gr.Blocks:
         busy = {"fn": lambda: (gr.update(visible=False), gr.update(visible=True)), "outputs": [send, stop]}
         idle = {"fn": lambda: (gr.update(visible=True), gr.update(visible=False)), "outputs": [send, stop]}
         chat_inputs, chat_outputs = [box, chatbot, k, groups], [chatbot, sources, box, groups]
-        answer_options = {"show_progress": "minimal", "show_progress_on": [chatbot]}
+        # Answers run in parallel (the in-process llama.cpp model serialises itself); one pool for all.
+        answer_options = {
+            "show_progress": "minimal",
+            "show_progress_on": [chatbot],
+            "concurrency_limit": 4,
+            "concurrency_id": "answer",
+        }
 
         started = gr.on([box.submit, send.click], **busy, queue=False, api_name=False)
         submit = started.then(respond, chat_inputs, chat_outputs, api_name="chat", **answer_options)

@@ -139,7 +139,7 @@ def upload(page: Any, *paths: Path) -> str:
 def test_seed_question_gets_a_cited_answer_whose_passage_opens_highlighted(page: Any) -> None:
     expect(page.get_by_text("offline · extractive")).to_be_visible()
     # Every control has an accessible name a screen reader can announce.
-    expect(page.get_by_role("textbox", name="Your question")).to_be_focused()
+    expect(page.get_by_role("textbox", name="Your question")).to_be_editable()
     for name in ("Send", "Retry", "Clear"):
         expect(page.get_by_role("button", name=name, exact=True)).to_be_visible()
     for name in ("Chat", "Documents", "Settings"):
@@ -486,6 +486,7 @@ def test_generated_answer_streams_and_stop_ends_it(
         page.locator("#send").click()
         expect(page.locator("#stop")).to_be_visible()
         expect(bots(page).nth(1)).to_contain_text("Mine Action Centre")  # words arrive while it streams
+        expect(page.locator("#sources")).to_contain_text("Writing the answer")
         shot(page, "19-streaming")
         page.locator("#stop").click()
         expect(page.locator("#send")).to_be_visible()
