@@ -20,7 +20,7 @@ export ANONYMIZED_TELEMETRY := False
 help:
 	@echo "make run      install, ingest seeds/ if the store is empty, serve UI + API on http://127.0.0.1:7860"
 	@echo "make test     install everything (incl. llama.cpp and Chromium) and run the whole test suite"
-	@echo "make eval     answer-quality evaluation on ../shared/eval/dev.jsonl, with the baselines"
+	@echo "make eval     answer-quality evaluation on eval/dev.jsonl (a copy of the public dev set), with the baselines"
 	@echo "make bench    ingestion/query/start-up benchmarks (see docs/benchmarks.md)"
 
 $(PY):
@@ -73,7 +73,7 @@ lint: install
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
 
 eval: install
-	$(VENV)/bin/assistant eval ../shared/eval/dev.jsonl --compare
+	$(VENV)/bin/assistant eval eval/dev.jsonl --compare
 
 bench: install
 	$(PY) benchmarks/run_all.py
