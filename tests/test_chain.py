@@ -108,3 +108,10 @@ def test_marker_filter_streams_the_same_text_as_resolve_whatever_the_chunking() 
         f = MarkerFilter(3)
         out = "".join(f.feed(raw[i : i + size]) for i in range(0, len(raw), size)) + f.flush()
         assert out == expected, size
+
+
+def test_a_clear_keyword_winner_is_not_buried_by_rank_fusion(components) -> None:
+    # The evidence ranks 2nd by BM25 but ~20th by the small embedding model; plain RRF dropped it.
+    question = "How long does Lavrov expect today's period of global turbulence to go on?"
+    docs = components.retriever.invoke(question)
+    assert any("period of perturbation which will eventually end" in d.page_content for d in docs)

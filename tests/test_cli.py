@@ -42,7 +42,12 @@ def test_ingest_reports_then_reingest_embeds_nothing(tmp_path: Path) -> None:
 
 
 def test_ask_json_has_answer_citations_and_retrieved_passages(fresh_copy: Path) -> None:
-    out = run("ask", "With which country is Russia jointly chairing the Mine Action Centre?", "--json", data=fresh_copy)
+    out = run(
+        "ask",
+        "With which country is Russia jointly chairing the Mine Action Centre?",
+        "--json",
+        data=fresh_copy,
+    )
     assert out.returncode == 0, out.stderr
     body = json.loads(out.stdout)
     assert "Cambodia" in body["answer"]
@@ -58,8 +63,9 @@ def test_ask_streams_plain_text_with_its_sources(fresh_copy: Path) -> None:
 
 
 def test_config_shows_effective_values_with_secrets_masked(tmp_path: Path) -> None:
-    out = run("config", data=tmp_path / "data", OPENAI_API_KEY="sk-very-secret", RAG_K="9",
-              RAG_API_KEYS="a,b")
+    out = run(
+        "config", data=tmp_path / "data", OPENAI_API_KEY="sk-very-secret", RAG_K="9", RAG_API_KEYS="a,b"
+    )
     assert out.returncode == 0
     assert "sk-very-secret" not in out.stdout and "****" in out.stdout
     assert "openai" in out.stdout, "a key switches the auto provider to openai"

@@ -26,7 +26,9 @@ def fake() -> Iterator[FakeOpenAI]:
 
 
 @pytest.fixture(scope="module")
-def llm_server(fake: FakeOpenAI, seeded_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def llm_server(
+    fake: FakeOpenAI, seeded_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
     base = tmp_path_factory.mktemp("openai-provider")
     shutil.copytree(seeded_dir, base / "data")
     srv = start_server(
@@ -75,8 +77,10 @@ def test_streamed_and_non_streamed_text_match_with_a_generative_model(llm_server
 
 
 def test_follow_up_is_condensed_by_the_model_before_retrieval(llm_server: Server, fake: FakeOpenAI) -> None:
-    history = [{"role": "user", "content": "Tell me about Lavrov's visit to Laos."},
-               {"role": "assistant", "content": "He met the Lao minister in Vientiane. [1]"}]
+    history = [
+        {"role": "user", "content": "Tell me about Lavrov's visit to Laos."},
+        {"role": "assistant", "content": "He met the Lao minister in Vientiane. [1]"},
+    ]
     ask(llm_server, "And what did they sign there?", history=history)
     rewrite = [r for r in fake.state.requests if r["messages"][0]["content"].startswith("Rewrite")]
     assert rewrite and "And what did they sign there?" in rewrite[-1]["messages"][-1]["content"]
@@ -92,7 +96,9 @@ def test_slow_model_server_gives_504_and_a_dead_one_502(llm_server: Server, fake
     fake.state.mode = "slow"
     r = ask(llm_server)
     assert r.status_code == 504
-    assert "did not answer in time" in r.json()["error"]["message"] and fake.url in r.json()["error"]["message"]
+    assert (
+        "did not answer in time" in r.json()["error"]["message"] and fake.url in r.json()["error"]["message"]
+    )
     fake.state.mode = "error"
     r = ask(llm_server)
     assert r.status_code == 502 and "answered 500" in r.json()["error"]["message"]
@@ -117,8 +123,13 @@ def test_requests_are_served_concurrently(llm_server: Server, fake: FakeOpenAI) 
 def test_model_server_down_is_a_readable_502(seeded_dir: Path, tmp_path: Path) -> None:
     shutil.copytree(seeded_dir, tmp_path / "data")
     dead = f"http://127.0.0.1:{free_port()}/v1"
-    srv = start_server(tmp_path / "data", tmp_path / "server.log", OPENAI_API_KEY="sk-test",
-                       RAG_LLM_BASE_URL=dead, RAG_LLM_MAX_RETRIES="0")
+    srv = start_server(
+        tmp_path / "data",
+        tmp_path / "server.log",
+        OPENAI_API_KEY="sk-test",
+        RAG_LLM_BASE_URL=dead,
+        RAG_LLM_MAX_RETRIES="0",
+    )
     try:
         r = ask(srv)
         assert r.status_code == 502

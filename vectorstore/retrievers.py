@@ -47,6 +47,7 @@ class HybridRetriever(BaseRetriever):
     k: int = 6
     mode: RetrievalMode = "hybrid"
     candidates: int = 30
+    floor: int = 2  # each retriever's top hits always make the cut: fusion must not bury a clear winner
 
     def _get_relevant_documents(
         self, query: str, *, run_manager: CallbackManagerForRetrieverRun | None = None
@@ -68,7 +69,11 @@ class HybridRetriever(BaseRetriever):
             fused[chunk.id] = fused.get(chunk.id, 0.0) + 1.0 / (RRF_K + rank + 1)
         for rank, (chunk_id, _) in enumerate(keyword):
             fused[chunk_id] = fused.get(chunk_id, 0.0) + 1.0 / (RRF_K + rank + 1)
-        best = sorted(fused, key=fused.__getitem__, reverse=True)[:k]
+        ranked = sorted(fused, key=fused.__getitem__, reverse=True)
+        guaranteed = [c.id for c, _ in dense[: self.floor]] + [i for i, _ in keyword[: self.floor]]
+        best = list(dict.fromkeys(guaranteed))[:k]
+        best += [i for i in ranked if i not in best][: k - len(best)]
+        best.sort(key=fused.__getitem__, reverse=True)
 
         known = {chunk.id: (chunk, sim) for chunk, sim in dense}
         missing = [i for i in best if i not in known]
