@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -119,11 +120,19 @@ def start_server(data_dir: Path, log: Path, timeout: float = 120, **env: str) ->
     raise RuntimeError(f"server did not start in {timeout}s:\n{log.read_text()[-3000:]}")
 
 
+@contextmanager
+def serving_copy(seeded_dir: Path, base: Path, **env: str) -> Iterator[Server]:
+    """The real app over a private copy of the seeded store, configured by RAG_* env vars."""
+    shutil.copytree(seeded_dir, base / "data")
+    srv = start_server(base / "data", base / "server.log", **env)
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
 @pytest.fixture(scope="module")
 def server(seeded_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """The real app (UI + API) over a private copy of the seeded store, one per test module."""
-    base = tmp_path_factory.mktemp("server")
-    shutil.copytree(seeded_dir, base / "data")
-    srv = start_server(base / "data", base / "server.log")
-    yield srv
-    srv.stop()
+    """The real app (UI + API) in its default offline mode, one per test module."""
+    with serving_copy(seeded_dir, tmp_path_factory.mktemp("server")) as srv:
+        yield srv

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,7 +9,7 @@ import httpx
 import openai
 import pytest
 
-from tests.conftest import Server, start_server
+from tests.conftest import Server, serving_copy
 
 QUESTION = "With which country is Russia jointly chairing the Mine Action Centre?"
 
@@ -165,18 +164,15 @@ def test_gradio_client_drives_the_ui_chat_endpoint(server: Server) -> None:
 # -- auth and limits ------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def locked_server(seeded_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    base = tmp_path_factory.mktemp("locked")
-    shutil.copytree(seeded_dir, base / "data")
-    srv = start_server(
-        base / "data",
-        base / "server.log",
+    with serving_copy(
+        seeded_dir,
+        tmp_path_factory.mktemp("locked"),
         RAG_API_KEYS="key-one, key-two",
         RAG_MAX_MESSAGE_CHARS="200",
         RAG_MAX_HISTORY_TURNS="2",
         RAG_MAX_UPLOAD_MB="0.001",
-    )
-    yield srv
-    srv.stop()
+    ) as srv:
+        yield srv
 
 
 def test_api_keys_are_required_when_configured(locked_server: Server) -> None:

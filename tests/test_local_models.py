@@ -3,7 +3,6 @@ server behind the `openai-compatible` provider. Tiny models answer poorly; these
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 import time
@@ -14,7 +13,7 @@ import httpx
 import openai
 import pytest
 
-from tests.conftest import Server, clean_env, free_port, start_server
+from tests.conftest import Server, clean_env, free_port, serving_copy
 
 pytestmark = pytest.mark.llm
 pytest.importorskip("llama_cpp", reason="needs the `local` extra (make install-local)")
@@ -138,11 +137,9 @@ def app_on_llama(
     llama_server, seeded_dir: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Server]:
     url, _ = llama_server
-    base = tmp_path_factory.mktemp("app-on-llama")
-    shutil.copytree(seeded_dir, base / "data")
-    srv = start_server(
-        base / "data",
-        base / "server.log",
+    with serving_copy(
+        seeded_dir,
+        tmp_path_factory.mktemp("app-on-llama"),
         RAG_LLM_PROVIDER="openai-compatible",
         RAG_LLM_BASE_URL=url,
         RAG_LLM_MODEL="smollm2",
@@ -151,9 +148,8 @@ def app_on_llama(
         RAG_LLM_TEMPERATURE="0",
         RAG_LLM_MAX_RETRIES="0",
         RAG_LLM_TIMEOUT="120",
-    )
-    yield srv
-    srv.stop()
+    ) as srv:
+        yield srv
 
 
 def test_llama_cpp_server_behind_the_openai_compatible_provider(app_on_llama: Server) -> None:

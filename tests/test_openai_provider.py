@@ -12,7 +12,7 @@ import httpx
 import openai
 import pytest
 
-from tests.conftest import Server, free_port, start_server
+from tests.conftest import Server, free_port, serving_copy, start_server
 from tests.fake_openai import FakeOpenAI
 
 QUESTION = "What did Lavrov thank Malaysia for regarding the conflict in Ukraine?"
@@ -29,19 +29,16 @@ def fake() -> Iterator[FakeOpenAI]:
 def llm_server(
     fake: FakeOpenAI, seeded_dir: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Server]:
-    base = tmp_path_factory.mktemp("openai-provider")
-    shutil.copytree(seeded_dir, base / "data")
-    srv = start_server(
-        base / "data",
-        base / "server.log",
+    with serving_copy(
+        seeded_dir,
+        tmp_path_factory.mktemp("openai-provider"),
         OPENAI_API_KEY="sk-test",
         RAG_LLM_BASE_URL=fake.url,
         RAG_LLM_MODEL="gpt-fake",
         RAG_LLM_TIMEOUT="2",
         RAG_LLM_MAX_RETRIES="0",
-    )
-    yield srv
-    srv.stop()
+    ) as srv:
+        yield srv
 
 
 @pytest.fixture(autouse=True)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -16,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Server, free_port, start_server
+from tests.conftest import Server, free_port, serving_copy
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
 expect = playwright_sync.expect
@@ -451,19 +450,16 @@ def fake_model() -> Iterator[FakeModel]:
 def generative_server(
     seeded_dir: Path, tmp_path_factory: pytest.TempPathFactory, fake_model: FakeModel
 ) -> Iterator[Server]:
-    base = tmp_path_factory.mktemp("generative")
-    shutil.copytree(seeded_dir, base / "data")
-    srv = start_server(
-        base / "data",
-        base / "server.log",
+    with serving_copy(
+        seeded_dir,
+        tmp_path_factory.mktemp("generative"),
         RAG_LLM_PROVIDER="openai-compatible",
         RAG_LLM_BASE_URL=fake_model.url,
         RAG_LLM_MODEL="fake-model",
         RAG_LLM_MAX_RETRIES="0",
         RAG_LLM_TIMEOUT="20",
-    )
-    yield srv
-    srv.stop()
+    ) as srv:
+        yield srv
 
 
 def test_generated_answer_streams_and_stop_ends_it(
