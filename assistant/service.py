@@ -113,6 +113,12 @@ class ChatService:
             parts.append(tail)
             yield TextDelta(tail)
 
+        if self.generative and not "".join(parts).strip():
+            # llama.cpp's server answers an over-long streamed prompt with an empty stream, no error.
+            raise ModelUnavailableError(
+                f"the model at {self.model_endpoint or self.model_label} returned an empty answer; if the "
+                "prompt is too long for its context window, set RAG_LLM_CONTEXT_WINDOW to the server's n_ctx"
+            )
         text, citations = resolve("".join(parts), passages)
         if not text.strip() or REFUSAL.rstrip(".").lower() in text.lower():
             # The answerer found nothing (extractive) or the model declined: no citations either way.

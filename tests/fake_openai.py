@@ -2,7 +2,7 @@
 
 It answers from the passages in the prompt like an obedient model would, and can be told to misbehave:
 `mode` = "grounded" (cites [1] and an invalid [9]), "ungrounded" (cites nothing), "slow" (sleeps first),
-"error" (HTTP 500).
+"error" (HTTP 500), "empty" (no content at all).
 """
 
 from __future__ import annotations
@@ -40,6 +40,8 @@ def _answer(body: dict[str, Any], mode: str) -> str:
         )
     first = re.search(r"\[1\] \(from [^)]*\)\n(.+?)(?:\n\n\[2\]|\Z)", system, re.S)
     sentence = re.split(r"(?<=[.!?])\s", first.group(1).strip())[0] if first else "Nothing."
+    if mode == "empty":
+        return ""
     if mode == "ungrounded":
         return f"I believe the answer is well known: {sentence}"
     return f"{sentence} [1] This is also noted elsewhere [9]."

@@ -110,6 +110,10 @@ def llama_server(
             str(port),
             "--n_ctx",
             "2048",
+            "--logits_all",  # the server's default computes logits for every prompt token: ~1 s wasted
+            "False",
+            "--verbose",
+            "False",
         ],
         env=clean_env(),
         stdout=log.open("w"),

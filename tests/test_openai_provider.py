@@ -135,3 +135,11 @@ def test_model_server_down_is_a_readable_502(seeded_dir: Path, tmp_path: Path) -
         assert ready.status_code == 503 and "model" in ready.json()["problems"]
     finally:
         srv.stop()
+
+
+def test_an_empty_answer_from_the_model_is_an_error_not_a_refusal(
+    llm_server: Server, fake: FakeOpenAI
+) -> None:
+    fake.state.mode = "empty"  # what llama.cpp's server streams when the prompt overflows its window
+    r = ask(llm_server)
+    assert r.status_code == 502 and "RAG_LLM_CONTEXT_WINDOW" in r.json()["error"]["message"]
