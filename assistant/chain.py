@@ -108,7 +108,12 @@ def build_generate(chat_model: BaseChatModel | None, answerer: ExtractiveAnswere
         assert answerer is not None
 
         def extract(inputs: dict[str, Any]) -> Iterator[str]:
-            yield from answerer.stream(inputs["question"], inputs["passages"], inputs["query"])
+            follow_up = inputs["query"] != inputs["question"]
+            # A follow-up wants something new: the sentences the assistant already said are not repeated.
+            said = [str(m.content) for m in inputs.get("history") or [] if isinstance(m, AIMessage)]
+            yield from answerer.stream(
+                inputs["question"], inputs["passages"], inputs["query"], said if follow_up else ()
+            )
 
         return RunnableLambda(extract, name="extractive_answer")
 

@@ -51,6 +51,7 @@ class Sentence:
     score: float = 0.0
     semantic: float = 0.0
     lexical: float = 0.0
+    asked: int = 0  # how many of the question's own terms (not the conversation's) it contains
 
 
 def split_sentences(text: str) -> list[tuple[int, str]]:
@@ -114,14 +115,15 @@ class ExtractiveAnswerer:
                 out.append(vector)
             return out
 
-    def candidates(self, passages: Sequence[Document]) -> list[Sentence]:
+    def candidates(self, passages: Sequence[Document], said: Sequence[str] = ()) -> list[Sentence]:
+        """Sentences of the passages, once each; `said` (earlier answers) are not repeated."""
         seen: set[tuple[str, int]] = set()
         out: list[Sentence] = []
         for n, doc in enumerate(passages, start=1):
             source, base = doc.metadata["source"], int(doc.metadata["start"])
             for offset, text in split_sentences(doc.page_content):
                 key = (source, base + offset)
-                if key in seen or len(text) < 25 or len(text.split()) < 5:
+                if key in seen or len(text) < 25 or len(text.split()) < 5 or any(text in a for a in said):
                     continue
                 seen.add(key)
                 out.append(Sentence(n, source, base + offset, text))
@@ -132,9 +134,9 @@ class ExtractiveAnswerer:
         return self._score(question, passages, query)[0]
 
     def _score(
-        self, question: str, passages: Sequence[Document], query: str | None
+        self, question: str, passages: Sequence[Document], query: str | None, said: Sequence[str] = ()
     ) -> tuple[list[Sentence], np.ndarray]:
-        sentences = self.candidates(passages)
+        sentences = self.candidates(passages, said)
         if not sentences:
             return [], np.zeros((0, 0), dtype=np.float32)
         cfg = self.config
@@ -157,6 +159,7 @@ class ExtractiveAnswerer:
         for s, sem, st in zip(sentences, semantic, sentence_terms, strict=True):
             s.semantic = float(sem)
             s.lexical = sum(w for t, w in weights.items() if t in st) / total
+            s.asked = len(terms & st)
             s.score = cfg.semantic_weight * s.semantic + (1 - cfg.semantic_weight) * s.lexical
             if (wants_day and not _DAY_TOKEN.search(s.text)) or (
                 wants_date and not _DATE_TOKEN.search(s.text)
@@ -166,9 +169,11 @@ class ExtractiveAnswerer:
                 s.score *= 0.6  # headings and captions state no fact
         return sentences, vectors
 
-    def select(self, question: str, passages: Sequence[Document], query: str | None = None) -> list[Sentence]:
+    def select(
+        self, question: str, passages: Sequence[Document], query: str | None = None, said: Sequence[str] = ()
+    ) -> list[Sentence]:
         """The sentences to answer with, in document order; empty means refuse."""
-        sentences, vectors = self._score(question, passages, query)
+        sentences, vectors = self._score(question, passages, query, said)
         if not sentences:
             return []
         cfg = self.config
@@ -180,6 +185,8 @@ class ExtractiveAnswerer:
         for i in ranked:
             if len(chosen) >= cfg.max_sentences or sentences[i].score < cfg.keep_ratio * best.score:
                 break
+            if chosen and best.asked and not sentences[i].asked:
+                continue  # when the question's own words find the answer, more sentences must share them
             if any(float(vectors[i] @ vectors[j]) > cfg.redundancy for j in chosen):
                 continue
             chosen.append(i)
@@ -197,7 +204,9 @@ class ExtractiveAnswerer:
         df = sum(term in st for st in sentence_terms)
         return math.log(1 + len(sentence_terms) / (1 + df))
 
-    def stream(self, question: str, passages: Sequence[Document], query: str | None = None) -> Iterator[str]:
+    def stream(
+        self, question: str, passages: Sequence[Document], query: str | None = None, said: Sequence[str] = ()
+    ) -> Iterator[str]:
         """Yields the answer sentence by sentence, each followed by its `[n]`."""
-        for i, s in enumerate(self.select(question, passages, query)):
+        for i, s in enumerate(self.select(question, passages, query, said)):
             yield ("" if i == 0 else " ") + f"{s.text} [{s.passage}]"

@@ -115,3 +115,13 @@ def test_a_clear_keyword_winner_is_not_buried_by_rank_fusion(components) -> None
     question = "How long does Lavrov expect today's period of global turbulence to go on?"
     docs = components.retriever.invoke(question)
     assert any("period of perturbation which will eventually end" in d.page_content for d in docs)
+
+
+def test_a_follow_up_answer_does_not_repeat_what_was_just_said(components) -> None:
+    first_question = "What happened during Lavrov's meeting in Vientiane with the Lao minister?"
+    first = components.chat.answer(first_question)
+    said = re.sub(r"\s*\[\d+\]", "", first.text).strip()
+    history = [{"role": "user", "content": first_question}, {"role": "assistant", "content": first.text}]
+    follow_up = components.chat.answer("And what did they sign there?", history)
+    assert "signed three strategically important bilateral documents" in follow_up.text
+    assert said not in follow_up.text
