@@ -18,7 +18,8 @@ def create_app(components: Components) -> FastAPI:
     import gradio as gr  # after offline_environment: gradio reads its analytics flag at import
 
     from assistant.api import build_api, install_error_handlers
-    from assistant.ui import CSS, build_ui
+    from assistant.ui import build_ui
+    from assistant.ui_assets import CSS
 
     app = FastAPI(
         title="Grounded assistant",

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from assistant import ui
+from assistant import ui, ui_sources
 from assistant.citations import Citation, RetrievedPassage
 from assistant.errors import ModelUnavailableError
 from assistant.service import Answer, Done, TextDelta
@@ -90,7 +90,7 @@ def test_last_question_and_the_history_before_it() -> None:
 
 
 def test_cited_segments_pair_text_with_its_markers() -> None:
-    assert ui.cited_segments("A b c. [1] D e f [2][3]. G [1]") == [
+    assert ui_sources.cited_segments("A b c. [1] D e f [2][3]. G [1]") == [
         ("A b c.", [1]),
         ("D e f", [2, 3]),
         ("G", [1]),
@@ -99,19 +99,21 @@ def test_cited_segments_pair_text_with_its_markers() -> None:
 
 def test_highlight_finds_a_quoted_sentence_across_line_breaks_and_initials() -> None:
     passage = "Intro.\nThe minister of Foreign\nAffairs, S. Kommasith, met him. Then more."
-    spans = ui.highlight_spans(passage, ["The minister of Foreign Affairs, S. Kommasith, met him."])
+    spans = ui_sources.highlight_spans(passage, ["The minister of Foreign Affairs, S. Kommasith, met him."])
     assert [passage[s:e] for s, e in spans] == ["The minister of Foreign\nAffairs, S. Kommasith, met him."]
 
 
 def test_highlight_finds_the_sentence_a_paraphrase_comes_from() -> None:
-    spans = ui.highlight_spans(PASSAGE, ["Russia jointly chairs the Mine Action Centre with Cambodia"])
+    spans = ui_sources.highlight_spans(
+        PASSAGE, ["Russia jointly chairs the Mine Action Centre with Cambodia"]
+    )
     assert [PASSAGE[s:e] for s, e in spans] == [SENTENCE]
-    assert ui.highlight_spans(PASSAGE, ["Something about apples and pears entirely"]) == []
+    assert ui_sources.highlight_spans(PASSAGE, ["Something about apples and pears entirely"]) == []
 
 
 def test_source_card_escapes_and_marks_the_cited_sentence() -> None:
     citation = Citation(n=1, source="<evil>.txt", start=5, end=50, text="Before <b>. " + SENTENCE)
-    card = ui.source_card(3, citation, SENTENCE + " [1]", 0.42, open_=True)
+    card = ui_sources.source_card(3, citation, SENTENCE + " [1]", 0.42, open_=True)
     assert "id='source-3-1'" in card and " open" in card
     assert f"<mark>{SENTENCE}</mark>" in card
     assert "&lt;evil&gt;.txt" in card and "&lt;b&gt;" in card and "<b>" not in card
@@ -119,8 +121,11 @@ def test_source_card_escapes_and_marks_the_cited_sentence() -> None:
 
 
 def test_sources_panel_shows_only_the_current_answer() -> None:
-    groups = {0: ui.source_group(0, "Q1", _answer(SENTENCE + " [2]")), 1: ui.source_group(1, "Q2", None, "x")}
-    html = ui.sources_html(groups)
+    groups = {
+        0: ui_sources.source_group(0, "Q1", _answer(SENTENCE + " [2]")),
+        1: ui_sources.source_group(1, "Q2", None, "x"),
+    }
+    html = ui_sources.sources_html(groups)
     assert "<section hidden class='source-group' data-turn='0'" in html
     assert "<section class='source-group' data-turn='1'" in html
     assert "Also searched, not cited (2)" in html
