@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -21,7 +22,9 @@ from assistant.components import Components
 from assistant.errors import ModelTimeoutError, ModelUnavailableError
 from assistant.service import Answer, Done, StreamEvent, TextDelta
 from vectorstore.ingest import UnknownDocumentError, UploadError
-from vectorstore.store import EmbeddingMismatchError
+from vectorstore.store import EmbeddingMismatchError, StoreUnavailableError
+
+log = logging.getLogger(__name__)
 
 
 class APIError(Exception):
@@ -330,6 +333,16 @@ def install_error_handlers(app: FastAPI) -> None:
         where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
         message = f"invalid request: {where + ': ' if where else ''}{first.get('msg', 'malformed body')}"
         return JSONResponse(APIError(400, message, param=where or None).body(), status_code=400)
+
+    @app.exception_handler(StoreUnavailableError)
+    async def store_down(_: Request, exc: StoreUnavailableError) -> JSONResponse:
+        return JSONResponse(APIError(503, str(exc), "api_error", code="store_unavailable").body(), 503)
+
+    @app.exception_handler(Exception)
+    async def unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error")
+        message = f"internal error: {type(exc).__name__}: {exc}"
+        return JSONResponse(APIError(500, message, "api_error").body(), status_code=500)
 
     @app.exception_handler(HTTPException)
     async def http_error(_: Request, exc: HTTPException) -> JSONResponse:

@@ -79,3 +79,28 @@ def test_unreachable_chroma_server_is_a_clear_error(tmp_path: Path) -> None:
     port = free_port()
     with pytest.raises(StoreUnavailableError, match=f"127.0.0.1:{port}"):
         build_components(Settings(data_dir=tmp_path, chroma_host="127.0.0.1", chroma_port=port))
+
+
+def test_a_chroma_server_that_goes_away_gives_readable_errors(chroma: ChromaServer, seeded_dir: Path) -> None:
+    from tests.conftest import start_server
+
+    settings = Settings(
+        data_dir=seeded_dir.parent / "unused", chroma_host="127.0.0.1", chroma_port=chroma.port
+    )
+    build_components(settings).ingest.ingest([SEEDS])
+    app = start_server(
+        chroma.path.parent / "app-data",
+        chroma.path.parent / "app.log",
+        RAG_CHROMA_HOST="127.0.0.1",
+        RAG_CHROMA_PORT=str(chroma.port),
+    )
+    try:
+        question = {"message": "With which country is Russia jointly chairing the Mine Action Centre?"}
+        assert httpx.post(f"{app.url}/api/chat", json=question, timeout=120).status_code == 200
+        chroma.stop()
+        r = httpx.post(f"{app.url}/api/chat", json=question, timeout=120)
+        assert r.status_code == 503 and "Chroma store is unreachable" in r.json()["error"]["message"]
+        ready = httpx.get(f"{app.url}/readyz", timeout=30)
+        assert ready.status_code == 503 and "store" in ready.json()["problems"]
+    finally:
+        app.stop()

@@ -5,12 +5,14 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import chromadb
+import httpx
 from chromadb.config import Settings as ChromaSettings
 
 from vectorstore.chunking import Chunk
@@ -38,6 +40,15 @@ def open_client(data_dir: Path, host: str | None = None, port: int = 8000) -> ch
             raise StoreUnavailableError(f"cannot reach the Chroma server at {host}:{port}: {exc}") from exc
     (data_dir / "chroma").mkdir(parents=True, exist_ok=True)
     return chromadb.PersistentClient(path=str(data_dir / "chroma"), settings=settings)
+
+
+@contextmanager
+def reachable() -> Iterator[None]:
+    """A Chroma server that went away mid-run becomes one readable error instead of a transport trace."""
+    try:
+        yield
+    except (ConnectionError, httpx.HTTPError) as exc:
+        raise StoreUnavailableError(f"the Chroma store is unreachable: {type(exc).__name__}: {exc}") from exc
 
 
 @dataclass
@@ -68,7 +79,13 @@ class ChunkStore:
     # -- metadata ---------------------------------------------------------------------------------------
     def info(self) -> dict[str, Any]:
         """Fresh collection metadata (another process may have written since we opened it)."""
-        return dict(self.client.get_collection(self.name, embedding_function=None).metadata or {})
+        try:
+            collection = self.client.get_collection(self.name, embedding_function=None)
+        except (ConnectionError, OSError, httpx.HTTPError) as exc:
+            raise StoreUnavailableError(
+                f"the Chroma store is unreachable: {type(exc).__name__}: {exc}"
+            ) from exc
+        return dict(collection.metadata or {})
 
     @property
     def version(self) -> str:
@@ -98,7 +115,8 @@ class ChunkStore:
 
     # -- reads ------------------------------------------------------------------------------------------
     def count(self) -> int:
-        return self.collection.count()
+        with reachable():
+            return self.collection.count()
 
     def metadatas(self, where: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:
         """id → metadata, paged so large collections do not hit request limits."""
@@ -121,7 +139,8 @@ class ChunkStore:
         if not ids:
             return []
         include = ["documents", "metadatas"] + (["embeddings"] if with_embeddings else [])
-        got = self.collection.get(ids=list(ids), include=include)
+        with reachable():
+            got = self.collection.get(ids=list(ids), include=include)
         vectors = got["embeddings"] if with_embeddings else [None] * len(got["ids"])
         by_id = {
             cid: (_stored(cid, text, meta), vec)
@@ -136,11 +155,12 @@ class ChunkStore:
         total = self.count()
         if total == 0:
             return []
-        res = self.collection.query(
-            query_embeddings=[list(vector)],
-            n_results=min(n, total),
-            include=["documents", "metadatas", "distances"],
-        )
+        with reachable():
+            res = self.collection.query(
+                query_embeddings=[list(vector)],
+                n_results=min(n, total),
+                include=["documents", "metadatas", "distances"],
+            )
         return [
             (_stored(cid, text, meta), 1.0 - float(dist))
             for cid, text, meta, dist in zip(
@@ -153,7 +173,8 @@ class ChunkStore:
     ) -> Iterable[Any]:
         offset = 0
         while True:
-            batch = self.collection.get(include=include, where=where, limit=page, offset=offset)
+            with reachable():
+                batch = self.collection.get(include=include, where=where, limit=page, offset=offset)
             if not batch["ids"]:
                 return
             yield batch
