@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.logging import RichHandler
 from rich.table import Table
 
+from assistant.offline import offline_environment
 from assistant.settings import Settings
 
 app = typer.Typer(
@@ -66,6 +67,7 @@ def _fail(exc: BaseException, code: int = 1) -> None:
 def main_options(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log what happens.")] = False,
 ) -> None:
+    offline_environment()  # before anything imports huggingface_hub or gradio
     _setup_logging(verbose)
 
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass
 
 from assistant.chain import build_condenser, build_fit, build_generate, build_prepare
 from assistant.extractive import ExtractiveAnswerer
+from assistant.offline import offline_environment
 from assistant.providers import chat_model_from, embeddings_from, model_label
 from assistant.service import ChatService
 from assistant.settings import Settings
@@ -19,21 +19,6 @@ from vectorstore.retrievers import HybridRetriever
 from vectorstore.store import ChunkStore, open_client
 
 log = logging.getLogger(__name__)
-
-
-def offline_environment() -> None:
-    """Switch off everything that phones home (see shared/OFFLINE.md). Must run before gradio is imported."""
-    for key, value in {
-        "HF_HUB_OFFLINE": "1",
-        "TRANSFORMERS_OFFLINE": "1",
-        "HF_HUB_DISABLE_TELEMETRY": "1",
-        "GRADIO_ANALYTICS_ENABLED": "False",
-        "ANONYMIZED_TELEMETRY": "False",
-        "TOKENIZERS_PARALLELISM": "false",
-        "HF_HUB_DISABLE_PROGRESS_BARS": "1",
-        "TRANSFORMERS_VERBOSITY": "error",
-    }.items():
-        os.environ.setdefault(key, value)
 
 
 @dataclass

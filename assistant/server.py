@@ -7,7 +7,8 @@ import threading
 
 from fastapi import FastAPI
 
-from assistant.components import Components, build_components, offline_environment
+from assistant.components import Components, build_components
+from assistant.offline import offline_environment
 from assistant.settings import Settings
 
 log = logging.getLogger(__name__)

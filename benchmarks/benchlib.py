@@ -20,6 +20,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from assistant.offline import OFFLINE_ENV
+
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "benchmarks"
 RESULTS = BENCH / "results"
@@ -48,16 +50,9 @@ PACKAGES = [
 ]
 
 # Environment every benchmark process runs with: offline, no telemetry, the offline extractive answerer.
-BENCH_ENV = {
-    "HF_HUB_OFFLINE": "1",
-    "TRANSFORMERS_OFFLINE": "1",
-    "HF_HUB_DISABLE_TELEMETRY": "1",
-    "GRADIO_ANALYTICS_ENABLED": "False",
-    "ANONYMIZED_TELEMETRY": "False",
-    "TOKENIZERS_PARALLELISM": "false",
-    "RAG_LLM_PROVIDER": "extractive",
-}
+BENCH_ENV = {**OFFLINE_ENV, "RAG_LLM_PROVIDER": "extractive"}
 
+WARMUP_QUESTION = "What is Python?"
 # ~30 questions a user of the Python documentation would ask.
 QUESTIONS = [
     "How do I read a file line by line?",
