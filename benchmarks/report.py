@@ -120,7 +120,11 @@ def plot_ingest(ingest: dict[str, Any], embedding: dict[str, Any]) -> bool:
     import matplotlib.pyplot as plt
 
     labels = _sizes(runs)
-    names = [f"{label}\n({runs[label]['cold']['report']['chunks_added']:,} chunks)" for label in labels]
+    names = [
+        f"{label}\n({runs[label]['cold']['report']['chunks_added']:,} chunks)\n"
+        f"load avg {runs[label]['cold']['loadavg_start'][0]:.1f}→{runs[label]['cold']['loadavg_end'][0]:.1f}"
+        for label in labels
+    ]
     fig, ax = plt.subplots(figsize=(7, 4))
     ax.bar(names, [runs[s]["cold"]["chunks_per_s"] for s in labels], color="tab:blue", label="cold ingest")
     ax.bar(
@@ -141,9 +145,13 @@ def plot_ingest(ingest: dict[str, Any], embedding: dict[str, Any]) -> bool:
             linestyle=":",
             label="model ceiling (median)",
         )
+    top = max(
+        [embedding.get("ceiling_chunks_per_s") or 0] + [runs[s]["cold"]["chunks_per_s"] for s in labels]
+    )
+    ax.set_ylim(0, top * 1.45)
     ax.set_ylabel("chunks / second")
     ax.set_title("Cold ingestion throughput vs the embedding model alone", fontsize=10)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper right", ncol=2)
     ax.grid(True, axis="y", alpha=0.3)
     fig.tight_layout()
     fig.savefig(INGEST_PNG, dpi=110)
@@ -531,6 +539,45 @@ def section_startup(startup: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def section_memory(memory: dict[str, Any]) -> str:
+    if not memory:
+        return ""
+    store, embed, ingest = memory["store"], memory["embed"], memory["ingest"]
+    rows = [
+        [
+            f"Chroma alone: {store['chunks']:,} chunks upserted with random vectors",
+            f"{store['rss_start']:,.0f}",
+            f"{store['rss_end']:,.0f}",
+            f"{store['peak']:,.0f}",
+            "",
+        ],
+        [
+            f"Model alone: {embed['texts']:,} chunk texts embedded, 28 per call",
+            f"{embed['rss_model_loaded']:,.0f}",
+            f"{embed['rss_end']:,.0f}",
+            f"{embed['peak']:,.0f}",
+            "RSS after each 700 texts: " + ", ".join(f"{v:,.0f}" for v in embed["rss_by_texts"].values()),
+        ],
+        [
+            f"Real ingest of the 1k corpus ({ingest['chunks']:,} chunks)",
+            f"{ingest['rss_model_loaded']:,.0f}",
+            f"{ingest['rss_after_ingest']:,.0f}",
+            f"{ingest['peak']:,.0f}",
+            f"after `gc.collect()` + glibc `malloc_trim(0)`: {ingest['rss_after_malloc_trim']:,.0f}",
+        ],
+    ]
+    return "\n".join(
+        [
+            "### Where ingestion memory goes",
+            "",
+            "`benchmarks/probe_memory.py`, each probe in a fresh process (RSS in MB; start = after set-up or "
+            f"after the model is loaded). Load average {_load(memory['meta'])}.",
+            "",
+            _table(["probe", "start", "end", "peak", "note"], rows),
+        ]
+    )
+
+
 def section_runs(sources: list[tuple[str, str, dict[str, Any]]]) -> str:
     rows = [
         [name, label, f"`{m['command']}`", m["date"], f"`{m['commit']}`", _load(m)]
@@ -545,12 +592,15 @@ def render() -> Path:
     ingest = benchlib.load_result("ingest")
     query = benchlib.load_result("query")
     startup = benchlib.load_result("startup")
+    memory = benchlib.load_result("memory")
     sources: list[tuple[str, str, dict[str, Any]]] = []
     if embedding:
         sources.append(("embedding", "", embedding["meta"]))
     for name, data in (("ingest", ingest), ("query", query)):
         for label in _sizes(data.get("runs", {})):
             sources.append((name, label, data["runs"][label]["meta"]))
+    if memory:
+        sources.append(("memory", "1000, full", memory["meta"]))
     if startup:
         sources.append(
             ("startup", ", ".join(sorted(startup.get("server", {}), key=benchlib.size_key)), startup["meta"])
@@ -575,6 +625,7 @@ def render() -> Path:
         ".venv/bin/python benchmarks/bench_query.py --sizes 1000,10000,full",
         ".venv/bin/python benchmarks/bench_startup.py --sizes 1000,full",
         ".venv/bin/python benchmarks/bench_profile.py                     # cProfile, largest store",
+        ".venv/bin/python benchmarks/probe_memory.py                      # where ingest memory goes",
         ".venv/bin/python benchmarks/report.py                            # re-render this page",
         "```",
         "",
@@ -594,6 +645,8 @@ def render() -> Path:
         section_ingest(ingest, embedding),
         "",
         f"![Ingestion throughput]({INGEST_PNG.name})",
+        "",
+        section_memory(memory),
         "",
         section_query(query),
         "",

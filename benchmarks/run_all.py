@@ -18,7 +18,7 @@ import time
 
 import benchlib
 
-PARTS = ["embedding", "ingest", "query", "startup", "profile"]
+PARTS = ["embedding", "ingest", "memory", "query", "startup", "profile"]
 
 
 def run(script: str, *args: str) -> None:
@@ -82,6 +82,8 @@ def main() -> None:
         seeded = sizes
         if "ingest" not in skip:
             seeded = ingest_sizes(sizes, args.max_ingest_minutes)
+        if "memory" not in skip:
+            run("probe_memory.py")
         size_arg = ",".join(seeded)
         if "query" not in skip and seeded:
             run("bench_query.py", "--sizes", size_arg, "--reps", str(args.reps))
