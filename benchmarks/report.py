@@ -58,18 +58,10 @@ def plot_query(query: dict[str, Any]) -> bool:
     labels = _sizes(runs)
     chunks = [runs[label]["chunks"] for label in labels]
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
-    for key, name, color in (("retrieval", "retrieval (embed query + hybrid search)", "tab:blue"),):
-        left.plot(
-            chunks,
-            [runs[s]["latency_ms"][key]["p50"] for s in labels],
-            "o-",
-            color=color,
-            label=f"{name} p50",
-        )
-        left.plot(
-            chunks, [runs[s]["latency_ms"][key]["p95"] for s in labels], "s--", color=color, label="p95"
-        )
-    for key, name, color in (("retrieve", "search only (dense + BM25 + fusion)", "tab:green"),):
+    for key, name, color in (
+        ("retrieval", "retrieval (embed query + hybrid search)", "tab:blue"),
+        ("retrieve", "search only (dense + BM25 + fusion)", "tab:green"),
+    ):
         left.plot(
             chunks,
             [runs[s]["latency_ms"][key]["p50"] for s in labels],
