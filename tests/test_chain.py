@@ -125,3 +125,12 @@ def test_a_follow_up_answer_does_not_repeat_what_was_just_said(components) -> No
     follow_up = components.chat.answer("And what did they sign there?", history)
     assert "signed three strategically important bilateral documents" in follow_up.text
     assert said not in follow_up.text
+
+
+def test_an_answer_embeds_its_question_once(components, monkeypatch) -> None:
+    calls: list[str] = []
+    cls = type(components.embeddings.model)
+    original = cls.embed_query
+    monkeypatch.setattr(cls, "embed_query", lambda self, text: calls.append(text) or original(self, text))
+    components.chat.answer("Which memorandum concerns teaching Russian in schools in Laos?")
+    assert calls == ["Which memorandum concerns teaching Russian in schools in Laos?"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections import OrderedDict
 from collections.abc import Callable
 
 from langchain_core.embeddings import Embeddings
@@ -22,6 +23,9 @@ class LazyEmbeddings(Embeddings):
         self._model: Embeddings | None = None
         self._lock = threading.Lock()
         self._dimension: int | None = None
+        # Retrieval and the answerer both embed the same question: keep the last few query vectors.
+        self._queries: OrderedDict[str, list[float]] = OrderedDict()
+        self._queries_lock = threading.Lock()
 
     @property
     def model(self) -> Embeddings:
@@ -43,8 +47,16 @@ class LazyEmbeddings(Embeddings):
         return vectors
 
     def embed_query(self, text: str) -> list[float]:
+        with self._queries_lock:
+            if text in self._queries:
+                self._queries.move_to_end(text)
+                return self._queries[text]
         vector = self.model.embed_query(text)
         self._dimension = len(vector)
+        with self._queries_lock:
+            self._queries[text] = vector
+            while len(self._queries) > 256:
+                self._queries.popitem(last=False)
         return vector
 
     @property
