@@ -6,7 +6,7 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -15,6 +15,9 @@ from rich.table import Table
 
 from assistant.offline import offline_environment
 from assistant.settings import Settings
+
+if TYPE_CHECKING:
+    from assistant.container import Container
 
 app = typer.Typer(
     pretty_exceptions_enable=False,
@@ -35,20 +38,20 @@ def _setup_logging(verbose: bool) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-def _components(settings: Settings):
-    from assistant.components import build_components
+def _components(settings: Settings) -> Container:
+    from assistant.container import build_container
 
     try:
-        return build_components(settings)
+        return build_container(settings)
     except Exception as exc:
         _fail(exc)
 
 
-def _settings(**overrides: object) -> Settings:
+def _settings(**overrides: Any) -> Settings:
     from pydantic import ValidationError
 
     try:
-        return Settings(**overrides)  # type: ignore[arg-type]
+        return Settings(**overrides)
     except ValidationError as exc:
         problems = "; ".join(
             f"RAG_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in exc.errors()
@@ -58,7 +61,8 @@ def _settings(**overrides: object) -> Settings:
         raise typer.Exit(2) from None
 
 
-def _fail(exc: BaseException, code: int = 1) -> None:
+def _fail(exc: BaseException, code: int = 1) -> NoReturn:
+    """Prints the error's message (an AssistantError's is written for the user) and exits non-zero."""
     console.print(f"[bold red]error:[/] {exc}")
     raise typer.Exit(code)
 
@@ -143,14 +147,9 @@ def ask(
     c = _components(_settings())
     try:
         if as_json:
-            answer = c.chat.answer(question, k=k)
-            payload = {
-                "answer": answer.text,
-                "citations": [x.model_dump() for x in answer.citations],
-                "retrieved": [x.model_dump() for x in answer.retrieved],
-                "model": answer.model,
-                "ungrounded": answer.ungrounded,
-            }
+            from assistant.schemas import AnswerPayload
+
+            payload = AnswerPayload.of(c.chat.answer(question, k=k)).to_json()
             print(json.dumps(payload, indent=2, ensure_ascii=False))
             return
         out = Console()
@@ -172,41 +171,59 @@ def ask(
 
 @app.command("eval")
 def evaluate(
-    dataset: Annotated[
-        Path, typer.Argument(help="JSON lines: id, question, history, answerable, must, evidence, type.")
+    datasets: Annotated[
+        list[str],
+        typer.Argument(
+            help="Question sets, JSON lines (id, question, history, answerable, must, evidence, type), each "
+            "as FILE or FILE=CORPUS_DIR (default corpus: RAG_DOCS_DIR)."
+        ),
     ],
     compare: Annotated[
-        bool, typer.Option(help="Also run dense-only, BM25-only and the naive baseline.")
+        bool, typer.Option(help="Also run the naive baseline, dense-only and BM25-only retrieval.")
     ] = False,
+    variants: Annotated[
+        str | None, typer.Option(help="Comma-separated variants to run (see assistant.evaluation.variants).")
+    ] = None,
     out: Annotated[Path, typer.Option(help="Folder for the JSON and Markdown reports.")] = Path("reports"),
     k: Annotated[int | None, typer.Option(help="Passages to retrieve.")] = None,
 ) -> None:
-    """Measure retrieval hit, citation support, answer correctness, refusals and latency."""
+    """Measure evidence retrieved, citation support, answer correctness, refusals and latency, per set,
+    per half (tuning / held-out) and per question type."""
     from assistant import evaluation
+    from assistant.evaluation.variants import COMPARE
 
+    settings = _settings()
     try:
-        items = evaluation.load_items(dataset)
+        sets = [evaluation.parse_set(spec, settings.docs_dir) for spec in datasets]
     except (OSError, ValueError) as exc:
         _fail(exc)
-    settings = _settings()
-    c = _components(settings)
-    if c.store.count() == 0:
-        console.print(f"store is empty: ingesting {settings.docs_dir} first")
-        c.ingest.ingest([settings.docs_dir])
-    report = evaluation.evaluate(c, items, compare=compare, k=k)
-    table = Table(
-        "variant", *(label for _, label in evaluation.COLUMNS), title=f"{dataset.name}: {len(items)} items"
-    )
-    for name, data in report["variants"].items():
-        overall = data["summary"]["overall"]
-        table.add_row(
-            name, *("–" if overall[key] is None else str(overall[key]) for key, _ in evaluation.COLUMNS)
-        )
-    Console(width=None if sys.stdout.isatty() else 150).print(table)
+    chosen = variants.split(",") if variants else (COMPARE if compare else ["hybrid (ours)"])
+    try:
+        report = evaluation.evaluate_sets(settings, sets, [v.strip() for v in chosen], k=k)
+    except ValueError as exc:
+        _fail(exc)
+    _print_eval(report)
     out.mkdir(parents=True, exist_ok=True)
     (out / "eval.json").write_text(json.dumps(report, indent=2, ensure_ascii=False))
     (out / "eval.md").write_text(evaluation.markdown(report))
     console.print(f"reports: {out / 'eval.json'}, {out / 'eval.md'}")
+
+
+def _print_eval(report: dict[str, Any]) -> None:
+    from assistant.evaluation import COLUMNS
+
+    printer = Console(width=None if sys.stdout.isatty() else 180)
+    for name, data in report["sets"].items():
+        table = Table(
+            "variant", "half", *(label for _, label in COLUMNS), title=f"{name}: {data['items']} items"
+        )
+        for variant, result in data["variants"].items():
+            summary = result["summary"]
+            rows = [(h, summary["by_half"][h]) for h in ("tune", "held-out") if h in summary["by_half"]]
+            for half, block in [*rows, ("all", summary["overall"])]:
+                cells = ("–" if block[key] is None else str(block[key]) for key, _ in COLUMNS)
+                table.add_row(variant, half, *cells)
+        printer.print(table)
 
 
 @app.command()

@@ -1,4 +1,8 @@
-"""Switch off everything that phones home. Imports nothing heavy, so it can run before anything else."""
+"""The offline environment, defined once: everything that phones home, switched off.
+
+Imports nothing but `os`, so the app, the CLI, the tests' conftest and the benchmarks can apply it before
+anything else is imported; the Makefile exports the same list (`python -m assistant.offline` prints it).
+"""
 
 from __future__ import annotations
 
@@ -18,5 +22,10 @@ OFFLINE_ENV = {
 
 
 def offline_environment() -> None:
+    """Sets every variable of OFFLINE_ENV that the environment does not set already."""
     for key, value in OFFLINE_ENV.items():
         os.environ.setdefault(key, value)
+
+
+if __name__ == "__main__":  # `KEY=VALUE` lines, for the Makefile
+    print("\n".join(f"{key}={value}" for key, value in OFFLINE_ENV.items()))

@@ -32,44 +32,59 @@ class Settings(BaseSettings):
     chunk_size: int = Field(800, ge=100, le=8000, description="Characters per chunk.")
     chunk_overlap: int = Field(120, ge=0, le=2000, description="Characters shared by neighbouring chunks.")
     k: int = Field(6, ge=1, le=50, description="Passages given to the answerer.")
-    retrieval_mode: Literal["hybrid", "dense", "bm25"] = "hybrid"
+    retrieval_mode: Literal["hybrid", "dense", "bm25"] = Field("hybrid", description="How passages are found")
     min_relevance: float = Field(
         0.30, description="Cosine similarity below which a passage is not relevant enough to answer from."
     )
 
     # Embeddings
-    embeddings_provider: EmbeddingsProvider = "local"
+    embeddings_provider: EmbeddingsProvider = Field("local", description="Where vectors come from.")
     embeddings_model: str = Field(
         "all-MiniLM-L6-v2", description="Model name (local: bundled all-MiniLM-L6-v2 or a local path)."
     )
-    embeddings_base_url: str | None = None
-    embeddings_api_key: SecretStr | None = None
+    embeddings_base_url: str | None = Field(None, description="OpenAI-compatible embeddings server.")
+    embeddings_api_key: SecretStr | None = Field(None, description="Key for the embeddings server.")
+    embeddings_backend: Literal["torch", "onnx", "onnx-int8"] = Field(
+        "torch",
+        description="How the local model runs: torch (sentence-transformers), onnx (ONNX Runtime, fp32) or "
+        "onnx-int8 (int8 weights, fastest); each is its own embedding id, so switching needs --reindex.",
+    )
+    embeddings_threads: int | None = Field(
+        None, ge=1, description="CPU threads for the local embedding model; unset = the cores available."
+    )
+    embeddings_cache_dir: Path | None = Field(
+        None, description="Where ONNX exports of the local model are kept; unset: ~/.cache/grounded-assistant"
+    )
 
     # Chat model
-    llm_provider: LLMProvider = "auto"
+    llm_provider: LLMProvider = Field(
+        "auto", description="Who answers; `auto`: OpenAI with a key, else offline extractive."
+    )
     llm_model: str = Field("gpt-4o-mini", description="Chat model name for openai/openai-compatible.")
     llm_base_url: str | None = Field(
         None, description="OpenAI-compatible server, e.g. http://127.0.0.1:8080/v1"
     )
-    llm_api_key: SecretStr | None = None
-    openai_api_key: SecretStr | None = Field(None, validation_alias="OPENAI_API_KEY")
-    llm_temperature: float = Field(0.1, ge=0.0, le=2.0)
+    llm_api_key: SecretStr | None = Field(None, description="Key for the model server, if it wants one.")
+    openai_api_key: SecretStr | None = Field(
+        None, validation_alias="OPENAI_API_KEY", description="OpenAI key; with it `auto` means OpenAI."
+    )
+    llm_temperature: float = Field(0.1, ge=0.0, le=2.0, description="Sampling temperature.")
     llm_max_tokens: int = Field(512, ge=16, le=32000, description="Longest answer, in tokens.")
     llm_context_window: int = Field(
         8192, ge=512, description="Model context window in tokens; prompts are trimmed to fit."
     )
     llm_timeout: float = Field(60.0, gt=0, description="Seconds to wait for the model server.")
-    llm_max_retries: int = Field(2, ge=0, le=10)
+    llm_max_retries: int = Field(2, ge=0, le=10, description="Retries of a failed model call.")
     llm_model_path: Path | None = Field(None, description="GGUF file for the llamacpp provider.")
     llm_threads: int | None = Field(None, ge=1, description="CPU threads for the llamacpp provider.")
 
     # Server
-    host: str = "127.0.0.1"
-    port: int = Field(7860, ge=1, le=65535)
+    host: str = Field("127.0.0.1", description="Interface to serve on.")
+    port: int = Field(7860, ge=1, le=65535, description="Port of the UI and the API.")
     api_keys: str | None = Field(None, description="Comma-separated bearer keys for /v1 and /api.")
-    max_message_chars: int = Field(4000, ge=1)
-    max_history_turns: int = Field(50, ge=0)
-    max_upload_mb: float = Field(20.0, gt=0)
+    max_message_chars: int = Field(4000, ge=1, description="Longest question, in characters.")
+    max_history_turns: int = Field(50, ge=0, description="Most earlier questions in a conversation.")
+    max_upload_mb: float = Field(20.0, gt=0, description="Largest upload, in MB.")
     model_id: str = Field("grounded-assistant", description="Model id the API announces.")
 
     @model_validator(mode="before")

@@ -23,7 +23,7 @@ import benchlib
 def worker(mode: str, corpus: Path, data: Path) -> dict:
     benchlib.apply_bench_env()
     started = time.perf_counter()
-    from assistant.components import build_components
+    from assistant.container import build_components
     from assistant.settings import Settings
 
     components = build_components(Settings(data_dir=data, llm_provider="extractive"))

@@ -42,7 +42,7 @@ def main() -> None:
     if label is None:
         raise SystemExit("no seeded store: run bench_ingest.py first")
     benchlib.apply_bench_env()
-    from assistant.components import build_components
+    from assistant.container import build_components
     from assistant.settings import Settings
 
     components = build_components(Settings(data_dir=benchlib.store_dir(label), llm_provider="extractive"))

@@ -25,7 +25,7 @@ def _ms(started: float) -> float:
 
 def worker(data: Path, reps: int) -> dict[str, Any]:
     benchlib.apply_bench_env()
-    from assistant.components import build_components
+    from assistant.container import build_components
     from assistant.settings import Settings
 
     components = build_components(Settings(data_dir=data, llm_provider="extractive"))

@@ -35,7 +35,7 @@ IMPORTS = [
     "langchain_text_splitters",
     "fastapi",
     "bm25s",
-    "assistant.components",
+    "assistant.container",
     "assistant.server",
 ]
 QUESTION = "How do I read a file line by line?"

@@ -21,7 +21,7 @@ import benchlib
 
 def _components(name: str):
     benchlib.apply_bench_env()
-    from assistant.components import build_components
+    from assistant.container import build_components
     from assistant.settings import Settings
 
     data = benchlib.WORK / f"store-probe-{name}"

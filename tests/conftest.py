@@ -16,12 +16,12 @@ from pathlib import Path
 import httpx
 import pytest
 
+from assistant.offline import offline_environment
+
+offline_environment()  # before anything imports huggingface_hub, chromadb or gradio
+
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
-
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
 
 def free_port() -> int:
@@ -49,7 +49,7 @@ def _isolated_settings(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest
 @pytest.fixture(scope="session")
 def seeded_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A data dir with seeds/ ingested once per session; copy it before writing to it."""
-    from assistant.components import build_components
+    from assistant.container import build_components
     from assistant.settings import Settings
 
     data = tmp_path_factory.mktemp("seeded")
@@ -62,7 +62,7 @@ def seeded_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def components(seeded_dir: Path, tmp_path_factory: pytest.TempPathFactory):
     """Read-only components over a private copy of the seeded store."""
-    from assistant.components import build_components
+    from assistant.container import build_components
     from assistant.settings import Settings
 
     data = tmp_path_factory.mktemp("readonly") / "data"

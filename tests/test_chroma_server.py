@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from assistant.components import build_components
+from assistant.container import build_components
 from assistant.settings import Settings
 from tests.conftest import SEEDS, clean_env, free_port
 

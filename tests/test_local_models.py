@@ -18,7 +18,7 @@ from tests.conftest import Server, clean_env, free_port, serving_copy
 pytestmark = pytest.mark.llm
 pytest.importorskip("llama_cpp", reason="needs the `local` extra (make install-local)")
 
-from assistant.llamacpp import bundled_smollm2  # noqa: E402
+from assistant.providers.llamacpp import bundled_smollm2  # noqa: E402
 
 QUESTION = "With which country is Russia jointly chairing the Mine Action Centre?"
 MODEL = bundled_smollm2()
@@ -42,7 +42,7 @@ def model_path() -> Path:
 
 
 def test_in_process_gguf_answers_a_seed_question(model_path: Path, fresh_copy: Path) -> None:
-    from assistant.components import build_components
+    from assistant.container import build_components
     from assistant.settings import Settings
 
     c = build_components(
@@ -70,7 +70,7 @@ def test_in_process_gguf_answers_a_seed_question(model_path: Path, fresh_copy: P
 
 
 def test_context_budget_trims_passages_with_the_models_tokenizer(model_path: Path, fresh_copy: Path) -> None:
-    from assistant.components import build_components
+    from assistant.container import build_components
     from assistant.settings import Settings
 
     c = build_components(

@@ -363,10 +363,8 @@ class FakeModel:
         self._server: ThreadingHTTPServer | None = None
 
     def answer(self, body: dict[str, Any]) -> str:
-        system = next((m["content"] for m in body["messages"] if m["role"] == "system"), "")
-        passages = re.finditer(
-            r"^\[(\d+)\] \(from [^)\n]*\)\n(.*?)(?=^\[\d+\] \(from |\Z)", system, re.M | re.S
-        )
+        prompt = "\n".join(str(m.get("content") or "") for m in body["messages"])
+        passages = re.finditer(r'<document n="(\d+)"[^>]*>\n(.*?)</document>', prompt, re.S)
         n = next((m.group(1) for m in passages if "Cambodia" in m.group(2)), None)
         if n is None:
             return "The documents do not contain an answer to this question."

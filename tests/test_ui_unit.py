@@ -8,10 +8,12 @@ from typing import Any
 
 import pytest
 
-from assistant import ui, ui_sources
 from assistant.citations import Citation, RetrievedPassage
 from assistant.errors import ModelUnavailableError
 from assistant.service import Answer, Done, TextDelta
+from assistant.ui import chat as ui
+from assistant.ui import documents
+from assistant.ui import sources as ui_sources
 from vectorstore.ingest import IngestReport, SkippedFile, UnknownDocumentError, UploadError
 
 PASSAGE = (
@@ -203,24 +205,29 @@ def upload_file(tmp_path: Path) -> Path:
 
 def test_upload_report_lines(upload_file: Path) -> None:
     added = IngestReport(files_seen=1, files_changed=1, chunks_added=1, seconds=0.2)
-    text = ui.ingest_files(FakeIngest(added), [str(upload_file)], 100)  # type: ignore[arg-type]
+    text = documents.ingest_files(FakeIngest(added), [str(upload_file)], 100)  # type: ignore[arg-type]
     assert text.startswith("✓ **report.txt** added: 1 new chunk in 0.2 s")
 
-    unsupported = UploadError("unsupported file type for 'report.txt' (supported: .md, .txt)")
-    text = ui.ingest_files(FakeIngest(unsupported), [str(upload_file)], 100)  # type: ignore[arg-type]
-    assert "was not added: files of type **.txt** cannot be read. Supported types:" in text
+    program = upload_file.with_name("run.exe")
+    program.write_bytes(b"MZ")
+    text = documents.ingest_files(FakeIngest(added), [str(program)], 100)  # type: ignore[arg-type]
+    assert "was not added: files of type **.exe** cannot be read. Supported types:" in text
+
+    bad_name = UploadError("invalid file name '.hidden.txt': use a plain name")
+    text = documents.ingest_files(FakeIngest(bad_name), [str(upload_file)], 100)  # type: ignore[arg-type]
+    assert "✗ **report.txt** was not added: Invalid file name '.hidden.txt': use a plain name." in text
 
     skipped = IngestReport(skipped=[SkippedFile("report.txt", "cannot read .pdf file: broken")])
-    text = ui.ingest_files(FakeIngest(skipped), [str(upload_file)], 100)  # type: ignore[arg-type]
+    text = documents.ingest_files(FakeIngest(skipped), [str(upload_file)], 100)  # type: ignore[arg-type]
     assert "✗ **report.txt** could not be read: cannot read .pdf file: broken." in text
 
-    text = ui.ingest_files(FakeIngest(added), [str(upload_file.with_name("gone.txt"))], 100)  # type: ignore[arg-type]
+    text = documents.ingest_files(FakeIngest(added), [str(upload_file.with_name("gone.txt"))], 100)  # type: ignore[arg-type]
     assert "✗ **gone.txt** could not be read" in text
-    assert ui.ingest_files(FakeIngest(added), [], 100).startswith("Choose")  # type: ignore[arg-type]
+    assert documents.ingest_files(FakeIngest(added), [], 100).startswith("Choose")  # type: ignore[arg-type]
 
 
 def test_delete_messages() -> None:
-    assert ui.delete_document(FakeIngest(None), "a.txt").startswith("✓ Deleted **a.txt** (3 chunks)")  # type: ignore[arg-type]
-    gone = ui.delete_document(FakeIngest(UnknownDocumentError("a.txt")), "a.txt")  # type: ignore[arg-type]
+    assert documents.delete_document(FakeIngest(None), "a.txt").startswith("✓ Deleted **a.txt** (3 chunks)")  # type: ignore[arg-type]
+    gone = documents.delete_document(FakeIngest(UnknownDocumentError("a.txt")), "a.txt")  # type: ignore[arg-type]
     assert "no longer in the library" in gone
-    assert ui.delete_document(FakeIngest(None), None).startswith("Choose")  # type: ignore[arg-type]
+    assert documents.delete_document(FakeIngest(None), None).startswith("Choose")  # type: ignore[arg-type]

@@ -1,15 +1,19 @@
-"""Factories: one per kind, matching on the settings, importing optional dependencies inside their branch."""
+"""Chat-model and embeddings factories: one per kind, matching on the settings, importing optional
+dependencies inside their branch."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from langchain_core.language_models import BaseChatModel
+from pydantic import SecretStr
 
 from assistant.settings import Settings
 from vectorstore.embeddings import LazyEmbeddings, ProviderError, build_embeddings
 
 
-def secret(value: object) -> str | None:
-    return value.get_secret_value() if value is not None else None  # type: ignore[attr-defined]
+def secret(value: SecretStr | None) -> str | None:
+    return value.get_secret_value() if value is not None else None
 
 
 def embeddings_from(settings: Settings) -> LazyEmbeddings:
@@ -21,6 +25,9 @@ def embeddings_from(settings: Settings) -> LazyEmbeddings:
         settings.embeddings_model,
         base_url=settings.embeddings_base_url,
         api_key=api_key,
+        backend=settings.embeddings_backend,
+        threads=settings.embeddings_threads,
+        cache_dir=settings.embeddings_cache_dir,
     )
 
 
@@ -42,7 +49,7 @@ def chat_model_from(settings: Settings) -> BaseChatModel | None:
                 )
             return _chat_openai(settings, settings.llm_base_url, secret(settings.llm_api_key) or "not-needed")
         case "llamacpp":
-            from assistant.llamacpp import chat_llamacpp
+            from assistant.providers.llamacpp import chat_llamacpp
 
             return chat_llamacpp(settings)
         case other:
@@ -54,16 +61,17 @@ def _chat_openai(settings: Settings, base_url: str | None, api_key: str) -> Base
         from langchain_openai import ChatOpenAI
     except ImportError as exc:
         raise ProviderError("pip install langchain-openai") from exc
-    return ChatOpenAI(
-        model=settings.llm_model,
-        base_url=base_url,
-        api_key=api_key,  # type: ignore[arg-type]
-        temperature=settings.llm_temperature,
-        max_tokens=settings.llm_max_tokens,  # type: ignore[call-arg]
-        timeout=settings.llm_timeout,
-        max_retries=settings.llm_max_retries,
-        streaming=True,
-    )
+    options: dict[str, Any] = {  # ChatOpenAI's pydantic aliases (max_tokens, timeout) are not typed
+        "model": settings.llm_model,
+        "base_url": base_url,
+        "api_key": SecretStr(api_key),
+        "temperature": settings.llm_temperature,
+        "max_tokens": settings.llm_max_tokens,
+        "timeout": settings.llm_timeout,
+        "max_retries": settings.llm_max_retries,
+        "streaming": True,
+    }
+    return ChatOpenAI(**options)
 
 
 def model_label(settings: Settings) -> str:

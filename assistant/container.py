@@ -1,0 +1,111 @@
+"""The composition root: builds every component from the settings, once, and hands them to the adapters
+(server, UI, CLI). Keyword overrides swap a component, e.g. `build_container(settings, chat=fake)` in tests.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from langchain_core.runnables import Runnable
+
+from assistant.offline import offline_environment
+from assistant.service import ChatService
+from assistant.settings import Settings
+from vectorstore.embeddings import LazyEmbeddings
+from vectorstore.ingest import IngestService
+from vectorstore.keyword import KeywordIndex
+from vectorstore.retrievers import HybridRetriever
+from vectorstore.store import ChunkStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Container:
+    settings: Settings
+    embeddings: LazyEmbeddings
+    store: ChunkStore
+    keyword_index: KeywordIndex
+    retriever: HybridRetriever
+    ingest: IngestService
+    chat: ChatService
+
+
+def build_container(
+    settings: Settings,
+    *,
+    embeddings: LazyEmbeddings | None = None,
+    store: ChunkStore | None = None,
+    keyword_index: KeywordIndex | None = None,
+    retriever: HybridRetriever | None = None,
+    ingest: IngestService | None = None,
+    chat: ChatService | None = None,
+) -> Container:
+    """Every component, built from `settings` unless given; a given one is used as is by those built after."""
+    from assistant.providers import embeddings_from
+    from vectorstore.chunking import Chunker
+    from vectorstore.store import open_client
+
+    offline_environment()
+    embeddings = embeddings or embeddings_from(settings)
+    if store is None:
+        client = open_client(settings.data_dir, settings.chroma_host, settings.chroma_port)
+        store = ChunkStore(client, settings.collection, embeddings.model_id)
+    keyword_index = keyword_index or KeywordIndex(store, settings.data_dir / "bm25" / settings.collection)
+    retriever = retriever or HybridRetriever(
+        store=store,
+        keyword_index=keyword_index,
+        embeddings=embeddings,
+        k=settings.k,
+        mode=settings.retrieval_mode,
+    )
+    ingest = ingest or IngestService(
+        store,
+        keyword_index,
+        embeddings,
+        Chunker(settings.chunk_size, settings.chunk_overlap),
+        settings.uploads_dir,
+    )
+    chat = chat or build_chat(settings, retriever, embeddings, is_empty=lambda: store.count() == 0)
+    return Container(settings, embeddings, store, keyword_index, retriever, ingest, chat)
+
+
+def build_chat(
+    settings: Settings,
+    retriever: HybridRetriever,
+    embeddings: LazyEmbeddings,
+    is_empty: Callable[[], bool] | None = None,
+) -> ChatService:
+    """The answering pipeline: a chat model when one is configured, else the offline extractive answerer."""
+    from assistant.budget import approx_tokens
+    from assistant.chain import build_condenser, build_fit, build_generate, build_prepare
+    from assistant.extractive import ExtractiveAnswerer
+    from assistant.providers import chat_model_from, model_label
+
+    chat_model = chat_model_from(settings)
+    fit: Runnable | None = None
+    if chat_model is not None:
+        count = getattr(chat_model, "count_tokens", None) or approx_tokens
+        fit = build_fit(count, settings.llm_context_window, settings.llm_max_tokens)
+    return ChatService(
+        prepare=build_prepare(retriever, build_condenser(chat_model), fit),
+        generate=build_generate(
+            chat_model,
+            None
+            if chat_model
+            else ExtractiveAnswerer(embeddings, corpus_knows=retriever.keyword_index.knows),
+        ),
+        model_label=model_label(settings),
+        min_relevance=settings.min_relevance,
+        generative=chat_model is not None,
+        model_endpoint=settings.llm_base_url or "",
+        max_history_messages=2 * settings.max_history_turns,
+        is_empty=is_empty,
+    )
+
+
+# The names the tests and benchmarks have always used.
+Components = Container
+build_components = build_container

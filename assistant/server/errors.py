@@ -1,0 +1,174 @@
+"""Errors on the wire: OpenAI's error shape for every API error, one mapping from exception class to status,
+and the `responses=` each route declares, so the OpenAPI schema documents every status a route can return.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import BaseRoute, Match
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from assistant.errors import (
+    AssistantError,
+    ConflictError,
+    InvalidRequestError,
+    NotFoundError,
+    ServiceUnavailableError,
+    UnreadableFileError,
+)
+from vectorstore.ingest import UnknownDocumentError, UploadError
+from vectorstore.loaders import LoadError
+from vectorstore.locking import DataDirBusyError
+from vectorstore.store import EmbeddingMismatchError, StoreUnavailableError
+
+log = logging.getLogger(__name__)
+
+
+class ErrorDetail(BaseModel):
+    message: str
+    type: str
+    param: str | None = None
+    code: str | None = None
+
+
+class ErrorResponse(BaseModel):
+    """OpenAI's error shape: `{"error": {"message", "type", "param", "code"}}`."""
+
+    error: ErrorDetail
+
+
+# What each status means on this API, for the OpenAPI schema.
+STATUS_DESCRIPTIONS = {
+    400: "Invalid request: malformed JSON, a missing or wrong field, or a limit exceeded",
+    401: "Missing or invalid API key (only when RAG_API_KEYS is set)",
+    404: "Not found: an unknown model id or document",
+    405: "Method not allowed",
+    409: "The index was built with another embedding model: run `assistant ingest --reindex`",
+    413: "The file is larger than RAG_MAX_UPLOAD_MB",
+    415: "Unsupported file type (supported: txt, md, html, pdf, docx)",
+    422: "A supported file type that contains no readable text",
+    500: "Unexpected internal error",
+    502: "The chat model server is down or answered with an error",
+    503: "The store is unreachable or busy",
+    504: "The chat model server did not answer in time",
+}
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """`responses=` for a route: each status with its description and the error model."""
+    return {
+        status: {"model": ErrorResponse, "description": STATUS_DESCRIPTIONS[status]} for status in statuses
+    }
+
+
+# Errors raised below the assistant (vectorstore), mapped by class. The first matching class wins.
+FOREIGN_ERRORS: list[tuple[type[Exception], type[AssistantError], str]] = [
+    (EmbeddingMismatchError, ConflictError, "embedding_mismatch"),
+    (StoreUnavailableError, ServiceUnavailableError, "store_unavailable"),
+    (DataDirBusyError, ServiceUnavailableError, "store_busy"),
+    (UnknownDocumentError, NotFoundError, "not_found"),
+    (UploadError, InvalidRequestError, "invalid_file"),
+    (LoadError, UnreadableFileError, "unreadable_file"),
+]
+
+
+def as_assistant_error(exc: BaseException) -> AssistantError | None:
+    """The AssistantError an exception stands for, or None when it is unexpected."""
+    if isinstance(exc, AssistantError):
+        return exc
+    for foreign, ours, code in FOREIGN_ERRORS:
+        if isinstance(exc, foreign):
+            message = f"no document named {exc.args[0]!r}" if isinstance(exc, KeyError) and exc.args else None
+            return ours(message or str(exc), code=code)
+    return None
+
+
+def error_body(
+    message: str, kind: str = "api_error", param: str | None = None, code: str | None = None
+) -> dict[str, Any]:
+    return ErrorResponse(error=ErrorDetail(message=message, type=kind, param=param, code=code)).model_dump()
+
+
+def render(exc: AssistantError) -> JSONResponse:
+    return JSONResponse(error_body(exc.message, exc.kind, exc.param, exc.code), status_code=exc.status)
+
+
+async def _assistant_error(request: Request, exc: Exception) -> JSONResponse:
+    mapped = as_assistant_error(exc)
+    return render(mapped) if mapped is not None else await _unexpected(request, exc)
+
+
+async def _invalid_request(_: Request, exc: Exception) -> JSONResponse:
+    """400, as OpenAI answers (its clients raise BadRequestError); the schema documents 400, not 422."""
+    errors = exc.errors() if isinstance(exc, RequestValidationError) else []
+    first = errors[0] if errors else {}
+    where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
+    message = f"invalid request: {where + ': ' if where else ''}{first.get('msg', 'malformed body')}"
+    return render(InvalidRequestError(message, param=where or None))
+
+
+async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    kind = "invalid_request_error" if exc.status_code < 500 else "api_error"
+    return JSONResponse(error_body(str(exc.detail), kind), status_code=exc.status_code, headers=exc.headers)
+
+
+async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error", exc_info=exc)
+    return render(AssistantError(f"internal error: {type(exc).__name__}: {exc}"))
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(AssistantError, _assistant_error)
+    for foreign, _ours, _code in FOREIGN_ERRORS:
+        app.add_exception_handler(foreign, _assistant_error)
+    app.add_exception_handler(RequestValidationError, _invalid_request)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected)
+
+
+class MethodNotAllowedMiddleware:
+    """405 with an `Allow` header for a known API path asked with another method.
+
+    Without it the request would fall through to the UI mounted at `/`, which answers 404.
+    """
+
+    def __init__(self, app: ASGIApp, routes: Sequence[BaseRoute]) -> None:
+        self.app = app
+        self.routes = [route for route in routes if getattr(route, "methods", None)]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            allowed = self._allowed_methods(scope)
+            if allowed is not None:
+                response = JSONResponse(
+                    error_body(
+                        f"method {scope['method']} is not allowed here; use {', '.join(allowed)}",
+                        "invalid_request_error",
+                        code="method_not_allowed",
+                    ),
+                    status_code=405,
+                    headers={"Allow": ", ".join(allowed)},
+                )
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+    def _allowed_methods(self, scope: Scope) -> list[str] | None:
+        """None when a route takes the request (or none knows the path); else the methods the path takes."""
+        allowed: set[str] = set()
+        for route in self.routes:
+            match, _ = route.matches(scope)
+            if match == Match.FULL:
+                return None
+            if match == Match.PARTIAL:
+                allowed |= set(getattr(route, "methods", ()))
+        return sorted(allowed) if allowed else None

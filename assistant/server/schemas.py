@@ -1,0 +1,133 @@
+"""Request and response models of the HTTP API. The answer itself is `assistant.schemas.AnswerPayload`,
+shared with the CLI; citations and passages are the answering package's own models."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from assistant.citations import Citation
+from assistant.schemas import AnswerPayload
+from vectorstore.ingest import DocumentInfo
+
+__all__ = ["AnswerPayload"]
+
+NOT_BLANK = r"\S"  # JSON Schema patterns search: at least one character that is not white space
+
+
+# -- OpenAI-compatible ---------------------------------------------------------------------------------------
+# Requests are validated strictly (no "1" for 1, no 0 for false): what the schema says is what is accepted.
+class ChatMessage(BaseModel):
+    model_config = ConfigDict(extra="allow", strict=True)
+    role: Literal["system", "developer", "user", "assistant", "tool", "function"]
+    content: str | list[dict[str, Any]] | None = None
+
+    def text(self) -> str:
+        if isinstance(self.content, list):
+            return "".join(str(p.get("text", "")) for p in self.content if p.get("type") in ("text", None))
+        return self.content or ""
+
+
+class ChatCompletionRequest(BaseModel):
+    """OpenAI's request; fields we do not use (temperature, tools, ...) are accepted and ignored."""
+
+    model_config = ConfigDict(extra="allow", strict=True)
+    model: str = Field(description="The id from GET /v1/models.")
+    messages: list[ChatMessage] = Field(min_length=1, description="The last one must come from the user.")
+    stream: bool = False
+
+
+class AssistantMessage(BaseModel):
+    role: Literal["assistant"] = "assistant"
+    content: str
+
+
+class Choice(BaseModel):
+    index: int = 0
+    message: AssistantMessage
+    finish_reason: Literal["stop"] = "stop"
+    logprobs: None = None
+
+
+class Usage(BaseModel):
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+
+
+class ChatCompletion(BaseModel):
+    """OpenAI's chat.completion, plus the cited passages and the `ungrounded` flag."""
+
+    id: str
+    object: Literal["chat.completion"] = "chat.completion"
+    created: int
+    model: str
+    choices: list[Choice]
+    usage: Usage
+    citations: list[Citation]
+    ungrounded: bool
+
+
+class ModelCard(BaseModel):
+    id: str
+    object: Literal["model"] = "model"
+    created: int = 0
+    owned_by: str = "grounded-assistant"
+
+
+class ModelList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[ModelCard]
+
+
+# -- native ------------------------------------------------------------------------------------------------
+class HistoryTurn(BaseModel):
+    model_config = ConfigDict(strict=True)
+    role: Literal["user", "assistant"]
+    content: str
+
+
+class ChatRequest(BaseModel):
+    model_config = ConfigDict(strict=True)
+    message: str = Field(
+        min_length=1,
+        description="The question; at most RAG_MAX_MESSAGE_CHARS characters.",
+        json_schema_extra={"pattern": NOT_BLANK},
+    )
+    history: list[HistoryTurn] = Field(
+        default_factory=list, description="Earlier turns; at most RAG_MAX_HISTORY_TURNS questions."
+    )
+    k: int | None = Field(None, ge=1, le=50, description="Passages to retrieve (default RAG_K).")
+
+
+class DocumentList(BaseModel):
+    documents: list[DocumentInfo]  # the ingest service's own record, so its new fields show here too
+
+
+class IngestedFile(BaseModel):
+    """The file name and the ingest report's fields (files_seen, chunks_added, chunks_removed, skipped...)."""
+
+    model_config = ConfigDict(extra="allow")
+    filename: str
+
+
+class UploadResult(BaseModel):
+    ingested: list[IngestedFile]
+
+
+class DeleteResult(BaseModel):
+    deleted: str
+    chunks_removed: int
+
+
+# -- ops ---------------------------------------------------------------------------------------------------
+class Health(BaseModel):
+    status: Literal["ok"] = "ok"
+
+
+class Readiness(BaseModel):
+    status: Literal["ready", "not ready"]
+    chunks: int = Field(description="Chunks in the store; -1 when it cannot be read.")
+    model: str
+    problems: dict[str, str] | None = Field(None, description="What is not ready, by component.")

@@ -1,0 +1,46 @@
+"""The Blocks app: a header, then one module per tab (Chat, Documents, Settings) over the container."""
+
+from __future__ import annotations
+
+import html
+
+import gradio as gr
+
+from assistant.container import Container
+from assistant.ui.chat import build_chat_tab
+from assistant.ui.documents import build_documents_tab
+from assistant.ui.settings_tab import build_settings_tab, passages_slider
+
+
+def theme() -> gr.themes.Base:
+    """System fonts: the default theme fetches Google Fonts, which an offline machine cannot reach."""
+    return gr.themes.Soft(
+        font=["system-ui", "-apple-system", "Segoe UI", "Roboto", "sans-serif"],
+        font_mono=["ui-monospace", "SFMono-Regular", "Menlo", "monospace"],
+    )
+
+
+def _header(extractive: bool, model_label: str) -> None:
+    badge = (
+        "<span class='mode-badge offline' id='mode-badge'>offline · extractive</span>"
+        if extractive
+        else f"<span class='mode-badge' id='mode-badge'>{html.escape(model_label)}</span>"
+    )
+    gr.HTML(
+        f"<div class='app-header'><h1>Grounded assistant</h1>{badge}</div>"
+        "<p class='tagline'>Answers only from your documents, and shows where each answer comes from</p>",
+        js_on_load=None,
+        elem_id="header",
+    )
+
+
+def build_ui(container: Container) -> gr.Blocks:
+    settings, chat = container.settings, container.chat
+    with gr.Blocks(title="Grounded assistant", analytics_enabled=False) as demo:
+        _header(settings.resolved_llm_provider == "extractive", chat.model_label)
+        k = passages_slider(settings)
+        with gr.Tabs(elem_id="tabs"):
+            build_chat_tab(chat, k, settings.max_message_chars)
+            build_documents_tab(demo, container.ingest, settings.max_upload_mb)
+            build_settings_tab(settings, chat.model_label, k)
+    return demo

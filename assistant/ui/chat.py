@@ -1,0 +1,279 @@
+"""The Chat tab: a thin adapter over ChatService.
+
+The chat history holds each answer's plain text with its `[n]` markers, exactly as ChatService made it, so the
+history sent back for follow-ups (and returned to API clients of `/chat`) is plain text. A small script turns
+the markers into links in the browser; clicking one opens that answer's source card in the Sources panel.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import gradio as gr
+
+from assistant.errors import AssistantError, ModelUnavailableError
+from assistant.service import ChatService, Done, TextDelta
+from assistant.ui.assets import CITATION_JS
+from assistant.ui.sources import source_group, sources_html
+
+log = logging.getLogger(__name__)
+
+EXAMPLES = [
+    "With which country is Russia jointly chairing the Mine Action Centre?",
+    "What did Lavrov thank Malaysia for regarding the conflict in Ukraine?",
+    "What documents were signed in Vientiane?",
+]
+
+ERROR_PREFIX = "⚠ "  # no emoji variant: it renders without an emoji font
+STOPPED_NOTE = "\n\n*(stopped)*"
+UNGROUNDED_NOTE = "\n\n⚠ *The model cited no passage: this answer is not grounded in the documents.*"
+
+# -- history ---------------------------------------------------------------------------------------------
+
+
+def _content_text(content: Any) -> str:
+    """The text of a chatbot message, whether Gradio normalised it to a list of parts or not."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, dict):
+        return (
+            str(content.get("text") or content.get("content") or "")
+            if content.get("type", "text") == "text"
+            else ""
+        )
+    if isinstance(content, list):
+        return "".join(_content_text(part) for part in content)
+    return ""
+
+
+def plain_answer(text: str) -> str:
+    """An assistant message as the service made it: without the notes the UI appends."""
+    for note in (UNGROUNDED_NOTE, STOPPED_NOTE):
+        text = text.replace(note, "")
+    return text.strip()
+
+
+def history_for_service(history: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """Plain-text user/assistant turns; failed or stopped turns are left out with their question."""
+    turns: list[dict[str, str]] = []
+    for message in history or []:
+        role = message.get("role")
+        text = _content_text(message.get("content")).strip()
+        if role == "user" and text:
+            turns.append({"role": "user", "content": text})
+        elif role == "assistant":
+            failed = not text or text.startswith(ERROR_PREFIX) or text.endswith(STOPPED_NOTE.strip())
+            if failed:
+                if turns and turns[-1]["role"] == "user":
+                    turns.pop()
+                continue
+            turns.append({"role": "assistant", "content": plain_answer(text)})
+    return turns
+
+
+def _assistant_count(history: list[dict[str, Any]]) -> int:
+    return sum(1 for m in history if m.get("role") == "assistant")
+
+
+# -- chat ------------------------------------------------------------------------------------------------
+
+
+def answer_turn(
+    chat: ChatService,
+    message: str,
+    history: list[dict[str, Any]] | None,
+    k: float | int | None,
+    groups: dict[int, str] | None,
+) -> Iterator[tuple[list[dict[str, Any]], str, str, dict[int, str]]]:
+    """One question: stream the answer into the history, then show its sources. Never raises."""
+    history = [{"role": m.get("role"), "content": _content_text(m.get("content"))} for m in history or []]
+    groups = {int(t): g for t, g in (groups or {}).items() if int(t) < _assistant_count(history)}
+    message = (message or "").strip()
+    if not message:
+        yield history, sources_html(groups), "", groups
+        return
+    prior = history_for_service(history)
+    turn = _assistant_count(history)
+    history = [*history, {"role": "user", "content": message}, {"role": "assistant", "content": ""}]
+    searching = {**groups, turn: source_group(turn, message, None, "Searching the documents…")}
+    yield history, sources_html(searching), "", groups
+    try:
+        writing = False
+        for event in chat.stream(message, prior, int(k) if k else None):
+            if isinstance(event, TextDelta):
+                history[-1]["content"] += event.text
+                panel: Any = gr.skip()
+                if not writing:  # the passages are found: say what happens next
+                    writing = True
+                    note = "Writing the answer… its sources appear here when it is complete."
+                    panel = sources_html({**groups, turn: source_group(turn, message, None, note)})
+                yield history, panel, "", groups
+            elif isinstance(event, Done):
+                answer = event.answer
+                text = answer.text + (UNGROUNDED_NOTE if answer.ungrounded else "")
+                history[-1]["content"] = text
+                groups = {**groups, turn: source_group(turn, message, answer)}
+                yield history, sources_html(groups), "", groups
+    except Exception as exc:
+        history[-1]["content"], note = failure_text(exc)
+        groups = {**groups, turn: source_group(turn, message, None, note)}
+        yield history, sources_html(groups), "", groups
+
+
+def failure_text(exc: Exception) -> tuple[str, str]:
+    """The chat message and the Sources note for a failed answer: the error's own message, never a trace."""
+    if isinstance(exc, ModelUnavailableError):
+        return (
+            f"{ERROR_PREFIX}**The language model is not available right now.** {exc.message}\n\n"
+            "Your question is kept: press **Retry** when the model server is running again."
+        ), "No answer: the model is unavailable."
+    if isinstance(exc, AssistantError):
+        return (
+            f"{ERROR_PREFIX}**No answer:** {exc.message}. Press **Retry** to ask again."
+        ), "No answer because of an error."
+    log.error("answering failed", exc_info=exc)
+    return (
+        f"{ERROR_PREFIX}**Something went wrong while answering** ({type(exc).__name__}: {exc}). "
+        "Press **Retry** to ask again."
+    ), "No answer because of an error."
+
+
+def last_question(history: list[dict[str, Any]] | None) -> tuple[str, list[dict[str, Any]]]:
+    """The last question asked and the history before it ("", history) when there is none."""
+    history = list(history or [])
+    for i in range(len(history) - 1, -1, -1):
+        if history[i].get("role") == "user":
+            return _content_text(history[i].get("content")).strip(), history[:i]
+    return "", history
+
+
+def mark_stopped(history: list[dict[str, Any]] | None, groups: dict[int, str] | None) -> tuple[Any, str]:
+    history = [{"role": m.get("role"), "content": _content_text(m.get("content"))} for m in history or []]
+    groups = dict(groups or {})
+    if history and history[-1]["role"] == "assistant" and not history[-1]["content"].endswith(STOPPED_NOTE):
+        history[-1]["content"] = (history[-1]["content"] + STOPPED_NOTE).lstrip()
+        turn = _assistant_count(history) - 1
+        if turn not in groups:
+            question, _ = last_question(history)
+            groups[turn] = source_group(turn, question, None, "Stopped before the answer was complete.")
+    return history, sources_html(groups)
+
+
+# -- the tab ---------------------------------------------------------------------------------------------
+
+
+def _example_text(evt: gr.SelectData) -> str:
+    value = evt.value
+    return str(value.get("text", "")) if isinstance(value, dict) else str(value)
+
+
+def _chat_components(max_message_chars: int) -> dict[str, Any]:
+    """The tab's components, keyed by role; call inside `gr.Tab`."""
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=3, min_width=300):
+            chatbot = gr.Chatbot(
+                label="Conversation",
+                elem_id="chatbot",
+                height=520,
+                buttons=["copy"],
+                placeholder=(
+                    "Ask a question about your documents, or pick an example below.<br>"
+                    "Answers cite their passages as [1], [2]…: click a number to see the passage."
+                ),
+                examples=[{"text": q} for q in EXAMPLES],
+            )
+            with gr.Row(elem_id="composer"):
+                box = gr.Textbox(
+                    label="Your question",
+                    show_label=False,
+                    placeholder="Ask about your documents…",
+                    scale=5,
+                    lines=1,
+                    max_lines=6,
+                    container=False,
+                    max_length=max_message_chars,
+                    elem_id="question",
+                    autofocus=True,
+                )
+                send = gr.Button("Send", variant="primary", scale=1, min_width=70, elem_id="send")
+                stop = gr.Button("Stop", variant="stop", scale=1, min_width=70, visible=False, elem_id="stop")
+            with gr.Row(elem_id="chat-actions"):
+                retry = gr.Button("Retry", size="sm", elem_id="retry")
+                clear = gr.Button("Clear", size="sm", elem_id="clear")
+        with gr.Column(scale=2, min_width=280):
+            sources = gr.HTML(sources_html(), js_on_load=CITATION_JS, elem_id="sources")
+    groups = gr.State({})
+    return {
+        "chatbot": chatbot,
+        "box": box,
+        "send": send,
+        "stop": stop,
+        "retry": retry,
+        "clear": clear,
+        "sources": sources,
+        "groups": groups,
+    }
+
+
+def build_chat_tab(chat: ChatService, k: gr.Slider, max_message_chars: int) -> None:
+    """The Chat tab and its events; `k` is the (Settings tab's) slider for passages per question."""
+    with gr.Tab("Chat", id="chat", elem_id="chat-tab"):
+        c = _chat_components(max_message_chars)
+    chatbot, box, send, stop, sources, groups = (
+        c["chatbot"], c["box"], c["send"], c["stop"], c["sources"], c["groups"]
+    )  # fmt: skip
+
+    def respond(
+        message: str, history: list[dict[str, Any]], k: float, groups: dict[int, str]
+    ) -> Iterator[Any]:
+        yield from answer_turn(chat, message, history, k, groups)
+
+    def retry(history: list[dict[str, Any]], k: float, groups: dict[int, str]) -> Iterator[Any]:
+        question, before = last_question(history)
+        if not question:
+            gr.Info("There is no question to ask again yet.")
+            yield history, gr.skip(), gr.skip(), groups
+            return
+        yield from answer_turn(chat, question, before, k, groups)
+
+    # Send (or Enter) swaps to Stop while the answer streams; busy → answer → idle, in order.
+    busy = {"fn": lambda: (gr.update(visible=False), gr.update(visible=True)), "outputs": [send, stop]}
+    idle = {"fn": lambda: (gr.update(visible=True), gr.update(visible=False)), "outputs": [send, stop]}
+    chat_inputs, chat_outputs = [box, chatbot, k, groups], [chatbot, sources, box, groups]
+    # Answers run in parallel (the in-process llama.cpp model serialises itself); one pool for all.
+    answer_options: dict[str, Any] = {
+        "show_progress": "minimal",
+        "show_progress_on": [chatbot],
+        "concurrency_limit": 4,
+        "concurrency_id": "answer",
+    }
+
+    started = gr.on([box.submit, send.click], **busy, queue=False, api_visibility="private")
+    submit = started.then(respond, chat_inputs, chat_outputs, api_name="chat", **answer_options)
+    submit.then(**idle, queue=False, api_visibility="private")
+
+    picked = chatbot.example_select(_example_text, None, box, queue=False, api_visibility="private")
+    example_run = picked.then(**busy, queue=False, api_visibility="private").then(
+        respond, chat_inputs, chat_outputs, api_visibility="private", **answer_options
+    )
+    example_run.then(**idle, queue=False, api_visibility="private")
+
+    retried = (
+        c["retry"]
+        .click(**busy, queue=False, api_visibility="private")
+        .then(retry, [chatbot, k, groups], chat_outputs, api_visibility="private", **answer_options)
+    )
+    retried.then(**idle, queue=False, api_visibility="private")
+
+    running = [submit, example_run, retried]
+    stop.click(
+        mark_stopped, [chatbot, groups], [chatbot, sources], cancels=running, api_visibility="private"
+    ).then(**idle, queue=False, api_visibility="private")
+    cleared = {
+        "fn": lambda: ([], sources_html(), "", {}, gr.update(visible=True), gr.update(visible=False)),
+        "outputs": [chatbot, sources, box, groups, send, stop],
+    }
+    c["clear"].click(**cleared, cancels=running, queue=False, api_visibility="private")
+    chatbot.clear(**cleared, cancels=running, queue=False, api_visibility="private")
