@@ -6,30 +6,44 @@ import hashlib
 import logging
 import os
 import re
-import threading
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from langchain_text_splitters import TextSplitter
 from tqdm import tqdm
 
-from vectorstore.chunking import split_text
+from vectorstore.chunking import LAYOUT_VERSION, Chunker
 from vectorstore.embeddings import LazyEmbeddings
 from vectorstore.keyword import KeywordIndex
-from vectorstore.loaders import SUPPORTED_SUFFIXES, LoadError, is_supported, load_text
+from vectorstore.loaders import SUPPORTED_SUFFIXES, LoadError, is_supported, load_document
+from vectorstore.locking import ProcessLock, data_dir_write_lock
 from vectorstore.store import ChunkStore
 
 log = logging.getLogger(__name__)
 
 SAFE_NAME = re.compile(r"^[\w][\w.\- ()]{0,200}$")
 
+# A chunk's `file_sha` while its file is being ingested: the real hash is written on every chunk of the file
+# only once all of them are stored, so a run cut short leaves a file that the next run processes again.
+PENDING_SHA = "pending"
+
 
 class UploadError(ValueError):
     """An upload refused before anything was written; the message is for the user."""
+
+
+class DocumentExistsError(UploadError):
+    """An upload named like a document already in the store (an upload, or a file from an ingested folder).
+
+    Nothing was written. Adapters answer 409 and let the caller retry with `replace=True`.
+    """
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        super().__init__(f"a document named '{name}' already exists; pass replace=true to replace it")
 
 
 class UnknownDocumentError(KeyError):
@@ -94,6 +108,43 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _walk(root: Path) -> Iterator[tuple[Path, str]]:
+    """Files under `root` in path order, hidden ones left out, each with "" or the reason it is refused.
+
+    Symlinked folders are never followed (their files, if inside `root`, are reached at their real place).
+    A symlink whose target leaves `root`, or points at a hidden file, is refused: a folder of notes must not
+    pull in `~/.ssh/id_rsa` or `.env` through `innocent.txt -> ...`.
+    """
+    found: list[tuple[Path, str]] = []
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        base = Path(dirpath)
+        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+        for name in dirnames:
+            folder = base / name
+            if folder.is_symlink() and not _inside(folder.resolve(), root):
+                found.append((folder, "symlink to a folder outside the ingested folder: not followed"))
+        for name in filenames:
+            if name.startswith("."):
+                continue
+            file = base / name
+            if not file.is_symlink():
+                if file.is_file():
+                    found.append((file, ""))
+                continue
+            target = file.resolve()
+            if not _inside(target, root):
+                found.append((file, "symlink to a file outside the ingested folder: not read"))
+            elif any(part.startswith(".") for part in target.relative_to(root).parts):
+                found.append((file, "symlink to a hidden file: not read"))
+            elif target.is_file():
+                found.append((file, ""))
+    return iter(sorted(found))
+
+
+def _inside(path: Path, root: Path) -> bool:
+    return path == root or path.is_relative_to(root)
+
+
 class IngestService:
     """Adds, lists, deletes and re-indexes documents; every UI, API and CLI call goes through here."""
 
@@ -102,18 +153,20 @@ class IngestService:
         store: ChunkStore,
         keyword_index: KeywordIndex,
         embeddings: LazyEmbeddings,
-        splitter: TextSplitter,
+        chunker: Chunker,
         uploads_dir: Path,
         batch_size: int = 64,
+        write_lock: ProcessLock | None = None,
     ) -> None:
         self.store = store
         self.keyword_index = keyword_index
         self.embeddings = embeddings
-        self.splitter = splitter
+        self.chunker = chunker
         self.uploads_dir = uploads_dir
         self.batch_size = batch_size
-        # Writes take turns (two uploads at once, an upload during a delete); reads never wait.
-        self._write_lock = threading.RLock()
+        # Writes take turns (two uploads at once, an upload during a delete, the server and `assistant
+        # ingest` in another process: a file lock in the data dir); reads never wait.
+        self._write_lock = write_lock or data_dir_write_lock(uploads_dir.parent)
 
     # -- discovery --------------------------------------------------------------------------------------
     def _discover(self, paths: Iterable[Path], report: IngestReport) -> tuple[list[_FileJob], list[str]]:
@@ -124,11 +177,12 @@ class IngestService:
             if path.is_dir():
                 root = path.resolve()
                 roots.append(str(root))
-                for file in sorted(p for p in root.rglob("*") if p.is_file()):
-                    rel = file.relative_to(root)
-                    if any(part.startswith(".") for part in rel.parts):
-                        continue
-                    jobs.append(_FileJob(rel.as_posix(), file, str(root)))
+                for file, refused in _walk(root):
+                    rel = file.relative_to(root).as_posix()
+                    if refused:
+                        report.skipped.append(SkippedFile(rel, refused))
+                    else:
+                        jobs.append(_FileJob(rel, file, str(root)))
             elif path.is_file():
                 jobs.append(_FileJob(path.name, path.resolve(), ""))
             else:
@@ -187,29 +241,34 @@ class IngestService:
 
     def _ingest_file(self, job: _FileJob, existing: dict[str, dict[str, Any]], report: IngestReport) -> None:
         file_sha = _sha256(job.path)
-        if existing and all(meta.get("file_sha") == file_sha for meta in existing.values()):
+        if existing and all(
+            meta.get("file_sha") == file_sha and meta.get("layout") == LAYOUT_VERSION
+            for meta in existing.values()
+        ):
             report.files_unchanged += 1
             report.chunks_kept += len(existing)
             return
-        text = load_text(job.path)
-        chunks = split_text(job.source, text, self.splitter)
+        document = load_document(job.path)
+        chunks = self.chunker.split(job.source, document)
         extra = {
             "path": str(job.path),
             "root": job.root,
-            "file_sha": file_sha,
-            "chars": len(text),
+            "file_sha": PENDING_SHA,  # the real hash is set last, on every chunk (below)
+            "chars": len(document.text),
+            "layout": LAYOUT_VERSION,
             "ingested_at": time.time(),
         }
         new = [c for c in chunks if c.id not in existing]
         kept = [c for c in chunks if c.id in existing]
         stale = set(existing) - {c.id for c in chunks}
-        # Order matters for interruptions: add, then update, then delete. A run cut short leaves chunks
-        # whose file_sha disagree, so the next run processes the file again and repairs it.
+        # Order matters for interruptions: add, then update, then delete, then record the file's hash. A run
+        # cut short leaves chunks marked PENDING_SHA, so the next run processes the file again and repairs it.
         for i in range(0, len(new), self.batch_size):
             batch = new[i : i + self.batch_size]
-            self.store.add(batch, self.embeddings.embed_documents([c.text for c in batch]), extra)
+            self.store.add(batch, self.embeddings.embed_documents([c.contextual_text for c in batch]), extra)
         self.store.update_metadata(kept, extra)
         self.store.delete(sorted(stale))
+        self.store.set_metadata([c.id for c in chunks], {"file_sha": file_sha})  # last: the file is whole
         report.files_changed += 1
         report.chunks_added += len(new)
         report.chunks_kept += len(kept)
@@ -222,12 +281,20 @@ class IngestService:
         return grouped
 
     # -- uploads ----------------------------------------------------------------------------------------
-    def add_upload(self, filename: str, data: bytes, max_bytes: int | None = None) -> IngestReport:
-        """Saves an uploaded file under the uploads dir (never elsewhere) and ingests it."""
+    def add_upload(
+        self, filename: str, data: bytes, max_bytes: int | None = None, replace: bool = False
+    ) -> IngestReport:
+        """Saves an uploaded file under the uploads dir (never elsewhere) and ingests it.
+
+        A document of the same name, uploaded or from an ingested folder (the seeds), is replaced only when
+        `replace` is true; otherwise DocumentExistsError, and nothing is written.
+        """
         name = safe_upload_name(filename)
         if max_bytes is not None and len(data) > max_bytes:
             raise UploadError(f"'{name}' is {len(data) / 1e6:.1f} MB; the limit is {max_bytes / 1e6:.1f} MB")
-        with self._write_lock:
+        with self._write_lock:  # checked under the lock: two uploads of one new name cannot both pass
+            if not replace and self.store.metadatas(where={"source": name}):
+                raise DocumentExistsError(name)
             return self._save_and_ingest(name, data)
 
     def _save_and_ingest(self, name: str, data: bytes) -> IngestReport:

@@ -4,17 +4,39 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 import threading
+import uuid
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import bm25s
 import numpy as np
 
-from vectorstore.store import ChunkStore
+from vectorstore.locking import DataDirBusyError, ProcessLock
+from vectorstore.store import ChunkStore, contextual
 from vectorstore.text import tokenize
 
 log = logging.getLogger(__name__)
+
+POINTER = "CURRENT"  # {"version", "snapshot"}: the one snapshot readers load, switched with os.replace
+
+
+@dataclass(frozen=True)
+class _Snapshot:
+    """Ids and the BM25 index built over them, always swapped together (never one without the other)."""
+
+    version: str
+    ids: list[str]
+    bm25: bm25s.BM25 | None
+
+    @property
+    def size(self) -> int:
+        if self.bm25 is None:
+            return 0
+        return min(len(self.ids), int(self.bm25.scores.get("num_docs", len(self.ids))))
 
 
 class KeywordIndex:
@@ -23,84 +45,149 @@ class KeywordIndex:
     Chroma stays the one source of truth: the index on disk records the collection version it was built
     from, and is rebuilt from the collection's stored texts when that version moves (after an ingest, here
     or in another process). Queries never rebuild unless the collection changed.
+
+    On disk, each save is a new snapshot folder (`snap-<uuid>/` with `ids.json` and `bm25/`) written under a
+    unique temporary name, then published by replacing the `CURRENT` pointer file with `os.replace`; saves
+    take a cross-process file lock, readers take none and see the old snapshot or the new one, whole. The
+    previous snapshot is kept so a reader that has just read the old pointer can still load it.
     """
 
     def __init__(self, store: ChunkStore, directory: Path) -> None:
         self.store = store
         self.directory = directory
         self._lock = threading.Lock()
-        self._version: str | None = None
-        self._ids: list[str] = []
-        self._bm25: bm25s.BM25 | None = None
+        self._current: _Snapshot | None = None
+        self._save_lock = ProcessLock(
+            directory.with_name(directory.name + ".lock"), timeout=120, purpose="saving the keyword index"
+        )
 
     def ensure_current(self) -> None:
         version = self.store.version
-        if version == self._version:
+        if self._current is not None and self._current.version == version:
             return
         with self._lock:
-            if version == self._version:
+            if self._current is not None and self._current.version == version:
                 return
             if not self._load(version):
                 self._rebuild(version)
 
-    def _load(self, version: str) -> bool:
-        manifest = self.directory / "manifest.json"
-        if not manifest.exists():
-            return False
+    def _pointer(self) -> dict[str, Any] | None:
         try:
-            data = json.loads(manifest.read_text())
-            if data.get("version") != version:
+            data = json.loads((self.directory / POINTER).read_text())
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as exc:
+            log.warning("keyword index pointer unreadable (%s)", exc)
+            return None
+        return data if isinstance(data, dict) else None
+
+    def _load(self, version: str) -> bool:
+        for _attempt in range(3):  # a save in another process may prune the snapshot we were about to read
+            pointer = self._pointer()
+            if not pointer or pointer.get("version") != version:
                 return False
-            self._ids = list(data["ids"])
-            self._bm25 = bm25s.BM25.load(str(self.directory / "bm25")) if self._ids else None
-        except Exception as exc:  # a corrupt index is rebuilt, never fatal
-            log.warning("keyword index unreadable (%s); rebuilding", exc)
-            return False
-        self._version = version
-        return True
+            try:
+                self._current = self._read_snapshot(self.directory / str(pointer["snapshot"]), version)
+                return True
+            except Exception as exc:  # a corrupt or vanished snapshot is retried, then rebuilt, never fatal
+                log.warning("keyword index snapshot unreadable (%s)", exc)
+        return False
+
+    @staticmethod
+    def _read_snapshot(folder: Path, version: str) -> _Snapshot:
+        data = json.loads((folder / "ids.json").read_text())
+        if data.get("version") != version:
+            raise ValueError(f"snapshot {folder.name} is of version {data.get('version')}, not {version}")
+        ids = [str(i) for i in data["ids"]]
+        bm25 = bm25s.BM25.load(str(folder / "bm25"), show_progress=False) if ids else None
+        snapshot = _Snapshot(version, ids, bm25)
+        if bm25 is not None and snapshot.size != len(ids):
+            raise ValueError(f"snapshot {folder.name} has {len(ids)} ids for {snapshot.size} indexed chunks")
+        return snapshot
 
     def _rebuild(self, version: str) -> None:
         chunks = self.store.all_chunks()
-        self._ids = [c.id for c in chunks]
-        self._bm25 = None
+        ids = [c.id for c in chunks]
+        index: bm25s.BM25 | None = None
         if chunks:
             bm25 = bm25s.BM25()
-            bm25.index([tokenize(c.text) or ["\x00"] for c in chunks], show_progress=False)
-            self._bm25 = bm25
-        self._save(version)
-        self._version = version
+            bm25.index([tokenize(contextual(c)) or ["\x00"] for c in chunks], show_progress=False)
+            index = bm25
+        snapshot = _Snapshot(version, ids, index)
+        try:
+            self._save(snapshot)
+        except (OSError, DataDirBusyError) as exc:  # an index we cannot persist still serves this process
+            log.warning("keyword index not saved (%s); it will be rebuilt next start", exc)
+        self._current = snapshot  # one assignment: a concurrent search sees the old pair or the new one
         log.info("keyword index rebuilt: %d chunks", len(chunks))
 
-    def _save(self, version: str) -> None:
-        tmp = self.directory.with_name(self.directory.name + ".tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
-        if self._bm25 is not None:
-            self._bm25.save(str(tmp / "bm25"))
-        (tmp / "manifest.json").write_text(json.dumps({"version": version, "ids": self._ids}))
-        # Swap in whole: an interrupted save leaves the old index (and a stale version) in place.
-        old = self.directory.with_name(self.directory.name + ".old")
-        shutil.rmtree(old, ignore_errors=True)
-        if self.directory.exists():
-            self.directory.rename(old)
-        tmp.rename(self.directory)
-        shutil.rmtree(old, ignore_errors=True)
+    def _save(self, snapshot: _Snapshot) -> None:
+        with self._save_lock:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            pointer = self._pointer()
+            if (
+                pointer
+                and pointer.get("version") == snapshot.version
+                and (self.directory / str(pointer.get("snapshot"))).is_dir()
+            ):
+                return  # another process saved this version while we were building it
+            name = f"snap-{uuid.uuid4().hex}"
+            tmp = self.directory / f".tmp-{name}"
+            try:
+                tmp.mkdir()
+                if snapshot.bm25 is not None:
+                    snapshot.bm25.save(str(tmp / "bm25"), show_progress=False)
+                (tmp / "ids.json").write_text(json.dumps({"version": snapshot.version, "ids": snapshot.ids}))
+                os.rename(tmp, self.directory / name)
+            except BaseException:
+                shutil.rmtree(tmp, ignore_errors=True)
+                raise
+            pointer_tmp = self.directory / f".{POINTER}-{uuid.uuid4().hex}.tmp"
+            with pointer_tmp.open("w") as handle:
+                json.dump({"version": snapshot.version, "snapshot": name}, handle)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(pointer_tmp, self.directory / POINTER)  # the switch: atomic on POSIX and Windows
+            previous = str(pointer.get("snapshot")) if pointer else ""
+            self._prune(keep={name, previous})
+
+    def _prune(self, keep: set[str]) -> None:
+        """Drops old snapshots, leftovers of interrupted saves and the old layout; called under the lock."""
+        for entry in self.directory.iterdir():
+            if entry.name in keep or entry.name == POINTER:
+                continue
+            legacy = entry.name in {"bm25", "manifest.json"}  # the layout before snapshots
+            if legacy or entry.name.startswith(("snap-", ".tmp-", f".{POINTER}-")):
+                if entry.is_dir():
+                    shutil.rmtree(entry, ignore_errors=True)
+                else:
+                    entry.unlink(missing_ok=True)
+
+    def knows(self, word: str) -> bool:
+        """Whether any chunk (or its heading path) holds this word, compared by stem."""
+        self.ensure_current()
+        snapshot = self._current
+        if snapshot is None or snapshot.bm25 is None:
+            return False
+        terms = tokenize(word)
+        return bool(terms) and all(t in snapshot.bm25.vocab_dict for t in terms)
 
     def search(self, query: str, n: int) -> list[tuple[str, float]]:
         """Chunk ids with BM25 scores, best first; only chunks sharing at least one term."""
         self.ensure_current()
+        snapshot = self._current  # read once: ids and index stay a pair even if a rebuild swaps them now
         terms = tokenize(query)
-        if self._bm25 is None or not terms or not self._ids:
+        if snapshot is None or snapshot.bm25 is None or not terms or not snapshot.size:
             return []
-        vocab = self._bm25.vocab_dict
+        vocab = snapshot.bm25.vocab_dict
         known = [t for t in terms if t in vocab]
         if not known:
             return []
-        docs, scores = self._bm25.retrieve(
-            [known], k=min(n, len(self._ids)), show_progress=False, n_threads=1
+        docs, scores = snapshot.bm25.retrieve(
+            [known], k=min(n, snapshot.size), show_progress=False, n_threads=1
         )
         return [
-            (self._ids[int(i)], float(s))
+            (snapshot.ids[int(i)], float(s))
             for i, s in zip(np.ravel(docs), np.ravel(scores), strict=True)
-            if s > 0
+            if s > 0 and 0 <= int(i) < len(snapshot.ids)
         ]

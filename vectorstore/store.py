@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
@@ -75,6 +76,44 @@ class ChunkStore:
         self.collection = client.get_or_create_collection(
             name, metadata={"hnsw:space": "cosine"}, embedding_function=None
         )
+        # An embedded (PersistentClient) store shared with other processes: see `_fresh`.
+        self._embedded = bool(getattr(client.get_settings(), "is_persistent", False))
+        self._reopen_lock = threading.Lock()
+        self._seen = self.version if self._embedded else ""
+
+    # -- other processes --------------------------------------------------------------------------------
+    def _fresh(self) -> Any:
+        """The collection, reopened first when another process has written to the embedded store.
+
+        Chroma's embedded client keeps the vector index in memory and never notices another process's
+        writes: it would keep answering from the old index (deleted chunks, no new ones, "Error finding id").
+        Every write moves the collection's version (read fresh from SQLite, ~1 ms), so a version we did not
+        write means: load the store again from disk. A Chroma server needs none of this.
+        """
+        if not self._embedded:
+            return self.collection
+        version = self.version
+        if version != self._seen:
+            with self._reopen_lock:
+                if version != self._seen:
+                    self._reopen()
+                    self._seen = version
+        return self.collection
+
+    def _reopen(self) -> None:
+        from chromadb.api.shared_system_client import SharedSystemClient
+
+        settings = self.client.get_settings()
+        path = str(settings.persist_directory)
+        # PersistentClient shares one in-memory System per path in a process: forget it, so the new client
+        # loads the index from disk. Collections still held by other threads keep the old one until dropped.
+        SharedSystemClient._identifier_to_system.pop(path, None)
+        SharedSystemClient._identifier_to_refcount.pop(path, None)
+        self.client = chromadb.PersistentClient(path=path, settings=settings)
+        self.collection = self.client.get_or_create_collection(
+            self.name, metadata={"hnsw:space": "cosine"}, embedding_function=None
+        )
+        log.info("another process wrote to %s: reopened the store", path)
 
     # -- metadata ---------------------------------------------------------------------------------------
     def info(self) -> dict[str, Any]:
@@ -112,11 +151,12 @@ class ChunkStore:
                 )
             meta["embedding_dim"] = dimension
         self.collection.modify(metadata=meta)
+        self._seen = meta["version"]  # our own write: our in-memory index already has it
 
     # -- reads ------------------------------------------------------------------------------------------
     def count(self) -> int:
         with reachable():
-            return self.collection.count()
+            return self._fresh().count()
 
     def metadatas(self, where: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:
         """id → metadata, paged so large collections do not hit request limits."""
@@ -140,7 +180,7 @@ class ChunkStore:
             return []
         include = ["documents", "metadatas"] + (["embeddings"] if with_embeddings else [])
         with reachable():
-            got = self.collection.get(ids=list(ids), include=include)
+            got = self._fresh().get(ids=list(ids), include=include)
         vectors = got["embeddings"] if with_embeddings else [None] * len(got["ids"])
         by_id = {
             cid: (_stored(cid, text, meta), vec)
@@ -156,7 +196,7 @@ class ChunkStore:
         if total == 0:
             return []
         with reachable():
-            res = self.collection.query(
+            res = self._fresh().query(
                 query_embeddings=[list(vector)],
                 n_results=min(n, total),
                 include=["documents", "metadatas", "distances"],
@@ -174,7 +214,7 @@ class ChunkStore:
         offset = 0
         while True:
             with reachable():
-                batch = self.collection.get(include=include, where=where, limit=page, offset=offset)
+                batch = self._fresh().get(include=include, where=where, limit=page, offset=offset)
             if not batch["ids"]:
                 return
             yield batch
@@ -185,7 +225,7 @@ class ChunkStore:
         if not chunks:
             return
         self.check_embeddings()
-        self.collection.upsert(
+        self._fresh().upsert(
             ids=[c.id for c in chunks],
             embeddings=[list(v) for v in vectors],
             documents=[c.text for c in chunks],
@@ -196,13 +236,22 @@ class ChunkStore:
     def update_metadata(self, chunks: Sequence[Chunk], extra: dict[str, Any]) -> None:
         """Chunks whose text is unchanged but which moved in the file: new offsets, no re-embedding."""
         if chunks:
-            self.collection.update(ids=[c.id for c in chunks], metadatas=[_meta(c, extra) for c in chunks])
+            self._fresh().update(ids=[c.id for c in chunks], metadatas=[_meta(c, extra) for c in chunks])
+            self._touch()
+
+    def set_metadata(self, ids: Sequence[str], values: dict[str, Any]) -> None:
+        """Sets `values` on the given chunks' metadata, keeping the rest (Chroma merges on update)."""
+        for i in range(0, len(ids), 1000):
+            batch = list(ids[i : i + 1000])
+            if batch:
+                self._fresh().update(ids=batch, metadatas=[dict(values) for _ in batch])
+        if ids:
             self._touch()
 
     def delete(self, ids: Sequence[str]) -> None:
         ids = list(ids)
         for i in range(0, len(ids), 5000):
-            self.collection.delete(ids=ids[i : i + 5000])
+            self._fresh().delete(ids=ids[i : i + 5000])
         if ids:
             self._touch()
 
@@ -216,7 +265,12 @@ class ChunkStore:
 
 
 def _meta(chunk: Chunk, extra: dict[str, Any]) -> dict[str, Any]:
-    return {**extra, "source": chunk.source, "start": chunk.start, "end": chunk.end}
+    meta = {**extra, "source": chunk.source, "start": chunk.start, "end": chunk.end, "section": chunk.section}
+    if chunk.page is not None:
+        meta["page"] = chunk.page
+    if chunk.ocr:
+        meta["ocr"] = True
+    return meta
 
 
 def _stored(chunk_id: str, text: str, meta: Any) -> StoredChunk:
@@ -229,3 +283,9 @@ def _stored(chunk_id: str, text: str, meta: Any) -> StoredChunk:
         end=int(meta.get("end", 0)),
         metadata=meta,
     )
+
+
+def contextual(chunk: StoredChunk) -> str:
+    """The heading path and the passage: what the keyword index and the embeddings see."""
+    section = str(chunk.metadata.get("section", ""))
+    return f"{section}\n\n{chunk.text}" if section else chunk.text
