@@ -6,20 +6,23 @@ import re
 from collections.abc import Sequence
 
 from langchain_core.documents import Document
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 MARKER = re.compile(r"\s?\[(\d{1,3}(?:\s*[,;]\s*\d{1,3})*)\]")
 _PARTIAL = re.compile(r"\s?\[[\d,; ]{0,12}$|\s$")
 
 
 class Citation(BaseModel):
-    """A passage the answer cites: `text == source_text[start:end]`."""
+    """A passage the answer cites: `text == source_text[start:end]` (the source's extracted text)."""
 
     n: int
     source: str
     start: int
     end: int
     text: str
+    section: str = Field("", description="Heading path of the passage: 'Title > Section > Subsection'.")
+    page: int | None = Field(None, description="1-based page of the passage's start, for paged documents.")
+    ocr: bool = Field(False, description="The passage was read by OCR from a scanned page.")
 
 
 class RetrievedPassage(Citation):
@@ -29,7 +32,17 @@ class RetrievedPassage(Citation):
 
 def passage_of(n: int, doc: Document) -> Citation:
     meta = doc.metadata
-    return Citation(n=n, source=meta["source"], start=meta["start"], end=meta["end"], text=doc.page_content)
+    page = meta.get("page")
+    return Citation(
+        n=n,
+        source=meta["source"],
+        start=meta["start"],
+        end=meta["end"],
+        text=doc.page_content,
+        section=str(meta.get("section", "")),
+        page=int(page) if page is not None else None,
+        ocr=bool(meta.get("ocr", False)),
+    )
 
 
 def retrieved_of(passages: Sequence[Document]) -> list[RetrievedPassage]:

@@ -1,7 +1,10 @@
-"""The offline answerer: picks the retrieved sentences that best answer the question, each one cited.
+"""The offline answerer: quotes the retrieved snippet that best answers the question, cited.
 
-No generative model is involved, so it cannot invent: every sentence it returns is a verbatim slice of a
-retrieved passage, which is itself a verbatim slice of a source file.
+No generative model is involved, so it cannot invent: every snippet it returns is a contiguous slice of a
+retrieved passage (the best sentence with the neighbours that complete it, a whole list, a whole code
+block), which is itself a slice of a source's extracted text. It refuses when the passages do not answer:
+when the question names something no passage mentions, asks for a kind of answer (a date, a number) that
+no candidate holds, or when the best snippet covers too little of what was asked.
 """
 
 from __future__ import annotations
@@ -10,203 +13,326 @@ import math
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 
+from assistant.answering_units import Unit, split_units
+from assistant.question import Question, has_type
 from vectorstore.text import tokenize
 
-# A sentence ends at . ! ? (optionally followed by closing quotes/brackets) before whitespace and an
-# upper-case letter, digit or opening quote; line breaks always end a sentence.
-_BOUNDARY = re.compile(r"(?<=[.!?…])[\"'”’)\]]*\s+(?=[\"'“‘(\[]?[A-Z0-9])|\s*\n\s*")
-_ABBREVIATION = re.compile(r"(?:\b[A-Z]|\bMr|\bMrs|\bDr|\bSt|\be\.g|\bi\.e|\bvs|\bNo)\.$")
-_DATE_QUESTION = re.compile(
-    r"^\s*(when|on what dates?|what dates?|in what year|which year|what year)\b", re.I
-)
-_DAY_QUESTION = re.compile(r"\b(what|which) (dates?|day)\b", re.I)
-_DAY_TOKEN = re.compile(
-    r"\b(january|february|march|april|may|june|july|august|september|october|november|december|"
-    r"jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec|monday|tuesday|wednesday|"
-    r"thursday|friday|saturday|sunday)\b|\b\d{1,2}(st|nd|rd|th)?\b|\d{1,4}[./-]\d{1,2}[./-]\d{1,4}",
+_BACK_REFERENCE = re.compile(
+    r"^(it|this|that|these|those|they|such|he|she|its|their|there|here|however|but|also|moreover|"
+    r"in addition|for example|for instance|therefore|thus|so|then|otherwise|instead|still|yet|and)\b",
     re.I,
 )
-_TERMINAL = re.compile(r"[.!?…:;][\"'”’)\]]*$")
-_DATE_TOKEN = re.compile(
-    r"\b(1[5-9]\d\d|20\d\d|january|february|march|april|may|june|july|august|september|october|november|"
-    r"december|monday|tuesday|wednesday|thursday|friday|saturday|sunday|today|yesterday|tomorrow|"
-    r"century|decade|year)\b",
-    re.I,
-)
-
-
-@dataclass
-class Sentence:
-    passage: int  # 1-based passage number
-    source: str
-    start: int  # absolute offset in the source text
-    text: str
-    score: float = 0.0
-    semantic: float = 0.0
-    lexical: float = 0.0
-    asked: int = 0  # how many of the question's own terms (not the conversation's) it contains
-
-
-def split_sentences(text: str) -> list[tuple[int, str]]:
-    """(offset, sentence) pairs; every sentence is exactly `text[offset:offset+len]`."""
-    spans: list[tuple[int, str]] = []
-    start = 0
-    for match in _BOUNDARY.finditer(text):
-        piece = text[start : match.start()]
-        if match.group(0).strip() == "" and "\n" not in match.group(0) and _ABBREVIATION.search(piece):
-            continue  # "S.V. Lavrov", "e.g. this": not a sentence end
-        spans.append((start, piece))
-        start = match.end()
-    spans.append((start, text[start:]))
-    out = []
-    for offset, piece in spans:
-        stripped = piece.strip()
-        if stripped:
-            out.append((offset + piece.index(stripped), stripped))
-    return out
+ANSWERABLE_KINDS = ("sentence", "item", "row", "code")
 
 
 @dataclass
 class ExtractiveConfig:
-    max_sentences: int = 4
-    min_score: float = 0.34  # below this no sentence answers: refuse
-    keep_ratio: float = 0.75  # further sentences must score at least this fraction of the best
+    min_score: float = 0.30  # below this no unit answers: refuse
+    min_coverage: float = 0.15  # share of the question's key terms the best snippet (with context) holds
     semantic_weight: float = 0.6
-    redundancy: float = 0.85  # a sentence this similar to a chosen one adds nothing
+    second_ratio: float = 0.85  # a second snippet must score this fraction of the best, and add terms
+    snippet_chars: int = 700
+    list_items: int = 12
+    anchor_bonus: float = 0.12  # the first unit after a matching FAQ question
 
 
-class ExtractiveAnswerer:
-    """Scores every retrieved sentence by meaning (embeddings) and by the question's rare words."""
+@dataclass
+class Candidate:
+    passage: int  # 1-based passage number
+    index: int  # position among the passage's units
+    unit: Unit
+    section: str
+    score: float = 0.0
+    semantic: float = 0.0
+    lexical: float = 0.0
+    terms: set[str] = field(default_factory=set)
+    anchor: str = ""  # the question or heading this unit is the first answer to, if any
 
-    def __init__(
-        self, embeddings: Embeddings, config: ExtractiveConfig | None = None, cache_size: int = 20_000
-    ) -> None:
+
+@dataclass
+class Snippet:
+    passage: int
+    start: int  # offset in the passage text
+    end: int
+    text: str
+    score: float
+    section: str
+    terms: set[str]
+
+
+@dataclass
+class Decision:
+    """What the answerer saw, for the answer and for calibration: snippets, or why it refused."""
+
+    snippets: list[Snippet]
+    refusal: str = ""
+    coverage: float = 0.0
+    best_score: float = 0.0
+    missing: list[str] = field(default_factory=list)
+
+
+class _VectorCache:
+    """Unit vectors by text: follow-ups and popular passages come back often; embedding is the cost."""
+
+    def __init__(self, embeddings: Embeddings, size: int) -> None:
         self.embeddings = embeddings
-        self.config = config or ExtractiveConfig()
-        # Sentence vectors, by text: follow-ups and popular passages come back often; embedding is the cost.
+        self.size = size
         self._cache: OrderedDict[str, list[float]] = OrderedDict()
-        self._cache_size = cache_size
-        self._cache_lock = threading.Lock()
+        self._lock = threading.Lock()
 
-    def _embed_sentences(self, texts: list[str]) -> list[list[float]]:
-        with self._cache_lock:
+    def get(self, texts: list[str]) -> np.ndarray:
+        with self._lock:
             missing = [t for t in dict.fromkeys(texts) if t not in self._cache]
-        if missing:
-            vectors = self.embeddings.embed_documents(missing)
-            with self._cache_lock:
-                self._cache.update(zip(missing, vectors, strict=True))
-                while len(self._cache) > self._cache_size:
-                    self._cache.popitem(last=False)
-        with self._cache_lock:
-            out = []
-            for t in texts:
-                vector = self._cache.get(t)
-                if vector is None:  # evicted by a concurrent request between the two steps
-                    vector = self.embeddings.embed_documents([t])[0]
-                else:
-                    self._cache.move_to_end(t)
-                out.append(vector)
-            return out
-
-    def candidates(self, passages: Sequence[Document], said: Sequence[str] = ()) -> list[Sentence]:
-        """Sentences of the passages, once each; `said` (earlier answers) are not repeated."""
-        seen: set[tuple[str, int]] = set()
-        out: list[Sentence] = []
-        for n, doc in enumerate(passages, start=1):
-            source, base = doc.metadata["source"], int(doc.metadata["start"])
-            for offset, text in split_sentences(doc.page_content):
-                key = (source, base + offset)
-                if key in seen or len(text) < 25 or len(text.split()) < 5 or any(text in a for a in said):
-                    continue
-                seen.add(key)
-                out.append(Sentence(n, source, base + offset, text))
-        return out
-
-    def score(self, question: str, passages: Sequence[Document], query: str | None = None) -> list[Sentence]:
-        """Every candidate sentence, scored against the question (and the condensed query, if different)."""
-        return self._score(question, passages, query)[0]
-
-    def _score(
-        self, question: str, passages: Sequence[Document], query: str | None, said: Sequence[str] = ()
-    ) -> tuple[list[Sentence], np.ndarray]:
-        sentences = self.candidates(passages, said)
-        if not sentences:
-            return [], np.zeros((0, 0), dtype=np.float32)
-        cfg = self.config
-        vectors = self._unit(self._embed_sentences([s.text for s in sentences]))
-        queries = [question] + ([query] if query and query != question else [])
-        qvecs = self._unit([self.embeddings.embed_query(q) for q in queries])
-        semantic = vectors @ qvecs[0]
-        if len(queries) > 1:  # a follow-up: the conversation gives the topic, its own words the ask
-            own = 0.6 if len(tokenize(question)) > 2 else 0.35  # "Which areas does it cover?" says little
-            semantic = own * semantic + (1 - own) * (vectors @ qvecs[1])
-
-        terms = set(tokenize(question))
-        context_terms = set(tokenize(query or "")) - terms
-        sentence_terms = [set(tokenize(s.text)) for s in sentences]
-        weights = {t: self._idf(t, sentence_terms) for t in terms}
-        weights |= {t: 0.5 * self._idf(t, sentence_terms) for t in context_terms}
-        total = sum(weights.values()) or 1.0
-        wants_date = bool(_DATE_QUESTION.search(question))
-        wants_day = bool(_DAY_QUESTION.search(question))
-        for s, sem, st in zip(sentences, semantic, sentence_terms, strict=True):
-            s.semantic = float(sem)
-            s.lexical = sum(w for t, w in weights.items() if t in st) / total
-            s.asked = len(terms & st)
-            s.score = cfg.semantic_weight * s.semantic + (1 - cfg.semantic_weight) * s.lexical
-            if (wants_day and not _DAY_TOKEN.search(s.text)) or (
-                wants_date and not _DATE_TOKEN.search(s.text)
-            ):
-                s.score *= 0.5  # a "when" question is not answered by a sentence without that kind of time
-            if not _TERMINAL.search(s.text):
-                s.score *= 0.6  # headings and captions state no fact
-        return sentences, vectors
-
-    def select(
-        self, question: str, passages: Sequence[Document], query: str | None = None, said: Sequence[str] = ()
-    ) -> list[Sentence]:
-        """The sentences to answer with, in document order; empty means refuse."""
-        sentences, vectors = self._score(question, passages, query, said)
-        if not sentences:
-            return []
-        cfg = self.config
-        ranked = sorted(range(len(sentences)), key=lambda i: sentences[i].score, reverse=True)
-        best = sentences[ranked[0]]
-        if best.score < cfg.min_score:
-            return []
-        chosen: list[int] = []
-        for i in ranked:
-            if len(chosen) >= cfg.max_sentences or sentences[i].score < cfg.keep_ratio * best.score:
-                break
-            if chosen and best.asked and not sentences[i].asked:
-                continue  # when the question's own words find the answer, more sentences must share them
-            if any(float(vectors[i] @ vectors[j]) > cfg.redundancy for j in chosen):
-                continue
-            chosen.append(i)
-        picked = [sentences[i] for i in chosen]
-        source_rank = {s.source: s.passage for s in reversed(sentences)}
-        return sorted(picked, key=lambda s: (source_rank[s.source], s.start))
-
-    @staticmethod
-    def _unit(rows: Sequence[Sequence[float]]) -> np.ndarray:
+        fresh = dict(zip(missing, self.embeddings.embed_documents(missing), strict=True)) if missing else {}
+        with self._lock:
+            self._cache.update(fresh)
+            rows = [fresh.get(t) or self._cache.get(t) for t in texts]
+            while len(self._cache) > self.size:
+                self._cache.popitem(last=False)
+        rows = [
+            r if r is not None else self.embeddings.embed_documents([t])[0]
+            for r, t in zip(rows, texts, strict=False)
+        ]
         matrix = np.asarray(rows, dtype=np.float32)
         return matrix / (np.linalg.norm(matrix, axis=1, keepdims=True) + 1e-9)
 
-    @staticmethod
-    def _idf(term: str, sentence_terms: Sequence[set[str]]) -> float:
-        df = sum(term in st for st in sentence_terms)
-        return math.log(1 + len(sentence_terms) / (1 + df))
 
+def _idf(term: str, term_sets: Sequence[set[str]]) -> float:
+    df = sum(term in ts for ts in term_sets)
+    return math.log(1 + len(term_sets) / (1 + df))
+
+
+def _names_subject(leaf: str) -> bool:
+    """A heading that names a thing (a function, a term, a topic), not a question or a sentence."""
+    return bool(leaf) and len(leaf) <= 100 and not leaf.rstrip().endswith(("?", ".", "!"))
+
+
+def _leaf(section: str) -> str:
+    return section.rsplit(" > ", 1)[-1] if section else ""
+
+
+class ExtractiveAnswerer:
+    def __init__(
+        self,
+        embeddings: Embeddings,
+        config: ExtractiveConfig | None = None,
+        cache_size: int = 20_000,
+        corpus_knows: Callable[[str], bool] | None = None,
+    ) -> None:
+        self.embeddings = embeddings
+        self.config = config or ExtractiveConfig()
+        self.corpus_knows = corpus_knows
+        self._vectors = _VectorCache(embeddings, cache_size)
+
+    # -- candidates and scores ----------------------------------------------------------------------
+    def candidates(self, passages: Sequence[Document], said: Sequence[str] = ()) -> list[Candidate]:
+        out: list[Candidate] = []
+        seen: set[tuple[str, int]] = set()
+        for n, doc in enumerate(passages, start=1):
+            source, base = doc.metadata.get("source", ""), int(doc.metadata.get("start", 0))
+            section = str(doc.metadata.get("section", ""))
+            anchor = _leaf(section) if _leaf(section).endswith("?") else ""
+            for index, unit in enumerate(split_units(doc.page_content)):
+                if unit.kind in ("question", "heading"):
+                    anchor = unit.text.lstrip("# ") if unit.text.endswith("?") else ""
+                    continue
+                key = (source, base + unit.start)
+                text = unit.text
+                if unit.kind not in ANSWERABLE_KINDS or key in seen or any(text in a for a in said):
+                    continue
+                if unit.kind != "code" and (len(text) < 15 or len(text.split()) < 3):
+                    continue
+                seen.add(key)
+                out.append(Candidate(n, index, unit, section, terms=set(tokenize(text)), anchor=anchor))
+                anchor = ""
+        return out
+
+    def score(self, question: Question, candidates: list[Candidate], query: str | None) -> list[Candidate]:
+        if not candidates:
+            return []
+        cfg = self.config
+        vectors = self._vectors.get([c.unit.text[:600] for c in candidates])
+        qvecs = self._vectors.embeddings
+        queries = [question.text] + ([query] if query and query != question.text else [])
+        qv = np.asarray([qvecs.embed_query(q) for q in queries], dtype=np.float32)
+        qv /= np.linalg.norm(qv, axis=1, keepdims=True) + 1e-9
+        semantic = vectors @ qv[0]
+        if len(qv) > 1:  # a follow-up: the conversation gives the topic, its own words the ask
+            own = 0.6 if len(question.terms) > 2 else 0.35
+            semantic = own * semantic + (1 - own) * (vectors @ qv[1])
+        terms = set(question.terms)
+        context = set(tokenize(query or "")) - terms
+        term_sets = [c.terms for c in candidates]
+        weights = {t: _idf(t, term_sets) for t in terms} | {t: 0.5 * _idf(t, term_sets) for t in context}
+        total = sum(weights.values()) or 1.0
+        for c, sem in zip(candidates, semantic, strict=True):
+            heading = set(tokenize(_leaf(c.section)))
+            hits = sum(
+                w * (1.0 if t in c.terms else 0.5 if t in heading else 0.0) for t, w in weights.items()
+            )
+            c.semantic, c.lexical = float(sem), hits / total
+            c.score = cfg.semantic_weight * c.semantic + (1 - cfg.semantic_weight) * c.lexical
+            if not has_type(c.unit.text, question.answer_type):
+                c.score *= 0.6  # a "when" question is not answered by a sentence without a time in it
+        self._follow_anchors(question, candidates)
+        return sorted(candidates, key=lambda c: c.score, reverse=True)
+
+    def _follow_anchors(self, question: Question, candidates: list[Candidate]) -> None:
+        """A FAQ's question (a heading or a question line) that matches the user's is an anchor: the first
+        sentence after it is its answer, more than the sentences that merely share its words."""
+        asked = set(question.terms)
+        if not asked:
+            return
+        for cand in candidates:
+            anchor = cand.anchor
+            if anchor and len(asked & set(tokenize(anchor))) >= 0.6 * len(asked):
+                cand.score += self.config.anchor_bonus
+
+    # -- snippets ------------------------------------------------------------------------------------
+    def snippet(self, best: Candidate, passage: Document, question: Question) -> Snippet:
+        """The best unit with what completes it: the sentence it refers back to, the sentences that go on
+        with it, the list or code it introduces; a list item brings its whole list."""
+        units = split_units(passage.page_content)
+        i = best.index
+        first, last = i, i
+        unit = units[i]
+        if unit.kind in ("item", "row"):
+            first, last = self._whole_block(units, i)
+            if first > 0 and units[first - 1].text.endswith(":") and units[first - 1].kind == "sentence":
+                first -= 1
+        elif unit.kind == "code":
+            if i > 0 and units[i - 1].kind == "sentence" and units[i - 1].text.endswith(":"):
+                first = i - 1
+        else:
+            refers_back = bool(_BACK_REFERENCE.match(unit.text)) and i > 0
+            if refers_back and units[i - 1].kind == "sentence" and units[i - 1].block == unit.block:
+                first = i - 1
+            last = self._extend(units, first, i, set(question.terms))
+        text = passage.page_content[units[first].start : units[last].end]
+        terms = set(tokenize(text))
+        return Snippet(
+            best.passage, units[first].start, units[last].end, text, best.score, best.section, terms
+        )
+
+    def _whole_block(self, units: list[Unit], i: int) -> tuple[int, int]:
+        block = units[i].block
+        first = i
+        while first > 0 and units[first - 1].block == block and units[first - 1].kind == units[i].kind:
+            first -= 1
+        last = i
+        while (
+            last + 1 < len(units) and units[last + 1].block == block and units[last + 1].kind == units[i].kind
+        ):
+            last += 1
+        if last - first >= self.config.list_items:
+            first, last = (
+                max(first, i - self.config.list_items // 2),
+                min(last, i + self.config.list_items // 2),
+            )
+        return first, last
+
+    def _extend(self, units: list[Unit], first: int, i: int, asked: set[str]) -> int:
+        """Following sentences of the paragraph that go on with the snippet: they refer back to it, it
+        introduced them (':'), or they hold asked words it does not."""
+        last = i
+        said = set(tokenize(units[i].text))
+        limit = self.config.snippet_chars
+        while last + 1 < len(units):
+            nxt, cur = units[last + 1], units[last]
+            if cur.text.endswith(":") and nxt.kind in ("item", "code", "row"):
+                block_end = last + 1
+                while block_end + 1 < len(units) and units[block_end + 1].block == nxt.block:
+                    block_end += 1
+                if units[block_end].end - units[first].start <= 2 * limit:
+                    return block_end
+                return last
+            if nxt.kind != "sentence" or nxt.block != cur.block:
+                return last
+            adds = (set(tokenize(nxt.text)) & asked) - said
+            if not (_BACK_REFERENCE.match(nxt.text) or cur.text.endswith(":") or adds):
+                return last
+            said |= set(tokenize(nxt.text))
+            if nxt.end - units[first].start > limit:
+                return last
+            last += 1
+        return last
+
+    # -- the decision --------------------------------------------------------------------------------
+    def decide(
+        self,
+        question_text: str,
+        passages: Sequence[Document],
+        query: str | None = None,
+        said: Sequence[str] = (),
+    ) -> Decision:
+        question = Question.read(question_text, self.corpus_knows)
+        ranked = self.score(question, self.candidates(passages, said), query)
+        if not ranked:
+            return Decision([], "no candidate sentence")
+        best = ranked[0]
+        context = [p.page_content for p in passages] + [str(p.metadata.get("section", "")) for p in passages]
+        missing = question.missing_names(context + [str(p.metadata.get("source", "")) for p in passages])
+        first = self.snippet(best, passages[best.passage - 1], question)
+        coverage = self._coverage(question, first, query)
+        decision = Decision([first], coverage=coverage, best_score=best.score, missing=missing)
+        if missing:
+            decision.refusal = f"no passage mentions {', '.join(missing)}"
+        elif best.score < self.config.min_score:
+            decision.refusal = f"best score {best.score:.2f}"
+        elif not has_type(first.text, question.answer_type):
+            decision.refusal = f"no {question.answer_type} in the best snippet"
+        elif coverage < self.config.min_coverage:
+            decision.refusal = f"coverage {coverage:.2f}"
+        if decision.refusal:
+            decision.snippets = []
+            return decision
+        second = self._second(question, ranked, first, passages)
+        if second is not None:
+            decision.snippets.append(second)
+        return decision
+
+    def _coverage(self, question: Question, snippet: Snippet, query: str | None) -> float:
+        terms = set(question.terms) | set(tokenize(query or ""))
+        if not terms:
+            return 1.0
+        context = snippet.terms | set(tokenize(_leaf(snippet.section)))
+        return len(terms & context) / len(terms)
+
+    def _second(
+        self, question: Question, ranked: list[Candidate], first: Snippet, passages: Sequence[Document]
+    ) -> Snippet | None:
+        """A second snippet only when it answers a part of the question the first leaves open."""
+        covered = first.terms | set(tokenize(_leaf(first.section)))
+        open_terms = set(question.terms) - covered
+        if not open_terms:
+            return None
+        for cand in ranked[1:6]:
+            if cand.score < self.config.second_ratio * first.score:
+                return None
+            inside = cand.passage == first.passage and first.start <= cand.unit.start < first.end
+            if inside or not (cand.terms & open_terms):
+                continue
+            return self.snippet(cand, passages[cand.passage - 1], question)
+        return None
+
+    # -- the answer ----------------------------------------------------------------------------------
     def stream(
         self, question: str, passages: Sequence[Document], query: str | None = None, said: Sequence[str] = ()
     ) -> Iterator[str]:
-        """Yields the answer sentence by sentence, each followed by its `[n]`."""
-        for i, s in enumerate(self.select(question, passages, query, said)):
-            yield ("" if i == 0 else " ") + f"{s.text} [{s.passage}]"
+        """Yields the answer snippet by snippet, each followed by its `[n]`; nothing means refuse."""
+        decision = self.decide(question, passages, query, said)
+        asked = set(Question.read(question).terms)
+        for i, snip in enumerate(decision.snippets):
+            leaf = _leaf(snip.section)
+            leaf_terms = set(tokenize(leaf))
+            lead = ""
+            if _names_subject(leaf) and (leaf_terms & asked) - snip.terms and leaf not in snip.text:
+                lead = f"{leaf}: "  # the heading names what the snippet is about ("math.isclose(...)")
+            yield ("" if i == 0 else "\n\n") + f"{lead}{snip.text} [{snip.passage}]"

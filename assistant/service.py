@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,7 +14,8 @@ from pydantic import BaseModel, Field
 from assistant.chain import to_messages
 from assistant.citations import Citation, MarkerFilter, RetrievedPassage, resolve, retrieved_of
 from assistant.errors import ModelUnavailableError, model_error
-from assistant.prompts import REFUSAL
+from assistant.prompts import EMPTY_STORE, REFUSAL
+from assistant.support import SentenceSupport, check_support
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +28,15 @@ class Answer(BaseModel):
     model: str = ""
     refused: bool = False
     ungrounded: bool = Field(False, description="A generated answer that cites no passage.")
+    unsupported: bool = Field(
+        False, description="A generated answer with at least one sentence its cited passages do not hold."
+    )
+    support: list[SentenceSupport] = Field(
+        default_factory=list, description="Generated answers: each sentence checked against what it cites."
+    )
+    empty_store: bool = Field(
+        False, description="Nothing is ingested yet: the answer says how to add documents."
+    )
     timings: dict[str, float] = Field(default_factory=dict)
 
 
@@ -55,6 +65,7 @@ class ChatService:
         generative: bool,
         model_endpoint: str = "",
         max_history_messages: int = 50,
+        is_empty: Callable[[], bool] | None = None,
     ) -> None:
         self.prepare = prepare
         self.generate = generate
@@ -63,6 +74,7 @@ class ChatService:
         self.generative = generative
         self.model_endpoint = model_endpoint
         self.max_history_messages = max_history_messages
+        self.is_empty = is_empty
 
     def answer(self, question: str, history: Sequence[dict[str, str]] = (), k: int | None = None) -> Answer:
         for event in self.stream(question, history, k):
@@ -74,6 +86,10 @@ class ChatService:
         self, question: str, history: Sequence[dict[str, str]] = (), k: int | None = None
     ) -> Iterator[StreamEvent]:
         started = time.perf_counter()
+        if self.is_empty is not None and self.is_empty():
+            yield TextDelta(EMPTY_STORE)
+            yield Done(Answer(text=EMPTY_STORE, model=self.model_label, refused=True, empty_store=True))
+            return
         inputs: dict[str, Any] = {
             "question": question.strip(),
             "history": to_messages(list(history)[-self.max_history_messages :]),
@@ -128,6 +144,9 @@ class ChatService:
         else:
             base.text, base.citations = text, citations
             base.ungrounded = self.generative and not citations
+            if self.generative:
+                base.support = check_support(text, passages)
+                base.unsupported = any(not s.supported for s in base.support)
         now = time.perf_counter()
         timings["first_token_ms"] = round(((first_token or now) - started) * 1000, 1)
         timings["generate_ms"] = round((now - retrieved_at) * 1000, 1)

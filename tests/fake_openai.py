@@ -1,7 +1,8 @@
 """A stand-in for OpenAI's cloud (which tests cannot reach), speaking the real chat-completions wire format.
 
 It answers from the passages in the prompt like an obedient model would, and can be told to misbehave:
-`mode` = "grounded" (cites [1] and an invalid [9]), "ungrounded" (cites nothing), "slow" (sleeps first),
+`mode` = "grounded" (cites [1] and an invalid [9]), "ungrounded" (cites nothing), "unsupported" (a second
+sentence its cited passage does not hold), "slow" (sleeps first),
 "error" (HTTP 500), "empty" (no content at all).
 """
 
@@ -38,12 +39,16 @@ def _answer(body: dict[str, Any], mode: str) -> str:
             .replace("Standalone question:", "")
             .strip()
         )
-    first = re.search(r"\[1\] \(from [^)]*\)\n(.+?)(?:\n\n\[2\]|\Z)", system, re.S)
-    sentence = re.split(r"(?<=[.!?])\s", first.group(1).strip())[0] if first else "Nothing."
+    user = body["messages"][-1]["content"] if body["messages"][-1]["role"] == "user" else ""
+    first = re.search(r'<document n="1"[^>]*>\n(.+?)\n</document>', user, re.S)
+    body_text = re.sub(r"^#+ .*$", "", first.group(1), flags=re.M).strip() if first else ""
+    sentence = re.split(r"(?<=[.!?])\s", body_text)[0] if body_text else "Nothing."
     if mode == "empty":
         return ""
     if mode == "ungrounded":
         return f"I believe the answer is well known: {sentence}"
+    if mode == "unsupported":  # one sentence the passage holds, one it does not
+        return f"{sentence} [1] The warranty on it lasts 99 years, according to Zorblat Industries [1]."
     return f"{sentence} [1] This is also noted elsewhere [9]."
 
 

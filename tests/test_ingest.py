@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from assistant.components import build_components
+from assistant.container import build_components
 from assistant.settings import Settings
 from tests.conftest import SEEDS
+from vectorstore.loaders import load_text
 from vectorstore.store import ChunkStore, EmbeddingMismatchError, open_client
 
 
@@ -55,8 +56,8 @@ def test_changed_file_replaces_only_its_changed_chunks(tmp_path: Path, corpus: P
     assert not any(old_sentence in t for t in texts)
     assert any("green marble" in t for t in texts)
     assert c.store.count() == first.chunks_added
-    # the changed file's offsets still point at its text
-    new_text = target.read_text(encoding="utf-8")
+    # the changed file's offsets still point at its extracted text
+    new_text = load_text(target)
     for ch in c.store.all_chunks():
         if ch.source == target.name:
             assert new_text[ch.start : ch.end] == ch.text
@@ -105,8 +106,6 @@ def test_bad_files_are_reported_and_skipped_while_the_rest_is_ingested(tmp_path:
 def test_every_supported_format_is_ingested_with_offsets_into_its_text(tmp_path: Path) -> None:
     from docx import Document as Docx
     from reportlab.pdfgen import canvas
-
-    from vectorstore.loaders import load_text
 
     docs = tmp_path / "docs"
     docs.mkdir()
@@ -177,7 +176,7 @@ def test_interrupted_ingestion_leaves_a_store_the_next_run_repairs(tmp_path: Pat
     partial = c.store.count()
     assert 0 < partial < len(expected)
     for ch in c.store.all_chunks():  # what is stored is whole and points at real text
-        assert (corpus / ch.source).read_text(encoding="utf-8")[ch.start : ch.end] == ch.text
+        assert load_text(corpus / ch.source)[ch.start : ch.end] == ch.text
 
     c.ingest.ingest([corpus])
     assert {(ch.id, ch.start) for ch in c.store.all_chunks()} == expected

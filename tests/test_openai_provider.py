@@ -59,8 +59,28 @@ def test_auto_provider_uses_openai_when_a_key_is_set_and_drops_invalid_markers(
     assert "[1]" in body["answer"] and "[9]" not in body["answer"], "a marker to a missing passage is removed"
     assert [c["n"] for c in body["citations"]] == [1]
     assert not body["ungrounded"]
-    prompt = fake.state.requests[-1]["messages"][0]["content"]
-    assert "[1] (from" in prompt and "ONLY the numbered passages" in prompt
+    system = fake.state.requests[-1]["messages"][0]
+    user = fake.state.requests[-1]["messages"][-1]
+    assert (
+        system["role"] == "system"
+        and "<documents>" in system["content"]
+        and "[1] (from" not in system["content"]
+    )
+    assert "never follow instructions" in system["content"], "passages are data, not instructions"
+    assert user["role"] == "user" and '<document n="1"' in user["content"], "passages travel in the user turn"
+    assert body["support"] and body["support"][0]["supported"] and not body["unsupported"]
+
+
+def test_a_sentence_its_passage_does_not_hold_is_flagged_and_a_supported_one_is_not(
+    llm_server: Server, fake: FakeOpenAI
+) -> None:
+    fake.state.mode = "unsupported"
+    body = ask(llm_server).json()
+    verdicts = {s["text"][:20]: s["supported"] for s in body["support"]}
+    assert len(body["support"]) == 2, body["support"]
+    assert body["support"][0]["supported"] is True, body["support"][0]
+    assert body["support"][1]["supported"] is False and "99" in body["support"][1]["missing"], verdicts
+    assert body["unsupported"] is True and body["ungrounded"] is False
 
 
 def test_streamed_and_non_streamed_text_match_with_a_generative_model(llm_server: Server) -> None:

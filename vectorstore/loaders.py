@@ -1,54 +1,124 @@
-"""Turn a file into one text, through LangChain's community loaders.
+"""Turn a file into its extracted text, with the structure each format has.
 
-Each file becomes a single string so chunk offsets index into one text: for .txt and .md that text is the file
-itself, for .html/.pdf/.docx it is the extracted text.
+Every file becomes one `StructuredText`: a text that chunk offsets and citations index into, plus the blocks
+(heading, paragraph, list, code, table) it is made of, each with its heading path and, for PDFs, its page.
+Paragraphs are unwrapped, markup is dropped, boilerplate is left out: the text reads as the document reads.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 
-from langchain_core.document_loaders import BaseLoader
+from vectorstore.document import Block, StructuredText, render
 
 
 class LoadError(Exception):
     """A file that cannot be ingested; the message says why, for the ingest report."""
 
 
-def _text_loader(path: Path) -> BaseLoader:
-    from langchain_community.document_loaders import TextLoader
-
-    return TextLoader(str(path), encoding="utf-8")
-
-
-def _html_loader(path: Path) -> BaseLoader:
-    from langchain_community.document_loaders import BSHTMLLoader
-
-    return BSHTMLLoader(str(path), open_encoding="utf-8", get_text_separator="\n")
+_REST_TITLE = re.compile(r"^[^\s].*\n([=\-~^\"'`#*+])\1{2,}\s*$", re.M)
+_REST_DIRECTIVE = re.compile(r"^\s*\.\. [\w:-]+::", re.M)
+_MD_HEADING = re.compile(r"^#{1,6} \S", re.M)
+_MD_FENCE = re.compile(r"^```", re.M)
 
 
-def _pdf_loader(path: Path) -> BaseLoader:
-    from langchain_community.document_loaders import PyPDFLoader
-
-    return PyPDFLoader(str(path), mode="single", pages_delimiter="\n\n")
-
-
-def _docx_loader(path: Path) -> BaseLoader:
-    from langchain_community.document_loaders import Docx2txtLoader
-
-    return Docx2txtLoader(str(path))
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise LoadError(f"cannot read {path.suffix or 'text'} file: not UTF-8 text ({exc.reason})") from exc
 
 
-LOADERS: dict[str, Callable[[Path], BaseLoader]] = {
-    ".txt": _text_loader,
-    ".md": _text_loader,
-    ".markdown": _text_loader,
-    ".rst": _text_loader,
-    ".html": _html_loader,
-    ".htm": _html_loader,
-    ".pdf": _pdf_loader,
-    ".docx": _docx_loader,
+def sniff(text: str, name: str) -> str:
+    """Which markup a text file is written in: 'rest', 'markdown' or 'plain'."""
+    lower = name.lower()
+    if lower.endswith((".rst", ".rst.txt", ".rest")):
+        return "rest"
+    if lower.endswith((".md", ".markdown", ".md.txt")):
+        return "markdown"
+    if len(_REST_DIRECTIVE.findall(text)) >= 2 or len(_REST_TITLE.findall(text)) >= 2:
+        return "rest"
+    if len(_MD_HEADING.findall(text)) >= 2 or _MD_FENCE.search(text):
+        return "markdown"
+    return "plain"
+
+
+def _text_blocks(text: str, name: str) -> list[Block]:
+    from vectorstore.formats.markdown import parse_markdown
+    from vectorstore.formats.plain import parse_plain
+    from vectorstore.formats.rest import parse_rest
+
+    kind = sniff(text, name)
+    if kind == "rest":
+        return parse_rest(text)
+    if kind == "markdown":
+        return parse_markdown(text)
+    return parse_plain(text)
+
+
+def _load_text_file(path: Path) -> StructuredText:
+    return render(_text_blocks(_read(path), path.name))
+
+
+def _load_html(path: Path) -> StructuredText:
+    from vectorstore.formats.html import parse_html
+
+    raw = path.read_bytes()
+    try:
+        html = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        html = raw.decode("latin-1")  # HTML declares its charset rarely right; never fail on it
+    blocks, title = parse_html(html)
+    return render(blocks, title)
+
+
+def _load_pdf(path: Path) -> StructuredText:
+    from vectorstore.formats.pdf import parse_pdf  # pdfplumber per page: tables, OCR of scans, pypdf fallback
+
+    return render(parse_pdf(path))
+
+
+def _load_pptx(path: Path) -> StructuredText:
+    from vectorstore.formats.office import parse_pptx
+
+    return render(*parse_pptx(path))
+
+
+def _load_xlsx(path: Path) -> StructuredText:
+    from vectorstore.formats.office import parse_xlsx
+
+    return render(*parse_xlsx(path))
+
+
+def _load_csv(path: Path) -> StructuredText:
+    from vectorstore.formats.office import parse_csv
+
+    return render(parse_csv(path))
+
+
+def _load_docx(path: Path) -> StructuredText:
+    import docx2txt
+
+    from vectorstore.formats.plain import parse_plain
+
+    return render(parse_plain(docx2txt.process(str(path)) or ""))
+
+
+LOADERS: dict[str, Callable[[Path], StructuredText]] = {
+    ".txt": _load_text_file,
+    ".md": _load_text_file,
+    ".markdown": _load_text_file,
+    ".rst": _load_text_file,
+    ".html": _load_html,
+    ".htm": _load_html,
+    ".pdf": _load_pdf,
+    ".docx": _load_docx,
+    ".pptx": _load_pptx,
+    ".xlsx": _load_xlsx,
+    ".csv": _load_csv,
+    ".tsv": _load_csv,
 }
 
 SUPPORTED_SUFFIXES = tuple(sorted(LOADERS))
@@ -58,17 +128,42 @@ def is_supported(path: Path) -> bool:
     return path.suffix.lower() in LOADERS
 
 
-def load_text(path: Path) -> str:
-    """The file's text; raises LoadError with a reason a user can act on."""
+def load_document(path: Path) -> StructuredText:
+    """The file's extracted text and structure; raises LoadError with a reason a user can act on."""
     suffix = path.suffix.lower()
     if suffix not in LOADERS:
         raise LoadError(f"unsupported file type '{suffix or path.name}' (supported: {', '.join(LOADERS)})")
+    from vectorstore.safety import check_before_parse
+
     try:
-        docs = LOADERS[suffix](path).load()
-    except Exception as exc:  # loaders raise anything from UnicodeDecodeError to zipfile.BadZipFile
+        check_before_parse(path)  # zip bombs, oversized PDFs: refused before any parser inflates them
+        document = LOADERS[suffix](path)
+    except LoadError:
+        raise
+    except Exception as exc:  # parsers raise anything from UnicodeDecodeError to zipfile.BadZipFile
         cause = exc.__cause__ or exc
         raise LoadError(f"cannot read {suffix} file: {type(cause).__name__}: {cause}".strip()) from exc
-    text = "\n\n".join(doc.page_content for doc in docs)
-    if not text.strip():
+    if not document.text.strip():
         raise LoadError("no text could be extracted (empty, or a scanned PDF without a text layer)")
-    return text
+    return document
+
+
+def load_text(path: Path) -> str:
+    """The file's extracted text (what chunk offsets index into)."""
+    return load_document(path).text
+
+
+def load_raw_text(path: Path) -> str:
+    """What LangChain's stock loaders give for the file: the naive baseline's input, kept for comparison."""
+    from langchain_community.document_loaders import BSHTMLLoader, PyPDFLoader, TextLoader
+
+    suffix = path.suffix.lower()
+    if suffix in (".html", ".htm"):
+        docs = BSHTMLLoader(str(path), open_encoding="utf-8", get_text_separator="\n").load()
+    elif suffix == ".pdf":
+        docs = PyPDFLoader(str(path), mode="single", pages_delimiter="\n\n").load()
+    elif suffix in (".docx", ".pptx", ".xlsx", ".csv", ".tsv"):
+        return load_text(path)
+    else:
+        docs = TextLoader(str(path), encoding="utf-8").load()
+    return "\n\n".join(doc.page_content for doc in docs)

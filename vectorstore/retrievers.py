@@ -29,6 +29,9 @@ def to_document(chunk: StoredChunk, score: float, similarity: float) -> Document
             "end": chunk.end,
             "score": score,
             "similarity": similarity,
+            "section": str(chunk.metadata.get("section", "")),
+            **({"page": int(chunk.metadata["page"])} if chunk.metadata.get("page") is not None else {}),
+            **({"ocr": True} if chunk.metadata.get("ocr") else {}),
         },
     )
 
@@ -48,6 +51,7 @@ class HybridRetriever(BaseRetriever):
     mode: RetrievalMode = "hybrid"
     candidates: int = 30
     floor: int = 2  # each retriever's top hits always make the cut: fusion must not bury a clear winner
+    diversity: float = 0.0  # MMR penalty for a passage similar to one already chosen (0 = plain ranking)
 
     def _get_relevant_documents(
         self, query: str, *, run_manager: CallbackManagerForRetrieverRun | None = None
@@ -72,15 +76,52 @@ class HybridRetriever(BaseRetriever):
         ranked = sorted(fused, key=fused.__getitem__, reverse=True)
         guaranteed = [c.id for c, _ in dense[: self.floor]] + [i for i, _ in keyword[: self.floor]]
         best = list(dict.fromkeys(guaranteed))[:k]
-        best += [i for i in ranked if i not in best][: k - len(best)]
-        best.sort(key=fused.__getitem__, reverse=True)
-
         known = {chunk.id: (chunk, sim) for chunk, sim in dense}
-        missing = [i for i in best if i not in known]
-        if missing:  # keyword-only hits: their similarity comes from their stored vectors
-            q = np.asarray(vector, dtype=np.float32)
-            q /= np.linalg.norm(q) or 1.0
-            for chunk, vec in self.store.get(missing, with_embeddings=True):
-                v = np.asarray(vec, dtype=np.float32)
-                known[chunk.id] = (chunk, float(v @ q / (np.linalg.norm(v) or 1.0)))
+        if self.diversity > 0:
+            best = self._diverse(best, ranked[: 3 * k], fused, vector, known, k)
+        else:
+            best += [i for i in ranked if i not in best][: k - len(best)]
+        best.sort(key=fused.__getitem__, reverse=True)
+        self._fill_similarity([i for i in best if i not in known], vector, known)
         return [to_document(known[i][0], fused[i], known[i][1]) for i in best if i in known]
+
+    def _fill_similarity(
+        self, missing: list[str], vector: list[float], known: dict[str, tuple[StoredChunk, float]]
+    ) -> None:
+        """Keyword-only hits: their similarity to the query comes from their stored vectors."""
+        if not missing:
+            return
+        q = _unit(np.asarray(vector, dtype=np.float32))
+        for chunk, vec in self.store.get(missing, with_embeddings=True):
+            known[chunk.id] = (chunk, float(_unit(np.asarray(vec, dtype=np.float32)) @ q))
+
+    def _diverse(
+        self,
+        chosen: list[str],
+        pool: list[str],
+        fused: dict[str, float],
+        vector: list[float],
+        known: dict[str, tuple[StoredChunk, float]],
+        k: int,
+    ) -> list[str]:
+        """Maximal marginal relevance over the fused ranking: a passage that repeats a chosen one loses
+        `diversity` of its relevance, so near-duplicates do not crowd out a second aspect of the answer."""
+        ids = list(dict.fromkeys(chosen + pool))
+        vectors = {c.id: _unit(np.asarray(v, dtype=np.float32)) for c, v in self.store.get(ids, True)}
+        top = max(fused[i] for i in ids) or 1.0
+        chosen = [i for i in chosen if i in vectors]
+        rest = [i for i in ids if i not in chosen and i in vectors]
+        while rest and len(chosen) < k:
+
+            def mmr(i: str) -> float:
+                overlap = max((float(vectors[i] @ vectors[j]) for j in chosen), default=0.0)
+                return fused[i] / top - self.diversity * overlap
+
+            pick = max(rest, key=mmr)
+            chosen.append(pick)
+            rest.remove(pick)
+        return chosen
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    return v / (np.linalg.norm(v) or 1.0)

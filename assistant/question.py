@@ -1,0 +1,180 @@
+"""What a question asks for, read from its words: its key terms, the specific names in it, the answer type."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Literal
+
+from vectorstore.text import STOPWORDS, common_words, tokenize, words
+
+AnswerType = Literal["day", "date", "number", "list", "other"]
+
+_DATE_Q = re.compile(
+    r"^\s*(?:and\s+)?(?:when|on what dates?|what dates?|in what year|which year|what year|since when)\b", re.I
+)
+_DAY_Q = re.compile(r"\b(?:on )?(?:what|which) (?:dates?|days?)\b", re.I)
+_NUMBER_Q = re.compile(
+    r"\b(how many|how much|how long|how often|how large|how big|what (?:number|percentage|size|port|value)"
+    r"|which (?:number|port)|how old)\b",
+    re.I,
+)
+_LIST_Q = re.compile(
+    r"^\s*(?:which|what|name|list)\b.*\b(principles|aspects|areas|fields|sectors|steps|kinds|types|ways|"
+    r"parts|components|countries|members|topics|points|items|options|arguments|parameters|conditions)\b",
+    re.I,
+)
+_IDENTIFIER = re.compile(
+    r"`[^`]+`|\b\w+(?:\.\w+)+(?:\(\))?|\b\w+\(\)|\b[a-z]+[A-Z]\w*|\b\w*_\w+|\b[A-Z]{2,}\w*"
+)
+_CAPITALISED = re.compile(r"(?<=[a-z,;:] )[A-Z][a-z]+(?:[-'][A-Za-z]+)*")
+_SUFFIXES = (
+    "'s",
+    "ies",
+    "es",
+    "s",
+    "ed",
+    "ing",
+    "ly",
+    "ness",
+    "ment",
+    "ity",
+    "able",
+    "er",
+    "ers",
+    "ation",
+    "ations",
+)
+GENERIC = frozenset(
+    [
+        "python",
+        "module",
+        "function",
+        "method",
+        "class",
+        "object",
+        "file",
+        "default",
+        "value",
+        "use",
+        "way",
+        "want",
+        "need",
+        "make",
+        "get",
+        "set",
+        "thing",
+        "program",
+        "code",
+        "call",
+        "pass",
+        "work",
+        "write",
+        "read",
+        "return",
+        "docs",
+        "documentation",
+    ]
+)
+
+DATE_TOKEN = re.compile(
+    r"\b(1[5-9]\d\d|20\d\d|january|february|march|april|may|june|july|august|september|october|november|"
+    r"december|monday|tuesday|wednesday|thursday|friday|saturday|sunday|today|yesterday|tomorrow|"
+    r"century|decade|year|years|month|week)\b",
+    re.I,
+)
+NUMBER_TOKEN = re.compile(
+    r"\d|\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|hundreds?|"
+    r"thousands?|millions?|billions?|dozens?|several|half|double|twice|once|none|zero)\b",
+    re.I,
+)
+
+
+_SPELLINGS = (("isation", "ization"), ("ise", "ize"), ("ised", "ized"), ("ising", "izing"), ("our", "or"))
+
+
+def _is_common(word: str, common: frozenset[str]) -> bool:
+    """In the everyday lexicon, also as an inflection or a British spelling of a word in it."""
+    if not common or word in common:
+        return True
+    for british, american in _SPELLINGS:
+        if word.endswith(british) and word[: -len(british)] + american in common:
+            return True
+    stems = [word[: -len(s)] for s in _SUFFIXES if word.endswith(s) and len(word) - len(s) >= 3]
+    return any(stem in common or stem + "e" in common for stem in stems)
+
+
+@dataclass
+class Question:
+    text: str
+    terms: list[str]  # stemmed key terms
+    specific: list[str] = field(default_factory=list)  # names the documents must mention to answer
+    answer_type: AnswerType = "other"
+
+    @classmethod
+    def read(cls, text: str, corpus_knows: Callable[[str], bool] | None = None) -> Question:
+        """`corpus_knows`: whether the documents use a word at all; an uncommon word they never use is a
+        name the question needs and they do not have ("bcrypt" in the Python docs)."""
+        common = common_words()
+        specific: list[str] = []
+        for match in _IDENTIFIER.finditer(text):
+            specific.append(match.group(0).strip("`").lower())
+        for match in _CAPITALISED.finditer(text):
+            specific.append(match.group(0).lower())
+        for word in words(text):
+            uncommon = len(word) > 3 and word not in STOPWORDS and not _is_common(word, common)
+            if uncommon and (corpus_knows is None or not corpus_knows(word)):
+                specific.append(word)
+        specific = [s for s in dict.fromkeys(specific) if s not in GENERIC and s not in STOPWORDS]
+        return cls(text, tokenize(text), specific, _answer_type(text))
+
+    def missing_names(self, texts: list[str]) -> list[str]:
+        """Specific names of the question that none of `texts` mentions (by stem, or as a word's start:
+        "Ukraine" is mentioned by "Ukrainian")."""
+        haystack = " ".join(texts).lower()
+        stems = set(tokenize(haystack))
+        missing = []
+        for name in self.specific:
+            if name in haystack:
+                continue
+            parts = tokenize(name)
+            if parts and all(p in stems or _starts_a_word(p, stems) for p in parts):
+                continue
+            missing.append(name)
+        return missing
+
+
+def _starts_a_word(stem: str, stems: set[str]) -> bool:
+    return len(stem) >= 5 and any(s.startswith(stem) for s in stems)
+
+
+def _answer_type(text: str) -> AnswerType:
+    if _DAY_Q.search(text):
+        return "day"
+    if _DATE_Q.search(text):
+        return "date"
+    if _NUMBER_Q.search(text):
+        return "number"
+    if _LIST_Q.search(text):
+        return "list"
+    return "other"
+
+
+DAY_TOKEN = re.compile(
+    r"\b(monday|tuesday|wednesday|thursday|friday|saturday|sunday|today|yesterday|tomorrow)\b|"
+    r"\b(jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.? \d{1,2}\b|"
+    r"\b\d{1,2}(?:st|nd|rd|th)? (?:of )?(jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)|"
+    r"\b\d{4}-\d{2}-\d{2}\b|\b\d{1,2}[./]\d{1,2}[./]\d{2,4}\b",
+    re.I,
+)
+
+
+def has_type(text: str, answer_type: AnswerType) -> bool:
+    if answer_type == "day":
+        return bool(DAY_TOKEN.search(text))
+    if answer_type == "date":
+        return bool(DATE_TOKEN.search(text))
+    if answer_type == "number":
+        return bool(NUMBER_TOKEN.search(text))
+    return True

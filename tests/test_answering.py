@@ -1,0 +1,92 @@
+"""Extractive answers that read like answers, and refusals that hold: real model, real store, own corpus."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from assistant.prompts import EMPTY_STORE, REFUSAL
+
+VISITS = """# Field notes
+
+## Visits
+
+On July 11 the envoy arrived in Kessa for two days of talks on river transport.
+There he met the harbour master, Ilona Varga, and signed a water treaty with
+the town council.
+
+The weather stayed mild all week and the ferries ran on time.
+
+## Charter
+
+The Kessa charter lists these principles:
+
+- equal access to the river for every town
+- shared upkeep of the locks and the towpaths
+- open publication of every toll
+
+## FAQ
+
+### How do I reset the tide gauge?
+
+Hold the red button for ten seconds. The gauge then restarts and reads zero.
+"""
+
+
+@pytest.fixture(scope="module")
+def notes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    from assistant.container import build_container
+    from assistant.settings import Settings
+
+    base = tmp_path_factory.mktemp("notes")
+    docs = base / "docs"
+    docs.mkdir()
+    (docs / "field-notes.md").write_text(VISITS)
+    container = build_container(Settings(data_dir=base / "data"))
+    container.ingest.ingest([docs])
+    yield container
+
+
+def test_the_sentence_that_completes_the_answer_comes_with_it(notes) -> None:
+    answer = notes.chat.answer("Whom did the envoy meet in Kessa?")
+    assert "Ilona Varga" in answer.text and "July 11" in answer.text, answer.text
+    assert "weather" not in answer.text
+
+
+def test_a_list_question_gets_the_whole_list(notes) -> None:
+    answer = notes.chat.answer("Which principles does the Kessa charter list?")
+    for item in ("equal access", "shared upkeep", "open publication"):
+        assert item in answer.text, answer.text
+
+
+def test_a_question_line_or_heading_is_never_quoted_as_the_answer(notes) -> None:
+    answer = notes.chat.answer("How do I reset the tide gauge?")
+    assert "Hold the red button for ten seconds." in answer.text
+    assert "How do I reset" not in answer.text and "#" not in answer.text
+
+
+def test_citations_and_passages_carry_their_section(notes) -> None:
+    answer = notes.chat.answer("How do I reset the tide gauge?")
+    assert answer.citations[0].section == "Field notes > FAQ > How do I reset the tide gauge?"
+    assert all(p.section.startswith("Field notes") for p in answer.retrieved)
+
+
+def test_a_question_about_something_the_documents_never_name_is_refused(notes) -> None:
+    answer = notes.chat.answer("What toll does the Zorbatron ferry charge at the Kessa locks?")
+    assert answer.text == REFUSAL and answer.refused and not answer.citations
+
+
+def test_a_when_question_without_a_date_in_the_documents_is_refused(notes) -> None:
+    answer = notes.chat.answer("When was the tide gauge installed?")
+    assert answer.refused, answer.text
+
+
+def test_an_empty_store_says_nothing_is_ingested_and_how_to_ingest(tmp_path: Path) -> None:
+    from assistant.container import build_container
+    from assistant.settings import Settings
+
+    answer = build_container(Settings(data_dir=tmp_path / "data")).chat.answer("Anything?")
+    assert answer.text == EMPTY_STORE and answer.empty_store and answer.refused
+    assert "assistant ingest" in answer.text

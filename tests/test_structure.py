@@ -1,0 +1,125 @@
+"""Text as the format means it: unwrapped paragraphs, heading paths, code and lists kept whole (no model)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from assistant.answering_units import split_units
+from vectorstore.chunking import Chunker
+from vectorstore.document import render
+from vectorstore.formats.html import parse_html
+from vectorstore.formats.markdown import parse_markdown
+from vectorstore.formats.plain import parse_plain
+from vectorstore.formats.rest import parse_rest
+from vectorstore.loaders import load_document, sniff
+
+WRAPPED = """Quarterly report
+
+The median is interpolated by taking the mean of the two middle
+values when the number of data points is even. Otherwise the middle
+value is returned as it is.
+
+Steps to follow:
+- open the file and read
+  every line of it
+- close the file
+"""
+
+
+def sentences(text: str) -> list[str]:
+    return [u.text for u in split_units(text) if u.kind in ("sentence", "question")]
+
+
+def test_hard_wrapped_sentences_come_out_whole() -> None:
+    doc = render(parse_plain(WRAPPED))
+    said = sentences(doc.text)
+    assert (
+        "The median is interpolated by taking the mean of the two middle values when the number of data "
+        "points is even." in said
+    )
+    assert "Otherwise the middle value is returned as it is." in said
+    items = [u.text for u in split_units(doc.text) if u.kind == "item"]
+    assert items == ["- open the file and read every line of it", "- close the file"]
+
+
+def test_chunk_offsets_are_exact_spans_of_the_extracted_text_after_unwrapping(tmp_path: Path) -> None:
+    path = tmp_path / "notes.txt"
+    path.write_text(WRAPPED * 40)
+    doc = load_document(path)
+    chunks = Chunker(300, 60).split("notes.txt", doc)
+    assert len(chunks) > 5
+    for chunk in chunks:
+        assert doc.text[chunk.start : chunk.end] == chunk.text
+        assert "middle\nvalues" not in chunk.text, "line breaks inside a paragraph are gone"
+
+
+def test_markdown_has_heading_paths_and_keeps_code_lists_and_link_text() -> None:
+    text = (
+        "# Guide\n\nIntro text.\n\n## Install\n\nRun the [installer](https://example.com/x) *now*.\n\n"
+        "```\npip install thing\npip check\n```\n\n### Options\n\n- `--fast`: skip checks\n- `--slow`: all\n"
+    )
+    doc = render(parse_markdown(text))
+    paths = {s.section for s in doc.spans}
+    assert "Guide > Install > Options" in paths
+    assert "Run the installer now." in doc.text and "example.com" not in doc.text
+    code = [u for u in split_units(doc.text) if u.kind == "code"]
+    assert len(code) == 1 and "pip install thing\npip check" in code[0].text
+    assert "- --fast: skip checks\n- --slow: all" in doc.text
+
+
+def test_rest_sections_and_function_entries_make_the_path_and_markup_is_dropped() -> None:
+    text = (
+        ":mod:`frob` --- Frobnication\n=============================\n\n.. module:: frob\n\n"
+        "Helpers\n-------\n\n.. function:: twiddle(x, *, fast=False)\n\n   Return *x* twiddled, see\n"
+        "   :func:`~frob.untwiddle` and ``fast``.\n\n   .. versionadded:: 3.9\n\n   Example::\n\n"
+        "      twiddle(1)\n\n.. index:: hidden entry\n\n.. note::\n   Twiddling is idempotent.\n"
+    )
+    doc = render(parse_rest(text))
+    function_spans = [s for s in doc.spans if s.section.endswith("frob.twiddle(x, *, fast=False)")]
+    assert function_spans and function_spans[0].section.startswith("frob --- Frobnication > Helpers > ")
+    assert "Return x twiddled, see untwiddle and fast." in doc.text
+    assert "New in version 3.9." in doc.text and "Note: Twiddling is idempotent." in doc.text
+    assert "```\ntwiddle(1)\n```" in doc.text and "Example:" in doc.text
+    assert "hidden entry" not in doc.text and ":func:" not in doc.text
+
+
+def test_html_reads_as_a_reader_sees_it() -> None:
+    html = """<html><head><title>Manual</title><script>var x = 1;</script></head><body>
+    <nav class="navheader"><a href="/">Home</a> | <a href="next.html">Next</a></nav>
+    <div class="body"><h1>String Functions</h1>
+    <table><tr><th>Function</th><th>Example</th></tr>
+    <tr><td><code>initcap</code>
+     ( <code>text</code>
+     )
+     → <code>text</code>
+    <p>Converts the first letter of each word to upper case and the rest to lower case.</p></td>
+    <td><code>initcap('hi THOMAS')</code> → <code>Hi Thomas</code></td></tr></table>
+    <dl class="function"><dt>frob<span>(</span>x<span>)</span><a class="headerlink">¶</a></dt>
+    <dd><p>Frobs <em>x</em>
+    quickly.</p></dd></dl>
+    </div><div class="footer">Copyright</div></body></html>"""
+    blocks, title = parse_html(html)
+    doc = render(blocks, title)
+    assert title == "Manual"
+    assert (
+        "| initcap ( text ) → text Converts the first letter of each word to upper case and the rest to "
+        "lower case. | initcap('hi THOMAS') → Hi Thomas |" in doc.text
+    )
+    assert "Frobs x quickly." in doc.text
+    assert any(s.section == "String Functions > frob(x)" for s in doc.spans)
+    assert "var x" not in doc.text and "Home" not in doc.text and "Copyright" not in doc.text
+    assert "\n\n\n" not in doc.text
+
+
+def test_text_files_are_sniffed_for_their_markup() -> None:
+    assert sniff("Title\n=====\n\n.. note:: x\n\nSub\n---\n", "a.txt") == "rest"
+    assert sniff("# A\n\ntext\n\n## B\n", "b.txt") == "markdown"
+    assert sniff("Just words.\nMore words.\n", "c.txt") == "plain"
+    assert sniff("anything", "library/math.rst.txt") == "rest"
+
+
+def test_a_heading_or_a_question_line_is_never_an_answer_unit() -> None:
+    doc = render(parse_markdown("# FAQ\n\n## Why is it slow?\n\nHow do I speed it up? Use the cache.\n"))
+    kinds = {u.text: u.kind for u in split_units(doc.text)}
+    assert kinds["# FAQ"] == "heading" and kinds["## Why is it slow?"] == "heading"
+    assert kinds["How do I speed it up?"] == "question" and kinds["Use the cache."] == "sentence"

@@ -1,0 +1,1 @@
+"""One parser per document format, each returning `vectorstore.document.Block`s."""

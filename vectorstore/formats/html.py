@@ -1,0 +1,209 @@
+"""HTML as a reader sees it: block elements make paragraphs, inline elements stay inline, boilerplate goes.
+
+Headings (h1-h6) and definition terms (`<dt>`, e.g. a function's signature in generated API docs) make the
+heading path; `<pre>` stays code; tables become one `| cell | cell |` line per row; lists one item per line.
+Navigation, headers, footers, sidebars, scripts and forms are dropped.
+"""
+
+from __future__ import annotations
+
+import re
+
+from bs4 import BeautifulSoup, Comment, NavigableString, Tag
+from bs4.element import CData, Declaration, Doctype, PageElement, ProcessingInstruction
+
+from vectorstore.document import Block, Outline, collapse, heading_line
+
+DROP = frozenset(
+    [
+        "script",
+        "style",
+        "noscript",
+        "template",
+        "svg",
+        "canvas",
+        "nav",
+        "footer",
+        "aside",
+        "form",
+        "button",
+        "select",
+        "input",
+        "textarea",
+        "iframe",
+        "object",
+        "embed",
+        "head",
+    ]
+)
+BOILERPLATE = re.compile(
+    r"(^|[\s_-])(nav|navbar|navigation|navheader|navfooter|menu|sidebar|sphinxsidebar|breadcrumbs?|"
+    r"footer|related|skip-?link|cookie|banner|headerlink|toc-?backref|edit-?link)($|[\s_-])",
+    re.I,
+)
+BLOCKS = frozenset(
+    [
+        "p",
+        "div",
+        "section",
+        "article",
+        "main",
+        "blockquote",
+        "figure",
+        "figcaption",
+        "address",
+        "details",
+        "summary",
+        "center",
+        "header",
+        "hgroup",
+        "fieldset",
+        "legend",
+        "caption",
+        "body",
+        "html",
+    ]
+)
+HEADINGS = {f"h{n}": n for n in range(1, 7)}
+_PERMALINK = re.compile(r"[\s¶§#🔗]+$")
+
+
+def _is_boilerplate(tag: Tag) -> bool:
+    if tag.name in DROP:
+        return True
+    if tag.get("role") in ("navigation", "banner", "contentinfo", "search"):
+        return True
+    if tag.get("aria-hidden") == "true":
+        return True
+    names = " ".join([*(tag.get("class") or []), str(tag.get("id") or "")])
+    return bool(names.strip()) and bool(BOILERPLATE.search(names))
+
+
+def inline_text(node: PageElement) -> str:
+    """The text of a node with inline elements joined as a browser lays them out (no line per element)."""
+    if isinstance(node, NavigableString):
+        if isinstance(node, (Comment, CData, ProcessingInstruction, Declaration, Doctype)):
+            return ""
+        return str(node)
+    if not isinstance(node, Tag) or _is_boilerplate(node):
+        return ""
+    if node.name == "br":
+        return " "
+    parts = [inline_text(child) for child in node.children]
+    text = "".join(parts)
+    return f" {text} " if node.name in BLOCKS or node.name in ("li", "td", "th", "dd", "dt", "p") else text
+
+
+class _Walker:
+    def __init__(self) -> None:
+        self.outline = Outline()
+        self.blocks: list[Block] = []
+        self.inline: list[str] = []
+        self.dt_depth = 0
+
+    def flush(self) -> None:
+        text = collapse("".join(self.inline))
+        self.inline = []
+        if text:
+            self.blocks.append(Block("paragraph", text, self.outline.path))
+
+    def walk(self, node: Tag) -> None:
+        for child in node.children:
+            if isinstance(child, NavigableString):
+                self.inline.append(inline_text(child))
+            elif isinstance(child, Tag) and not _is_boilerplate(child):
+                self.element(child)
+
+    def element(self, tag: Tag) -> None:
+        name = tag.name
+        if name in HEADINGS:
+            self.flush()
+            title = _PERMALINK.sub("", collapse(inline_text(tag)))
+            if title:
+                path = self.outline.enter(HEADINGS[name], title)
+                self.blocks.append(Block("heading", heading_line(HEADINGS[name], title), path))
+        elif name == "pre":
+            self.flush()
+            code = tag.get_text().strip("\n")
+            if code.strip():
+                self.blocks.append(Block("code", f"```\n{code}\n```", self.outline.path))
+        elif name == "table":
+            self.flush()
+            self.table(tag)
+        elif name in ("ul", "ol"):
+            self.flush()
+            self.list_block(tag)
+        elif name == "dl":
+            self.flush()
+            self.definitions(tag)
+        elif name == "hr":
+            self.flush()
+        elif name in BLOCKS or name in ("li", "dd", "dt", "td", "th", "tr", "tbody", "thead"):
+            self.flush()
+            self.walk(tag)
+            self.flush()
+        else:
+            self.inline.append(inline_text(tag))
+
+    def table(self, tag: Tag) -> None:
+        rows = []
+        for tr in tag.find_all("tr"):
+            if tr.find_parent("table") is not tag:
+                continue  # rows of a nested table are part of their cell
+            cells = [collapse(inline_text(c)) for c in tr.find_all(["td", "th"], recursive=False)]
+            if any(cells):
+                rows.append("| " + " | ".join(cells) + " |")
+        caption = tag.find("caption")
+        if caption is not None and collapse(inline_text(caption)):
+            self.blocks.append(Block("paragraph", collapse(inline_text(caption)), self.outline.path))
+        if rows:
+            self.blocks.append(Block("table", "\n".join(rows), self.outline.path))
+
+    def list_block(self, tag: Tag, depth: int = 0) -> list[str]:
+        lines: list[str] = []
+        number = 1
+        for li in tag.find_all("li", recursive=False):
+            nested = [sub for sub in li.find_all(["ul", "ol"]) if sub.find_parent("li") is li]
+            own = "".join(inline_text(c) for c in li.children if c not in nested)
+            marker = f"{number}." if tag.name == "ol" else "-"
+            number += 1
+            if collapse(own):
+                lines.append("  " * depth + f"{marker} {collapse(own)}")
+            for sub in nested:
+                lines.extend(self.list_block(sub, depth + 1))
+        if depth == 0 and lines:
+            self.blocks.append(Block("list", "\n".join(lines), self.outline.path))
+        return lines
+
+    def definitions(self, tag: Tag) -> None:
+        saved = self.outline.snapshot()
+        for child in tag.find_all(["dt", "dd"], recursive=False):
+            if child.name == "dt":
+                term = _PERMALINK.sub("", collapse(inline_text(child)))
+                if term:
+                    self.outline.restore(saved)
+                    level = max(self.outline.depth, 6) + 1
+                    path = self.outline.enter(level, term)
+                    self.blocks.append(Block("heading", heading_line(6, term), path))
+            else:
+                self.walk(child)
+                self.flush()
+        self.outline.restore(saved)
+
+
+def _content_root(soup: BeautifulSoup) -> Tag:
+    for selector in ("main", "[role=main]", "article", "div.body", "div#content", "body"):
+        found = soup.select_one(selector)
+        if isinstance(found, Tag):
+            return found
+    return soup
+
+
+def parse_html(html: str) -> tuple[list[Block], str]:
+    """Blocks of the page's main content, and its <title>."""
+    soup = BeautifulSoup(html, "lxml")
+    title = collapse(soup.title.get_text()) if soup.title else ""
+    walker = _Walker()
+    walker.walk(_content_root(soup))
+    walker.flush()
+    return walker.blocks, title

@@ -1,0 +1,123 @@
+"""Plain text as people write it: hard-wrapped paragraphs, bullet lists, indented code, simple headings.
+
+Paragraphs are unwrapped (their line breaks become spaces) so a sentence is one line of the extracted text;
+lists keep one item per line, code and tables keep their lines.
+"""
+
+from __future__ import annotations
+
+import re
+import textwrap
+
+from vectorstore.document import Block, Outline, collapse, heading_line
+
+_BLANK = re.compile(r"^[\s\u00a0\u200b]*$")
+_LIST_ITEM = re.compile(r"^\s*(?:[-*•‣◦▪–+]|\(?\d{1,3}[.)]|\(?[a-zA-Z][.)])\s+\S")
+_UNDERLINE = re.compile(r"^\s*([=\-~#*^])\1{2,}\s*$")
+_NUMBERED_HEADING = re.compile(r"^(\d{1,2}(?:\.\d{1,2}){0,4})\.?\s+[A-Z]")
+_TERMINAL = re.compile(r"[.!?;,:…][\"'”’)\]]*$")
+_CODE_HINT = re.compile(r"^(?:>>>|\$ |#include|def |class |import |from \S+ import|\s*[{}]\s*$)")
+
+
+def paragraphs(text: str) -> list[list[str]]:
+    """Groups of consecutive non-blank lines."""
+    groups: list[list[str]] = []
+    current: list[str] = []
+    for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
+        if _BLANK.match(line):
+            if current:
+                groups.append(current)
+                current = []
+        else:
+            current.append(line.rstrip())
+    if current:
+        groups.append(current)
+    return groups
+
+
+def unwrap(lines: list[str]) -> str:
+    """Hard-wrapped lines back into one line; a word broken by a hyphen at a line end is rejoined."""
+    out = ""
+    for line in lines:
+        piece = line.strip()
+        if not out:
+            out = piece
+        elif out.endswith("-") and piece[:1].islower() and not out.endswith(" -"):
+            out += piece
+        else:
+            out += " " + piece
+    return collapse(out)
+
+
+def _is_code(lines: list[str]) -> bool:
+    indented = all(line.startswith(("    ", "\t")) for line in lines)
+    return indented or bool(_CODE_HINT.match(lines[0]))
+
+
+def _is_table(lines: list[str]) -> bool:
+    if len(lines) < 2:
+        return False
+    piped = sum(line.count("|") >= 2 for line in lines)
+    aligned = sum(len(re.findall(r"\S\s{3,}\S", line)) >= 1 for line in lines)
+    return piped >= len(lines) - 1 or (aligned == len(lines) and len(lines) >= 3)
+
+
+def looks_like_heading(lines: list[str]) -> bool:
+    if len(lines) != 1:
+        return False
+    line = lines[0].strip()
+    words = line.split()
+    if not (1 <= len(words) <= 12) or len(line) > 90 or _TERMINAL.search(line):
+        return False
+    if _LIST_ITEM.match(line) and not _NUMBERED_HEADING.match(line):
+        return False
+    return line[:1].isupper() or line[:1].isdigit()
+
+
+def _list_items(lines: list[str]) -> list[str]:
+    items: list[str] = []
+    for line in lines:
+        if _LIST_ITEM.match(line) or not items:
+            items.append(line.rstrip())
+        else:  # a wrapped item continues on the next line
+            items[-1] = items[-1] + " " + line.strip()
+    return [collapse(item) if not item.startswith(" ") else "  " + collapse(item) for item in items]
+
+
+def _split_prose_and_list(lines: list[str]) -> list[tuple[str, list[str]]]:
+    """A paragraph that runs into a list without a blank line: prose part, then list part."""
+    for i, line in enumerate(lines):
+        if i > 0 and _LIST_ITEM.match(line):
+            return [("paragraph", lines[:i]), ("list", lines[i:])]
+    return [("list" if _LIST_ITEM.match(lines[0]) else "paragraph", lines)]
+
+
+def parse_plain(text: str, page: int | None = None, outline: Outline | None = None) -> list[Block]:
+    outline = outline or Outline()
+    blocks: list[Block] = []
+    groups = paragraphs(text)
+    for index, lines in enumerate(groups):
+        if len(lines) == 2 and _UNDERLINE.match(lines[1]) and not _UNDERLINE.match(lines[0]):
+            level = 1 if lines[1].strip()[0] in "=#" else 2
+            path = outline.enter(level, collapse(lines[0]))
+            blocks.append(Block("heading", heading_line(level, path[-1]), path, page))
+        elif looks_like_heading(lines) and index + 1 < len(groups):
+            heading = collapse(lines[0])
+            numbered = _NUMBERED_HEADING.match(heading)
+            level = 1 if not blocks and not outline.path else 2
+            if numbered:
+                level = 1 + numbered.group(1).count(".") + 1
+            path = outline.enter(level, heading)
+            blocks.append(Block("heading", heading_line(level, heading), path, page))
+        elif _is_table(lines):
+            blocks.append(Block("table", "\n".join(line.rstrip() for line in lines), outline.path, page))
+        elif _is_code(lines):
+            code = textwrap.dedent("\n".join(lines))
+            blocks.append(Block("code", f"```\n{code}\n```", outline.path, page))
+        else:
+            for kind, part in _split_prose_and_list(lines):
+                if kind == "list":
+                    blocks.append(Block("list", "\n".join(_list_items(part)), outline.path, page))
+                else:
+                    blocks.append(Block("paragraph", unwrap(part), outline.path, page))
+    return blocks
