@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
@@ -18,6 +20,7 @@ from assistant.settings import Settings
 
 if TYPE_CHECKING:
     from assistant.container import Container
+    from assistant.storage import Storage
 
 app = typer.Typer(
     pretty_exceptions_enable=False,
@@ -239,6 +242,154 @@ def serve(
 
     overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
     run(_settings(**overrides), ingest_if_empty=ingest_seeds)
+
+
+# --- people and collections (assistant.storage; the database of RAG_DATABASE_URL or <data dir>/assistant.db)
+
+users_app = typer.Typer(help="People who may sign in or call the API.", no_args_is_help=True)
+keys_app = typer.Typer(help="API keys (stored as hashes: a key is shown once).", no_args_is_help=True)
+collections_app = typer.Typer(help="Named document sets, and who may use them.", no_args_is_help=True)
+app.add_typer(users_app, name="users")
+app.add_typer(keys_app, name="keys")
+app.add_typer(collections_app, name="collections")
+
+
+@contextmanager
+def _storage() -> Iterator[Storage]:
+    """The storage services; an AssistantError (or a database error) is printed and exits non-zero."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from assistant.errors import AssistantError
+    from assistant.storage import Storage
+
+    try:
+        storage = Storage.from_settings(_settings())
+    except Exception as exc:
+        _fail(exc)
+    try:
+        yield storage
+    except (AssistantError, SQLAlchemyError, OSError) as exc:
+        _fail(exc)
+    finally:
+        storage.close()
+
+
+def _read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    return str(typer.prompt("Password", hide_input=True, confirmation_prompt=True, err=True))
+
+
+@users_app.command("add")
+def users_add(
+    name: Annotated[str, typer.Argument(help="Sign-in name: letters, digits, '.', '_', '@', '-'.")],
+    admin: Annotated[bool, typer.Option("--admin", help="May manage documents, collections, users.")] = False,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from the first line of stdin.")
+    ] = False,
+    no_password: Annotated[
+        bool, typer.Option("--no-password", help="No browser sign-in: the API key only (a bot).")
+    ] = False,
+) -> None:
+    """Create a user; prints the user's API key as the last line (shown once)."""
+    password = None if no_password else _read_password(password_stdin)
+    with _storage() as storage:
+        made = storage.users.add(name, password, admin=admin)
+    console.print(f"created {'admin' if admin else 'member'} {made.user.name}; API key (shown once):")
+    print(made.api_key)
+
+
+@users_app.command("list")
+def users_list() -> None:
+    """Every user: role, whether a password is set, how many API keys."""
+    with _storage() as storage:
+        users = storage.users.list()
+    table = Table("name", "role", "password", "keys", "created")
+    for user in users:
+        role = "admin" if user.is_admin else "member"
+        table.add_row(
+            user.name,
+            role,
+            "yes" if user.has_password else "no",
+            str(user.keys),
+            f"{user.created_at:%Y-%m-%d %H:%M}",
+        )
+    Console().print(table)
+
+
+@users_app.command("password")
+def users_password(
+    name: Annotated[str, typer.Argument(help="The user whose password is set.")],
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from the first line of stdin.")
+    ] = False,
+    remove: Annotated[bool, typer.Option("--remove", help="No password: API keys only.")] = False,
+) -> None:
+    """Set (or remove) a user's browser sign-in password."""
+    password = None if remove else _read_password(password_stdin)
+    with _storage() as storage:
+        storage.users.set_password(name, password)
+    console.print(f"{name}: password {'removed' if remove else 'set'}")
+
+
+@users_app.command("remove")
+def users_remove(name: Annotated[str, typer.Argument(help="The user to remove.")]) -> None:
+    """Remove a user, with their API keys, grants and conversations."""
+    with _storage() as storage:
+        storage.users.remove(name)
+    console.print(f"removed {name}, their keys, grants and conversations")
+
+
+@keys_app.command("rotate")
+def keys_rotate(name: Annotated[str, typer.Argument(help="The user whose key is replaced.")]) -> None:
+    """Replace a user's API keys with a new one, printed as the last line (shown once)."""
+    with _storage() as storage:
+        made = storage.users.rotate_key(name)
+    console.print(f"{name}'s old keys no longer work; new API key (shown once):")
+    print(made.api_key)
+
+
+@collections_app.command("add")
+def collections_add(name: Annotated[str, typer.Argument(help="Collection name.")]) -> None:
+    """Create a collection."""
+    with _storage() as storage:
+        storage.collections.add(name)
+    console.print(f"created collection {name}")
+
+
+@collections_app.command("list")
+def collections_list() -> None:
+    """Every collection and the members it is granted to (admins may use all)."""
+    with _storage() as storage:
+        collections = storage.collections.list()
+    table = Table("collection", "granted to", "created")
+    for collection in collections:
+        table.add_row(
+            collection.name, ", ".join(collection.users) or "–", f"{collection.created_at:%Y-%m-%d %H:%M}"
+        )
+    Console().print(table)
+
+
+@collections_app.command("grant")
+def collections_grant(
+    name: Annotated[str, typer.Argument(help="Collection name.")],
+    user: Annotated[str, typer.Argument(help="The user who may use it.")],
+) -> None:
+    """Let a user ask about a collection."""
+    with _storage() as storage:
+        storage.collections.grant(name, user)
+    console.print(f"{user} may use {name}")
+
+
+@collections_app.command("revoke")
+def collections_revoke(
+    name: Annotated[str, typer.Argument(help="Collection name.")],
+    user: Annotated[str, typer.Argument(help="The user who may no longer use it.")],
+) -> None:
+    """Take a collection back from a user."""
+    with _storage() as storage:
+        storage.collections.revoke(name, user)
+    console.print(f"{user} may no longer use {name}")
 
 
 def main() -> None:

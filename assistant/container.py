@@ -6,18 +6,24 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from langchain_core.runnables import Runnable
 
+from assistant.limits import Limits
 from assistant.offline import offline_environment
 from assistant.service import ChatService
-from assistant.settings import Settings
+from assistant.settings import Settings, redact_url, redact_urls
 from vectorstore.embeddings import LazyEmbeddings
 from vectorstore.ingest import IngestService
+from vectorstore.jobs import IngestQueue
 from vectorstore.keyword import KeywordIndex
 from vectorstore.retrievers import HybridRetriever
 from vectorstore.store import ChunkStore
+
+if TYPE_CHECKING:
+    from assistant.storage import Storage
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +37,10 @@ class Container:
     retriever: HybridRetriever
     ingest: IngestService
     chat: ChatService
+    # Uploads from the API and the UI are ingested here, off the request threads (S6); grows into jobs.
+    ingest_queue: IngestQueue = field(default_factory=IngestQueue)
+    # Users, collections, conversations (SQLite in the data dir or RAG_DATABASE_URL); migrated on first use.
+    storage: Storage | None = None
 
 
 def build_container(
@@ -42,6 +52,8 @@ def build_container(
     retriever: HybridRetriever | None = None,
     ingest: IngestService | None = None,
     chat: ChatService | None = None,
+    ingest_queue: IngestQueue | None = None,
+    storage: Storage | None = None,
 ) -> Container:
     """Every component, built from `settings` unless given; a given one is used as is by those built after."""
     from assistant.providers import embeddings_from
@@ -69,7 +81,14 @@ def build_container(
         settings.uploads_dir,
     )
     chat = chat or build_chat(settings, retriever, embeddings, is_empty=lambda: store.count() == 0)
-    return Container(settings, embeddings, store, keyword_index, retriever, ingest, chat)
+    ingest_queue = ingest_queue or IngestQueue(settings.ingest_workers, settings.ingest_queue)
+    if storage is None:
+        from assistant.storage import Storage
+
+        storage = Storage.from_settings(settings)  # no connection yet: opened and migrated on first use
+    return Container(
+        settings, embeddings, store, keyword_index, retriever, ingest, chat, ingest_queue, storage
+    )
 
 
 def build_chat(
@@ -97,12 +116,13 @@ def build_chat(
             if chat_model
             else ExtractiveAnswerer(embeddings, corpus_knows=retriever.keyword_index.knows),
         ),
-        model_label=model_label(settings),
+        model_label=redact_urls(model_label(settings)),  # S16: shown in the UI, /readyz and answers
         min_relevance=settings.min_relevance,
         generative=chat_model is not None,
-        model_endpoint=settings.llm_base_url or "",
+        model_endpoint=redact_url(settings.llm_base_url or ""),  # named in error messages
         max_history_messages=2 * settings.max_history_turns,
         is_empty=is_empty,
+        limits=Limits.from_settings(settings),
     )
 
 

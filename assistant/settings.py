@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -12,6 +13,20 @@ ROOT = Path(__file__).resolve().parent.parent
 
 LLMProvider = Literal["auto", "openai", "openai-compatible", "llamacpp", "extractive"]
 EmbeddingsProvider = Literal["local", "openai", "openai-compatible"]
+
+
+_USERINFO = re.compile(r"(?<=://)[^/@\s?#]*@")
+_SECRET_QUERY = re.compile(r"(?i)([?&](?:api[-_]?key|key|token|access_token|password|secret|sig)=)[^&#\s]*")
+
+
+def redact_url(url: str) -> str:
+    """A URL safe to show: user:password@ dropped, key-like query parameters masked (S16)."""
+    return _SECRET_QUERY.sub(r"\1****", _USERINFO.sub("", url))
+
+
+def redact_urls(text: str) -> str:
+    """Every URL inside a message (an error, a model label) redacted as `redact_url` does."""
+    return redact_url(text) if "://" in text or "=" in text else text
 
 
 class Settings(BaseSettings):
@@ -27,6 +42,11 @@ class Settings(BaseSettings):
     collection: str = Field("documents", description="Chroma collection name.")
     chroma_host: str | None = Field(None, description="Chroma server host; unset = embedded store.")
     chroma_port: int = Field(8000, description="Chroma server port.")
+    database_url: str | None = Field(
+        None,
+        description="SQLAlchemy URL of the users/conversations database, e.g. "
+        "postgresql+psycopg://user:password@host/db; unset = SQLite file assistant.db in the data dir.",
+    )
 
     # Chunking and retrieval
     chunk_size: int = Field(800, ge=100, le=8000, description="Characters per chunk.")
@@ -81,10 +101,38 @@ class Settings(BaseSettings):
     # Server
     host: str = Field("127.0.0.1", description="Interface to serve on.")
     port: int = Field(7860, ge=1, le=65535, description="Port of the UI and the API.")
-    api_keys: str | None = Field(None, description="Comma-separated bearer keys for /v1 and /api.")
+    api_keys: str | None = Field(
+        None,
+        description="Comma-separated keys; when set, every route but /healthz, /readyz and /login needs one "
+        "(bots: `Authorization: Bearer <key>`; browsers sign in at /login and get a session cookie).",
+    )
+    session_secret: SecretStr | None = Field(
+        None,
+        description="Signs browser session cookies; unset: generated once into RAG_DATA_DIR/session_secret "
+        "(mode 0600).",
+    )
+    session_hours: float = Field(12.0, gt=0, description="How long a browser session lasts, in hours.")
+    allowed_hosts: str | None = Field(
+        None,
+        description="Comma-separated Host names the server answers to (DNS-rebinding guard); unset: "
+        "localhost, 127.0.0.1, ::1 and RAG_HOST. `*` allows any.",
+    )
     max_message_chars: int = Field(4000, ge=1, description="Longest question, in characters.")
+    max_turn_chars: int = Field(
+        8000, ge=1, description="Longest earlier message of a conversation, in characters."
+    )
+    max_history_chars: int = Field(
+        48000, ge=0, description="Most characters in a conversation's earlier messages together."
+    )
     max_history_turns: int = Field(50, ge=0, description="Most earlier questions in a conversation.")
     max_upload_mb: float = Field(20.0, gt=0, description="Largest upload, in MB.")
+    ui_queue_size: int = Field(
+        64, ge=1, description="Most UI requests waiting in Gradio's queue; more are refused with a message."
+    )
+    ingest_workers: int = Field(1, ge=1, le=8, description="Uploads ingested at the same time.")
+    ingest_queue: int = Field(
+        16, ge=1, description="Most uploads waiting to be ingested; more are refused (503, Retry-After)."
+    )
     model_id: str = Field("grounded-assistant", description="Model id the API announces.")
 
     @model_validator(mode="before")
@@ -110,6 +158,16 @@ class Settings(BaseSettings):
     def uploads_dir(self) -> Path:
         return self.data_dir / "uploads"
 
+    @property
+    def allowed_host_list(self) -> list[str]:
+        """Host names the server answers to: RAG_ALLOWED_HOSTS, else the local names and the bind host."""
+        if self.allowed_hosts:
+            return [h.strip() for h in self.allowed_hosts.split(",") if h.strip()]
+        hosts = ["localhost", "127.0.0.1", "::1", "[::1]"]
+        if self.host not in hosts and self.host not in ("0.0.0.0", "::", ""):
+            hosts.append(self.host)
+        return hosts
+
     def describe(self) -> dict[str, Any]:
         """Effective values with secrets masked, for `assistant config` and the UI."""
         values = self.model_dump()
@@ -118,7 +176,17 @@ class Settings(BaseSettings):
                 values[key] = "****"
             elif isinstance(value, Path):
                 values[key] = str(value)
+            elif isinstance(value, str) and key.endswith("_url") and key != "database_url":
+                values[key] = redact_url(value)  # S16: no user:password@ or ?key= from a URL setting
         if values.get("api_keys"):
             values["api_keys"] = f"**** ({len(self.api_key_list)} keys)"
+        if values.get("database_url"):  # the URL without its password
+            from sqlalchemy import make_url
+            from sqlalchemy.exc import ArgumentError
+
+            try:
+                values["database_url"] = make_url(values["database_url"]).render_as_string(hide_password=True)
+            except ArgumentError:
+                values["database_url"] = "**** (not a valid URL)"
         values["llm_provider (resolved)"] = self.resolved_llm_provider
         return values

@@ -1,0 +1,67 @@
+"""Storage of people, collections and conversations: SQLAlchemy 2 models, Alembic migrations, small services.
+
+`Storage.from_settings(settings)` builds the database (SQLite `<data_dir>/assistant.db` unless
+RAG_DATABASE_URL says otherwise) and the services over it; nothing here is global. The schema is brought up to
+date (`alembic upgrade head`) by `storage.database.migrate()` at start-up, or before the first query.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from assistant.storage.collections import CollectionInfo, CollectionService
+from assistant.storage.conversations import (
+    ConversationDetail,
+    ConversationInfo,
+    ConversationService,
+    MessageRecord,
+    Owner,
+)
+from assistant.storage.credentials import Passwords
+from assistant.storage.db import Database, database_url
+from assistant.storage.users import NewKey, UserInfo, UserService
+
+if TYPE_CHECKING:
+    from assistant.settings import Settings
+
+__all__ = [
+    "CollectionInfo",
+    "CollectionService",
+    "ConversationDetail",
+    "ConversationInfo",
+    "ConversationService",
+    "Database",
+    "MessageRecord",
+    "NewKey",
+    "Owner",
+    "Passwords",
+    "Storage",
+    "UserInfo",
+    "UserService",
+    "database_url",
+]
+
+
+@dataclass
+class Storage:
+    database: Database
+    users: UserService
+    collections: CollectionService
+    conversations: ConversationService
+
+    @classmethod
+    def open(cls, database: Database, passwords: Passwords | None = None) -> Storage:
+        return cls(
+            database,
+            UserService(database, passwords),
+            CollectionService(database),
+            ConversationService(database),
+        )
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **options: Any) -> Storage:
+        return cls.open(Database.from_settings(settings, **options))
+
+    def close(self) -> None:
+        self.database.dispose()
