@@ -254,6 +254,127 @@ def section_embedding(embedding: dict[str, Any]) -> str:
     )
 
 
+def section_backends(backends: dict[str, Any], quality: dict[str, Any]) -> str:
+    """torch vs ONNX fp32 vs ONNX int8 (benchmarks/bench_backends.py, bench_embedding_quality.py)."""
+    if not backends:
+        return "## Embeddings backends: torch vs ONNX\n\nNot measured."
+    names = list(backends["models"])
+    meta = backends["meta"]
+    speed_rows = []
+    for _, size in sorted(backends["sizes"].items(), key=lambda kv: benchlib.size_key(kv[0])):
+        for name in names:
+            row = size["backends"][name]
+            speed_rows.append(
+                [
+                    f"{size['chunks']:,}",
+                    f"`{name}`",
+                    _fmt(row["chunks_per_s"]),
+                    f"{size.get('speedup_vs_torch', {}).get(name, 0):.2f}×",
+                    _fmt(row["median_slice_chunks_per_s"]),
+                    _fmt(row["cpu_ms_per_chunk"]),
+                    _fmt(row["seconds"]),
+                ]
+            )
+    model_rows = [
+        [
+            f"`{name}`",
+            f"`{m['model_id']}`",
+            _fmt(m["load_s"], 2),
+            _fmt(m["rss_after_load_mb"], 0),
+            _fmt(m["peak_rss_mb"], 0),
+            f"{m['query_embed_ms']['p50']:.1f} / {m['query_embed_ms']['p95']:.1f}",
+        ]
+        for name, m in backends["models"].items()
+    ]
+    agreement_rows = [
+        [f"`{name}`", str(a["n"]), f"{a['mean']:.4f}", f"{a['p1']:.4f}", f"{a['min']:.4f}"]
+        for name, a in backends.get("cosine_agreement_with_torch", {}).items()
+    ]
+    exported = backends.get("onnx_export") or {}
+    elapsed = sum(size["elapsed_s"] for size in backends["sizes"].values())
+    parts = [
+        "## Embeddings backends: torch vs ONNX fp32 vs ONNX int8",
+        "",
+        "`RAG_EMBEDDINGS_BACKEND` = `torch` (default) | `onnx` | `onnx-int8`. The ONNX backends run the "
+        "bundled all-MiniLM-L6-v2 exported locally (torch's exporter, ONNX Runtime's BERT fusions, int8 "
+        "dynamic quantization with per-channel weights; `vectorstore/onnx_export.py`), cached under "
+        "`~/.cache/grounded-assistant/onnx/`. Each backend is its own embedding id: switching needs "
+        "`assistant ingest --reindex`.",
+        "",
+        f"Command: `{meta['command']}`; {meta['date']}; commit `{meta['commit']}`; "
+        f"{meta['machine']['nproc']} cores ({meta['machine']['cpu_model']}); load average {_load(meta)}"
+        + (f"; run at nice {meta['nice']}" if meta.get("nice") else "")
+        + ("; partial run: the sizes still running are absent" if not backends.get("complete", True) else "")
+        + f"; {elapsed / 60:.1f} min of embedding in all. "
+        "Every backend embeds the same texts, every chunk of each corpus, in calls of "
+        f"{backends['per_call']}; each backend in its own process, taking turns every {backends['slice']} "
+        "chunks so load from other work hits them alike.",
+        "",
+        _table(
+            ["chunks", "backend", "chunks/s", "vs torch", "median slice chunks/s", "CPU ms/chunk", "seconds"],
+            speed_rows,
+        ),
+        "",
+        _table(
+            ["backend", "embedding id", "load s", "RSS after load MB", "peak RSS MB", "query p50 / p95 ms"],
+            model_rows,
+        ),
+        "",
+    ]
+    parts += [
+        "Query latency: the 30 benchmark questions, one backend after the other (not interleaved), so "
+        "under load it is noisier than the throughput above. int8 caveat: dynamic quantization scales "
+        "activations per batch, so a chunk's int8 vector varies slightly with its batch-mates (texts are "
+        "batched by length, which keeps this small); the cosines below include that effect.",
+        "",
+    ]
+    if exported:
+        parts += [
+            f"One-off export (fp32 + int8): {exported['export_s']} s"
+            + (" (was cached)" if exported.get("was_cached") else "")
+            + f", peak RSS {exported.get('peak_rss_mb')} MB; files: "
+            + ", ".join(f"{k} {v} MB" for k, v in exported.get("file_mb", {}).items())
+            + ". ONNX load times include hashing the source weights to find the cached export.",
+            "",
+        ]
+    if agreement_rows:
+        parts += [
+            "Cosine between each backend's vector and torch's for the same chunk:",
+            "",
+            _table(["backend", "chunks", "mean", "1st percentile", "min"], agreement_rows),
+            "",
+        ]
+    if quality:
+        rows = []
+        for set_name, per_backend in quality["sets"].items():
+            for name, r in per_backend.items():
+                rows.append(
+                    [
+                        set_name,
+                        f"`{name}`",
+                        f"{r['hybrid_hits']}/{r['n']} ({r['hybrid_hit_rate']:.3f})",
+                        f"{r['dense_hits']}/{r['n']} ({r['dense_hit_rate']:.3f})",
+                        str(r["chunks"]),
+                    ]
+                )
+        q_meta = quality["meta"]
+        parts += [
+            f"Retrieval quality (`{q_meta['command']}`, {q_meta['date']}): answerable items whose evidence "
+            f"is in the top {quality['k']} passages, with the product's hybrid retrieval and with dense "
+            "retrieval alone (where only the embeddings matter).",
+            "",
+            _table(["dev set", "backend", "evidence retrieved (hybrid)", "dense only", "chunks"], rows),
+        ]
+        agreement = quality.get("cosine_agreement") or {}
+        for name, a in agreement.items():
+            parts += [
+                "",
+                f"`{name}` vs torch on {a['chunks']} pydocs chunks: cosine mean {a['mean']:.4f}, "
+                f"1st percentile {a['p1']:.4f}, min {a['min']:.4f}.",
+            ]
+    return "\n".join(parts).rstrip()
+
+
 def section_ingest(ingest: dict[str, Any], embedding: dict[str, Any]) -> str:
     runs = ingest.get("runs", {})
     ceiling = embedding.get("ceiling_chunks_per_s") if embedding else None
@@ -585,9 +706,15 @@ def render() -> Path:
     query = benchlib.load_result("query")
     startup = benchlib.load_result("startup")
     memory = benchlib.load_result("memory")
+    backends = benchlib.load_result("backends")
+    quality = benchlib.load_result("embedding_quality")
     sources: list[tuple[str, str, dict[str, Any]]] = []
     if embedding:
         sources.append(("embedding", "", embedding["meta"]))
+    if backends:
+        sources.append(("backends", ", ".join(backends["sizes"]), backends["meta"]))
+    if quality:
+        sources.append(("embedding_quality", "dev sets", quality["meta"]))
     for name, data in (("ingest", ingest), ("query", query)):
         for label in _sizes(data.get("runs", {})):
             sources.append((name, label, data["runs"][label]["meta"]))
@@ -613,6 +740,8 @@ def render() -> Path:
         "```sh",
         ".venv/bin/python benchmarks/run_all.py --sizes 1000,10000,full   # everything, then this page",
         ".venv/bin/python benchmarks/bench_embedding.py                   # model alone",
+        ".venv/bin/python benchmarks/bench_backends.py                    # torch vs ONNX fp32 vs ONNX int8",
+        ".venv/bin/python benchmarks/bench_embedding_quality.py           # retrieval hit per backend",
         ".venv/bin/python benchmarks/bench_ingest.py --sizes 1000,10000,full",
         ".venv/bin/python benchmarks/bench_query.py --sizes 1000,10000,full",
         ".venv/bin/python benchmarks/bench_startup.py --sizes 1000,full",
@@ -633,6 +762,8 @@ def render() -> Path:
         section_corpus(ingest),
         "",
         section_embedding(embedding),
+        "",
+        section_backends(backends, quality),
         "",
         section_ingest(ingest, embedding),
         "",

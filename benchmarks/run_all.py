@@ -18,7 +18,7 @@ import time
 
 import benchlib
 
-PARTS = ["embedding", "ingest", "memory", "query", "startup", "profile"]
+PARTS = ["embedding", "backends", "ingest", "memory", "query", "startup", "profile"]
 
 
 def run(script: str, *args: str) -> None:
@@ -79,6 +79,10 @@ def main() -> None:
         benchlib.ensure_doc_corpus()
         if "embedding" not in skip:
             run("bench_embedding.py")
+        if "backends" not in skip:
+            backend_sizes = [s for s in sizes if s != "full"] or ["1000"]
+            run("bench_backends.py", "--sizes", ",".join(backend_sizes))
+            run("bench_embedding_quality.py")
         seeded = sizes
         if "ingest" not in skip:
             seeded = ingest_sizes(sizes, args.max_ingest_minutes)
