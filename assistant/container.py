@@ -114,7 +114,9 @@ def build_chat(
             chat_model,
             None
             if chat_model
-            else ExtractiveAnswerer(embeddings, corpus_knows=retriever.keyword_index.knows),
+            else ExtractiveAnswerer(
+                embeddings, corpus_knows=retriever.keyword_index.knows, rarity=retriever.keyword_index.rarity
+            ),
         ),
         model_label=redact_urls(model_label(settings)),  # S16: shown in the UI, /readyz and answers
         min_relevance=settings.min_relevance,

@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 from assistant.chain import to_messages
 from assistant.citations import Citation, MarkerFilter, RetrievedPassage, resolve, retrieved_of
 from assistant.errors import ModelUnavailableError, model_error
+from assistant.limits import Limits
 from assistant.prompts import EMPTY_STORE, REFUSAL
 from assistant.support import SentenceSupport, check_support
 
@@ -66,6 +67,7 @@ class ChatService:
         model_endpoint: str = "",
         max_history_messages: int = 50,
         is_empty: Callable[[], bool] | None = None,
+        limits: Limits | None = None,
     ) -> None:
         self.prepare = prepare
         self.generate = generate
@@ -75,6 +77,8 @@ class ChatService:
         self.model_endpoint = model_endpoint
         self.max_history_messages = max_history_messages
         self.is_empty = is_empty
+        # Every entry point (UI, API, CLI) asks through here: the limits hold for all of them (S3, S4).
+        self.limits = limits or Limits(max_history_turns=max(0, max_history_messages // 2))
 
     def answer(self, question: str, history: Sequence[dict[str, str]] = (), k: int | None = None) -> Answer:
         for event in self.stream(question, history, k):
@@ -85,6 +89,7 @@ class ChatService:
     def stream(
         self, question: str, history: Sequence[dict[str, str]] = (), k: int | None = None
     ) -> Iterator[StreamEvent]:
+        self.limits.check(question, history)  # before anything is embedded, tokenised or cached
         started = time.perf_counter()
         if self.is_empty is not None and self.is_empty():
             yield TextDelta(EMPTY_STORE)

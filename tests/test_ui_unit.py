@@ -160,7 +160,8 @@ def test_answer_turn_turns_a_model_outage_into_a_message_and_never_raises() -> N
 
     chat = FakeChat(RuntimeError("boom"))
     history, _, _, _ = list(ui.answer_turn(chat, "Q", [], 6, {}))[-1]  # type: ignore[arg-type]
-    assert "Something went wrong" in history[-1]["content"] and "boom" in history[-1]["content"]
+    assert "Something went wrong" in history[-1]["content"] and "request id" in history[-1]["content"]
+    assert "boom" not in history[-1]["content"], "the details stay in the log"
 
 
 def test_answer_turn_ignores_an_empty_question() -> None:
@@ -185,7 +186,8 @@ class FakeIngest:
     def __init__(self, outcome: Any) -> None:
         self.outcome = outcome
 
-    def add_upload(self, name: str, data: bytes, max_bytes: int) -> IngestReport:
+    def add_upload(self, name: str, data: bytes, max_bytes: int, replace: bool = False) -> IngestReport:
+        self.calls = [*getattr(self, "calls", []), (name, replace)]
         if isinstance(self.outcome, Exception):
             raise self.outcome
         return self.outcome

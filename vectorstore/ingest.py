@@ -25,6 +25,8 @@ from vectorstore.store import ChunkStore
 log = logging.getLogger(__name__)
 
 SAFE_NAME = re.compile(r"^[\w][\w.\- ()]{0,200}$")
+# File systems allow 255 bytes per name; the temp name adds a dot and ".part": 200 bytes of UTF-8 leaves room.
+MAX_NAME_BYTES = 200
 
 # A chunk's `file_sha` while its file is being ingested: the real hash is written on every chunk of the file
 # only once all of them are stored, so a run cut short leaves a file that the next run processes again.
@@ -363,6 +365,11 @@ def safe_upload_name(filename: str) -> str:
         raise UploadError(
             f"invalid file name {filename!r}: use a plain name such as 'report.pdf' "
             "(letters, digits, spaces, '.', '-', '_', no folders)"
+        )
+    if len(base.encode("utf-8")) > MAX_NAME_BYTES:  # checked before anything touches the disk
+        raise UploadError(
+            f"invalid file name: {len(base.encode('utf-8'))} bytes of UTF-8; the limit is {MAX_NAME_BYTES} "
+            "(use a shorter name)"
         )
     if not is_supported(Path(base)):
         raise UploadError(f"unsupported file type for {base!r} (supported: {', '.join(SUPPORTED_SUFFIXES)})")

@@ -13,7 +13,10 @@ from fastapi.openapi.utils import get_openapi
 
 from assistant.container import Container, build_container
 from assistant.offline import offline_environment
+from assistant.server import auth
+from assistant.server.auth import Gate, GateMiddleware
 from assistant.server.errors import MethodNotAllowedMiddleware, install_error_handlers
+from assistant.server.guards import SameOriginMiddleware, SecurityHeadersMiddleware, TrustedHostMiddleware
 from assistant.server.routers import chat, documents, health, openai
 from assistant.settings import Settings
 
@@ -48,11 +51,23 @@ def create_api(container: Container) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.container = container
+    app.state.gate = Gate.from_settings(container.settings)
     install_error_handlers(app)
+    app.include_router(auth.router)
     for router in ROUTERS:
         app.include_router(router)
-    app.add_middleware(MethodNotAllowedMiddleware, routes=[r for router in ROUTERS for r in router.routes])
+    secure(app, container.settings)
     return app
+
+
+def secure(app: FastAPI, settings: Settings) -> None:
+    """The guards around everything this app serves, the UI mounted later included (a middleware wraps every
+    route and mount). Added innermost first: headers and request id → Host → Origin → the key gate → 405."""
+    app.add_middleware(MethodNotAllowedMiddleware, routes=[r for router in ROUTERS for r in router.routes])
+    app.add_middleware(GateMiddleware, gate=app.state.gate)
+    app.add_middleware(SameOriginMiddleware)
+    app.add_middleware(TrustedHostMiddleware, allowed=settings.allowed_host_list)
+    app.add_middleware(SecurityHeadersMiddleware)
 
 
 def create_app(container: Container) -> FastAPI:
@@ -63,8 +78,18 @@ def create_app(container: Container) -> FastAPI:
     from assistant.ui import CSS, build_ui, theme
 
     app = create_api(container)
+    settings = container.settings
     return gr.mount_gradio_app(
-        app, build_ui(container), path="/", css=CSS, theme=theme(), footer_links=["api"]
+        app,
+        build_ui(container),
+        path="/",
+        css=CSS,
+        theme=theme(),
+        footer_links=["api"],
+        max_file_size=int(settings.max_upload_mb * 1_000_000),  # Gradio refuses bigger uploads (S5)
+        show_error=False,  # an unexpected error's text stays in the log (S17)
+        server_name=settings.host,
+        server_port=settings.port,
     )
 
 
@@ -107,4 +132,4 @@ def run(settings: Settings, ingest_if_empty: bool = True) -> None:
         f"Grounded assistant on http://{settings.host}:{settings.port}/ (API under /v1 and /api, docs /docs)",
         flush=True,
     )
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning", server_header=False)

@@ -1,17 +1,202 @@
-"""The API-key gate for `/v1` and `/api`: `Authorization: Bearer <key>` when RAG_API_KEYS is set."""
+"""One gate for every door (S1): when RAG_API_KEYS is set, every route but `/healthz`, `/readyz` and the login
+page needs a key, the API and the mounted Gradio UI alike (its page, `/config`, `/gradio_api/*`: uploads,
+queue/join, file downloads).
+
+- Bots send `Authorization: Bearer <key>` (the `openai` client, `httpx`, `gradio_client.Client(url,
+  headers={"Authorization": "Bearer KEY"})`).
+- People sign in with a key on `/login` and get a session cookie: signed (HMAC-SHA256 with a secret from
+  RAG_SESSION_SECRET or generated into the data dir, 0600), HttpOnly, SameSite=Strict, Secure over HTTPS,
+  expiring after RAG_SESSION_HOURS. A session names the key it was opened with (by a fingerprint, never the
+  key): removing a key from RAG_API_KEYS ends its sessions.
+
+`Gate.authenticate(request) -> Principal | None` is the seam: user accounts (issue 12) add their own
+credential check there; `GateMiddleware` and the `require_api_key` dependency only ask the gate.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import hashlib
 import hmac
-from typing import Annotated
+import html
+import json
+import logging
+import os
+import secrets
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Literal
+from urllib.parse import quote
 
-from fastapi import Depends
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.requests import HTTPConnection
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from assistant.errors import AuthenticationError
-from assistant.server.deps import SettingsDep
+from assistant.settings import Settings
 
-# auto_error=False: a missing or malformed header is ours to answer, in OpenAI's error shape.
+log = logging.getLogger(__name__)
+
+COOKIE = "assistant_session"
+# Paths open without a key: orchestrators' probes and the page where a person signs in.
+OPEN_PATHS = frozenset({"/healthz", "/readyz", "/login", "/logout"})
+SECRET_FILE = "session_secret"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is asking. `id` is stable and safe to log: `key:<HMAC fingerprint of the key>`, later a user."""
+
+    id: str
+    via: Literal["bearer", "session"]
+
+
+class Gate:
+    """Decides who a request comes from; disabled (everything open) when no key is configured."""
+
+    def __init__(self, keys: list[str], secret: bytes, session_seconds: float = 12 * 3600) -> None:
+        self.secret = secret
+        self.session_seconds = session_seconds
+        # fingerprint -> key; a fingerprint is an HMAC of the key, so a cookie never carries the key itself
+        self._keys = {self._fingerprint(key): key.encode() for key in keys}
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Gate:
+        keys = settings.api_key_list
+        if not keys:
+            return cls([], b"")
+        if settings.session_secret is not None:
+            secret = settings.session_secret.get_secret_value().encode()
+        else:
+            secret = load_or_create_secret(settings.data_dir / SECRET_FILE)
+        return cls(keys, secret, settings.session_hours * 3600)
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self._keys)
+
+    # -- the seam -------------------------------------------------------------------------------------------
+    def authenticate(self, request: HTTPConnection) -> Principal | None:
+        """The principal behind a bearer key or a session cookie; None when neither is valid."""
+        header = request.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() == "bearer" and token.strip():
+            return self.check_key(token.strip())
+        cookie = request.cookies.get(COOKIE)
+        if cookie:
+            return self.check_session(cookie)
+        return None
+
+    def check_key(self, key: str) -> Principal | None:
+        given = key.encode()
+        found: str | None = None
+        # compare against every key, in constant time, so timing tells nothing about which one (or a prefix)
+        for fingerprint, known in self._keys.items():
+            if hmac.compare_digest(given, known):
+                found = fingerprint
+        return Principal(f"key:{found}", "bearer") if found else None
+
+    # -- sessions -------------------------------------------------------------------------------------------
+    def open_session(self, principal: Principal) -> str:
+        """A signed cookie value naming the principal's key, valid for `session_seconds`."""
+        fingerprint = principal.id.removeprefix("key:")
+        if fingerprint not in self._keys:
+            raise ValueError("a session is opened for a principal of a configured key")
+        body = json.dumps({"k": fingerprint, "exp": int(time.time() + self.session_seconds)}).encode()
+        payload = base64.urlsafe_b64encode(body).decode().rstrip("=")
+        return f"{payload}.{self._sign(payload)}"
+
+    def check_session(self, value: str) -> Principal | None:
+        payload, _, signature = value.partition(".")
+        if not payload or not hmac.compare_digest(signature.encode(), self._sign(payload).encode()):
+            return None
+        try:
+            data = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+            fingerprint, expires = str(data["k"]), float(data["exp"])
+        except (ValueError, KeyError, TypeError):
+            return None
+        if expires < time.time() or fingerprint not in self._keys:
+            return None  # expired, or its key was removed from RAG_API_KEYS
+        return Principal(f"key:{fingerprint}", "session")
+
+    def _sign(self, payload: str) -> str:
+        digest = hmac.new(self.secret, b"session:" + payload.encode(), hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+    def _fingerprint(self, key: str) -> str:
+        return hmac.new(self.secret, b"key:" + key.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def load_or_create_secret(path: Path) -> bytes:
+    """The session secret kept in the data dir: created once (random, mode 0600), then read."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        if path.stat().st_mode & 0o077:
+            path.chmod(0o600)
+        return path.read_bytes().strip()
+    with os.fdopen(fd, "w") as handle:
+        handle.write(secrets.token_hex(32))
+    return path.read_bytes().strip()
+
+
+# -- the middleware -----------------------------------------------------------------------------------------
+def _wants_html(scope: Scope) -> bool:
+    headers = dict(scope.get("headers") or [])
+    accept = headers.get(b"accept", b"").decode("latin-1")
+    path: str = scope.get("path", "")
+    api = path.startswith(("/api/", "/v1/", "/gradio_api/")) or path in ("/api", "/v1")
+    return scope.get("method") in ("GET", "HEAD") and "text/html" in accept and not api
+
+
+class GateMiddleware:
+    """Wraps the whole app (API routers and the mounted Gradio app): nothing but OPEN_PATHS passes without
+    a principal. The principal is left in `request.state.principal` for the routes."""
+
+    def __init__(self, app: ASGIApp, gate: Gate) -> None:
+        self.app = app
+        self.gate = gate
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket") or not self.gate.enabled:
+            await self.app(scope, receive, send)
+            return
+        principal = self.gate.authenticate(HTTPConnection(scope))
+        if principal is not None:
+            scope.setdefault("state", {})["principal"] = principal
+            await self.app(scope, receive, send)
+            return
+        if scope.get("path") in OPEN_PATHS:
+            await self.app(scope, receive, send)
+            return
+        if scope["type"] == "websocket":
+            await send({"type": "websocket.close", "code": 1008})
+            return
+        response: Response
+        if _wants_html(scope):
+            query = scope.get("query_string", b"").decode("latin-1")
+            target = scope.get("path", "/") + (f"?{query}" if query else "")
+            response = RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
+        else:
+            from assistant.server.errors import error_body
+
+            response = JSONResponse(
+                error_body(UNAUTHORIZED, "invalid_request_error", code="invalid_api_key"),
+                status_code=401,
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        await response(scope, receive, send)
+
+
+UNAUTHORIZED = "missing or invalid API key: send 'Authorization: Bearer <key>' (browsers: sign in at /login)"
+
+
+# -- the dependency (documents the bearer scheme in /openapi.json; the middleware already let the call in) --
 bearer = HTTPBearer(
     auto_error=False,
     scheme_name="apiKey",
@@ -19,17 +204,103 @@ bearer = HTTPBearer(
 )
 
 
+def get_gate(request: Request) -> Gate:
+    gate: Gate = request.app.state.gate
+    return gate
+
+
 def require_api_key(
-    settings: SettingsDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-) -> None:
-    keys = [key.encode() for key in settings.api_key_list]
-    if not keys:
-        return
-    given = credentials.credentials.strip().encode() if credentials is not None else b""
-    # compare against every key so timing does not reveal which one (or which prefix) matched
-    ok = False
-    for key in keys:
-        ok |= hmac.compare_digest(given, key)
-    if not ok:
-        raise AuthenticationError("missing or invalid API key: send 'Authorization: Bearer <key>'")
+    request: Request,
+    gate: Annotated[Gate, Depends(get_gate)],
+    _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> Principal | None:
+    if not gate.enabled:
+        return None
+    principal = request.scope.get("state", {}).get("principal") or gate.authenticate(request)
+    if principal is None:
+        raise AuthenticationError(UNAUTHORIZED)
+    return principal
+
+
+# -- the login page -----------------------------------------------------------------------------------------
+router = APIRouter(include_in_schema=False)
+
+LOGIN_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Sign in · Grounded assistant</title>
+<style>
+body {{ font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; background: #f8fafc;
+  display: flex; min-height: 100vh; align-items: center; justify-content: center; margin: 0; }}
+form {{ background: #fff; border: 1px solid #e2e8f0; border-radius: 10px; padding: 24px;
+  width: min(360px, 90vw); }}
+h1 {{ font-size: 1.2rem; margin: 0 0 12px; }}
+label {{ display: block; font-size: 0.9rem; margin-bottom: 4px; }}
+input[type=password] {{ width: 100%; box-sizing: border-box; padding: 8px; font-size: 1rem;
+  border: 1px solid #cbd5e1; border-radius: 6px; }}
+button {{ margin-top: 12px; width: 100%; padding: 8px; font-size: 1rem; border: 0; border-radius: 6px;
+  background: #4f46e5; color: #fff; cursor: pointer; }}
+.error {{ color: #b91c1c; font-size: 0.9rem; }}
+</style></head>
+<body><form method="post" action="/login">
+<h1>Grounded assistant</h1>
+{error}
+<label for="key">Access key</label>
+<input id="key" name="key" type="password" autocomplete="current-password" autofocus required>
+<input type="hidden" name="next" value="{next}">
+<button type="submit" id="sign-in">Sign in</button>
+</form></body></html>
+"""
+
+
+def _safe_next(target: str | None) -> str:
+    """Only a path on this server: no scheme, no host, no `//evil` or `/\\evil` (open redirect)."""
+    if not target or not target.startswith("/") or target.startswith(("//", "/\\")):
+        return "/"
+    return target
+
+
+def _login_page(next_: str, error: str = "", status: int = 200) -> HTMLResponse:
+    message = f"<p class='error' role='alert'>{html.escape(error)}</p>" if error else ""
+    body = LOGIN_PAGE.format(error=message, next=html.escape(_safe_next(next_), quote=True))
+    return HTMLResponse(body, status_code=status, headers={"Cache-Control": "no-store"})
+
+
+@router.get("/login")
+async def login_page(request: Request, next: str = "/") -> Response:
+    gate = get_gate(request)
+    if not gate.enabled or gate.authenticate(request) is not None:
+        return RedirectResponse(_safe_next(next), status_code=303)
+    return _login_page(next)
+
+
+@router.post("/login")
+async def login(request: Request) -> Response:
+    gate = get_gate(request)
+    form = await request.form(max_files=0, max_fields=4, max_part_size=4096)
+    next_ = str(form.get("next") or "/")
+    if not gate.enabled:
+        return RedirectResponse(_safe_next(next_), status_code=303)
+    principal = gate.check_key(str(form.get("key") or "").strip())
+    if principal is None:
+        await asyncio.sleep(0.5)  # slows guessing; keys should be long and random anyway
+        log.warning("failed sign-in from %s", request.client.host if request.client else "?")
+        return _login_page(next_, "That key is not valid.", status=401)
+    response = RedirectResponse(_safe_next(next_), status_code=303)
+    response.set_cookie(
+        COOKIE,
+        gate.open_session(principal),
+        max_age=int(gate.session_seconds),
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+        path="/",
+    )
+    return response
+
+
+@router.post("/logout")
+async def logout() -> Response:
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(COOKIE, path="/", httponly=True, samesite="strict")
+    return response

@@ -13,6 +13,7 @@ from assistant.container import Container
 from assistant.service import ChatService
 from assistant.settings import Settings
 from vectorstore.ingest import IngestService
+from vectorstore.jobs import IngestQueue
 from vectorstore.store import ChunkStore
 
 
@@ -33,6 +34,10 @@ def get_ingest(container: Annotated[Container, Depends(get_container)]) -> Inges
     return container.ingest
 
 
+def get_ingest_queue(container: Annotated[Container, Depends(get_container)]) -> IngestQueue:
+    return container.ingest_queue
+
+
 def get_store(container: Annotated[Container, Depends(get_container)]) -> ChunkStore:
     return container.store
 
@@ -42,3 +47,4 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 ChatDep = Annotated[ChatService, Depends(get_chat)]
 IngestDep = Annotated[IngestService, Depends(get_ingest)]
 StoreDep = Annotated[ChunkStore, Depends(get_store)]
+IngestQueueDep = Annotated[IngestQueue, Depends(get_ingest_queue)]

@@ -24,7 +24,10 @@ from assistant.errors import (
     ServiceUnavailableError,
     UnreadableFileError,
 )
-from vectorstore.ingest import UnknownDocumentError, UploadError
+from assistant.server.guards import request_id_of
+from assistant.settings import redact_urls
+from vectorstore.ingest import DocumentExistsError, UnknownDocumentError, UploadError
+from vectorstore.jobs import QueueFullError
 from vectorstore.loaders import LoadError
 from vectorstore.locking import DataDirBusyError
 from vectorstore.store import EmbeddingMismatchError, StoreUnavailableError
@@ -51,13 +54,15 @@ STATUS_DESCRIPTIONS = {
     401: "Missing or invalid API key (only when RAG_API_KEYS is set)",
     404: "Not found: an unknown model id or document",
     405: "Method not allowed",
-    409: "The index was built with another embedding model: run `assistant ingest --reindex`",
+    403: "A cross-site request from a browser (Origin / Sec-Fetch-Site), refused",
+    409: "Conflict: a document of that name exists (pass replace=true to replace it), or the index was "
+    "built with another embedding model (run `assistant ingest --reindex`)",
     413: "The file is larger than RAG_MAX_UPLOAD_MB",
     415: "Unsupported file type (supported: txt, md, html, pdf, docx)",
     422: "A supported file type that contains no readable text",
     500: "Unexpected internal error",
     502: "The chat model server is down or answered with an error",
-    503: "The store is unreachable or busy",
+    503: "The store is unreachable or busy, or the ingestion queue is full (see Retry-After)",
     504: "The chat model server did not answer in time",
 }
 
@@ -74,7 +79,9 @@ FOREIGN_ERRORS: list[tuple[type[Exception], type[AssistantError], str]] = [
     (EmbeddingMismatchError, ConflictError, "embedding_mismatch"),
     (StoreUnavailableError, ServiceUnavailableError, "store_unavailable"),
     (DataDirBusyError, ServiceUnavailableError, "store_busy"),
+    (QueueFullError, ServiceUnavailableError, "ingest_queue_full"),
     (UnknownDocumentError, NotFoundError, "not_found"),
+    (DocumentExistsError, ConflictError, "document_exists"),  # before UploadError, its base class
     (UploadError, InvalidRequestError, "invalid_file"),
     (LoadError, UnreadableFileError, "unreadable_file"),
 ]
@@ -97,13 +104,25 @@ def error_body(
     return ErrorResponse(error=ErrorDetail(message=message, type=kind, param=param, code=code)).model_dump()
 
 
-def render(exc: AssistantError) -> JSONResponse:
-    return JSONResponse(error_body(exc.message, exc.kind, exc.param, exc.code), status_code=exc.status)
+def render(exc: AssistantError, headers: dict[str, str] | None = None) -> JSONResponse:
+    # S16: a URL in a message (a model server's, a store's) never shows its user:password@ or ?key=
+    message = redact_urls(exc.message)
+    return JSONResponse(
+        error_body(message, exc.kind, exc.param, exc.code), status_code=exc.status, headers=headers
+    )
+
+
+def internal_error(request_id: str) -> AssistantError:
+    """What a caller learns of an unexpected error: that it happened, and the id to find it in the log."""
+    return AssistantError(f"internal error (request id {request_id}); the details are in the server log")
 
 
 async def _assistant_error(request: Request, exc: Exception) -> JSONResponse:
     mapped = as_assistant_error(exc)
-    return render(mapped) if mapped is not None else await _unexpected(request, exc)
+    if mapped is None:
+        return await _unexpected(request, exc)
+    retry = {"Retry-After": str(exc.retry_after)} if isinstance(exc, QueueFullError) else None
+    return render(mapped, retry)
 
 
 async def _invalid_request(_: Request, exc: Exception) -> JSONResponse:
@@ -121,9 +140,10 @@ async def _http_error(_: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(error_body(str(exc.detail), kind), status_code=exc.status_code, headers=exc.headers)
 
 
-async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
-    log.exception("unhandled error", exc_info=exc)
-    return render(AssistantError(f"internal error: {type(exc).__name__}: {exc}"))
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    request_id = request_id_of(request.scope)
+    log.error("unhandled error (request id %s)", request_id, exc_info=exc)
+    return render(internal_error(request_id), {"X-Request-ID": request_id})
 
 
 def install_error_handlers(app: FastAPI) -> None:

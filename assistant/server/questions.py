@@ -6,28 +6,17 @@ from collections.abc import Sequence
 
 from starlette.concurrency import run_in_threadpool
 
-from assistant.errors import InvalidRequestError
+from assistant.limits import Limits
 from assistant.service import Answer, ChatService
 from assistant.settings import Settings
 
 
 def check_question(settings: Settings, question: str, history: Sequence[dict[str, str]], param: str) -> None:
-    """InvalidRequestError (400) for an empty question, or one or a history over the configured limits."""
-    if not question.strip():
-        raise InvalidRequestError("the question is empty", param=param)
-    if len(question) > settings.max_message_chars:
-        raise InvalidRequestError(
-            f"the message is {len(question)} characters; the limit is {settings.max_message_chars}",
-            param=param,
-            code="message_too_long",
-        )
-    turns = sum(1 for m in history if m["role"] == "user")
-    if turns > settings.max_history_turns:
-        raise InvalidRequestError(
-            f"the conversation has {turns} earlier turns; the limit is {settings.max_history_turns}",
-            param=param,
-            code="history_too_long",
-        )
+    """InvalidRequestError (400) for an empty question, or one or a history over the configured limits.
+
+    The same check ChatService makes (assistant.limits), made before a stream starts so a refusal is a 400.
+    """
+    Limits.from_settings(settings).check(question, history, param=param)
 
 
 async def answer(

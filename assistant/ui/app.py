@@ -36,11 +36,16 @@ def _header(extractive: bool, model_label: str) -> None:
 
 def build_ui(container: Container) -> gr.Blocks:
     settings, chat = container.settings, container.chat
-    with gr.Blocks(title="Grounded assistant", analytics_enabled=False) as demo:
+    # delete_cache: Gradio's upload cache is emptied of anything older than an hour (uploads are deleted as
+    # soon as they are ingested; this catches abandoned ones).
+    with gr.Blocks(title="Grounded assistant", analytics_enabled=False, delete_cache=(900, 3600)) as demo:
         _header(settings.resolved_llm_provider == "extractive", chat.model_label)
         k = passages_slider(settings)
         with gr.Tabs(elem_id="tabs"):
             build_chat_tab(chat, k, settings.max_message_chars)
-            build_documents_tab(demo, container.ingest, settings.max_upload_mb)
+            build_documents_tab(demo, container.ingest, settings.max_upload_mb, container.ingest_queue)
             build_settings_tab(settings, chat.model_label, k)
+    # S3: a bounded queue (more waiting events are refused with "the queue is full") and bounded concurrency;
+    # the chat events have their own limit (4, `answer`), uploads theirs (`upload`).
+    demo.queue(max_size=settings.ui_queue_size, default_concurrency_limit=2)
     return demo

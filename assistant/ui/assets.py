@@ -97,6 +97,10 @@ CSS = """
   color: var(--link-text-color, #2563eb); background: var(--color-accent-soft, #e0e7ff); cursor: pointer; }
 #chatbot a.cite:hover, #chatbot a.cite:focus { text-decoration: underline; }
 #chatbot .placeholder { padding: 0 16px; text-align: center; }
+#chatbot [data-testid="bot"] .message-content .md, #chatbot [data-testid="user"] .message-content .md {
+  white-space: pre-wrap; }
+#chatbot .unsupported-note { color: #92400e; }
+.source-card .meta .section { font-style: italic; }
 #composer { align-items: stretch; }
 #composer button { min-width: 84px; }
 #chat-actions { gap: 8px; }

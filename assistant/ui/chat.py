@@ -7,14 +7,17 @@ the markers into links in the browser; clicking one opens that answer's source c
 
 from __future__ import annotations
 
+import html
 import logging
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import gradio as gr
 
 from assistant.errors import AssistantError, ModelUnavailableError
-from assistant.service import ChatService, Done, TextDelta
+from assistant.service import Answer, ChatService, Done, TextDelta
+from assistant.settings import redact_urls
 from assistant.ui.assets import CITATION_JS
 from assistant.ui.sources import source_group, sources_html
 
@@ -27,8 +30,32 @@ EXAMPLES = [
 ]
 
 ERROR_PREFIX = "⚠ "  # no emoji variant: it renders without an emoji font
-STOPPED_NOTE = "\n\n*(stopped)*"
-UNGROUNDED_NOTE = "\n\n⚠ *The model cited no passage: this answer is not grounded in the documents.*"
+# The Chatbot renders no Markdown and escaped text (S10): answers and questions are HTML-escaped by `display`,
+# so a document's `<form>`, `![](http://...)` or link shows as text. The UI's own notes are HTML (sanitized by
+# Gradio), and cannot be forged by an answer: its `<` are escaped.
+STOPPED_NOTE = "\n\n<em>(stopped)</em>"
+UNGROUNDED_NOTE = "\n\n⚠ <em>The model cited no passage: this answer is not grounded in the documents.</em>"
+UNSUPPORTED_NOTE = "\n\n⚠ <em class='unsupported-note'>Not supported by the passages it cites:</em>"
+NOTES = (UNGROUNDED_NOTE, UNSUPPORTED_NOTE, STOPPED_NOTE)
+
+
+def display(text: str) -> str:
+    """Text from a document, a model or a user as the chat shows it: as text, never as HTML or Markdown."""
+    return html.escape(text, quote=False)
+
+
+def unsupported_note(answer: Answer) -> str:
+    """Under a generated answer: the sentences its cited passages do not hold (S9), or ""."""
+    sentences = [s.text for s in answer.support if not s.supported]
+    if not sentences:
+        return ""
+    return UNSUPPORTED_NOTE + "".join(f"\n• {display(_shorten(s, 240))}" for s in sentences)
+
+
+def _shorten(text: str, limit: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
 
 # -- history ---------------------------------------------------------------------------------------------
 
@@ -49,10 +76,9 @@ def _content_text(content: Any) -> str:
 
 
 def plain_answer(text: str) -> str:
-    """An assistant message as the service made it: without the notes the UI appends."""
-    for note in (UNGROUNDED_NOTE, STOPPED_NOTE):
-        text = text.replace(note, "")
-    return text.strip()
+    """An assistant message as the service made it: without the notes the UI appends, unescaped."""
+    cut = min((text.find(note) for note in NOTES if note in text), default=len(text))
+    return html.unescape(text[:cut]).strip()
 
 
 def history_for_service(history: list[dict[str, Any]]) -> list[dict[str, str]]:
@@ -62,7 +88,7 @@ def history_for_service(history: list[dict[str, Any]]) -> list[dict[str, str]]:
         role = message.get("role")
         text = _content_text(message.get("content")).strip()
         if role == "user" and text:
-            turns.append({"role": "user", "content": text})
+            turns.append({"role": "user", "content": html.unescape(text)})
         elif role == "assistant":
             failed = not text or text.startswith(ERROR_PREFIX) or text.endswith(STOPPED_NOTE.strip())
             if failed:
@@ -96,14 +122,15 @@ def answer_turn(
         return
     prior = history_for_service(history)
     turn = _assistant_count(history)
-    history = [*history, {"role": "user", "content": message}, {"role": "assistant", "content": ""}]
+    history = [*history, {"role": "user", "content": display(message)}, {"role": "assistant", "content": ""}]
     searching = {**groups, turn: source_group(turn, message, None, "Searching the documents…")}
     yield history, sources_html(searching), "", groups
     try:
-        writing = False
+        writing, raw = False, ""
         for event in chat.stream(message, prior, int(k) if k else None):
             if isinstance(event, TextDelta):
-                history[-1]["content"] += event.text
+                raw += event.text
+                history[-1]["content"] = display(raw)  # the whole text: an escape never splits
                 panel: Any = gr.skip()
                 if not writing:  # the passages are found: say what happens next
                     writing = True
@@ -112,8 +139,8 @@ def answer_turn(
                 yield history, panel, "", groups
             elif isinstance(event, Done):
                 answer = event.answer
-                text = answer.text + (UNGROUNDED_NOTE if answer.ungrounded else "")
-                history[-1]["content"] = text
+                text = display(answer.text) + (UNGROUNDED_NOTE if answer.ungrounded else "")
+                history[-1]["content"] = text + unsupported_note(answer)
                 groups = {**groups, turn: source_group(turn, message, answer)}
                 yield history, sources_html(groups), "", groups
     except Exception as exc:
@@ -126,17 +153,20 @@ def failure_text(exc: Exception) -> tuple[str, str]:
     """The chat message and the Sources note for a failed answer: the error's own message, never a trace."""
     if isinstance(exc, ModelUnavailableError):
         return (
-            f"{ERROR_PREFIX}**The language model is not available right now.** {exc.message}\n\n"
-            "Your question is kept: press **Retry** when the model server is running again."
+            f"{ERROR_PREFIX}<strong>The language model is not available right now.</strong> "
+            f"{display(redact_urls(exc.message))}\n\n"
+            "Your question is kept: press <strong>Retry</strong> when the model server is running again."
         ), "No answer: the model is unavailable."
     if isinstance(exc, AssistantError):
+        message = display(redact_urls(exc.message)).rstrip(".")
         return (
-            f"{ERROR_PREFIX}**No answer:** {exc.message}. Press **Retry** to ask again."
+            f"{ERROR_PREFIX}<strong>No answer:</strong> {message}. Press <strong>Retry</strong> to ask again."
         ), "No answer because of an error."
-    log.error("answering failed", exc_info=exc)
+    request_id = uuid.uuid4().hex[:16]  # S17: the details go to the log, the user gets the id to quote
+    log.error("answering failed (request id %s)", request_id, exc_info=exc)
     return (
-        f"{ERROR_PREFIX}**Something went wrong while answering** ({type(exc).__name__}: {exc}). "
-        "Press **Retry** to ask again."
+        f"{ERROR_PREFIX}<strong>Something went wrong while answering</strong> (request id {request_id}). "
+        "Press <strong>Retry</strong> to ask again."
     ), "No answer because of an error."
 
 
@@ -145,7 +175,7 @@ def last_question(history: list[dict[str, Any]] | None) -> tuple[str, list[dict[
     history = list(history or [])
     for i in range(len(history) - 1, -1, -1):
         if history[i].get("role") == "user":
-            return _content_text(history[i].get("content")).strip(), history[:i]
+            return html.unescape(_content_text(history[i].get("content"))).strip(), history[:i]
     return "", history
 
 
@@ -178,6 +208,12 @@ def _chat_components(max_message_chars: int) -> dict[str, Any]:
                 elem_id="chatbot",
                 height=520,
                 buttons=["copy"],
+                # S10: no Markdown, no LaTeX, no raw HTML tags: the text is escaped (`display`) and shown as
+                # text; the [n] markers become links through the citation script (assets.CITATION_JS).
+                render_markdown=False,
+                sanitize_html=True,
+                latex_delimiters=[],
+                allow_tags=False,
                 placeholder=(
                     "Ask a question about your documents, or pick an example below.<br>"
                     "Answers cite their passages as [1], [2]…: click a number to see the passage."

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import html
 import logging
+import uuid
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
+from gradio.utils import get_upload_folder
 
-from vectorstore.ingest import IngestService, UnknownDocumentError, UploadError
+from vectorstore.ingest import DocumentExistsError, IngestService, UnknownDocumentError, UploadError
+from vectorstore.jobs import IngestQueue, QueueFullError
 from vectorstore.loaders import SUPPORTED_SUFFIXES
 
 log = logging.getLogger(__name__)
@@ -32,7 +37,16 @@ def documents_summary(rows: list[list[Any]]) -> str:
     return f"**{plural(len(rows), 'document')}**, {plural(chunks, 'chunk')} searchable."
 
 
-def ingest_files(ingest: IngestService, files: list[Any] | None, max_bytes: int, progress: Any = None) -> str:
+REPLACE_LABEL = "Replace documents of the same name"
+
+
+def ingest_files(
+    ingest: IngestService,
+    files: list[Any] | None,
+    max_bytes: int,
+    progress: Any = None,
+    replace: bool = False,
+) -> str:
     """Adds the uploaded files one by one; a Markdown report, one line per file. Never raises."""
     if not files:
         return "Choose one or more files to add."
@@ -41,13 +55,59 @@ def ingest_files(ingest: IngestService, files: list[Any] | None, max_bytes: int,
         path = Path(str(file))
         if progress is not None:
             progress((i, len(files)), desc=f"Reading and indexing {path.name}", unit="files")
-        lines.append(_ingest_one(ingest, path, max_bytes))
+        try:
+            lines.append(ingest_one(ingest, path, max_bytes, replace))
+        finally:
+            discard_upload(path)
     if progress is not None:
         progress((len(files), len(files)), desc="Done", unit="files")
     return "\n\n".join(lines)
 
 
-def _ingest_one(ingest: IngestService, path: Path, max_bytes: int) -> str:
+async def ingest_files_queued(
+    queue: IngestQueue,
+    ingest: IngestService,
+    files: list[Any] | None,
+    max_bytes: int,
+    progress: Any = None,
+    replace: bool = False,
+) -> str:
+    """`ingest_files` through the ingestion queue (S6): each file is ingested by a worker and awaited, so the
+    UI's request threads stay free; a full queue is a message, not a wait."""
+    if not files:
+        return "Choose one or more files to add."
+    lines = []
+    for i, file in enumerate(files):
+        path = Path(str(file))
+        if progress is not None:
+            progress((i, len(files)), desc=f"Reading and indexing {path.name}", unit="files")
+        try:
+            job = queue.submit(path.name, ingest_one, ingest, path, max_bytes, replace)
+            lines.append(await asyncio.wrap_future(job.future))
+        except QueueFullError as exc:
+            lines.append(f"✗ **{path.name}** was not added: {exc}.")
+        finally:
+            discard_upload(path)
+    if progress is not None:
+        progress((len(files), len(files)), desc="Done", unit="files")
+    return "\n\n".join(lines)
+
+
+def discard_upload(path: Path) -> None:
+    """Deletes a file Gradio cached for an upload, once ingested (or refused): the cache keeps no copy of a
+    document, so a deleted document cannot be downloaded from it (S5). Files elsewhere are left alone."""
+    try:
+        cache = Path(get_upload_folder()).resolve()
+        resolved = path.resolve()
+        if resolved.is_relative_to(cache) and resolved != cache:
+            resolved.unlink(missing_ok=True)
+            if resolved.parent != cache:
+                resolved.parent.rmdir()  # Gradio keeps each upload in a folder of its own
+    except OSError:
+        pass  # not empty, or already gone
+
+
+def ingest_one(ingest: IngestService, path: Path, max_bytes: int, replace: bool = False) -> str:
     name = path.name
     if path.suffix.lower() not in SUPPORTED_SUFFIXES:
         suffix = path.suffix or "(none)"
@@ -56,19 +116,29 @@ def _ingest_one(ingest: IngestService, path: Path, max_bytes: int) -> str:
             f"Supported types: {SUPPORTED_TEXT}."
         )
     try:
-        report = ingest.add_upload(name, path.read_bytes(), max_bytes)
+        size = path.stat().st_size
+        if size > max_bytes:  # never read a file whole to learn it is too big
+            limit = f"{max_bytes / 1e6:.1f} MB"
+            return f"✗ **{name}** was not added: it is {size / 1e6:.1f} MB; the limit is {limit}."
+        report = ingest.add_upload(name, path.read_bytes(), max_bytes, replace=replace)
+    except DocumentExistsError:
+        return (
+            f"✗ **{name}** was not added: a document of that name is already in the library. To replace "
+            f"it, tick **{REPLACE_LABEL}** and upload it again."
+        )
     except UploadError as exc:
-        message = str(exc)
+        message = html.escape(str(exc), quote=False)
         ending = "" if message.endswith(".") else "."
         return f"✗ **{name}** was not added: {message[0].upper()}{message[1:]}{ending}"
     except OSError as exc:
-        return f"✗ **{name}** could not be read ({exc.strerror or exc}). Try uploading it again."
-    except Exception as exc:
-        log.exception("upload of %s failed", name)
-        return f"✗ **{name}** could not be added: {type(exc).__name__}: {exc}"
+        return f"✗ **{name}** could not be read ({exc.strerror or 'error'}). Try uploading it again."
+    except Exception:
+        request_id = uuid.uuid4().hex[:16]  # S17: details in the log only
+        log.exception("upload of %s failed (request id %s)", name, request_id)
+        return f"✗ **{name}** could not be added: an internal error (request id {request_id})."
     if report.skipped:
         return (
-            f"✗ **{name}** could not be read: {report.skipped[0].reason}. "
+            f"✗ **{name}** could not be read: {html.escape(report.skipped[0].reason, quote=False)}. "
             "Check that the file opens and contains text (a scanned PDF without a text layer has none)."
         )
     if report.files_unchanged and not report.files_changed:
@@ -87,13 +157,16 @@ def delete_document(ingest: IngestService, source: str | None) -> str:
         removed = ingest.delete(source)
     except UnknownDocumentError:
         return f"✗ **{source}** is no longer in the library (someone may have deleted it already)."
-    except Exception as exc:
-        log.exception("deleting %s failed", source)
-        return f"✗ **{source}** could not be deleted: {type(exc).__name__}: {exc}"
+    except Exception:
+        request_id = uuid.uuid4().hex[:16]
+        log.exception("deleting %s failed (request id %s)", source, request_id)
+        return f"✗ **{source}** could not be deleted: an internal error (request id {request_id})."
     return f"✓ Deleted **{source}** ({plural(removed, 'chunk')}). Answers will no longer cite it."
 
 
-def build_documents_tab(demo: gr.Blocks, ingest: IngestService, max_upload_mb: float) -> None:
+def build_documents_tab(
+    demo: gr.Blocks, ingest: IngestService, max_upload_mb: float, queue: IngestQueue | None = None
+) -> None:
     """The tab's components and events; call inside `gr.Tabs()`."""
     max_bytes = int(max_upload_mb * 1_000_000)
     with gr.Tab("Documents", id="documents", elem_id="documents-tab") as documents_tab:
@@ -115,6 +188,12 @@ def build_documents_tab(demo: gr.Blocks, ingest: IngestService, max_upload_mb: f
         files = gr.File(
             label="Add documents", show_label=False, file_count="multiple", height=150, elem_id="upload"
         )
+        replace = gr.Checkbox(
+            label=REPLACE_LABEL,
+            value=False,
+            info="Off: a file named like a document already here is refused, never silently replaced.",
+            elem_id="replace",
+        )
         status = gr.Markdown(elem_id="documents-status")
         with gr.Row(equal_height=False, elem_id="delete-row"):
             choice = gr.Dropdown(
@@ -131,8 +210,15 @@ def build_documents_tab(demo: gr.Blocks, ingest: IngestService, max_upload_mb: f
         rows = documents_rows(ingest)
         return rows, documents_summary(rows), gr.update(choices=[r[0] for r in rows], value=None)
 
-    def upload(files: list[str] | None, progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:  # noqa: B008
-        return (ingest_files(ingest, files, max_bytes, progress), *refresh(), None)
+    jobs = queue or IngestQueue()
+
+    async def upload(
+        files: list[str] | None,
+        replace: bool = False,
+        progress: gr.Progress = gr.Progress(),  # noqa: B008
+    ) -> tuple[Any, ...]:
+        report = await ingest_files_queued(jobs, ingest, files, max_bytes, progress, bool(replace))
+        return (report, *(await asyncio.to_thread(refresh)), None)
 
     def ask_delete(source: str | None) -> tuple[Any, Any, Any]:
         if not source:
@@ -150,7 +236,15 @@ def build_documents_tab(demo: gr.Blocks, ingest: IngestService, max_upload_mb: f
     outputs = [docs, docs_summary, choice]
     demo.load(refresh, None, outputs, api_visibility="private")
     documents_tab.select(refresh, None, outputs, api_visibility="private")
-    files.upload(upload, files, [status, *outputs, files], api_name="upload", show_progress_on=status)
+    files.upload(
+        upload,
+        [files, replace],
+        [status, *outputs, files],
+        api_name="upload",
+        show_progress_on=status,
+        concurrency_limit=4,  # the ingestion queue bounds the work; this bounds the waiting events
+        concurrency_id="upload",
+    )
     remove.click(
         ask_delete, choice, [status, confirm_row, confirm_text], api_visibility="private", queue=False
     )

@@ -107,6 +107,18 @@ def _hint(citation: Citation, spans: list[tuple[int, int]]) -> str:
     return f"{citation.source}: {quote}"
 
 
+def _where(passage: Citation) -> str:
+    """Where the passage is: heading path and page ("Install > Linux · p. 3 · "), escaped; "" if unknown."""
+    parts = []
+    if passage.section:
+        parts.append(f"<span class='section'>{html.escape(_shorten(passage.section, 160))}</span>")
+    if passage.page is not None:
+        parts.append(f"<span class='page'>p. {passage.page}</span>")
+    if getattr(passage, "ocr", False):
+        parts.append("<span class='ocr'>OCR</span>")
+    return "".join(f"{part} · " for part in parts)
+
+
 def source_card(
     turn: int, citation: Citation, answer_text: str, similarity: float | None, open_: bool
 ) -> str:
@@ -117,7 +129,7 @@ def source_card(
         f"<details class='source-card' id='source-{turn}-{citation.n}' data-n='{citation.n}' "
         f"data-hint='{html.escape(_hint(citation, spans), quote=True)}'{' open' if open_ else ''}>"
         f"<summary><span class='n'>[{citation.n}]</span>{html.escape(citation.source)}</summary>"
-        f"<div class='meta'>characters {citation.start:,}–{citation.end:,}{score}</div>"
+        f"<div class='meta'>{_where(citation)}characters {citation.start:,}–{citation.end:,}{score}</div>"
         f"<div class='passage'>{marked_passage(citation.text, spans)}</div></details>"
     )
 
@@ -127,7 +139,7 @@ def _other_passages(retrieved: list[RetrievedPassage], cited: set[int], title: s
     if not rest:
         return ""
     items = "".join(
-        f"<li><b>{html.escape(p.source)}</b> · characters {p.start:,}–{p.end:,} · relevance "
+        f"<li><b>{html.escape(p.source)}</b> · {_where(p)}characters {p.start:,}–{p.end:,} · relevance "
         f"{p.similarity:.2f}<br>{html.escape(_shorten(p.text, 160))}</li>"
         for p in rest
     )

@@ -22,7 +22,7 @@ router = APIRouter(
 @router.post(
     "/chat",
     response_model=AnswerPayload,
-    responses=error_responses(400, 409, 502, 503, 504),
+    responses=error_responses(400, 403, 409, 502, 503, 504),
 )
 async def chat(body: ChatRequest, settings: SettingsDep, chat: ChatDep) -> AnswerPayload:
     history = [turn.model_dump() for turn in body.history]

@@ -1,18 +1,20 @@
-"""/api/documents: list, upload (ingested at once) and delete the documents the assistant answers from."""
+"""/api/documents: list, upload (ingested in the background queue, awaited) and delete documents."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, File, UploadFile
+from fastapi import APIRouter, Depends, File, Query, UploadFile
 from starlette.concurrency import run_in_threadpool
 
 from assistant.errors import FileTooLargeError, UnreadableFileError, UnsupportedFileTypeError
 from assistant.server.auth import require_api_key
-from assistant.server.deps import IngestDep, SettingsDep
+from assistant.server.deps import IngestDep, IngestQueueDep, SettingsDep
 from assistant.server.errors import error_responses
 from assistant.server.schemas import DeleteResult, DocumentList, IngestedFile, UploadResult
+from vectorstore.ingest import safe_upload_name
 from vectorstore.loaders import SUPPORTED_SUFFIXES
 
 router = APIRouter(
@@ -28,27 +30,35 @@ async def list_documents(ingest: IngestDep) -> DocumentList:
     return DocumentList(documents=await run_in_threadpool(ingest.list_documents))
 
 
-@router.post("", response_model=UploadResult, responses=error_responses(400, 409, 413, 415, 422))
+@router.post("", response_model=UploadResult, responses=error_responses(400, 403, 409, 413, 415, 422))
 async def upload_documents(
     files: Annotated[list[UploadFile], File(description="txt, md, html, pdf, docx", min_length=1)],
     settings: SettingsDep,
     ingest: IngestDep,
+    queue: IngestQueueDep,
+    replace: Annotated[
+        bool, Query(description="Replace a document of the same name (else 409 when one exists).")
+    ] = False,
 ) -> UploadResult:
     limit = int(settings.max_upload_mb * 1_000_000)
     ingested = []
     for upload in files:
         name = upload.filename or ""
-        data = await upload.read(limit + 1)
-        if len(data) > limit:
-            raise FileTooLargeError(
-                f"'{name}' is larger than the {settings.max_upload_mb:g} MB limit", param="files"
-            )
         if Path(name).suffix.lower() not in SUPPORTED_SUFFIXES:
             raise UnsupportedFileTypeError(
                 f"unsupported file type for {name!r} (supported: {', '.join(SUPPORTED_SUFFIXES)})",
                 param="files",
             )
-        report = await run_in_threadpool(ingest.add_upload, name, data, limit)  # UploadError: 400
+        safe_upload_name(name)  # UploadError (400): a path, a hidden file, a name too long for the disk
+        data = await upload.read(limit + 1)  # never more than the limit + 1 byte in memory
+        if len(data) > limit:
+            raise FileTooLargeError(
+                f"'{name}' is larger than the {settings.max_upload_mb:g} MB limit", param="files"
+            )
+        # S6: ingested by the bounded worker pool and awaited, so no request thread waits on the embedding;
+        # QueueFullError (503 + Retry-After) when too many uploads wait; DocumentExistsError 409.
+        job = queue.submit(name, ingest.add_upload, name, data, limit, replace=replace)
+        report = await asyncio.wrap_future(job.future)
         if report.skipped:
             raise UnreadableFileError(
                 f"'{name}' could not be ingested: {report.skipped[0].reason}", param="files"
@@ -57,7 +67,7 @@ async def upload_documents(
     return UploadResult(ingested=ingested)
 
 
-@router.delete("/{source:path}", response_model=DeleteResult, responses=error_responses(404))
+@router.delete("/{source:path}", response_model=DeleteResult, responses=error_responses(403, 404))
 async def delete_document(source: str, ingest: IngestDep) -> DeleteResult:
     removed = await run_in_threadpool(ingest.delete, source)  # UnknownDocumentError: 404
     return DeleteResult(deleted=source, chunks_removed=removed)

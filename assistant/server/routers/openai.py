@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import iterate_in_threadpool
 
 from assistant.budget import approx_tokens
-from assistant.errors import AssistantError, InvalidRequestError, NotFoundError
+from assistant.errors import InvalidRequestError, NotFoundError
 from assistant.server.auth import require_api_key
 from assistant.server.deps import ChatDep, SettingsDep
-from assistant.server.errors import as_assistant_error, error_body, error_responses
+from assistant.server.errors import as_assistant_error, error_body, error_responses, internal_error
+from assistant.server.guards import request_id_of
 from assistant.server.questions import answer, check_question
 from assistant.server.schemas import (
     AssistantMessage,
@@ -28,6 +30,9 @@ from assistant.server.schemas import (
     Usage,
 )
 from assistant.service import Done, StreamEvent, TextDelta
+from assistant.settings import redact_urls
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(
     prefix="/v1",
@@ -58,10 +63,10 @@ async def list_models(settings: SettingsDep) -> ModelList:
 @router.post(
     "/chat/completions",
     response_model=ChatCompletion,
-    responses={**STREAM_RESPONSE, **error_responses(400, 404, 409, 502, 503, 504)},
+    responses={**STREAM_RESPONSE, **error_responses(400, 403, 404, 409, 502, 503, 504)},
 )
 async def chat_completions(
-    body: ChatCompletionRequest, settings: SettingsDep, chat: ChatDep
+    body: ChatCompletionRequest, settings: SettingsDep, chat: ChatDep, request: Request
 ) -> ChatCompletion | StreamingResponse:
     if body.model != settings.model_id:
         raise NotFoundError(
@@ -78,7 +83,13 @@ async def chat_completions(
     completion_id, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
     if body.stream:
         return StreamingResponse(
-            _sse(chat.stream(question, history), completion_id, created, settings.model_id),
+            _sse(
+                chat.stream(question, history),
+                completion_id,
+                created,
+                settings.model_id,
+                request_id_of(request.scope),
+            ),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
@@ -100,7 +111,9 @@ async def chat_completions(
     )
 
 
-def _sse(events: Iterator[StreamEvent], completion_id: str, created: int, model: str) -> AsyncIterator[str]:
+def _sse(
+    events: Iterator[StreamEvent], completion_id: str, created: int, model: str, request_id: str = "-"
+) -> AsyncIterator[str]:
     """OpenAI's chat.completion.chunk stream; citations ride on the final chunk; errors as an error event."""
 
     def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> str:
@@ -124,8 +137,12 @@ def _sse(events: Iterator[StreamEvent], completion_id: str, created: int, model:
                     citations = [c.model_dump(mode="json") for c in event.answer.citations]
                     yield chunk({}, "stop", citations=citations, ungrounded=event.answer.ungrounded)
         except Exception as exc:  # the stream has started: an error event is all we can still send
-            error = as_assistant_error(exc) or AssistantError(f"{type(exc).__name__}: {exc}")
-            yield f"data: {json.dumps(error_body(error.message, error.kind, error.param, error.code))}\n\n"
+            error = as_assistant_error(exc)
+            if error is None:  # S17: the details go to the log, the caller gets the request id
+                log.error("streamed answer failed (request id %s)", request_id, exc_info=exc)
+                error = internal_error(request_id)
+            body = error_body(redact_urls(error.message), error.kind, error.param, error.code)
+            yield f"data: {json.dumps(body)}\n\n"
         yield "data: [DONE]\n\n"
 
     return iterate_in_threadpool(frames())

@@ -1,0 +1,153 @@
+"""The request guards around the whole app (API and UI), outermost first:
+
+- `SecurityHeadersMiddleware`: a request id on every request (`X-Request-ID`, in 500 bodies and the log, S17)
+  and the security headers on every response: a Content-Security-Policy (no remote images or forms, no
+  framing by other sites: S10), `nosniff`, `Referrer-Policy`.
+- `TrustedHostMiddleware`: only the host names in RAG_ALLOWED_HOSTS (default: the local names and the bind
+  host) are answered, so a DNS-rebinding page cannot reach the server under its own name (S15).
+- `SameOriginMiddleware`: a state-changing request (POST, PUT, PATCH, DELETE) from a browser must come from
+  this origin: `Sec-Fetch-Site` cross-site/same-site or a foreign `Origin` is refused with 403 (S15). Clients
+  that send neither (curl, bots, the `openai` client) are not browsers and pass.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from urllib.parse import urlsplit
+
+from fastapi.responses import JSONResponse
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+# img-src: no remote image is fetched from an answer or a document (exfiltration); form-action: no form posts
+# elsewhere; connect-src: scripts talk to this server only; frame-ancestors: no clickjacking. Scripts and
+# styles stay as Gradio needs them (inline), and /docs still loads Swagger UI.
+CSP = (
+    "img-src 'self' data: blob:; media-src 'self' data: blob:; form-action 'self'; connect-src 'self'; "
+    "frame-ancestors 'self'; base-uri 'self'; object-src 'none'"
+)
+SECURITY_HEADERS = {
+    "content-security-policy": CSP,
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "same-origin",
+}
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+def request_id_of(scope: Scope) -> str:
+    state = scope.get("state") or {}
+    return str(state.get("request_id", "-"))
+
+
+def _error(message: str, status: int, code: str) -> JSONResponse:
+    from assistant.server.errors import error_body
+
+    return JSONResponse(error_body(message, "invalid_request_error", code=code), status_code=status)
+
+
+class SecurityHeadersMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        given = headers.get(b"x-request-id", b"").decode("latin-1")
+        request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex[:16]
+        scope.setdefault("state", {})["request_id"] = request_id
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                out = MutableHeaders(scope=message)
+                for name, value in SECURITY_HEADERS.items():
+                    if name not in out:
+                        out[name] = value
+                out["x-request-id"] = request_id
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def split_host(host: str) -> str:
+    """The host name of a Host header or netloc, without the port; IPv6 literals keep their brackets off."""
+    host = host.strip().lower()
+    if host.startswith("["):
+        return host[1 : host.find("]")] if "]" in host else host
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+class TrustedHostMiddleware:
+    """400 for a Host header naming none of `allowed` (`*` allows all; `*.example.com` a domain's hosts)."""
+
+    def __init__(self, app: ASGIApp, allowed: list[str]) -> None:
+        self.app = app
+        self.any = "*" in allowed
+        self.allowed = {split_host(h) for h in allowed if not h.startswith("*")}
+        self.suffixes = tuple(h[1:].lower() for h in allowed if h.startswith("*."))
+
+    def allows(self, host_header: str) -> bool:
+        host = split_host(host_header)
+        return self.any or host in self.allowed or (bool(host) and host.endswith(self.suffixes or ("\0",)))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket") and not self.any:
+            host = dict(scope.get("headers") or []).get(b"host", b"").decode("latin-1")
+            if not self.allows(host):
+                if scope["type"] == "websocket":
+                    await send({"type": "websocket.close", "code": 1008})
+                    return
+                message = "this server does not answer to that host name (set RAG_ALLOWED_HOSTS)"
+                response = _error(message, 400, "invalid_host")
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def _origin_netloc(origin: str) -> str:
+    parts = urlsplit(origin)
+    port = parts.port
+    default = {"http": 80, "https": 443}.get(parts.scheme)
+    host = parts.hostname or ""
+    host = f"[{host}]" if ":" in host else host
+    return host if port in (None, default) else f"{host}:{port}"
+
+
+def _host_netloc(host: str) -> str:
+    host = host.strip().lower()
+    for default in (":80", ":443"):
+        if host.endswith(default):
+            return host[: -len(default)]
+    return host
+
+
+class SameOriginMiddleware:
+    """403 for a cross-site state-changing request from a browser (CSRF; the default has no keys at all)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope.get("method") in UNSAFE_METHODS:
+            refusal = self.refusal(dict(scope.get("headers") or []))
+            if refusal:
+                await _error(f"cross-site request refused: {refusal}", 403, "cross_site_request")(
+                    scope, receive, send
+                )
+                return
+        await self.app(scope, receive, send)
+
+    @staticmethod
+    def refusal(headers: dict[bytes, bytes]) -> str:
+        site = headers.get(b"sec-fetch-site", b"").decode("latin-1").lower()
+        if site and site not in ("same-origin", "none"):
+            return f"Sec-Fetch-Site is {site}"
+        origin = headers.get(b"origin", b"").decode("latin-1")
+        if origin:
+            host = headers.get(b"host", b"").decode("latin-1")
+            if origin == "null" or _origin_netloc(origin) != _host_netloc(host):
+                return f"the Origin {origin} is not this server"
+        return ""
