@@ -14,7 +14,7 @@ LLAMA_VERSION ?= 0.3.36
 # The offline environment (HF_HUB_OFFLINE, GRADIO_ANALYTICS_ENABLED, ...), defined once in assistant/offline.py.
 $(foreach setting,$(shell $(PYTHON) -m assistant.offline),$(eval export $(setting)))
 
-.PHONY: help install install-local browser ocr run ingest test test-fast lint eval eval-corpus bench clean
+.PHONY: help install install-local browser postgres ocr run ingest test test-fast lint eval eval-corpus bench clean
 
 help:
 	@echo "make run      install, ingest seeds/ if the store is empty, serve UI + API on http://127.0.0.1:7860"
@@ -63,13 +63,20 @@ browser:
 		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium chromium-driver >/dev/null; \
 	fi
 
+# Debian's PostgreSQL server: the storage tests also run against a throwaway cluster (skipped without it).
+postgres:
+	@if [ ! -d /usr/lib/postgresql ]; then \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq postgresql >/dev/null; \
+	fi
+
 run: install
 	$(PY) app.py
 
 ingest: install
 	$(VENV)/bin/assistant ingest
 
-test: install install-local browser eval-corpus
+test: install install-local browser postgres eval-corpus
 	$(PY) -m pytest
 
 test-fast: install

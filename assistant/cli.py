@@ -145,7 +145,7 @@ def ask(
     k: Annotated[int | None, typer.Option(help="Passages to retrieve.")] = None,
 ) -> None:
     """Answer one question from the documents, with citations."""
-    from assistant.service import Done, TextDelta
+    from assistant.answering.service import Done, TextDelta
 
     c = _components(_settings())
     try:

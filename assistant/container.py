@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING
 
 from langchain_core.runnables import Runnable
 
+from assistant.answering.service import ChatService
 from assistant.limits import Limits
 from assistant.offline import offline_environment
-from assistant.service import ChatService
 from assistant.settings import Settings, redact_url, redact_urls
 from vectorstore.embeddings import LazyEmbeddings
 from vectorstore.ingest import IngestService
@@ -98,9 +98,9 @@ def build_chat(
     is_empty: Callable[[], bool] | None = None,
 ) -> ChatService:
     """The answering pipeline: a chat model when one is configured, else the offline extractive answerer."""
-    from assistant.budget import approx_tokens
-    from assistant.chain import build_condenser, build_fit, build_generate, build_prepare
-    from assistant.extractive import ExtractiveAnswerer
+    from assistant.answering.budget import approx_tokens
+    from assistant.answering.chain import build_condenser, build_fit, build_generate, build_prepare
+    from assistant.answering.extractive import ExtractiveAnswerer
     from assistant.providers import chat_model_from, model_label
 
     chat_model = chat_model_from(settings)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pydantic import ConfigDict
 
-from assistant.service import Answer
+from assistant.answering.service import Answer
 
 
 def _wire_name(field: str) -> str:

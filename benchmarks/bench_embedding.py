@@ -51,7 +51,7 @@ def main() -> None:
 
     import torch
 
-    from assistant.components import build_components
+    from assistant.container import build_components
     from assistant.settings import Settings
 
     # (torch threads, texts per call, texts per round). 1 and 8 per call: what small files give the ingester

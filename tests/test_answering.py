@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from assistant.prompts import EMPTY_STORE, REFUSAL
+from assistant.answering.prompts import EMPTY_STORE, REFUSAL
 
 VISITS = """# Field notes
 

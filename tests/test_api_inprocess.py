@@ -10,12 +10,12 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from assistant.citations import Citation
+from assistant.answering.citations import Citation
+from assistant.answering.service import Answer, Done, TextDelta
 from assistant.container import Container, build_container
 from assistant.errors import ModelTimeoutError, ModelUnavailableError
 from assistant.server import create_api
 from assistant.server.deps import get_chat, get_ingest
-from assistant.service import Answer, Done, TextDelta
 from assistant.settings import Settings
 from vectorstore.ingest import IngestReport, SkippedFile, UnknownDocumentError, UploadError
 from vectorstore.locking import DataDirBusyError

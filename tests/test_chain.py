@@ -6,9 +6,9 @@ import re
 
 import pytest
 
-from assistant.citations import MarkerFilter, resolve
-from assistant.prompts import REFUSAL
-from assistant.service import Done, TextDelta
+from assistant.answering.citations import MarkerFilter, resolve
+from assistant.answering.prompts import REFUSAL
+from assistant.answering.service import Done, TextDelta
 from tests.conftest import SEEDS
 from vectorstore.loaders import load_text
 

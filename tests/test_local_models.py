@@ -67,6 +67,10 @@ def test_in_process_gguf_answers_a_seed_question(model_path: Path, fresh_copy: P
             "refused": answer.refused,
         }
     )
+    # Every sentence SmolLM2 wrote is checked against what it cites; the verdicts add up to the flag.
+    assert answer.support, "a generated answer carries its per-sentence support check"
+    assert all(set(s.cites) <= {p.n for p in answer.retrieved} or not s.supported for s in answer.support)
+    assert answer.unsupported == any(not s.supported for s in answer.support)
 
 
 def test_context_budget_trims_passages_with_the_models_tokenizer(model_path: Path, fresh_copy: Path) -> None:

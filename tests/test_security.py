@@ -19,15 +19,15 @@ import pytest
 from fastapi.testclient import TestClient
 from langchain_core.runnables import RunnableLambda
 
+from assistant.answering.service import Answer, ChatService, Done, TextDelta
+from assistant.answering.support import SentenceSupport
 from assistant.container import Container, build_chat, build_container
 from assistant.errors import InvalidRequestError, ModelUnavailableError
 from assistant.limits import Limits
 from assistant.server import create_api
 from assistant.server.auth import COOKIE, Gate
 from assistant.server.deps import get_chat, get_ingest
-from assistant.service import Answer, ChatService, Done, TextDelta
 from assistant.settings import Settings
-from assistant.support import SentenceSupport
 from assistant.ui import chat as ui
 from assistant.ui import documents as ui_documents
 from assistant.ui import sources as ui_sources
@@ -493,7 +493,7 @@ def test_unsupported_sentences_are_marked_under_the_answer() -> None:
 
 
 def test_source_cards_show_the_section_and_page() -> None:
-    from assistant.citations import Citation
+    from assistant.answering.citations import Citation
 
     citation = Citation(
         n=1, source="guide.pdf", start=0, end=5, text="Hello", section="Install > <Linux>", page=3

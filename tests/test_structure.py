@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from assistant.answering_units import split_units
+from assistant.answering.units import split_units
 from vectorstore.chunking import Chunker
 from vectorstore.document import render
 from vectorstore.formats.html import parse_html

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from langchain_core.documents import Document
 
-from assistant.prompts import ANSWER_PROMPT, format_passages
-from assistant.support import check_support
+from assistant.answering.prompts import ANSWER_PROMPT, format_passages
+from assistant.answering.support import check_support
 
 PASSAGES = [
     Document(

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from assistant.citations import Citation, RetrievedPassage
+from assistant.answering.citations import Citation, RetrievedPassage
+from assistant.answering.service import Answer, Done, TextDelta
 from assistant.errors import ModelUnavailableError
-from assistant.service import Answer, Done, TextDelta
 from assistant.ui import chat as ui
 from assistant.ui import documents
 from assistant.ui import sources as ui_sources

@@ -15,7 +15,7 @@ from langchain_text_splitters import RecursiveCharacterTextSplitter
 from vectorstore.document import Span, StructuredText
 
 # Bump when parsing or chunking changes what a file turns into: stored chunks of another layout are redone.
-LAYOUT_VERSION = "3"  # 3: PDFs through pdfplumber (tables, OCR), pptx/xlsx/csv
+LAYOUT_VERSION = "4"  # 3: PDFs through pdfplumber (tables, OCR), pptx/xlsx/csv; 4: small sections merged
 
 
 @dataclass(frozen=True)
@@ -67,12 +67,37 @@ def _sections(spans: list[Span]) -> list[list[Span]]:
     return groups
 
 
+def _common(a: tuple[str, ...], b: tuple[str, ...]) -> tuple[str, ...]:
+    n = 0
+    while n < min(len(a), len(b)) and a[n] == b[n]:
+        n += 1
+    return a[:n]
+
+
+def _merge_siblings(groups: list[list[Span]], limit: int) -> list[tuple[list[Span], tuple[str, ...]]]:
+    """Small neighbouring sections under one parent share a chunk (several short function entries); their
+    headings stay in the chunk's text, its section is their common parent."""
+    out: list[tuple[list[Span], tuple[str, ...]]] = []
+    for group in groups:
+        path = group[-1].path
+        if out:
+            prev, prev_path = out[-1]
+            parent = _common(prev_path, path)
+            close = len(parent) >= 1 and len(parent) >= max(len(prev_path), len(path)) - 1
+            if close and group[-1].end - prev[0].start <= limit:
+                out[-1] = (prev + group, parent)
+                continue
+        out.append((group, path))
+    return out
+
+
 class Chunker:
     """Packs a section's blocks into chunks of at most `chunk_size` characters."""
 
-    def __init__(self, chunk_size: int, chunk_overlap: int) -> None:
+    def __init__(self, chunk_size: int, chunk_overlap: int, merge_sections: bool = True) -> None:
         self.chunk_size = chunk_size
         self.chunk_overlap = chunk_overlap
+        self.merge_sections = merge_sections
         self.splitter = make_splitter(chunk_size, chunk_overlap)
 
     def pieces(self, group: list[Span], text: str) -> list[tuple[int, int]]:
@@ -81,10 +106,13 @@ class Chunker:
         current: list[Span] = []
         for span in group:
             if span.end - span.start > self.chunk_size:
-                if current:
+                parts = self._split_block(span, text)
+                if current and all(s.kind == "heading" for s in current) and parts:
+                    parts[0] = (current[0].start, parts[0][1])  # a heading stays with what it heads
+                elif current:
                     out.append((current[0].start, current[-1].end))
-                    current = []
-                out += self._split_block(span, text)
+                current = []
+                out += parts
             elif current and span.end - current[0].start > self.chunk_size:
                 out.append((current[0].start, current[-1].end))
                 last = current[-1]
@@ -112,8 +140,12 @@ class Chunker:
         chunks: list[Chunk] = []
         seen: dict[str, int] = {}
         text = document.text
-        for group in _sections(document.spans):
-            path = group[-1].path
+        sections = _sections(document.spans)
+        if self.merge_sections:
+            groups = _merge_siblings(sections, self.chunk_size)
+        else:
+            groups = [(group, group[-1].path) for group in sections]
+        for group, path in groups:
             section = " > ".join(p for p in path if p)
             for start, end in self.pieces(group, text):
                 body = text[start:end]

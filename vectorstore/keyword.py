@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import shutil
 import threading
@@ -162,6 +163,18 @@ class KeywordIndex:
                     shutil.rmtree(entry, ignore_errors=True)
                 else:
                     entry.unlink(missing_ok=True)
+
+    def rarity(self, term: str) -> float:
+        """Inverse document frequency of a stemmed term over the chunks: log(1 + N / (1 + df)); a term no
+        chunk holds gets the highest value."""
+        self.ensure_current()
+        snapshot = self._current
+        if snapshot is None or snapshot.bm25 is None or not snapshot.size:
+            return 0.0
+        index = snapshot.bm25.vocab_dict.get(term)
+        indptr = snapshot.bm25.scores["indptr"]
+        df = 0 if index is None else int(indptr[index + 1] - indptr[index])
+        return math.log(1 + snapshot.size / (1 + df))
 
     def knows(self, word: str) -> bool:
         """Whether any chunk (or its heading path) holds this word, compared by stem."""

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from assistant.service import Answer, ChatService
+from assistant.answering.service import Answer, ChatService
 
 _QUOTES = str.maketrans({"’": "'", "‘": "'", "“": '"', "”": '"', "«": '"', "»": '"', "–": "-", "—": "-"})
 _MARKUP = re.compile(r"``|(?<!\w)\*\*?(?=\w)|(?<=\w)\*\*?(?!\w)|(?<!`)`(?!`)")

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from langchain_core.documents import Document
 from langchain_core.runnables import RunnableLambda, RunnablePassthrough
 
-from assistant.service import ChatService
+from assistant.answering.service import ChatService
 
 if TYPE_CHECKING:
     from assistant.container import Container
@@ -33,8 +33,8 @@ def naive_baseline(container: Container, workdir: Path) -> ChatService:
     from langchain_chroma import Chroma
     from langchain_text_splitters import RecursiveCharacterTextSplitter
 
-    from assistant.chain import build_condenser, build_generate
-    from assistant.extractive import ExtractiveAnswerer
+    from assistant.answering.chain import build_condenser, build_generate
+    from assistant.answering.extractive import ExtractiveAnswerer
     from vectorstore.store import open_client
 
     docs = _naive_docs(container)
@@ -63,7 +63,12 @@ def naive_baseline(container: Container, workdir: Path) -> ChatService:
     return ChatService(
         prepare=prepare,
         generate=build_generate(
-            None, ExtractiveAnswerer(container.embeddings, corpus_knows=container.keyword_index.knows)
+            None,
+            ExtractiveAnswerer(
+                container.embeddings,
+                corpus_knows=container.keyword_index.knows,
+                rarity=container.keyword_index.rarity,
+            ),
         ),
         model_label="naive baseline",
         min_relevance=container.settings.min_relevance,
@@ -83,6 +88,39 @@ def with_retriever(**changes: Any) -> Builder:
     return build
 
 
+def with_answerer(**changes: Any) -> Builder:
+    """Our pipeline with one setting of the extractive answerer changed (an ablation)."""
+
+    def build(container: Container, workdir: Path) -> ChatService:
+        from dataclasses import replace
+
+        from assistant.answering.chain import build_generate, build_prepare
+        from assistant.answering.extractive import ExtractiveAnswerer, ExtractiveConfig
+
+        index = container.keyword_index
+        answerer = ExtractiveAnswerer(
+            container.embeddings,
+            replace(ExtractiveConfig(), **changes),
+            corpus_knows=index.knows,
+            rarity=index.rarity,
+        )
+        return ChatService(
+            prepare=build_prepare(container.retriever, build_condenser_for(container)),
+            generate=build_generate(None, answerer),
+            model_label="extractive (ablation)",
+            min_relevance=container.settings.min_relevance,
+            generative=False,
+        )
+
+    return build
+
+
+def build_condenser_for(container: Container) -> Any:
+    from assistant.answering.chain import build_condenser
+
+    return build_condenser(None)
+
+
 def ours(container: Container, workdir: Path) -> ChatService:
     return container.chat
 
@@ -91,8 +129,11 @@ VARIANTS: dict[str, Builder] = {
     "naive baseline": naive_baseline,
     "dense only": with_retriever(mode="dense"),
     "bm25 only": with_retriever(mode="bm25"),
-    "hybrid, no MMR": with_retriever(diversity=0.0),
-    "hybrid, pool 30": with_retriever(candidates=30),
+    "hybrid + MMR 0.3": with_retriever(diversity=0.3),
+    "hybrid pool 30": with_retriever(candidates=30),
+    "ours + coverage gate 0.12": with_answerer(min_coverage=0.12),
+    "ours without FAQ anchors": with_answerer(anchor_bonus=0.0),
+    "ours without code penalty": with_answerer(code_factor=1.0),
     "hybrid (ours)": ours,
 }
 COMPARE = ["naive baseline", "dense only", "bm25 only", "hybrid (ours)"]

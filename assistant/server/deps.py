@@ -9,8 +9,8 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from assistant.answering.service import ChatService
 from assistant.container import Container
-from assistant.service import ChatService
 from assistant.settings import Settings
 from vectorstore.ingest import IngestService
 from vectorstore.jobs import IngestQueue

@@ -6,8 +6,8 @@ from collections.abc import Sequence
 
 from starlette.concurrency import run_in_threadpool
 
+from assistant.answering.service import Answer, ChatService
 from assistant.limits import Limits
-from assistant.service import Answer, ChatService
 from assistant.settings import Settings
 
 

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from assistant.citations import Citation
+from assistant.answering.citations import Citation
 from assistant.schemas import AnswerPayload
 from vectorstore.ingest import DocumentInfo
 

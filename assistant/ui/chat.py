@@ -15,8 +15,8 @@ from typing import Any
 
 import gradio as gr
 
+from assistant.answering.service import Answer, ChatService, Done, TextDelta
 from assistant.errors import AssistantError, ModelUnavailableError
-from assistant.service import Answer, ChatService, Done, TextDelta
 from assistant.settings import redact_urls
 from assistant.ui.assets import CITATION_JS
 from assistant.ui.sources import source_group, sources_html

@@ -5,8 +5,8 @@ from __future__ import annotations
 import html
 import re
 
-from assistant.citations import Citation, RetrievedPassage
-from assistant.service import Answer
+from assistant.answering.citations import Citation, RetrievedPassage
+from assistant.answering.service import Answer
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 # A sentence ends at . ! ? (not after an initial such as "S.") or at a blank line.

@@ -13,7 +13,8 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import iterate_in_threadpool
 
-from assistant.budget import approx_tokens
+from assistant.answering.budget import approx_tokens
+from assistant.answering.service import Done, StreamEvent, TextDelta
 from assistant.errors import InvalidRequestError, NotFoundError
 from assistant.server.auth import require_api_key
 from assistant.server.deps import ChatDep, SettingsDep
@@ -29,7 +30,6 @@ from assistant.server.schemas import (
     ModelList,
     Usage,
 )
-from assistant.service import Done, StreamEvent, TextDelta
 from assistant.settings import redact_urls
 
 log = logging.getLogger(__name__)

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from langchain_core.documents import Document
 from pydantic import BaseModel, Field
 
-from assistant.answering_units import split_sentences
+from assistant.answering.units import split_sentences
 from vectorstore.text import tokenize
 
 _MARKERS = re.compile(r"\s?\[(\d{1,3}(?:\s*[,;]\s*\d{1,3})*)\]")

@@ -11,12 +11,12 @@ from typing import Any
 from langchain_core.runnables import Runnable
 from pydantic import BaseModel, Field
 
-from assistant.chain import to_messages
-from assistant.citations import Citation, MarkerFilter, RetrievedPassage, resolve, retrieved_of
+from assistant.answering.chain import to_messages
+from assistant.answering.citations import Citation, MarkerFilter, RetrievedPassage, resolve, retrieved_of
+from assistant.answering.prompts import EMPTY_STORE, REFUSAL
+from assistant.answering.support import SentenceSupport, check_support
 from assistant.errors import ModelUnavailableError, model_error
 from assistant.limits import Limits
-from assistant.prompts import EMPTY_STORE, REFUSAL
-from assistant.support import SentenceSupport, check_support
 
 log = logging.getLogger(__name__)
 

@@ -17,9 +17,9 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langchain_core.output_parsers import StrOutputParser
 from langchain_core.runnables import Runnable, RunnableLambda, RunnablePassthrough
 
-from assistant.budget import TokenCounter, fit_to_window
-from assistant.extractive import ExtractiveAnswerer
-from assistant.prompts import ANSWER_PROMPT, ANSWER_SYSTEM, CONDENSE_PROMPT, format_passages
+from assistant.answering.budget import TokenCounter, fit_to_window
+from assistant.answering.extractive import ExtractiveAnswerer
+from assistant.answering.prompts import ANSWER_PROMPT, ANSWER_SYSTEM, CONDENSE_PROMPT, format_passages
 from vectorstore.retrievers import HybridRetriever
 
 # Words that make a follow-up depend on the conversation ("And what did they sign there?").

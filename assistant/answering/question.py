@@ -28,6 +28,7 @@ _LIST_Q = re.compile(
 _IDENTIFIER = re.compile(
     r"`[^`]+`|\b\w+(?:\.\w+)+(?:\(\))?|\b\w+\(\)|\b[a-z]+[A-Z]\w*|\b\w*_\w+|\b[A-Z]{2,}\w*"
 )
+_CODE_NAME = re.compile(r"\b[A-Za-z_]\w+(?:\.[A-Za-z_]\w+)+(?:\(\))?|\b[A-Za-z_]\w*\(\)|\b[a-z]+_\w+")
 _CAPITALISED = re.compile(r"(?<=[a-z,;:] )[A-Z][a-z]+(?:[-'][A-Za-z]+)*")
 _SUFFIXES = (
     "'s",
@@ -102,7 +103,13 @@ def _is_common(word: str, common: frozenset[str]) -> bool:
         if word.endswith(british) and word[: -len(british)] + american in common:
             return True
     stems = [word[: -len(s)] for s in _SUFFIXES if word.endswith(s) and len(word) - len(s) >= 3]
-    return any(stem in common or stem + "e" in common for stem in stems)
+    if any(stem in common or stem + "e" in common for stem in stems):
+        return True
+    parts = word.split("-") if "-" in word else []
+    if parts:
+        return all(_is_common(part, common) for part in parts if part)
+    # a compound of two everyday words ("downside", "upload") is everyday too
+    return any(word[:i] in common and word[i:] in common for i in range(2, len(word) - 2))
 
 
 @dataclass
@@ -110,6 +117,7 @@ class Question:
     text: str
     terms: list[str]  # stemmed key terms
     specific: list[str] = field(default_factory=list)  # names the documents must mention to answer
+    identifiers: list[str] = field(default_factory=list)  # code names ("sys.getrecursionlimit()")
     answer_type: AnswerType = "other"
 
     @classmethod
@@ -119,7 +127,8 @@ class Question:
         common = common_words()
         specific: list[str] = []
         for match in _IDENTIFIER.finditer(text):
-            specific.append(match.group(0).strip("`").lower())
+            if " " not in match.group(0):  # `lambda row: row[1]` is an example, not a name
+                specific.append(match.group(0).strip("`").lower())
         for match in _CAPITALISED.finditer(text):
             specific.append(match.group(0).lower())
         for word in words(text):
@@ -127,15 +136,22 @@ class Question:
             if uncommon and (corpus_knows is None or not corpus_knows(word)):
                 specific.append(word)
         specific = [s for s in dict.fromkeys(specific) if s not in GENERIC and s not in STOPWORDS]
-        return cls(text, tokenize(text), specific, _answer_type(text))
+        identifiers = [m.group(0).lower() for m in _CODE_NAME.finditer(text)]
+        return cls(
+            text,
+            tokenize(text),
+            specific=specific,
+            identifiers=list(dict.fromkeys(identifiers)),
+            answer_type=_answer_type(text),
+        )
 
-    def missing_names(self, texts: list[str]) -> list[str]:
-        """Specific names of the question that none of `texts` mentions (by stem, or as a word's start:
-        "Ukraine" is mentioned by "Ukrainian")."""
+    def missing_names(self, texts: list[str], identifiers: bool = False) -> list[str]:
+        """Specific names (or only the code identifiers) of the question that none of `texts` mentions,
+        by stem or as a word's start ("Ukraine" is mentioned by "Ukrainian")."""
         haystack = " ".join(texts).lower()
         stems = set(tokenize(haystack))
         missing = []
-        for name in self.specific:
+        for name in self.identifiers if identifiers else self.specific:
             if name in haystack:
                 continue
             parts = tokenize(name)
