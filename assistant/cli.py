@@ -45,7 +45,10 @@ def _components(settings: Settings) -> Container:
     from assistant.container import build_container
 
     try:
-        return build_container(settings)
+        container = build_container(settings)
+        if container.storage is not None:
+            container.storage.database.migrate()  # the users/collections/conversations schema, up to date
+        return container
     except Exception as exc:
         _fail(exc)
 
@@ -95,10 +98,27 @@ def ingest(
     reindex: Annotated[bool, typer.Option(help="Drop the index and embed every document again.")] = False,
     if_empty: Annotated[bool, typer.Option(help="Only ingest when the store is empty.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    collection: Annotated[
+        str | None,
+        typer.Option(
+            "--collection", help="The collection the documents go to (created if new; default: default)."
+        ),
+    ] = None,
 ) -> None:
     """Add documents (txt, md, html, pdf, docx); unchanged chunks are not embedded again."""
     settings = _settings()
     c = _components(settings)
+    into: dict[str, str] = {}
+    if collection is not None:
+        from assistant.storage.users import check_name
+
+        try:
+            check_name(collection, "collection")
+            if c.storage is not None and c.storage.collections.get(collection) is None:
+                c.storage.collections.add(collection)
+        except Exception as exc:
+            _fail(exc)
+        into = {"collection": collection}
     if if_empty and c.store.count() > 0:
         console.print(f"store already holds {c.store.count()} chunks; nothing to do")
         return
@@ -106,7 +126,7 @@ def ingest(
         if reindex:
             report = c.ingest.reindex(progress=sys.stderr.isatty())
         else:
-            report = c.ingest.ingest(paths or [settings.docs_dir], progress=sys.stderr.isatty())
+            report = c.ingest.ingest(paths or [settings.docs_dir], progress=sys.stderr.isatty(), **into)
     except Exception as exc:
         _fail(exc)
     if as_json:
@@ -264,6 +284,7 @@ def _storage() -> Iterator[Storage]:
 
     try:
         storage = Storage.from_settings(_settings())
+        storage.database.migrate()
     except Exception as exc:
         _fail(exc)
     try:

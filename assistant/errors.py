@@ -39,6 +39,14 @@ class AuthenticationError(AssistantError):
     kind = "invalid_request_error"
 
 
+class ForbiddenError(AssistantError):
+    """The caller is known but may not do this, e.g. a member uploading a document (403)."""
+
+    status = 403
+    code = "forbidden"
+    kind = "invalid_request_error"
+
+
 class NotFoundError(AssistantError):
     status = 404
     code = "not_found"

@@ -210,7 +210,9 @@ def test_document_errors(container: Container) -> None:
 def test_the_answer_shape_is_the_service_answer_with_text_named_answer(container: Container) -> None:
     r = api(container).post("/api/chat", json=QUESTION)
     assert r.status_code == 200
-    assert set(r.json()) == ({*Answer.model_fields} - {"text"}) | {"answer"}
+    # plus the stored conversation the exchange went to (issue 12)
+    assert set(r.json()) == ({*Answer.model_fields} - {"text"}) | {"answer", "conversation_id"}
+    assert r.json()["conversation_id"]
     assert r.json()["answer"] == ANSWER.text and r.json()["citations"][0]["source"] == "a.txt"
 
 
@@ -248,7 +250,11 @@ def test_openapi_documents_every_status_and_400_not_422(container: Container) ->
     assert statuses == {
         "GET /v1/models": {"200", "500"},
         "POST /v1/chat/completions": {"200", "400", "403", "404", "409", "500", "502", "503", "504"},
-        "POST /api/chat": {"200", "400", "403", "409", "500", "502", "503", "504"},
+        "POST /api/chat": {"200", "400", "403", "404", "409", "500", "502", "503", "504"},
+        "GET /api/conversations": {"200", "500"},
+        "GET /api/conversations/{conversation_id}": {"200", "404", "500"},
+        "PATCH /api/conversations/{conversation_id}": {"200", "400", "403", "404", "500"},
+        "DELETE /api/conversations/{conversation_id}": {"200", "403", "404", "500"},
         "GET /api/documents": {"200", "500", "503"},
         "POST /api/documents": {"200", "400", "403", "409", "413", "415", "422", "500", "503"},
         "DELETE /api/documents/{source}": {"200", "403", "404", "500", "503"},

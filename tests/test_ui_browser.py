@@ -409,6 +409,72 @@ def test_a_person_signs_in_with_a_key_and_the_ui_works(browser: Any, keyed_serve
     assert not errors, f"JavaScript errors on the page: {errors}"
 
 
+# -- people (issue 12): name and password; a member sees no Documents admin controls -------------------------
+
+
+@pytest.fixture(scope="module")
+def people_server(seeded_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    import shutil
+
+    from assistant.settings import Settings
+    from assistant.storage import Storage
+    from tests.conftest import start_server
+
+    base = tmp_path_factory.mktemp("people-ui")
+    shutil.copytree(seeded_dir, base / "data")
+    storage = Storage.from_settings(Settings(data_dir=base / "data"))
+    storage.users.add("ada", "ada-password", admin=True)
+    storage.users.add("bob", "bob-password")
+    storage.collections.add("default")
+    storage.collections.grant("default", "bob")
+    storage.close()
+    srv = start_server(base / "data", base / "server.log")
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+def sign_in(browser: Any, url: str, name: str, password: str) -> tuple[Any, Any, list[str]]:
+    ctx = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = ctx.new_page()
+    page.set_default_timeout(WAIT_MS)
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(url)
+    assert "/login" in page.url, "users exist: the browser lands on the sign-in page"
+    page.locator("#name").fill(name)
+    page.locator("#key").fill(password)
+    page.locator("#sign-in").click()
+    expect(page.locator("#question textarea")).to_be_visible()
+    return ctx, page, errors
+
+
+def test_a_member_signs_in_with_name_and_password_and_sees_no_documents_admin_controls(
+    browser: Any, people_server: Server
+) -> None:
+    ctx, page, errors = sign_in(browser, people_server.url, "bob", "bob-password")
+    try:
+        answer = ask(page, MINE_ACTION)
+        assert "Cambodia" in answer and MARKER.search(answer), answer
+        go_to(page, "Documents")
+        expect(page.locator("#documents-table")).to_contain_text("000_78f4c420c5d86458.txt")
+        shot(page, "40-member-documents")
+        expect(page.locator("#upload")).to_have_count(0)
+        expect(page.locator("#delete")).to_have_count(0)
+    finally:
+        ctx.close()
+    assert not errors, f"JavaScript errors on the page: {errors}"
+    ctx, page, errors = sign_in(browser, people_server.url, "ada", "ada-password")
+    try:
+        go_to(page, "Documents")
+        expect(page.locator("#upload")).to_be_visible()
+        expect(page.locator("#delete")).to_be_visible()
+    finally:
+        ctx.close()
+    assert not errors, f"JavaScript errors on the page: {errors}"
+
+
 # -- a generative model: streaming, Stop, and the model server going down ----------------------------------
 
 

@@ -1,7 +1,7 @@
 """The LCEL pipeline: condense → retrieve → (gate) → generate, as runnables the service composes.
 
 Two runnables, so the service can stream the second one and still know the passages it was given:
-- `prepare`: {question, history, k} → adds `query` (standalone) and `passages` (numbered, best first);
+- `prepare`: {question, history, k, scope?} → adds `query` (standalone) and `passages` (numbered, best first);
 - `generate`: the prepared dict → streamed answer text with `[n]` markers.
 """
 
@@ -78,8 +78,10 @@ def build_prepare(retriever: HybridRetriever, condenser: Runnable, fit: Runnable
     the service resolves markers against are exactly the ones the model saw."""
 
     def retrieve(inputs: dict[str, Any]) -> list[Document]:
+        # `scope`: a Chroma metadata filter (collections, documents) that both retrievers honour
+        scope = {"where": inputs["scope"]} if inputs.get("scope") else {}
         return retriever.retrieve(
-            inputs["query"], retriever.embeddings.embed_query(inputs["query"]), k=inputs.get("k")
+            inputs["query"], retriever.embeddings.embed_query(inputs["query"]), k=inputs.get("k"), **scope
         )
 
     chain = RunnablePassthrough.assign(query=condenser).assign(

@@ -114,6 +114,12 @@ def _idf(term: str, term_sets: Sequence[set[str]]) -> float:
     return math.log(1 + len(term_sets) / (1 + df))
 
 
+# A heading that is an API entry: "getpass.getpass(prompt='Password: ')", "class queue.PriorityQueue".
+_SIGNATURE = re.compile(
+    r"^(?:class |exception |async )?[A-Za-z_][\w.]*\(|^(?:class |exception )?[A-Za-z_]\w*(?:\.\w+)+$"
+)
+
+
 def _names_subject(leaf: str) -> bool:
     """A heading that names a thing (a function, a term, a topic), not a question or a sentence."""
     return bool(leaf) and len(leaf) <= 100 and not leaf.rstrip().endswith(("?", ".", "!"))
@@ -369,6 +375,7 @@ class ExtractiveAnswerer:
             leaf = snip.heading
             leaf_terms = set(tokenize(leaf))
             lead = ""
-            if _names_subject(leaf) and (leaf_terms & asked) - snip.terms and leaf not in snip.text:
+            names = _SIGNATURE.match(leaf) or (leaf_terms & asked) - snip.terms
+            if _names_subject(leaf) and names and leaf not in snip.text:
                 lead = f"{leaf}: "  # the heading names what the snippet is about ("math.isclose(...)")
             yield ("" if i == 0 else "\n\n") + f"{lead}{snip.text} [{snip.passage}]"

@@ -80,14 +80,25 @@ class ChatService:
         # Every entry point (UI, API, CLI) asks through here: the limits hold for all of them (S3, S4).
         self.limits = limits or Limits(max_history_turns=max(0, max_history_messages // 2))
 
-    def answer(self, question: str, history: Sequence[dict[str, str]] = (), k: int | None = None) -> Answer:
-        for event in self.stream(question, history, k):
+    def answer(
+        self,
+        question: str,
+        history: Sequence[dict[str, str]] = (),
+        k: int | None = None,
+        scope: dict[str, Any] | None = None,
+    ) -> Answer:
+        """`scope`: a Chroma metadata filter retrieval keeps to, e.g. {"collection": "default"}; None: all."""
+        for event in self.stream(question, history, k, scope):
             if isinstance(event, Done):
                 return event.answer
         raise RuntimeError("the answer stream ended without an answer")  # pragma: no cover
 
     def stream(
-        self, question: str, history: Sequence[dict[str, str]] = (), k: int | None = None
+        self,
+        question: str,
+        history: Sequence[dict[str, str]] = (),
+        k: int | None = None,
+        scope: dict[str, Any] | None = None,
     ) -> Iterator[StreamEvent]:
         self.limits.check(question, history)  # before anything is embedded, tokenised or cached
         started = time.perf_counter()
@@ -100,6 +111,8 @@ class ChatService:
             "history": to_messages(list(history)[-self.max_history_messages :]),
             "k": k,
         }
+        if scope:
+            inputs["scope"] = scope
         try:
             prepared = self.prepare.invoke(inputs)
         except Exception as exc:

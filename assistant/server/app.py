@@ -17,12 +17,12 @@ from assistant.server import auth
 from assistant.server.auth import Gate, GateMiddleware
 from assistant.server.errors import MethodNotAllowedMiddleware, install_error_handlers
 from assistant.server.guards import SameOriginMiddleware, SecurityHeadersMiddleware, TrustedHostMiddleware
-from assistant.server.routers import chat, documents, health, openai
+from assistant.server.routers import chat, conversations, documents, health, openai
 from assistant.settings import Settings
 
 log = logging.getLogger(__name__)
 
-ROUTERS = (openai.router, chat.router, documents.router, health.router)
+ROUTERS = (openai.router, chat.router, conversations.router, documents.router, health.router)
 EXAMPLE_QUESTION = "What do the documents say about the Mine Action Centre?"
 
 
@@ -40,6 +40,8 @@ def create_api(container: Container) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if container.storage is not None:
+            container.storage.database.migrate()  # users, collections, conversations: schema up to date
         # load the embedding model off the request path, without delaying start-up
         threading.Thread(target=lambda: container.embeddings.dimension, daemon=True).start()
         yield
@@ -51,7 +53,8 @@ def create_api(container: Container) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.container = container
-    app.state.gate = Gate.from_settings(container.settings)
+    storage = container.storage
+    app.state.gate = Gate.from_settings(container.settings, storage.users if storage is not None else None)
     install_error_handlers(app)
     app.include_router(auth.router)
     for router in ROUTERS:
@@ -81,7 +84,7 @@ def create_app(container: Container) -> FastAPI:
     settings = container.settings
     return gr.mount_gradio_app(
         app,
-        build_ui(container),
+        build_ui(container, app.state.gate),
         path="/",
         css=CSS,
         theme=theme(),
@@ -95,19 +98,20 @@ def create_app(container: Container) -> FastAPI:
 
 def _openapi(app: FastAPI, settings: Settings) -> dict[str, Any]:
     """FastAPI's schema, made to say what the server does: validation errors are 400 (documented on each
-    route), not FastAPI's default 422; the bearer scheme only when RAG_API_KEYS is set; the set limits."""
+    route), not FastAPI's default 422; the bearer scheme only when keys or users exist; the set limits."""
+    keyed = bool(settings.api_key_list) or app.state.gate.enabled
     schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
     components = schema.setdefault("components", {})
     for operation in (op for path in schema["paths"].values() for op in path.values()):
         invalid = operation["responses"].get("422", {})
         if "HTTPValidationError" in str(invalid):
             del operation["responses"]["422"]
-        if not settings.api_key_list:
+        if not keyed:
             operation.pop("security", None)
             operation["responses"].pop("401", None)
     for name in ("HTTPValidationError", "ValidationError"):
         components.get("schemas", {}).pop(name, None)
-    if not settings.api_key_list:
+    if not keyed:
         components.pop("securitySchemes", None)
     message = components["schemas"]["ChatRequest"]["properties"]["message"]
     message["maxLength"] = settings.max_message_chars

@@ -9,8 +9,10 @@ queue/join, file downloads).
   expiring after RAG_SESSION_HOURS. A session names the key it was opened with (by a fingerprint, never the
   key): removing a key from RAG_API_KEYS ends its sessions.
 
-`Gate.authenticate(request) -> Principal | None` is the seam: user accounts (issue 12) add their own
-credential check there; `GateMiddleware` and the `require_api_key` dependency only ask the gate.
+Users of the database (issue 12) pass the same gate: their API key as a bearer, or name and password on
+`/login`; their Principal carries the user id, name and admin flag, and a user that exists turns the gate
+on even without RAG_API_KEYS. `Gate.authenticate(request) -> Principal | None` is the seam;
+`GateMiddleware` and the `require_api_key` dependency only ask the gate.
 """
 
 from __future__ import annotations
@@ -27,17 +29,22 @@ import secrets
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from assistant.errors import AuthenticationError
+from assistant.errors import AuthenticationError, ForbiddenError
 from assistant.settings import Settings
+from assistant.storage.credentials import KEY_PREFIX
+
+if TYPE_CHECKING:
+    from assistant.storage import UserInfo, UserService
 
 log = logging.getLogger(__name__)
 
@@ -49,35 +56,76 @@ SECRET_FILE = "session_secret"
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is asking. `id` is stable and safe to log: `key:<HMAC fingerprint of the key>`, later a user."""
+    """Who is asking. `id` is stable and safe to log: `key:<HMAC fingerprint of the key>` for a key of
+    RAG_API_KEYS (an admin without an account), `user:<id>` for a user of the database."""
 
     id: str
     via: Literal["bearer", "session"]
+    user_id: int | None = None
+    name: str | None = None
+    is_admin: bool = True
+
+    @property
+    def owner(self) -> int | None:
+        """Whose conversations these are: the user's id; None for RAG_API_KEYS keys and the open app."""
+        return self.user_id
+
+    @classmethod
+    def of_user(cls, user: UserInfo, via: Literal["bearer", "session"]) -> Principal:
+        return cls(f"user:{user.id}", via, user.id, user.name, user.is_admin)
+
+
+USERS_CHECKED_EVERY = 2.0  # seconds: whether any user exists (users added by the CLI enable the gate)
 
 
 class Gate:
-    """Decides who a request comes from; disabled (everything open) when no key is configured."""
+    """Decides who a request comes from: a key of RAG_API_KEYS, or a user of the database (their API key,
+    or a session opened with name and password). Disabled (everything open) when no key is configured and
+    no user exists: the local single-user app."""
 
-    def __init__(self, keys: list[str], secret: bytes, session_seconds: float = 12 * 3600) -> None:
+    def __init__(
+        self,
+        keys: list[str],
+        secret: bytes,
+        session_seconds: float = 12 * 3600,
+        users: UserService | None = None,
+        secret_file: Path | None = None,
+    ) -> None:
         self.secret = secret
         self.session_seconds = session_seconds
+        self.users = users
+        self._secret_file = secret_file
         # fingerprint -> key; a fingerprint is an HMAC of the key, so a cookie never carries the key itself
         self._keys = {self._fingerprint(key): key.encode() for key in keys}
+        self._users_seen: tuple[float, bool] = (-1e9, False)
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Gate:
+    def from_settings(cls, settings: Settings, users: UserService | None = None) -> Gate:
         keys = settings.api_key_list
-        if not keys:
-            return cls([], b"")
+        secret_file = settings.data_dir / SECRET_FILE
         if settings.session_secret is not None:
             secret = settings.session_secret.get_secret_value().encode()
+        elif keys:
+            secret = load_or_create_secret(secret_file)
         else:
-            secret = load_or_create_secret(settings.data_dir / SECRET_FILE)
-        return cls(keys, secret, settings.session_hours * 3600)
+            secret = b""  # made when the first user appears (see `enabled`)
+        return cls(keys, secret, settings.session_hours * 3600, users, secret_file)
 
     @property
     def enabled(self) -> bool:
-        return bool(self._keys)
+        return bool(self._keys) or self._have_users()
+
+    def _have_users(self) -> bool:
+        if self.users is None:
+            return False
+        checked, found = self._users_seen
+        now = time.monotonic()
+        if now - checked > USERS_CHECKED_EVERY:
+            found = self.users.count() > 0
+            self._users_seen = (now, found)
+            if found and not self.secret and self._secret_file is not None:
+                self.secret = load_or_create_secret(self._secret_file)
+        return found
 
     # -- the seam -------------------------------------------------------------------------------------------
     def authenticate(self, request: HTTPConnection) -> Principal | None:
@@ -98,29 +146,57 @@ class Gate:
         for fingerprint, known in self._keys.items():
             if hmac.compare_digest(given, known):
                 found = fingerprint
-        return Principal(f"key:{found}", "bearer") if found else None
+        if found:
+            return Principal(f"key:{found}", "bearer")
+        if self.users is not None and key.startswith(KEY_PREFIX):
+            user = self.users.authenticate_key(key)  # looked up by its hash
+            if user is not None:
+                return Principal.of_user(user, "bearer")
+        return None
+
+    def check_password(self, name: str, password: str) -> Principal | None:
+        if self.users is None or not name or not password:
+            return None
+        user = self.users.authenticate_password(name, password)
+        return None if user is None else Principal.of_user(user, "session")
 
     # -- sessions -------------------------------------------------------------------------------------------
     def open_session(self, principal: Principal) -> str:
-        """A signed cookie value naming the principal's key, valid for `session_seconds`."""
-        fingerprint = principal.id.removeprefix("key:")
-        if fingerprint not in self._keys:
-            raise ValueError("a session is opened for a principal of a configured key")
-        body = json.dumps({"k": fingerprint, "exp": int(time.time() + self.session_seconds)}).encode()
+        """A signed cookie value naming the principal's key (or user), valid for `session_seconds`."""
+        claims: dict[str, Any]
+        if principal.user_id is not None:
+            claims = {"u": principal.user_id}
+        else:
+            fingerprint = principal.id.removeprefix("key:")
+            if fingerprint not in self._keys:
+                raise ValueError("a session is opened for a principal of a configured key")
+            claims = {"k": fingerprint}
+        body = json.dumps({**claims, "exp": int(time.time() + self.session_seconds)}).encode()
         payload = base64.urlsafe_b64encode(body).decode().rstrip("=")
         return f"{payload}.{self._sign(payload)}"
 
     def check_session(self, value: str) -> Principal | None:
         payload, _, signature = value.partition(".")
-        if not payload or not hmac.compare_digest(signature.encode(), self._sign(payload).encode()):
+        if not self.secret or not payload:
+            return None
+        if not hmac.compare_digest(signature.encode(), self._sign(payload).encode()):
             return None
         try:
             data = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-            fingerprint, expires = str(data["k"]), float(data["exp"])
+            expires = float(data["exp"])
+            if "u" in data:
+                user_id = int(data["u"])
+            else:
+                fingerprint = str(data["k"])
         except (ValueError, KeyError, TypeError):
             return None
-        if expires < time.time() or fingerprint not in self._keys:
-            return None  # expired, or its key was removed from RAG_API_KEYS
+        if expires < time.time():
+            return None
+        if "u" in data:
+            user = self.users.by_id(user_id) if self.users is not None else None
+            return None if user is None else Principal.of_user(user, "session")  # a removed user is out
+        if fingerprint not in self._keys:
+            return None  # its key was removed from RAG_API_KEYS
         return Principal(f"key:{fingerprint}", "session")
 
     def _sign(self, payload: str) -> str:
@@ -200,7 +276,8 @@ UNAUTHORIZED = "missing or invalid API key: send 'Authorization: Bearer <key>' (
 bearer = HTTPBearer(
     auto_error=False,
     scheme_name="apiKey",
-    description="One of RAG_API_KEYS; needed only when that setting is set.",
+    description="One of RAG_API_KEYS or a user's key (`assistant users add`); needed only when keys or users "
+    "exist.",
 )
 
 
@@ -222,6 +299,23 @@ def require_api_key(
     return principal
 
 
+def current_principal(principal: Annotated[Principal | None, Depends(require_api_key)]) -> Principal:
+    """Who asks; the open single-user app (no keys, no users) is its own admin with no account."""
+    return principal or OPEN_PRINCIPAL
+
+
+def require_admin(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+    """403 for a member: documents and collections are managed by admins."""
+    if not principal.is_admin:
+        raise ForbiddenError("only an admin may manage documents and collections")
+    return principal
+
+
+OPEN_PRINCIPAL = Principal("local", "session")
+PrincipalDep = Annotated[Principal, Depends(current_principal)]
+AdminDep = Annotated[Principal, Depends(require_admin)]
+
+
 # -- the login page -----------------------------------------------------------------------------------------
 router = APIRouter(include_in_schema=False)
 
@@ -236,8 +330,8 @@ form {{ background: #fff; border: 1px solid #e2e8f0; border-radius: 10px; paddin
   width: min(360px, 90vw); }}
 h1 {{ font-size: 1.2rem; margin: 0 0 12px; }}
 label {{ display: block; font-size: 0.9rem; margin-bottom: 4px; }}
-input[type=password] {{ width: 100%; box-sizing: border-box; padding: 8px; font-size: 1rem;
-  border: 1px solid #cbd5e1; border-radius: 6px; }}
+input[type=password], input[type=text] {{ width: 100%; box-sizing: border-box; padding: 8px;
+  font-size: 1rem; margin-bottom: 8px; border: 1px solid #cbd5e1; border-radius: 6px; }}
 button {{ margin-top: 12px; width: 100%; padding: 8px; font-size: 1rem; border: 0; border-radius: 6px;
   background: #4f46e5; color: #fff; cursor: pointer; }}
 .error {{ color: #b91c1c; font-size: 0.9rem; }}
@@ -245,7 +339,9 @@ button {{ margin-top: 12px; width: 100%; padding: 8px; font-size: 1rem; border: 
 <body><form method="post" action="/login">
 <h1>Grounded assistant</h1>
 {error}
-<label for="key">Access key</label>
+<label for="name">Name (empty to sign in with an access key)</label>
+<input id="name" name="name" type="text" autocomplete="username">
+<label for="key">Password or access key</label>
 <input id="key" name="key" type="password" autocomplete="current-password" autofocus required>
 <input type="hidden" name="next" value="{next}">
 <button type="submit" id="sign-in">Sign in</button>
@@ -277,15 +373,18 @@ async def login_page(request: Request, next: str = "/") -> Response:
 @router.post("/login")
 async def login(request: Request) -> Response:
     gate = get_gate(request)
-    form = await request.form(max_files=0, max_fields=4, max_part_size=4096)
+    form = await request.form(max_files=0, max_fields=5, max_part_size=4096)
     next_ = str(form.get("next") or "/")
     if not gate.enabled:
         return RedirectResponse(_safe_next(next_), status_code=303)
-    principal = gate.check_key(str(form.get("key") or "").strip())
+    name, secret = str(form.get("name") or "").strip(), str(form.get("key") or "")
+    principal = await run_in_threadpool(gate.check_password, name, secret) if name else None
+    if principal is None and not name:
+        principal = await run_in_threadpool(gate.check_key, secret.strip())
     if principal is None:
         await asyncio.sleep(0.5)  # slows guessing; keys should be long and random anyway
         log.warning("failed sign-in from %s", request.client.host if request.client else "?")
-        return _login_page(next_, "That key is not valid.", status=401)
+        return _login_page(next_, "That name and password, or that key, is not valid.", status=401)
     response = RedirectResponse(_safe_next(next_), status_code=303)
     response.set_cookie(
         COOKIE,

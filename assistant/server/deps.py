@@ -12,6 +12,7 @@ from fastapi import Depends, Request
 from assistant.answering.service import ChatService
 from assistant.container import Container
 from assistant.settings import Settings
+from assistant.storage import Storage
 from vectorstore.ingest import IngestService
 from vectorstore.jobs import IngestQueue
 from vectorstore.store import ChunkStore
@@ -38,6 +39,10 @@ def get_ingest_queue(container: Annotated[Container, Depends(get_container)]) ->
     return container.ingest_queue
 
 
+def get_storage(container: Annotated[Container, Depends(get_container)]) -> Storage | None:
+    return container.storage
+
+
 def get_store(container: Annotated[Container, Depends(get_container)]) -> ChunkStore:
     return container.store
 
@@ -47,4 +52,5 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 ChatDep = Annotated[ChatService, Depends(get_chat)]
 IngestDep = Annotated[IngestService, Depends(get_ingest)]
 StoreDep = Annotated[ChunkStore, Depends(get_store)]
+StorageDep = Annotated[Storage | None, Depends(get_storage)]
 IngestQueueDep = Annotated[IngestQueue, Depends(get_ingest_queue)]

@@ -51,10 +51,11 @@ class ErrorResponse(BaseModel):
 # What each status means on this API, for the OpenAPI schema.
 STATUS_DESCRIPTIONS = {
     400: "Invalid request: malformed JSON, a missing or wrong field, or a limit exceeded",
-    401: "Missing or invalid API key (only when RAG_API_KEYS is set)",
-    404: "Not found: an unknown model id or document",
+    401: "Missing or invalid API key (only when RAG_API_KEYS is set or users exist)",
+    404: "Not found: an unknown model id, document, collection, or a conversation that is not the caller's",
     405: "Method not allowed",
-    403: "A cross-site request from a browser (Origin / Sec-Fetch-Site), refused",
+    403: "A cross-site request from a browser (Origin / Sec-Fetch-Site), refused; or an action for admins "
+    "(document upload/delete) by a member",
     409: "Conflict: a document of that name exists (pass replace=true to replace it), or the index was "
     "built with another embedding model (run `assistant ingest --reindex`)",
     413: "The file is larger than RAG_MAX_UPLOAD_MB",

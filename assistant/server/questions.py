@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 
@@ -20,7 +21,14 @@ def check_question(settings: Settings, question: str, history: Sequence[dict[str
 
 
 async def answer(
-    chat: ChatService, question: str, history: list[dict[str, str]], k: int | None = None
+    chat: ChatService,
+    question: str,
+    history: list[dict[str, str]],
+    k: int | None = None,
+    scope: dict[str, Any] | None = None,
 ) -> Answer:
-    """ChatService.answer off the event loop; its errors (AssistantError, store errors) propagate."""
+    """ChatService.answer off the event loop; its errors (AssistantError, store errors) propagate.
+    `scope` (a Chroma filter: collections, documents) is passed only when there is one."""
+    if scope:
+        return await run_in_threadpool(lambda: chat.answer(question, history, k, scope=scope))
     return await run_in_threadpool(chat.answer, question, history, k)

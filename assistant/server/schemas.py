@@ -3,6 +3,7 @@ shared with the CLI; citations and passages are the answering package's own mode
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -99,6 +100,64 @@ class ChatRequest(BaseModel):
         default_factory=list, description="Earlier turns; at most RAG_MAX_HISTORY_TURNS questions."
     )
     k: int | None = Field(None, ge=1, le=50, description="Passages to retrieve (default RAG_K).")
+    conversation_id: str | None = Field(
+        None,
+        max_length=64,
+        description="Continue this stored conversation: its history is loaded server-side (`history` is then "
+        "ignored). Absent: a new conversation is created; either way its id is returned.",
+    )
+    collection: str | list[str] | None = Field(
+        None,
+        description="Search only this collection (or these); default: every collection the caller may use.",
+    )
+    sources: list[str] | None = Field(
+        None, description="Search only these documents (names as in GET /api/documents)."
+    )
+
+
+class ChatResponse(AnswerPayload):
+    conversation_id: str | None = Field(
+        None,
+        description="The stored conversation this exchange was added to (send it with the next message).",
+    )
+
+
+# -- conversations -----------------------------------------------------------------------------------------
+class ConversationSummary(BaseModel):
+    id: str
+    title: str
+    created_at: datetime
+    updated_at: datetime
+    messages: int
+
+
+class ConversationList(BaseModel):
+    conversations: list[ConversationSummary]
+
+
+class ConversationMessage(BaseModel):
+    role: Literal["user", "assistant"]
+    content: str
+    citations: list[dict[str, Any]] = Field(default_factory=list)
+    timings: dict[str, float] = Field(default_factory=dict)
+    created_at: datetime
+
+
+class ConversationDetail(BaseModel):
+    id: str
+    title: str
+    created_at: datetime
+    updated_at: datetime
+    messages: list[ConversationMessage]
+
+
+class ConversationRename(BaseModel):
+    model_config = ConfigDict(strict=True)
+    title: str = Field(min_length=1, max_length=200, json_schema_extra={"pattern": NOT_BLANK})
+
+
+class ConversationDeleted(BaseModel):
+    deleted: str
 
 
 class DocumentList(BaseModel):

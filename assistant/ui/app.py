@@ -7,6 +7,7 @@ import html
 import gradio as gr
 
 from assistant.container import Container
+from assistant.server.auth import Gate
 from assistant.ui.chat import build_chat_tab
 from assistant.ui.documents import build_documents_tab
 from assistant.ui.settings_tab import build_settings_tab, passages_slider
@@ -34,7 +35,8 @@ def _header(extractive: bool, model_label: str) -> None:
     )
 
 
-def build_ui(container: Container) -> gr.Blocks:
+def build_ui(container: Container, gate: Gate | None = None) -> gr.Blocks:
+    """The UI; with the server's `gate`, the Documents admin controls are an admin's only."""
     settings, chat = container.settings, container.chat
     # delete_cache: Gradio's upload cache is emptied of anything older than an hour (uploads are deleted as
     # soon as they are ingested; this catches abandoned ones).
@@ -43,7 +45,7 @@ def build_ui(container: Container) -> gr.Blocks:
         k = passages_slider(settings)
         with gr.Tabs(elem_id="tabs"):
             build_chat_tab(chat, k, settings.max_message_chars)
-            build_documents_tab(demo, container.ingest, settings.max_upload_mb, container.ingest_queue)
+            build_documents_tab(demo, container.ingest, settings.max_upload_mb, container.ingest_queue, gate)
             build_settings_tab(settings, chat.model_label, k)
     # S3: a bounded queue (more waiting events are refused with "the queue is full") and bounded concurrency;
     # the chat events have their own limit (4, `answer`), uploads theirs (`upload`).

@@ -12,6 +12,8 @@ from typing import Any
 import gradio as gr
 from gradio.utils import get_upload_folder
 
+from assistant.server.auth import Gate
+from assistant.ui.access import MEMBER_REFUSAL, is_admin
 from vectorstore.ingest import DocumentExistsError, IngestService, UnknownDocumentError, UploadError
 from vectorstore.jobs import IngestQueue, QueueFullError
 from vectorstore.loaders import SUPPORTED_SUFFIXES
@@ -165,9 +167,14 @@ def delete_document(ingest: IngestService, source: str | None) -> str:
 
 
 def build_documents_tab(
-    demo: gr.Blocks, ingest: IngestService, max_upload_mb: float, queue: IngestQueue | None = None
+    demo: gr.Blocks,
+    ingest: IngestService,
+    max_upload_mb: float,
+    queue: IngestQueue | None = None,
+    gate: Gate | None = None,
 ) -> None:
-    """The tab's components and events; call inside `gr.Tabs()`."""
+    """The tab's components and events; call inside `gr.Tabs()`. With a gate, only admins see (and may use)
+    the upload and delete controls."""
     max_bytes = int(max_upload_mb * 1_000_000)
     with gr.Tab("Documents", id="documents", elem_id="documents-tab") as documents_tab:
         docs_summary = gr.Markdown(elem_id="documents-summary")
@@ -180,7 +187,7 @@ def build_documents_tab(
             wrap=True,
             elem_id="documents-table",
         )
-        gr.Markdown(
+        upload_help = gr.Markdown(
             f"**Add documents**: {SUPPORTED_TEXT}, up to {max_upload_mb:g} MB each. "
             "They are indexed as soon as they are uploaded.",
             elem_id="upload-help",
@@ -195,7 +202,7 @@ def build_documents_tab(
             elem_id="replace",
         )
         status = gr.Markdown(elem_id="documents-status")
-        with gr.Row(equal_height=False, elem_id="delete-row"):
+        with gr.Row(equal_height=False, elem_id="delete-row") as delete_row:
             choice = gr.Dropdown(
                 label="Document to delete", choices=[], scale=3, elem_id="delete-choice", filterable=True
             )
@@ -215,8 +222,13 @@ def build_documents_tab(
     async def upload(
         files: list[str] | None,
         replace: bool = False,
+        request: gr.Request | None = None,
         progress: gr.Progress = gr.Progress(),  # noqa: B008
     ) -> tuple[Any, ...]:
+        if not is_admin(gate, request):
+            for file in files or []:
+                discard_upload(Path(file))
+            return (MEMBER_REFUSAL, *(await asyncio.to_thread(refresh)), None)
         report = await ingest_files_queued(jobs, ingest, files, max_bytes, progress, bool(replace))
         return (report, *(await asyncio.to_thread(refresh)), None)
 
@@ -230,11 +242,19 @@ def build_documents_tab(
         )
         return "", gr.update(visible=True), question
 
-    def confirm_delete(source: str | None) -> tuple[Any, ...]:
+    def confirm_delete(source: str | None, request: gr.Request | None = None) -> tuple[Any, ...]:
+        if not is_admin(gate, request):
+            return (MEMBER_REFUSAL, gr.update(visible=False), *refresh())
         return (delete_document(ingest, source), gr.update(visible=False), *refresh())
+
+    def controls(request: gr.Request) -> tuple[Any, ...]:
+        admin = is_admin(gate, request)
+        return tuple(gr.update(visible=admin) for _ in range(4))
 
     outputs = [docs, docs_summary, choice]
     demo.load(refresh, None, outputs, api_visibility="private")
+    admin_controls = [upload_help, files, replace, delete_row]
+    demo.load(controls, None, admin_controls, queue=False, api_visibility="private")
     documents_tab.select(refresh, None, outputs, api_visibility="private")
     files.upload(
         upload,

@@ -1,15 +1,18 @@
-"""POST /api/chat: one question with its history, answered with citations and the passages retrieved."""
+"""POST /api/chat: one question, answered with citations and the passages retrieved, and kept in a stored
+conversation (continued with `conversation_id`: the history is loaded server-side)."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends
+from starlette.concurrency import run_in_threadpool
 
-from assistant.schemas import AnswerPayload
-from assistant.server.auth import require_api_key
-from assistant.server.deps import ChatDep, SettingsDep
+from assistant.errors import NotFoundError
+from assistant.server.auth import PrincipalDep, require_api_key
+from assistant.server.deps import ChatDep, SettingsDep, StorageDep
 from assistant.server.errors import error_responses
 from assistant.server.questions import answer, check_question
-from assistant.server.schemas import ChatRequest
+from assistant.server.schemas import ChatRequest, ChatResponse
+from assistant.server.scope import scope_for
 
 router = APIRouter(
     prefix="/api",
@@ -19,12 +22,47 @@ router = APIRouter(
 )
 
 
+def conversation_missing(conversation_id: str) -> NotFoundError:
+    return NotFoundError(f"no conversation {conversation_id!r}", param="conversation_id")
+
+
 @router.post(
     "/chat",
-    response_model=AnswerPayload,
-    responses=error_responses(400, 403, 409, 502, 503, 504),
+    response_model=ChatResponse,
+    responses=error_responses(400, 403, 404, 409, 502, 503, 504),
 )
-async def chat(body: ChatRequest, settings: SettingsDep, chat: ChatDep) -> AnswerPayload:
+async def chat(
+    body: ChatRequest, settings: SettingsDep, chat: ChatDep, storage: StorageDep, principal: PrincipalDep
+) -> ChatResponse:
+    owner, conversation_id = principal.owner, body.conversation_id
     history = [turn.model_dump() for turn in body.history]
+    if conversation_id is not None:
+        if storage is None:
+            raise conversation_missing(conversation_id)
+        stored = await run_in_threadpool(
+            storage.conversations.history_for,
+            conversation_id,
+            owner,
+            max_messages=2 * settings.max_history_turns,
+        )
+        if stored is None:  # missing, or someone else's: the same 404
+            raise conversation_missing(conversation_id)
+        history = stored
     check_question(settings, body.message, history, param="message")
-    return AnswerPayload.of(await answer(chat, body.message, history, body.k))
+    scope = await run_in_threadpool(scope_for, storage, principal, body.collection, body.sources)
+    result = await answer(chat, body.message, history, body.k, scope)
+    if storage is not None:
+        if conversation_id is None:
+            conversation_id = (await run_in_threadpool(storage.conversations.create, owner)).id
+        await run_in_threadpool(
+            lambda: storage.conversations.add_exchange(
+                conversation_id,
+                owner,
+                body.message,
+                result.text,
+                citations=[c.model_dump(mode="json") for c in result.citations],
+                timings=result.timings,
+                meta={"model": result.model, "refused": result.refused, "ungrounded": result.ungrounded},
+            )
+        )
+    return ChatResponse.model_validate({**result.model_dump(), "conversation_id": conversation_id})

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, File, Query, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
 from starlette.concurrency import run_in_threadpool
 
-from assistant.errors import FileTooLargeError, UnreadableFileError, UnsupportedFileTypeError
-from assistant.server.auth import require_api_key
-from assistant.server.deps import IngestDep, IngestQueueDep, SettingsDep
+from assistant.errors import ConflictError, FileTooLargeError, UnreadableFileError, UnsupportedFileTypeError
+from assistant.server.auth import AdminDep, require_api_key
+from assistant.server.deps import IngestDep, IngestQueueDep, SettingsDep, StorageDep
 from assistant.server.errors import error_responses
 from assistant.server.schemas import DeleteResult, DocumentList, IngestedFile, UploadResult
+from assistant.storage import Storage
+from assistant.storage.users import check_name
 from vectorstore.ingest import safe_upload_name
 from vectorstore.loaders import SUPPORTED_SUFFIXES
 
@@ -36,11 +39,22 @@ async def upload_documents(
     settings: SettingsDep,
     ingest: IngestDep,
     queue: IngestQueueDep,
+    _admin: AdminDep,
+    storage: StorageDep,
     replace: Annotated[
         bool, Query(description="Replace a document of the same name (else 409 when one exists).")
     ] = False,
+    collection: Annotated[
+        str | None,
+        Form(description="The collection the files go to (created if new; default: 'default'). Admins only."),
+    ] = None,
 ) -> UploadResult:
     limit = int(settings.max_upload_mb * 1_000_000)
+    into: dict[str, str] = {}
+    if collection is not None:
+        check_name(collection, "collection")  # 400 for a name the collections cannot hold
+        await run_in_threadpool(ensure_collection, storage, collection)
+        into = {"collection": collection}
     ingested = []
     for upload in files:
         name = upload.filename or ""
@@ -57,7 +71,7 @@ async def upload_documents(
             )
         # S6: ingested by the bounded worker pool and awaited, so no request thread waits on the embedding;
         # QueueFullError (503 + Retry-After) when too many uploads wait; DocumentExistsError 409.
-        job = queue.submit(name, ingest.add_upload, name, data, limit, replace=replace)
+        job = queue.submit(name, ingest.add_upload, name, data, limit, replace=replace, **into)
         report = await asyncio.wrap_future(job.future)
         if report.skipped:
             raise UnreadableFileError(
@@ -67,7 +81,14 @@ async def upload_documents(
     return UploadResult(ingested=ingested)
 
 
+def ensure_collection(storage: Storage | None, name: str) -> None:
+    """The collection exists in the database (so it can be granted), created on first use."""
+    if storage is not None and storage.collections.get(name) is None:
+        with contextlib.suppress(ConflictError):  # made meanwhile by another request
+            storage.collections.add(name)
+
+
 @router.delete("/{source:path}", response_model=DeleteResult, responses=error_responses(403, 404))
-async def delete_document(source: str, ingest: IngestDep) -> DeleteResult:
+async def delete_document(source: str, ingest: IngestDep, _admin: AdminDep) -> DeleteResult:
     removed = await run_in_threadpool(ingest.delete, source)  # UnknownDocumentError: 404
     return DeleteResult(deleted=source, chunks_removed=removed)

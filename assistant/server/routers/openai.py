@@ -11,13 +11,13 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
-from starlette.concurrency import iterate_in_threadpool
+from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 
 from assistant.answering.budget import approx_tokens
 from assistant.answering.service import Done, StreamEvent, TextDelta
 from assistant.errors import InvalidRequestError, NotFoundError
-from assistant.server.auth import require_api_key
-from assistant.server.deps import ChatDep, SettingsDep
+from assistant.server.auth import PrincipalDep, require_api_key
+from assistant.server.deps import ChatDep, SettingsDep, StorageDep
 from assistant.server.errors import as_assistant_error, error_body, error_responses, internal_error
 from assistant.server.guards import request_id_of
 from assistant.server.questions import answer, check_question
@@ -30,6 +30,7 @@ from assistant.server.schemas import (
     ModelList,
     Usage,
 )
+from assistant.server.scope import collection_of_model, scope_for, usable_collections
 from assistant.settings import redact_urls
 
 log = logging.getLogger(__name__)
@@ -56,8 +57,12 @@ STREAM_RESPONSE: dict[int | str, dict[str, Any]] = {
 
 
 @router.get("/models", response_model=ModelList)
-async def list_models(settings: SettingsDep) -> ModelList:
-    return ModelList(data=[ModelCard(id=settings.model_id)])
+async def list_models(settings: SettingsDep, storage: StorageDep, principal: PrincipalDep) -> ModelList:
+    """The assistant over every collection the caller may use, and one model per collection."""
+    names = await run_in_threadpool(usable_collections, storage, principal)
+    return ModelList(
+        data=[ModelCard(id=settings.model_id), *(ModelCard(id=f"{settings.model_id}/{n}") for n in names)]
+    )
 
 
 @router.post(
@@ -66,14 +71,22 @@ async def list_models(settings: SettingsDep) -> ModelList:
     responses={**STREAM_RESPONSE, **error_responses(400, 403, 404, 409, 502, 503, 504)},
 )
 async def chat_completions(
-    body: ChatCompletionRequest, settings: SettingsDep, chat: ChatDep, request: Request
+    body: ChatCompletionRequest,
+    settings: SettingsDep,
+    chat: ChatDep,
+    request: Request,
+    storage: StorageDep,
+    principal: PrincipalDep,
 ) -> ChatCompletion | StreamingResponse:
-    if body.model != settings.model_id:
+    collection = collection_of_model(body.model, settings.model_id)  # 404 for an unknown model
+    try:
+        scope = await run_in_threadpool(scope_for, storage, principal, collection)
+    except NotFoundError as exc:  # a collection the caller may not use is a model that does not exist
         raise NotFoundError(
-            f"the model '{body.model}' does not exist; use '{settings.model_id}' (see GET /v1/models)",
+            f"the model '{body.model}' does not exist (see GET /v1/models)",
             param="model",
             code="model_not_found",
-        )
+        ) from exc
     turns = [(m.role, m.text()) for m in body.messages if m.role in ("user", "assistant")]
     if not turns or turns[-1][0] != "user":
         raise InvalidRequestError("the last message must come from the user", param="messages")
@@ -84,22 +97,22 @@ async def chat_completions(
     if body.stream:
         return StreamingResponse(
             _sse(
-                chat.stream(question, history),
+                chat.stream(question, history, scope=scope) if scope else chat.stream(question, history),
                 completion_id,
                 created,
-                settings.model_id,
+                body.model,
                 request_id_of(request.scope),
             ),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
-    result = await answer(chat, question, history)
+    result = await answer(chat, question, history, scope=scope)
     prompt_tokens = sum(approx_tokens(m.text()) for m in body.messages)
     completion_tokens = approx_tokens(result.text)
     return ChatCompletion(
         id=completion_id,
         created=created,
-        model=settings.model_id,
+        model=body.model,
         choices=[Choice(message=AssistantMessage(content=result.text))],
         usage=Usage(
             prompt_tokens=prompt_tokens,
