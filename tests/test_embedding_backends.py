@@ -81,18 +81,16 @@ def test_fp32_onnx_matches_torch(onnx_cache: Path, torch_vectors: list[list[floa
 
 
 def test_switching_backend_on_an_existing_store_names_reindex(tmp_path: Path, onnx_cache: Path) -> None:
+    from assistant.container import build_container
     from assistant.settings import Settings
-
-    try:
-        from assistant.container import build_container
-    except ImportError:  # before the composition root moved
-        from assistant.components import build_components as build_container
 
     docs = tmp_path / "docs"
     docs.mkdir()
     (docs / "note.txt").write_text("The Mine Action Centre is chaired jointly with Cambodia.\n")
     data = tmp_path / "data"
-    built = build_container(Settings(data_dir=data, embeddings_cache_dir=onnx_cache))
+    built = build_container(
+        Settings(data_dir=data, embeddings_backend="torch", embeddings_cache_dir=onnx_cache)
+    )
     assert built.ingest.ingest([docs]).chunks_added == 1
 
     settings = Settings(data_dir=data, embeddings_backend="onnx-int8", embeddings_cache_dir=onnx_cache)

@@ -84,6 +84,7 @@ def _merge_siblings(groups: list[list[Span]], limit: int) -> list[tuple[list[Spa
             prev, prev_path = out[-1]
             parent = _common(prev_path, path)
             close = len(parent) >= 1 and len(parent) >= max(len(prev_path), len(path)) - 1
+            close = close and prev[-1].page == group[0].page  # a chunk's page is where it starts
             if close and group[-1].end - prev[0].start <= limit:
                 out[-1] = (prev + group, parent)
                 continue

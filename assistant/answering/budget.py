@@ -14,6 +14,13 @@ log = logging.getLogger(__name__)
 TokenCounter = Callable[[str], int]
 
 
+def wrapped(passage: Document) -> str:
+    """A passage as the prompt sends it: inside its <document> fence with source and section."""
+    from assistant.answering.prompts import format_passages
+
+    return format_passages([passage])
+
+
 def approx_tokens(text: str) -> int:
     """When the model's tokenizer is not at hand (tiktoken would download its files): ~4 chars a token."""
     return len(text) // 4 + 1
@@ -43,7 +50,7 @@ def fit_to_window(
     available = window - reserve - count(fixed_text) - 16  # chat-template overhead
     kept_history = list(history)
     kept = list(passages)
-    cost = [count(p.page_content) + 12 for p in kept]
+    cost = [count(wrapped(p)) for p in kept]
     hist_cost = [count(str(m.content)) + 6 for m in kept_history]
     result = Budgeted(kept, kept_history)
     while kept_history and sum(cost) + sum(hist_cost) > available:

@@ -17,6 +17,7 @@ from assistant.answering.units import split_sentences
 from vectorstore.text import tokenize
 
 _MARKERS = re.compile(r"\s?\[(\d{1,3}(?:\s*[,;]\s*\d{1,3})*)\]")
+_LEADING = re.compile(r"^(?:\s*\[\d{1,3}(?:\s*[,;]\s*\d{1,3})*\])+")
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 _NAME = re.compile(r"(?<=[a-z,;:] )[A-Z][\w-]+|\b\w+(?:\.\w+)+|\b\w*_\w+|`[^`]+`")
 _LINK = re.compile(r"!?\[[^\]]*\]\([^)]*\)|https?://\S+|www\.\S+")
@@ -30,14 +31,23 @@ class SentenceSupport(BaseModel):
     missing: list[str] = Field(default_factory=list, description="Numbers, names or links not found there.")
 
 
+def _numbers(markers: str) -> list[int]:
+    return [int(x) for m in _MARKERS.finditer(markers) for x in re.split(r"\s*[,;]\s*", m.group(1))]
+
+
 def _sentences_with_markers(answer: str) -> list[tuple[str, list[int]]]:
+    """Sentences with the passages they cite. Models write "... end. [1] Next ..." as often as "... end [1].
+    Next": markers opening a sentence belong to the one before it."""
     out: list[tuple[str, list[int]]] = []
     for line in answer.split("\n"):
         for _, sentence in split_sentences(line):
-            cites = [int(x) for m in _MARKERS.finditer(sentence) for x in re.split(r"\s*[,;]\s*", m.group(1))]
+            lead = _LEADING.match(sentence)
+            if lead and out:
+                out[-1] = (out[-1][0], list(dict.fromkeys(out[-1][1] + _numbers(lead.group(0)))))
+                sentence = sentence[lead.end() :]
             text = _MARKERS.sub("", sentence).strip()
             if text:
-                out.append((text, list(dict.fromkeys(cites))))
+                out.append((text, list(dict.fromkeys(_numbers(sentence)))))
     return out
 
 

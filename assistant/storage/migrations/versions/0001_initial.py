@@ -19,6 +19,12 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    _people()
+    _conversations()
+
+
+def _people() -> None:
+    """Users, their API keys, collections and who may use them."""
     op.create_table(
         "collections",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -70,6 +76,10 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("collection_id", "user_id", name=op.f("pk_collection_grants")),
     )
+
+
+def _conversations() -> None:
+    """Conversations and their messages."""
     op.create_table(
         "conversations",
         sa.Column("id", sa.String(length=32), nullable=False),
