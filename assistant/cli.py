@@ -105,7 +105,7 @@ def ingest(
         ),
     ] = None,
 ) -> None:
-    """Add documents (txt, md, html, pdf, docx); unchanged chunks are not embedded again."""
+    """Add documents (txt, md, rst, html, pdf, docx, pptx, xlsx, csv); unchanged chunks are kept."""
     settings = _settings()
     c = _components(settings)
     into: dict[str, str] = {}

@@ -15,8 +15,13 @@ from tests.conftest import Server, clean_env, serving_copy
 
 KEY = "schema-key"
 # Requests that the schema cannot tell apart from good ones and the API rightly refuses, by business rule:
-# which message comes last (OpenAI's contract), and a file's name and content (type, readable text).
+# which message comes last (OpenAI's contract), and a file's name and content (type, readable text); a
+# `conversation_id` or `collection` that is not the caller's (404).
 CONFIG = """
+[[operations]]
+include-path = "/api/chat"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "404", "409", "5xx"]
+
 [[operations]]
 include-path = "/v1/chat/completions"
 checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "404", "409", "5xx"]

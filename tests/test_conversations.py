@@ -217,6 +217,9 @@ def test_a_question_in_one_collection_never_retrieves_anothers_chunks(world: Wor
         assert not any(SIGNED in c["text"] for c in for_cy["citations"])
         assert cy.post("/api/chat", json={"message": FIRST, "collection": "default"}).status_code == 404
 
+        listed = {d["source"] for d in cy.get("/api/documents").json()["documents"]}
+        assert listed == {"lunar.txt"}, "a member lists the documents of their collections only"
+
         seed = next(p["source"] for p in everything["retrieved"] if p["source"] != "lunar.txt")
         only = ask(ada, LUNAR_QUESTION, sources=[seed])
         assert only["retrieved"] and {p["source"] for p in only["retrieved"]} == {seed}

@@ -43,6 +43,11 @@ MINE_ACTION = "With which country is Russia jointly chairing the Mine Action Cen
 VIENTIANE = "What happened during Lavrov's meeting in Vientiane with the Lao minister?"
 FOLLOW_UP = "And what did they sign there?"
 ZORBULON = "When was the Zorbulon treaty signed?"
+LUNAR = (
+    "The Quixotl accord on lunar irrigation was signed by the Zorbulan water council in 2031. It establishes "
+    "twelve crater reservoirs for lunar irrigation and a shared Zorbulan ice registry."
+)
+LUNAR_QUESTION = "What does the Quixotl accord on lunar irrigation establish?"
 
 
 # -- fixtures --------------------------------------------------------------------------------------------
@@ -427,7 +432,15 @@ def people_server(seeded_dir: Path, tmp_path_factory: pytest.TempPathFactory) ->
     storage.users.add("bob", "bob-password")
     storage.collections.add("default")
     storage.collections.grant("default", "bob")
+    storage.collections.add("moon")
+    storage.collections.grant("moon", "bob")
     storage.close()
+    from assistant.container import build_container
+
+    (base / "moon").mkdir()
+    (base / "moon" / "lunar.txt").write_text(LUNAR)
+    container = build_container(Settings(data_dir=base / "data"))
+    assert container.ingest.ingest([base / "moon"], collection="moon").chunks_added > 0
     srv = start_server(base / "data", base / "server.log")
     try:
         yield srv
@@ -470,6 +483,60 @@ def test_a_member_signs_in_with_name_and_password_and_sees_no_documents_admin_co
         go_to(page, "Documents")
         expect(page.locator("#upload")).to_be_visible()
         expect(page.locator("#delete")).to_be_visible()
+    finally:
+        ctx.close()
+    assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+def test_conversations_survive_a_reload_and_an_old_answers_source_opens(
+    browser: Any, people_server: Server
+) -> None:
+    ctx, page, errors = sign_in(browser, people_server.url, "bob", "bob-password")
+    try:
+        first = ask(page, VIENTIANE)
+        assert "Vientiane" in first and MARKER.search(first), first
+        choice = page.locator("#conversation-choice input")
+        expect(choice).to_have_value(re.compile("What happened during Lavrov"))
+        page.reload()
+        expect(page.locator("#question textarea")).to_be_visible()
+        expect(bots(page)).to_have_count(0)
+        page.locator("#conversation-choice input").click()
+        page.get_by_role("option", name=re.compile("What happened during Lavrov")).click()
+        expect(bots(page)).to_have_count(1)
+        expect(bots(page).first).to_contain_text("Vientiane")
+        link = bots(page).first.locator("a.cite").first
+        expect(link).to_be_visible()
+        n = link.inner_text().strip("[]")
+        link.click()
+        card = page.locator(f"#source-0-{n}")
+        expect(card).to_have_attribute("open", "")
+        expect(card.locator("mark").first).to_be_visible()
+        shot(page, "41-reloaded-conversation-source")
+
+        second = ask(page, FOLLOW_UP)  # continues the stored conversation
+        assert "sign" in second.lower() and MARKER.search(second), second
+        page.locator("#new-conversation").click()
+        expect(bots(page)).to_have_count(0)
+
+        page.locator("#collection-picker input").click()
+        page.get_by_role("option", name="moon").click()
+        page.keyboard.press("Escape")
+        answer = ask(page, LUNAR_QUESTION)
+        group = page.locator("#sources .source-group[data-turn='0']")
+        expect(group).to_contain_text("lunar.txt")
+        expect(group).not_to_contain_text(re.compile(r"\d{3}_[0-9a-f]{16}\.txt"))  # no seed passage searched
+        assert MARKER.search(answer), answer
+        shot(page, "42-collection-picker")
+
+        page.reload()
+        expect(page.locator("#question textarea")).to_be_visible()
+        page.locator("#conversation-choice input").click()
+        page.get_by_role("option", name=re.compile("What happened during Lavrov")).click()
+        expect(bots(page)).to_have_count(2)
+        page.locator("#delete-conversation").click()
+        expect(bots(page)).to_have_count(0)
+        page.locator("#conversation-choice input").click()
+        expect(page.get_by_role("option", name=re.compile("What happened during Lavrov"))).to_have_count(0)
     finally:
         ctx.close()
     assert not errors, f"JavaScript errors on the page: {errors}"

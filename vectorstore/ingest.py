@@ -32,6 +32,9 @@ MAX_NAME_BYTES = 200
 # only once all of them are stored, so a run cut short leaves a file that the next run processes again.
 PENDING_SHA = "pending"
 
+# The collection (named document set) a chunk belongs to when none is given: its `collection` metadata.
+DEFAULT_COLLECTION = "default"
+
 
 class UploadError(ValueError):
     """An upload refused before anything was written; the message is for the user."""
@@ -93,6 +96,7 @@ class DocumentInfo:
     chars: int
     path: str
     ingested_at: float
+    collection: str = DEFAULT_COLLECTION
 
 
 @dataclass
@@ -192,11 +196,17 @@ class IngestService:
         return jobs, roots
 
     # -- ingestion --------------------------------------------------------------------------------------
-    def ingest(self, paths: Sequence[Path | str], progress: bool = False) -> IngestReport:
+    def ingest(
+        self, paths: Sequence[Path | str], progress: bool = False, collection: str = DEFAULT_COLLECTION
+    ) -> IngestReport:
+        """Ingests files and folders into `collection` (each chunk's `collection` metadata; a document
+        ingested again into another collection moves there)."""
         with self._write_lock:
-            return self._ingest(paths, progress)
+            return self._ingest(paths, progress, collection)
 
-    def _ingest(self, paths: Sequence[Path | str], progress: bool) -> IngestReport:
+    def _ingest(
+        self, paths: Sequence[Path | str], progress: bool, collection: str = DEFAULT_COLLECTION
+    ) -> IngestReport:
         started = time.perf_counter()
         self.store.check_embeddings()
         report = IngestReport()
@@ -220,7 +230,7 @@ class IngestService:
             report.files_seen += 1
             seen_sources.add(job.source)
             try:
-                self._ingest_file(job, existing.get(job.source, {}), report)
+                self._ingest_file(job, existing.get(job.source, {}), report, collection)
             except LoadError as exc:
                 report.skipped.append(SkippedFile(job.source, str(exc)))
             except OSError as exc:
@@ -241,10 +251,18 @@ class IngestService:
         log.info("ingest: %s", report.summary())
         return report
 
-    def _ingest_file(self, job: _FileJob, existing: dict[str, dict[str, Any]], report: IngestReport) -> None:
+    def _ingest_file(
+        self,
+        job: _FileJob,
+        existing: dict[str, dict[str, Any]],
+        report: IngestReport,
+        collection: str = DEFAULT_COLLECTION,
+    ) -> None:
         file_sha = _sha256(job.path)
         if existing and all(
-            meta.get("file_sha") == file_sha and meta.get("layout") == LAYOUT_VERSION
+            meta.get("file_sha") == file_sha
+            and meta.get("layout") == LAYOUT_VERSION
+            and meta.get("collection") == collection  # chunks from before collections get theirs stamped
             for meta in existing.values()
         ):
             report.files_unchanged += 1
@@ -259,6 +277,7 @@ class IngestService:
             "chars": len(document.text),
             "layout": LAYOUT_VERSION,
             "ingested_at": time.time(),
+            "collection": collection,
         }
         new = [c for c in chunks if c.id not in existing]
         kept = [c for c in chunks if c.id in existing]
@@ -284,7 +303,12 @@ class IngestService:
 
     # -- uploads ----------------------------------------------------------------------------------------
     def add_upload(
-        self, filename: str, data: bytes, max_bytes: int | None = None, replace: bool = False
+        self,
+        filename: str,
+        data: bytes,
+        max_bytes: int | None = None,
+        replace: bool = False,
+        collection: str = DEFAULT_COLLECTION,
     ) -> IngestReport:
         """Saves an uploaded file under the uploads dir (never elsewhere) and ingests it.
 
@@ -297,15 +321,15 @@ class IngestService:
         with self._write_lock:  # checked under the lock: two uploads of one new name cannot both pass
             if not replace and self.store.metadatas(where={"source": name}):
                 raise DocumentExistsError(name)
-            return self._save_and_ingest(name, data)
+            return self._save_and_ingest(name, data, collection)
 
-    def _save_and_ingest(self, name: str, data: bytes) -> IngestReport:
+    def _save_and_ingest(self, name: str, data: bytes, collection: str = DEFAULT_COLLECTION) -> IngestReport:
         self.uploads_dir.mkdir(parents=True, exist_ok=True)
         target = self.uploads_dir / name
         tmp = self.uploads_dir / f".{name}.part"
         tmp.write_bytes(data)
         os.replace(tmp, target)
-        report = self.ingest([target])
+        report = self.ingest([target], collection=collection)
         if report.skipped:  # keep no file we could not read
             target.unlink(missing_ok=True)
         return report
@@ -322,6 +346,7 @@ class IngestService:
                     chars=int(meta.get("chars", 0)),
                     path=str(meta.get("path", "")),
                     ingested_at=float(meta.get("ingested_at", 0.0)),
+                    collection=str(meta.get("collection", DEFAULT_COLLECTION)),
                 )
             )
         return docs
@@ -346,7 +371,20 @@ class IngestService:
         with self._write_lock:
             docs = self._by_source()
             self.store.drop()
-            return self.ingest(self._known_paths(docs), progress=progress)
+            by_collection: dict[str, dict[str, dict[str, dict[str, Any]]]] = defaultdict(dict)
+            for source, chunks in docs.items():
+                meta = next(iter(chunks.values()), {})
+                by_collection[str(meta.get("collection", DEFAULT_COLLECTION))][source] = chunks
+            total = IngestReport()
+            for collection, group in sorted(by_collection.items()) or [(DEFAULT_COLLECTION, {})]:
+                report = self.ingest(self._known_paths(group), progress=progress, collection=collection)
+                for name in ("files_seen", "files_changed", "files_unchanged", "chunks_added", "chunks_kept"):
+                    setattr(total, name, getattr(total, name) + getattr(report, name))
+                total.chunks_removed += report.chunks_removed
+                total.documents_removed += report.documents_removed
+                total.skipped += report.skipped
+                total.seconds += report.seconds
+            return total
 
     @staticmethod
     def _known_paths(docs: dict[str, dict[str, dict[str, Any]]]) -> list[str]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from langchain_core.callbacks import CallbackManagerForRetrieverRun
@@ -60,15 +60,25 @@ class HybridRetriever(BaseRetriever):
     ) -> list[Document]:
         return self.retrieve(query, self.embeddings.embed_query(query))
 
-    def retrieve(self, query: str, vector: list[float], k: int | None = None) -> list[Document]:
+    def retrieve(
+        self, query: str, vector: list[float], k: int | None = None, where: dict[str, Any] | None = None
+    ) -> list[Document]:
+        """The k best passages; with `where` (a Chroma metadata filter: a collection, some documents) only
+        passages matching it, from both retrievers."""
         k = k or self.k
         pool = max(self.candidates, 3 * k)
         dense: list[tuple[StoredChunk, float]] = []
         if self.mode in ("hybrid", "dense"):
-            dense = self.store.query(vector, pool)
+            dense = self.store.query(vector, pool, where=where)
         keyword: list[tuple[str, float]] = []
         if self.mode in ("hybrid", "bm25"):
-            keyword = self.keyword_index.search(query, pool)
+            if where:
+                # BM25 knows no metadata: rank every matching chunk, keep those the filter allows
+                allowed = set(self.store.metadatas(where=where))
+                hits = self.keyword_index.search(query, max(pool, self.store.count()))
+                keyword = [(cid, score) for cid, score in hits if cid in allowed][:pool]
+            else:
+                keyword = self.keyword_index.search(query, pool)
 
         fused: dict[str, float] = {}
         for rank, (chunk, _) in enumerate(dense):

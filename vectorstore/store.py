@@ -190,8 +190,11 @@ class ChunkStore:
         }
         return [by_id[i] for i in ids if i in by_id]
 
-    def query(self, vector: Sequence[float], n: int) -> list[tuple[StoredChunk, float]]:
-        """Nearest chunks with their cosine similarity."""
+    def query(
+        self, vector: Sequence[float], n: int, where: dict[str, Any] | None = None
+    ) -> list[tuple[StoredChunk, float]]:
+        """Nearest chunks with their cosine similarity; only those matching `where` (Chroma's metadata
+        filter, e.g. {"collection": {"$in": ["default"]}}) when given."""
         total = self.count()
         if total == 0:
             return []
@@ -200,6 +203,7 @@ class ChunkStore:
                 query_embeddings=[list(vector)],
                 n_results=min(n, total),
                 include=["documents", "metadatas", "distances"],
+                **({"where": where} if where else {}),
             )
         return [
             (_stored(cid, text, meta), 1.0 - float(dist))

@@ -59,7 +59,7 @@ STATUS_DESCRIPTIONS = {
     409: "Conflict: a document of that name exists (pass replace=true to replace it), or the index was "
     "built with another embedding model (run `assistant ingest --reindex`)",
     413: "The file is larger than RAG_MAX_UPLOAD_MB",
-    415: "Unsupported file type (supported: txt, md, html, pdf, docx)",
+    415: "Unsupported file type (supported: txt, md, rst, html, pdf, docx, pptx, xlsx, csv, tsv)",
     422: "A supported file type that contains no readable text",
     500: "Unexpected internal error",
     502: "The chat model server is down or answered with an error",

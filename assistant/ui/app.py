@@ -9,6 +9,7 @@ import gradio as gr
 from assistant.container import Container
 from assistant.server.auth import Gate
 from assistant.ui.chat import build_chat_tab
+from assistant.ui.conversations import Conversations
 from assistant.ui.documents import build_documents_tab
 from assistant.ui.settings_tab import build_settings_tab, passages_slider
 
@@ -44,7 +45,8 @@ def build_ui(container: Container, gate: Gate | None = None) -> gr.Blocks:
         _header(settings.resolved_llm_provider == "extractive", chat.model_label)
         k = passages_slider(settings)
         with gr.Tabs(elem_id="tabs"):
-            build_chat_tab(chat, k, settings.max_message_chars)
+            conversations = Conversations(container.storage, gate) if container.storage is not None else None
+            build_chat_tab(chat, k, settings.max_message_chars, demo, conversations)
             build_documents_tab(demo, container.ingest, settings.max_upload_mb, container.ingest_queue, gate)
             build_settings_tab(settings, chat.model_label, k)
     # S3: a bounded queue (more waiting events are refused with "the queue is full") and bounded concurrency;

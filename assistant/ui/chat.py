@@ -10,8 +10,8 @@ from __future__ import annotations
 import html
 import logging
 import uuid
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 
@@ -20,6 +20,9 @@ from assistant.errors import AssistantError, ModelUnavailableError
 from assistant.settings import redact_urls
 from assistant.ui.assets import CITATION_JS
 from assistant.ui.sources import source_group, sources_html
+
+if TYPE_CHECKING:
+    from assistant.ui.conversations import Conversations
 
 log = logging.getLogger(__name__)
 
@@ -112,8 +115,11 @@ def answer_turn(
     history: list[dict[str, Any]] | None,
     k: float | int | None,
     groups: dict[int, str] | None,
+    scope: dict[str, Any] | None = None,
+    on_done: Callable[[str, Answer], None] | None = None,
 ) -> Iterator[tuple[list[dict[str, Any]], str, str, dict[int, str]]]:
-    """One question: stream the answer into the history, then show its sources. Never raises."""
+    """One question: stream the answer into the history, then show its sources. Never raises.
+    `scope` keeps retrieval to some collections or documents; `on_done(question, answer)` stores it."""
     history = [{"role": m.get("role"), "content": _content_text(m.get("content"))} for m in history or []]
     groups = {int(t): g for t, g in (groups or {}).items() if int(t) < _assistant_count(history)}
     message = (message or "").strip()
@@ -127,7 +133,8 @@ def answer_turn(
     yield history, sources_html(searching), "", groups
     try:
         writing, raw = False, ""
-        for event in chat.stream(message, prior, int(k) if k else None):
+        options: dict[str, Any] = {"scope": scope} if scope else {}
+        for event in chat.stream(message, prior, int(k) if k else None, **options):
             if isinstance(event, TextDelta):
                 raw += event.text
                 history[-1]["content"] = display(raw)  # the whole text: an escape never splits
@@ -142,6 +149,8 @@ def answer_turn(
                 text = display(answer.text) + (UNGROUNDED_NOTE if answer.ungrounded else "")
                 history[-1]["content"] = text + unsupported_note(answer)
                 groups = {**groups, turn: source_group(turn, message, answer)}
+                if on_done is not None:
+                    on_done(message, answer)
                 yield history, sources_html(groups), "", groups
     except Exception as exc:
         history[-1]["content"], note = failure_text(exc)
@@ -199,6 +208,38 @@ def _example_text(evt: gr.SelectData) -> str:
     return str(value.get("text", "")) if isinstance(value, dict) else str(value)
 
 
+def _conversation_components() -> dict[str, Any]:
+    """The stored conversations' bar and the collection picker; call inside `gr.Tab`."""
+    with gr.Row(elem_id="conversation-bar", equal_height=True):
+        choice = gr.Dropdown(
+            label="Conversation", choices=[], scale=3, min_width=160, elem_id="conversation-choice"
+        )
+        title = gr.Textbox(
+            label="Title", scale=2, min_width=120, max_length=200, elem_id="conversation-title"
+        )
+    with gr.Row(elem_id="conversation-actions"):
+        new = gr.Button("New", size="sm", min_width=60, elem_id="new-conversation")
+        rename = gr.Button("Rename", size="sm", min_width=60, elem_id="rename-conversation")
+        delete = gr.Button("Delete", size="sm", min_width=60, elem_id="delete-conversation")
+    picker = gr.Dropdown(
+        label="Ask about collections",
+        info="None chosen: every collection you may use.",
+        choices=[],
+        value=[],
+        multiselect=True,
+        min_width=160,
+        elem_id="collection-picker",
+    )
+    return {
+        "choice": choice,
+        "new": new,
+        "title": title,
+        "rename": rename,
+        "delete": delete,
+        "picker": picker,
+    }
+
+
 def _chat_components(max_message_chars: int) -> dict[str, Any]:
     """The tab's components, keyed by role; call inside `gr.Tab`."""
     with gr.Row(equal_height=False):
@@ -253,18 +294,59 @@ def _chat_components(max_message_chars: int) -> dict[str, Any]:
     }
 
 
-def build_chat_tab(chat: ChatService, k: gr.Slider, max_message_chars: int) -> None:
-    """The Chat tab and its events; `k` is the (Settings tab's) slider for passages per question."""
+def _responder(chat: ChatService, conversations: Conversations | None) -> Callable[..., Iterator[Any]]:
+    """The `/chat` event: one answer; with `conversations`, scoped to the chosen collections and stored."""
+
+    def respond(
+        message: str,
+        history: list[dict[str, Any]],
+        k: float,
+        groups: dict[int, str],
+        conversation: str | None = None,
+        collections: list[str] | None = None,
+        request: gr.Request | None = None,
+    ) -> Iterator[Any]:
+        if conversations is None or not (message or "").strip():
+            for out in answer_turn(chat, message, history, k, groups):
+                yield (*out, conversation)
+            return
+        try:
+            scope = conversations.scope(request, collections)
+        except AssistantError as exc:
+            gr.Warning(exc.message)
+            yield history, gr.skip(), message, groups, conversation
+            return
+        conversation = conversations.start(request, conversation if history else None)
+
+        def keep(question: str, answer: Answer) -> None:
+            conversations.store(request, conversation, question, answer)
+
+        for out in answer_turn(chat, message, history, k, groups, scope, keep):
+            yield (*out, conversation)
+
+    return respond
+
+
+def build_chat_tab(
+    chat: ChatService,
+    k: gr.Slider,
+    max_message_chars: int,
+    demo: gr.Blocks | None = None,
+    conversations: Conversations | None = None,
+) -> None:
+    """The Chat tab and its events; `k` is the (Settings tab's) slider for passages per question. With
+    `conversations` (and `demo`), answers are stored; the tab lists, continues, renames, deletes them."""
     with gr.Tab("Chat", id="chat", elem_id="chat-tab"):
         c = _chat_components(max_message_chars)
+        # below the chat: on a phone, the question box stays in view
+        bar = _conversation_components() if conversations is not None else None
+        current = gr.State(None)  # the stored conversation's id (inside the Tab: a child of Tabs is a tab)
+        picked = gr.State([])  # the collections chosen (a State: the `/chat` API keeps its parameters)
     chatbot, box, send, stop, sources, groups = (
         c["chatbot"], c["box"], c["send"], c["stop"], c["sources"], c["groups"]
     )  # fmt: skip
 
-    def respond(
-        message: str, history: list[dict[str, Any]], k: float, groups: dict[int, str]
-    ) -> Iterator[Any]:
-        yield from answer_turn(chat, message, history, k, groups)
+    respond = _responder(chat, conversations)
 
     def retry(history: list[dict[str, Any]], k: float, groups: dict[int, str]) -> Iterator[Any]:
         question, before = last_question(history)
@@ -277,7 +359,9 @@ def build_chat_tab(chat: ChatService, k: gr.Slider, max_message_chars: int) -> N
     # Send (or Enter) swaps to Stop while the answer streams; busy → answer → idle, in order.
     busy = {"fn": lambda: (gr.update(visible=False), gr.update(visible=True)), "outputs": [send, stop]}
     idle = {"fn": lambda: (gr.update(visible=True), gr.update(visible=False)), "outputs": [send, stop]}
-    chat_inputs, chat_outputs = [box, chatbot, k, groups], [chatbot, sources, box, groups]
+    chat_inputs = [box, chatbot, k, groups, current, picked]
+    chat_outputs = [chatbot, sources, box, groups, current]
+    retry_outputs = [chatbot, sources, box, groups]
     # Answers run in parallel (the in-process llama.cpp model serialises itself); one pool for all.
     answer_options: dict[str, Any] = {
         "show_progress": "minimal",
@@ -288,18 +372,18 @@ def build_chat_tab(chat: ChatService, k: gr.Slider, max_message_chars: int) -> N
 
     started = gr.on([box.submit, send.click], **busy, queue=False, api_visibility="private")
     submit = started.then(respond, chat_inputs, chat_outputs, api_name="chat", **answer_options)
-    submit.then(**idle, queue=False, api_visibility="private")
+    submitted = submit.then(**idle, queue=False, api_visibility="private")
 
-    picked = chatbot.example_select(_example_text, None, box, queue=False, api_visibility="private")
-    example_run = picked.then(**busy, queue=False, api_visibility="private").then(
+    example = chatbot.example_select(_example_text, None, box, queue=False, api_visibility="private")
+    example_run = example.then(**busy, queue=False, api_visibility="private").then(
         respond, chat_inputs, chat_outputs, api_visibility="private", **answer_options
     )
-    example_run.then(**idle, queue=False, api_visibility="private")
+    example_done = example_run.then(**idle, queue=False, api_visibility="private")
 
     retried = (
         c["retry"]
         .click(**busy, queue=False, api_visibility="private")
-        .then(retry, [chatbot, k, groups], chat_outputs, api_visibility="private", **answer_options)
+        .then(retry, [chatbot, k, groups], retry_outputs, api_visibility="private", **answer_options)
     )
     retried.then(**idle, queue=False, api_visibility="private")
 
@@ -308,8 +392,86 @@ def build_chat_tab(chat: ChatService, k: gr.Slider, max_message_chars: int) -> N
         mark_stopped, [chatbot, groups], [chatbot, sources], cancels=running, api_visibility="private"
     ).then(**idle, queue=False, api_visibility="private")
     cleared = {
-        "fn": lambda: ([], sources_html(), "", {}, gr.update(visible=True), gr.update(visible=False)),
-        "outputs": [chatbot, sources, box, groups, send, stop],
+        "fn": lambda: ([], sources_html(), "", {}, gr.update(visible=True), gr.update(visible=False), None),
+        "outputs": [chatbot, sources, box, groups, send, stop, current],
     }
     c["clear"].click(**cleared, cancels=running, queue=False, api_visibility="private")
     chatbot.clear(**cleared, cancels=running, queue=False, api_visibility="private")
+    if conversations is not None and bar is not None and demo is not None:
+        _conversation_events(conversations, bar, demo, c, current, picked, [submitted, example_done], running)
+
+
+def _conversation_events(
+    conversations: Conversations,
+    bar: dict[str, Any],
+    demo: gr.Blocks,
+    c: dict[str, Any],
+    current: gr.State,
+    picked: gr.State,
+    answered: list[Any],
+    running: list[Any],
+) -> None:
+    chatbot, sources, groups, choice, title = (
+        c["chatbot"],
+        c["sources"],
+        c["groups"],
+        bar["choice"],
+        bar["title"],
+    )
+    private: dict[str, Any] = {"api_visibility": "private"}
+
+    def listed(conversation: str | None, request: gr.Request) -> Any:
+        return gr.update(choices=conversations.choices(request), value=conversation)
+
+    def on_load(request: gr.Request) -> tuple[Any, Any]:
+        picker = gr.update(choices=conversations.collections(request), value=[])
+        return gr.update(choices=conversations.choices(request), value=None), picker
+
+    def opened(conversation: str | None, request: gr.Request) -> tuple[Any, ...]:
+        return conversations.load(request, conversation)
+
+    def renamed(conversation: str | None, new_title: str, request: gr.Request) -> tuple[Any, Any]:
+        principal = conversations.principal(request)
+        if not conversation or principal is None or not (new_title or "").strip():
+            gr.Info("Choose a conversation and type its new title first.")
+            return gr.skip(), gr.skip()
+        try:
+            conversations.storage.conversations.rename(conversation, principal.owner, new_title)
+        except AssistantError as exc:
+            gr.Warning(exc.message)
+        # value None first, then the id again (below): the dropdown shows the new title
+        return gr.update(choices=conversations.choices(request), value=None), gr.skip()
+
+    def deleted(conversation: str | None, request: gr.Request) -> tuple[Any, ...]:
+        principal = conversations.principal(request)
+        if conversation and principal is not None:
+            conversations.storage.conversations.delete(conversation, principal.owner)
+        return ([], sources_html(), {}, None, "", listed(None, request))
+
+    def title_of(conversation: str | None, request: gr.Request) -> Any:
+        principal = conversations.principal(request)
+        found = (
+            conversations.storage.conversations.get(conversation, principal.owner)
+            if conversation and principal is not None
+            else None
+        )
+        return found.title if found is not None else gr.skip()
+
+    demo.load(on_load, None, [choice, bar["picker"]], **private)
+    bar["picker"].change(lambda names: list(names or []), bar["picker"], picked, queue=False, **private)
+    loaded = [chatbot, sources, groups, current, title]
+    choice.input(opened, [choice], loaded, cancels=running, **private)
+    bar["new"].click(
+        lambda: ([], sources_html(), {}, None, "", gr.update(value=None)),
+        None,
+        [*loaded, choice],
+        cancels=running,
+        queue=False,
+        **private,
+    )
+    bar["rename"].click(renamed, [current, title], [choice, title], **private).then(
+        listed, [current], choice, **private
+    )
+    bar["delete"].click(deleted, [current], [*loaded, choice], cancels=running, **private)
+    for done in answered:
+        done.then(listed, [current], choice, **private).then(title_of, [current], title, **private)

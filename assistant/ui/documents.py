@@ -166,6 +166,48 @@ def delete_document(ingest: IngestService, source: str | None) -> str:
     return f"✓ Deleted **{source}** ({plural(removed, 'chunk')}). Answers will no longer cite it."
 
 
+def _upload_components(max_upload_mb: float) -> tuple[Any, Any, Any]:
+    """The help text, the file drop and the replace box; call inside the tab."""
+    upload_help = gr.Markdown(
+        f"**Add documents**: {SUPPORTED_TEXT}, up to {max_upload_mb:g} MB each. "
+        "They are indexed as soon as they are uploaded.",
+        elem_id="upload-help",
+    )
+    files = gr.File(
+        label="Add documents", show_label=False, file_count="multiple", height=150, elem_id="upload"
+    )
+    replace = gr.Checkbox(
+        label=REPLACE_LABEL,
+        value=False,
+        info="Off: a file named like a document already here is refused, never silently replaced.",
+        elem_id="replace",
+    )
+    return upload_help, files, replace
+
+
+def delete_question(ingest: IngestService, source: str | None) -> tuple[Any, Any, Any]:
+    """The status, the confirm row's visibility and its question for a document about to be deleted."""
+    if not source:
+        return "Choose a document to delete first.", gr.update(visible=False), gr.update()
+    chunks = next((d.chunks for d in ingest.list_documents() if d.source == source), 0)
+    question = (
+        f"Delete **{source}** ({plural(chunks, 'chunk')})? Answers will no longer use it. "
+        "Documents added through this page are removed from disk too."
+    )
+    return "", gr.update(visible=True), question
+
+
+def _visible_to_admins(gate: Gate | None, count: int) -> Any:
+    """A page-load event: `count` components shown to admins (and the open app), hidden from members."""
+
+    def controls(request: gr.Request) -> tuple[Any, ...]:
+        # an admin's page is left as built: re-rendering the controls would re-render the tab too
+        hidden = not is_admin(gate, request)
+        return tuple(gr.update(visible=False) if hidden else gr.skip() for _ in range(count))
+
+    return controls
+
+
 def build_documents_tab(
     demo: gr.Blocks,
     ingest: IngestService,
@@ -173,8 +215,7 @@ def build_documents_tab(
     queue: IngestQueue | None = None,
     gate: Gate | None = None,
 ) -> None:
-    """The tab's components and events; call inside `gr.Tabs()`. With a gate, only admins see (and may use)
-    the upload and delete controls."""
+    """The tab's components and events (inside `gr.Tabs()`); with a gate, upload and delete are admins'."""
     max_bytes = int(max_upload_mb * 1_000_000)
     with gr.Tab("Documents", id="documents", elem_id="documents-tab") as documents_tab:
         docs_summary = gr.Markdown(elem_id="documents-summary")
@@ -187,20 +228,7 @@ def build_documents_tab(
             wrap=True,
             elem_id="documents-table",
         )
-        upload_help = gr.Markdown(
-            f"**Add documents**: {SUPPORTED_TEXT}, up to {max_upload_mb:g} MB each. "
-            "They are indexed as soon as they are uploaded.",
-            elem_id="upload-help",
-        )
-        files = gr.File(
-            label="Add documents", show_label=False, file_count="multiple", height=150, elem_id="upload"
-        )
-        replace = gr.Checkbox(
-            label=REPLACE_LABEL,
-            value=False,
-            info="Off: a file named like a document already here is refused, never silently replaced.",
-            elem_id="replace",
-        )
+        upload_help, files, replace = _upload_components(max_upload_mb)
         status = gr.Markdown(elem_id="documents-status")
         with gr.Row(equal_height=False, elem_id="delete-row") as delete_row:
             choice = gr.Dropdown(
@@ -233,28 +261,17 @@ def build_documents_tab(
         return (report, *(await asyncio.to_thread(refresh)), None)
 
     def ask_delete(source: str | None) -> tuple[Any, Any, Any]:
-        if not source:
-            return "Choose a document to delete first.", gr.update(visible=False), gr.update()
-        chunks = next((d.chunks for d in ingest.list_documents() if d.source == source), 0)
-        question = (
-            f"Delete **{source}** ({plural(chunks, 'chunk')})? Answers will no longer use it. "
-            "Documents added through this page are removed from disk too."
-        )
-        return "", gr.update(visible=True), question
+        return delete_question(ingest, source)
 
     def confirm_delete(source: str | None, request: gr.Request | None = None) -> tuple[Any, ...]:
         if not is_admin(gate, request):
             return (MEMBER_REFUSAL, gr.update(visible=False), *refresh())
         return (delete_document(ingest, source), gr.update(visible=False), *refresh())
 
-    def controls(request: gr.Request) -> tuple[Any, ...]:
-        admin = is_admin(gate, request)
-        return tuple(gr.update(visible=admin) for _ in range(4))
-
     outputs = [docs, docs_summary, choice]
     demo.load(refresh, None, outputs, api_visibility="private")
     admin_controls = [upload_help, files, replace, delete_row]
-    demo.load(controls, None, admin_controls, queue=False, api_visibility="private")
+    demo.load(_visible_to_admins(gate, 4), None, admin_controls, queue=False, api_visibility="private")
     documents_tab.select(refresh, None, outputs, api_visibility="private")
     files.upload(
         upload,

@@ -6,7 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends
 from starlette.concurrency import run_in_threadpool
 
-from assistant.errors import NotFoundError
+from assistant.errors import InvalidRequestError, NotFoundError
 from assistant.server.auth import PrincipalDep, require_api_key
 from assistant.server.deps import StorageDep
 from assistant.server.errors import error_responses
@@ -86,6 +86,8 @@ async def get_conversation(
 async def rename_conversation(
     conversation_id: str, body: ConversationRename, storage: StorageDep, principal: PrincipalDep
 ) -> ConversationSummary:
+    if not body.title.strip():
+        raise InvalidRequestError("a title needs at least one visible character", param="title")
     renamed = await run_in_threadpool(
         _storage(storage, conversation_id).conversations.rename, conversation_id, principal.owner, body.title
     )

@@ -11,10 +11,11 @@ from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
 from starlette.concurrency import run_in_threadpool
 
 from assistant.errors import ConflictError, FileTooLargeError, UnreadableFileError, UnsupportedFileTypeError
-from assistant.server.auth import AdminDep, require_api_key
+from assistant.server.auth import AdminDep, PrincipalDep, require_api_key
 from assistant.server.deps import IngestDep, IngestQueueDep, SettingsDep, StorageDep
 from assistant.server.errors import error_responses
 from assistant.server.schemas import DeleteResult, DocumentList, IngestedFile, UploadResult
+from assistant.server.scope import usable_collections
 from assistant.storage import Storage
 from assistant.storage.users import check_name
 from vectorstore.ingest import safe_upload_name
@@ -29,13 +30,20 @@ router = APIRouter(
 
 
 @router.get("", response_model=DocumentList)
-async def list_documents(ingest: IngestDep) -> DocumentList:
-    return DocumentList(documents=await run_in_threadpool(ingest.list_documents))
+async def list_documents(ingest: IngestDep, storage: StorageDep, principal: PrincipalDep) -> DocumentList:
+    documents = await run_in_threadpool(ingest.list_documents)
+    if not principal.is_admin:  # a member sees the documents of the collections granted to them
+        allowed = set(await run_in_threadpool(usable_collections, storage, principal))
+        documents = [d for d in documents if d.collection in allowed]
+    return DocumentList(documents=documents)
 
 
 @router.post("", response_model=UploadResult, responses=error_responses(400, 403, 409, 413, 415, 422))
 async def upload_documents(
-    files: Annotated[list[UploadFile], File(description="txt, md, html, pdf, docx", min_length=1)],
+    files: Annotated[
+        list[UploadFile],
+        File(description="txt, md, rst, html, pdf, docx, pptx, xlsx, csv, tsv", min_length=1),
+    ],
     settings: SettingsDep,
     ingest: IngestDep,
     queue: IngestQueueDep,

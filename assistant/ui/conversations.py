@@ -1,0 +1,100 @@
+"""The Chat tab's stored conversations and collection picker (issue 12): the caller's conversations listed,
+continued, renamed and deleted; each exchange stored with its citations, so an old answer's sources open
+again after a reload or a restart."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import gradio as gr
+
+from assistant.answering.citations import Citation
+from assistant.answering.service import Answer
+from assistant.server.auth import Gate, Principal
+from assistant.server.scope import scope_for, usable_collections
+from assistant.storage import Storage
+from assistant.ui.access import principal_of
+from assistant.ui.chat import display
+from assistant.ui.sources import source_group, sources_html
+
+log = logging.getLogger(__name__)
+
+
+class Conversations:
+    """What the tab's events ask of the storage, for the principal behind each event's request."""
+
+    def __init__(self, storage: Storage, gate: Gate | None) -> None:
+        self.storage = storage
+        self.gate = gate
+
+    def principal(self, request: gr.Request | None) -> Principal | None:
+        return principal_of(self.gate, request)
+
+    def choices(self, request: gr.Request | None) -> list[tuple[str, str]]:
+        principal = self.principal(request)
+        if principal is None:
+            return []
+        return [(c.title or "(untitled)", c.id) for c in self.storage.conversations.list(principal.owner)]
+
+    def collections(self, request: gr.Request | None) -> list[str]:
+        principal = self.principal(request)
+        return [] if principal is None else usable_collections(self.storage, principal)
+
+    def scope(self, request: gr.Request | None, picked: list[str] | None) -> dict[str, Any] | None:
+        principal = self.principal(request)
+        return None if principal is None else scope_for(self.storage, principal, picked or None)
+
+    def start(self, request: gr.Request | None, conversation: str | None) -> str | None:
+        """The conversation an answer goes to: the current one, or a new one."""
+        principal = self.principal(request)
+        if principal is None:
+            return None
+        if conversation and self.storage.conversations.get(conversation, principal.owner) is not None:
+            return conversation
+        return self.storage.conversations.create(principal.owner).id
+
+    def store(
+        self, request: gr.Request | None, conversation: str | None, question: str, answer: Answer
+    ) -> None:
+        principal = self.principal(request)
+        if principal is None or not conversation:
+            return
+        try:
+            self.storage.conversations.add_exchange(
+                conversation,
+                principal.owner,
+                question,
+                answer.text,
+                citations=[c.model_dump(mode="json") for c in answer.citations],
+                timings=answer.timings,
+                meta={"model": answer.model, "refused": answer.refused, "ungrounded": answer.ungrounded},
+            )
+        except Exception:  # the answer is shown either way; the log says why it was not kept
+            log.exception("could not store an exchange of conversation %s", conversation)
+
+    def load(
+        self, request: gr.Request | None, conversation: str | None
+    ) -> tuple[list[dict[str, Any]], str, dict[int, str], str | None, str]:
+        """The chat, Sources panel, groups, id and title of a stored conversation."""
+        principal = self.principal(request)
+        found = (
+            self.storage.conversations.get(conversation, principal.owner)
+            if principal is not None and conversation
+            else None
+        )
+        if found is None:
+            return [], sources_html(), {}, None, ""
+        history: list[dict[str, Any]] = []
+        groups: dict[int, str] = {}
+        question = ""
+        for message in found.messages:
+            if message.role == "user":
+                question = message.content
+            else:
+                turn = len(groups)
+                citations = [Citation.model_validate(c) for c in message.citations]
+                answer = Answer(text=message.content, citations=citations, refused=not citations)
+                groups[turn] = source_group(turn, question, answer)
+            history.append({"role": message.role, "content": display(message.content)})
+        return history, sources_html(groups), groups, found.id, found.title
