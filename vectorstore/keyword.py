@@ -164,11 +164,17 @@ class KeywordIndex:
                 else:
                     entry.unlink(missing_ok=True)
 
+    def _loaded(self) -> _Snapshot | None:
+        """The snapshot in memory; loaded once if there is none. The answerer asks per word right after a
+        search made it current, so it does not ask the store for the version again each time."""
+        if self._current is None:
+            self.ensure_current()
+        return self._current
+
     def rarity(self, term: str) -> float:
         """Inverse document frequency of a stemmed term over the chunks: log(1 + N / (1 + df)); a term no
         chunk holds gets the highest value."""
-        self.ensure_current()
-        snapshot = self._current
+        snapshot = self._loaded()
         if snapshot is None or snapshot.bm25 is None or not snapshot.size:
             return 0.0
         index = snapshot.bm25.vocab_dict.get(term)
@@ -178,8 +184,7 @@ class KeywordIndex:
 
     def knows(self, word: str) -> bool:
         """Whether any chunk (or its heading path) holds this word, compared by stem."""
-        self.ensure_current()
-        snapshot = self._current
+        snapshot = self._loaded()
         if snapshot is None or snapshot.bm25 is None:
             return False
         terms = tokenize(word)

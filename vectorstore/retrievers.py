@@ -52,7 +52,6 @@ class HybridRetriever(BaseRetriever):
     candidates: int = 60  # per retriever, before fusion: a deeper pool found more evidence on both dev sets
     floor: int = 2  # each retriever's top hits always make the cut: fusion must not bury a clear winner
     rrf_k: int = RRF_K
-    section_weight: float = 0.0  # share of sibling passages' scores a passage of the same section gains
     diversity: float = 0.0  # MMR penalty for a passage similar to one already chosen (0 = plain ranking)
 
     def _get_relevant_documents(
@@ -86,8 +85,6 @@ class HybridRetriever(BaseRetriever):
         for rank, (chunk_id, _) in enumerate(keyword):
             fused[chunk_id] = fused.get(chunk_id, 0.0) + 1.0 / (self.rrf_k + rank + 1)
         known = {chunk.id: (chunk, sim) for chunk, sim in dense}
-        if self.section_weight > 0:
-            fused = self._section_votes(fused, known)
         ranked = sorted(fused, key=fused.__getitem__, reverse=True)
         guaranteed = [c.id for c, _ in dense[: self.floor]] + [i for i, _ in keyword[: self.floor]]
         best = list(dict.fromkeys(guaranteed))[:k]
@@ -98,24 +95,6 @@ class HybridRetriever(BaseRetriever):
         best.sort(key=fused.__getitem__, reverse=True)
         self._fill_similarity([i for i in best if i not in known], vector, known)
         return [to_document(known[i][0], fused[i], known[i][1]) for i in best if i in known]
-
-    def _section_votes(
-        self, fused: dict[str, float], known: dict[str, tuple[StoredChunk, float]]
-    ) -> dict[str, float]:
-        """Passages of a section that several candidates come from gain a share of their siblings' scores:
-        a section both retrievers keep landing in is about the question, even if no single passage of it
-        ranks first."""
-        missing = [i for i in fused if i not in known]
-        sections = {cid: (c.source, str(c.metadata.get("section", ""))) for cid, (c, _) in known.items()}
-        for chunk, _ in self.store.get(missing):
-            sections[chunk.id] = (chunk.source, str(chunk.metadata.get("section", "")))
-        totals: dict[tuple[str, str], float] = {}
-        for cid, score in fused.items():
-            totals[sections.get(cid, ("", cid))] = totals.get(sections.get(cid, ("", cid)), 0.0) + score
-        return {
-            cid: score + self.section_weight * (totals[sections.get(cid, ("", cid))] - score)
-            for cid, score in fused.items()
-        }
 
     def _fill_similarity(
         self, missing: list[str], vector: list[float], known: dict[str, tuple[StoredChunk, float]]

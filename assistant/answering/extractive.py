@@ -81,6 +81,7 @@ class Decision:
     coverage: float = 0.0
     best_score: float = 0.0
     missing: list[str] = field(default_factory=list)
+    asked: set[str] = field(default_factory=set)  # the question's own key terms
 
 
 class _VectorCache:
@@ -317,7 +318,9 @@ class ExtractiveAnswerer:
         missing = question.missing_names(context + [str(p.metadata.get("source", "")) for p in passages])
         first = self.snippet(best, passages[best.passage - 1], question)
         coverage = self._coverage(question, first, query)
-        decision = Decision([first], coverage=coverage, best_score=best.score, missing=missing)
+        decision = Decision(
+            [first], coverage=coverage, best_score=best.score, missing=missing, asked=set(question.terms)
+        )
         if missing:
             decision.refusal = f"no passage mentions {', '.join(missing)}"
         elif best.score < self.config.min_score:
@@ -370,7 +373,7 @@ class ExtractiveAnswerer:
     ) -> Iterator[str]:
         """Yields the answer snippet by snippet, each followed by its `[n]`; nothing means refuse."""
         decision = self.decide(question, passages, query, said)
-        asked = set(Question.read(question).terms)
+        asked = decision.asked  # the question was read once, by decide()
         for i, snip in enumerate(decision.snippets):
             leaf = snip.heading
             leaf_terms = set(tokenize(leaf))

@@ -94,7 +94,7 @@ def with_answerer(**changes: Any) -> Builder:
     def build(container: Container, workdir: Path) -> ChatService:
         from dataclasses import replace
 
-        from assistant.answering.chain import build_generate, build_prepare
+        from assistant.answering.chain import build_condenser, build_generate, build_prepare
         from assistant.answering.extractive import ExtractiveAnswerer, ExtractiveConfig
 
         index = container.keyword_index
@@ -105,7 +105,7 @@ def with_answerer(**changes: Any) -> Builder:
             rarity=index.rarity,
         )
         return ChatService(
-            prepare=build_prepare(container.retriever, build_condenser_for(container)),
+            prepare=build_prepare(container.retriever, build_condenser(None)),
             generate=build_generate(None, answerer),
             model_label="extractive (ablation)",
             min_relevance=container.settings.min_relevance,
@@ -113,12 +113,6 @@ def with_answerer(**changes: Any) -> Builder:
         )
 
     return build
-
-
-def build_condenser_for(container: Container) -> Any:
-    from assistant.answering.chain import build_condenser
-
-    return build_condenser(None)
 
 
 def ours(container: Container, workdir: Path) -> ChatService:
