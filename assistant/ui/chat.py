@@ -188,6 +188,9 @@ def last_question(history: list[dict[str, Any]] | None) -> tuple[str, list[dict[
     return "", history
 
 
+SHOW_SEND = (gr.update(visible=True), gr.update(visible=False))  # Send shown, Stop hidden
+
+
 def mark_stopped(history: list[dict[str, Any]] | None, groups: dict[int, str] | None) -> tuple[Any, str]:
     history = [{"role": m.get("role"), "content": _content_text(m.get("content"))} for m in history or []]
     groups = dict(groups or {})
@@ -388,9 +391,16 @@ def build_chat_tab(
     retried.then(**idle, queue=False, api_visibility="private")
 
     running = [submit, example_run, retried]
+    # One unqueued step marks the turn and swaps the buttons back: a chained `.then` after a
+    # cancelling event was seen not to run on a loaded machine, leaving Stop showing.
     stop.click(
-        mark_stopped, [chatbot, groups], [chatbot, sources], cancels=running, api_visibility="private"
-    ).then(**idle, queue=False, api_visibility="private")
+        lambda history, groups: (*mark_stopped(history, groups), *SHOW_SEND),
+        [chatbot, groups],
+        [chatbot, sources, send, stop],
+        cancels=running,
+        queue=False,
+        api_visibility="private",
+    )
     cleared = {
         "fn": lambda: ([], sources_html(), "", {}, gr.update(visible=True), gr.update(visible=False), None),
         "outputs": [chatbot, sources, box, groups, send, stop, current],
