@@ -188,7 +188,9 @@ def last_question(history: list[dict[str, Any]] | None) -> tuple[str, list[dict[
     return "", history
 
 
-SHOW_SEND = (gr.update(visible=True), gr.update(visible=False))  # Send shown, Stop hidden
+def show_send() -> tuple[Any, Any]:
+    """Fresh updates each time (Gradio may alter an update dict): Send shown, Stop hidden."""
+    return gr.update(visible=True), gr.update(visible=False)
 
 
 def mark_stopped(history: list[dict[str, Any]] | None, groups: dict[int, str] | None) -> tuple[Any, str]:
@@ -394,7 +396,7 @@ def build_chat_tab(
     # One unqueued step marks the turn and swaps the buttons back: a chained `.then` after a
     # cancelling event was seen not to run on a loaded machine, leaving Stop showing.
     stop.click(
-        lambda history, groups: (*mark_stopped(history, groups), *SHOW_SEND),
+        lambda history, groups: (*mark_stopped(history, groups), *show_send()),
         [chatbot, groups],
         [chatbot, sources, send, stop],
         cancels=running,
