@@ -90,3 +90,43 @@ def test_an_empty_store_says_nothing_is_ingested_and_how_to_ingest(tmp_path: Pat
     answer = build_container(Settings(data_dir=tmp_path / "data")).chat.answer("Anything?")
     assert answer.text == EMPTY_STORE and answer.empty_store and answer.refused
     assert "assistant ingest" in answer.text
+
+
+def _passage(text: str, start: int, source: str = "treaty.txt") -> object:
+    from langchain_core.documents import Document
+
+    meta = {"source": source, "start": start, "end": start + len(text), "section": "", "similarity": 0.7}
+    return Document(page_content=text, metadata=meta)
+
+
+def _answer(notes, question: str, passages: list[object]) -> str:
+    from assistant.answering.extractive import ExtractiveAnswerer
+
+    answerer = ExtractiveAnswerer(notes.embeddings)
+    return "".join(answerer.stream(question, passages))
+
+
+def test_a_list_question_is_answered_by_the_sentence_that_lists(notes) -> None:
+    text = (
+        "The pact between the two coastal states covers cooperation in all areas of common interest. "
+        "In practice the pact covers cooperation in trade, fishing rights, shipping lanes and joint research."
+    )
+    answer = _answer(notes, "Which areas does the pact cover?", [_passage(text, 0)])
+    assert "fishing rights, shipping lanes" in answer, answer
+
+
+def test_a_paragraph_cut_between_two_passages_goes_on_into_the_next(notes) -> None:
+    first = "After the talks, the towns of Kessa and Lind adopted a joint statement on the river."
+    second = "The statement stresses open locks, equal tolls for barges and shared dredging."
+    passages = [_passage(first, 100), _passage(second, 100 + len(first) + 1)]
+    answer = _answer(notes, "What did the joint statement of Kessa and Lind on the river stress?", passages)
+    assert first in answer and "equal tolls" in answer, answer
+    assert "[1]" in answer and "[2]" in answer  # each part cites the passage it comes from
+
+
+def test_a_capitalised_word_after_a_slash_is_a_name_the_documents_must_hold() -> None:
+    from assistant.answering.question import Question
+
+    question = Question.read("How do I convert a UTC time to Europe/Paris time?")
+    assert {"europe", "paris"} <= set(question.specific)
+    assert question.missing_names(["Convert a UTC time to the Europe zone of your choice."]) == ["paris"]

@@ -200,8 +200,11 @@ class ExtractiveAnswerer:
             )
             c.semantic, c.lexical = float(sem), hits / total
             c.score = cfg.semantic_weight * c.semantic + (1 - cfg.semantic_weight) * c.lexical
-            if not has_type(c.unit.text, question.answer_type):
-                c.score *= 0.6  # a "when" question is not answered by a sentence without a time in it
+            listed = c.unit.kind in ("item", "row")
+            if not (listed or has_type(c.unit.text, question.answer_type)):
+                c.score *= (
+                    0.6  # "when" is not answered by a sentence without a time, "which areas" by one item
+                )
             if c.unit.kind == "code":
                 c.score *= cfg.code_factor  # an example illustrates; the prose around it answers
         self._follow_anchors(question, candidates)
@@ -325,7 +328,7 @@ class ExtractiveAnswerer:
             decision.refusal = f"no passage mentions {', '.join(missing)}"
         elif best.score < self.config.min_score:
             decision.refusal = f"best score {best.score:.2f}"
-        elif not has_type(first.text, question.answer_type):
+        elif question.answer_type != "list" and not has_type(first.text, question.answer_type):
             decision.refusal = f"no {question.answer_type} in the best snippet"
         elif coverage < self.config.min_coverage:
             decision.refusal = f"coverage {coverage:.2f}"
@@ -358,6 +361,9 @@ class ExtractiveAnswerer:
         open_terms = set(question.terms) - covered
         if not open_terms:
             return None
+        follow = self._continuation(ranked, first, passages, open_terms)
+        if follow is not None:
+            return self.snippet(follow, passages[follow.passage - 1], question)
         for cand in ranked[1:6]:
             if cand.score < self.config.second_ratio * first.score:
                 return None
@@ -365,6 +371,24 @@ class ExtractiveAnswerer:
             if inside or not (cand.terms & open_terms):
                 continue
             return self.snippet(cand, passages[cand.passage - 1], question)
+        return None
+
+    @staticmethod
+    def _continuation(
+        ranked: list[Candidate], first: Snippet, passages: Sequence[Document], open_terms: set[str]
+    ) -> Candidate | None:
+        """A paragraph the chunker cut in two: when the first snippet runs to the end of its passage and
+        another passage starts where that one ends, that passage's opening sentence goes on with the
+        snippet; it is taken when it holds asked words the snippet lacks, whatever its own score."""
+        here = passages[first.passage - 1]
+        if first.end < len(here.page_content.rstrip()):
+            return None
+        source, end = here.metadata.get("source"), int(here.metadata.get("end", -10))
+        for cand in ranked:
+            meta = passages[cand.passage - 1].metadata
+            joined = meta.get("source") == source and 0 <= int(meta.get("start", -10)) - end <= 2
+            if joined and cand.index == 0 and cand.unit.kind == "sentence" and cand.terms & open_terms:
+                return cand
         return None
 
     # -- the answer ----------------------------------------------------------------------------------

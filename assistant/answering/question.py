@@ -29,7 +29,9 @@ _IDENTIFIER = re.compile(
     r"`[^`]+`|\b\w+(?:\.\w+)+(?:\(\))?|\b\w+\(\)|\b[a-z]+[A-Z]\w*|\b\w*_\w+|\b[A-Z]{2,}\w*"
 )
 _CODE_NAME = re.compile(r"\b[A-Za-z_]\w+(?:\.[A-Za-z_]\w+)+(?:\(\))?|\b[A-Za-z_]\w*\(\)|\b[a-z]+_\w+")
-_CAPITALISED = re.compile(r"(?<=[a-z,;:] )[A-Z][a-z]+(?:[-'][A-Za-z]+)*")
+# A capitalised word inside a sentence is a name: after a lower-case word or a comma, and also right
+# after a slash or an opening bracket ("Europe/Paris", "(Paris)").
+_CAPITALISED = re.compile(r"(?:(?<=[a-z,;:] )|(?<=[/(]))[A-Z][a-z]+(?:[-'][A-Za-z]+)*")
 _SUFFIXES = (
     "'s",
     "ies",
@@ -186,7 +188,16 @@ DAY_TOKEN = re.compile(
 )
 
 
+# An inline enumeration: at least two short comma-separated items before an "and"/"or" ("politics,
+# the economy, education and tourism"); a long clause between commas is a sentence's structure, not a list.
+ENUMERATION = re.compile(r"(?:[^,;()\n]{1,40}, ){2,}[^,;()\n]{0,40}?\b(?:and|or)\b", re.I)
+
+
 def has_type(text: str, answer_type: AnswerType) -> bool:
+    """Whether `text` holds what the question asks for: a day, a date, a number, a list (inline or as
+    list lines)."""
+    if answer_type == "list":
+        return bool(ENUMERATION.search(text)) or text.count("\n- ") >= 1 or text.lstrip().startswith("- ")
     if answer_type == "day":
         return bool(DAY_TOKEN.search(text))
     if answer_type == "date":
