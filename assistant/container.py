@@ -72,6 +72,7 @@ def build_container(
         embeddings=embeddings,
         k=settings.k,
         mode=settings.retrieval_mode,
+        section_leads=settings.section_leads,
     )
     ingest = ingest or IngestService(
         store,

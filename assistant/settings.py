@@ -51,7 +51,13 @@ class Settings(BaseSettings):
     # Chunking and retrieval
     chunk_size: int = Field(800, ge=100, le=8000, description="Characters per chunk.")
     chunk_overlap: int = Field(120, ge=0, le=2000, description="Characters shared by neighbouring chunks.")
-    k: int = Field(6, ge=1, le=50, description="Passages given to the answerer.")
+    k: int = Field(6, ge=1, le=50, description="Ranked passages given to the answerer.")
+    section_leads: int = Field(
+        3,
+        ge=0,
+        le=10,
+        description="The top N passages each bring their section's opening chunk (added to the k).",
+    )
     retrieval_mode: Literal["hybrid", "dense", "bm25"] = Field("hybrid", description="How passages are found")
     min_relevance: float = Field(
         0.30, description="Cosine similarity below which a passage is not relevant enough to answer from."

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -87,8 +88,28 @@ def test_streamed_text_equals_the_final_answer(components) -> None:
 
 
 def test_k_controls_how_many_passages_are_retrieved(components) -> None:
-    assert len(components.chat.answer(QUESTIONS[0], k=3).retrieved) == 3
-    assert len(components.chat.answer(QUESTIONS[0], k=9).retrieved) == 9
+    leads = components.settings.section_leads  # the top passages may bring their section's opening
+    for k in (3, 9):
+        assert k <= len(components.chat.answer(QUESTIONS[0], k=k).retrieved) <= k + leads
+
+
+def test_a_passage_deep_in_a_section_brings_the_sections_opening(tmp_path: Path) -> None:
+    from assistant.container import build_container
+    from assistant.settings import Settings
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    opening = "The tidewell is a brass pump that lifts harbour water into the town cisterns."
+    filler = " ".join(f"Gasket {i} of the tidewell is checked each spring for salt." for i in range(60))
+    (docs / "pumps.md").write_text(
+        f"# Pumps\n\n## Tidewell\n\n{opening}\n\n{filler}\n\n"
+        "The tidewell gaskets come from the Kessa foundry.\n"
+    )
+    for leads in (0, 1):
+        container = build_container(Settings(data_dir=tmp_path / f"data{leads}", section_leads=leads))
+        container.ingest.ingest([docs])
+        got = container.chat.answer("Where do the tidewell gaskets come from?", k=1).retrieved
+        assert ("lifts harbour water" in " ".join(p.text for p in got)) == bool(leads), [p.text for p in got]
 
 
 def _docs(n: int):

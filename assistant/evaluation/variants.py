@@ -125,6 +125,7 @@ VARIANTS: dict[str, Builder] = {
     "bm25 only": with_retriever(mode="bm25"),
     "hybrid + MMR 0.3": with_retriever(diversity=0.3),
     "hybrid pool 30": with_retriever(candidates=30),
+    "hybrid without section leads": with_retriever(section_leads=0),
     "ours + coverage gate 0.12": with_answerer(min_coverage=0.12),
     "ours without FAQ anchors": with_answerer(anchor_bonus=0.0),
     "ours without code penalty": with_answerer(code_factor=1.0),
