@@ -130,3 +130,12 @@ def test_a_capitalised_word_after_a_slash_is_a_name_the_documents_must_hold() ->
     question = Question.read("How do I convert a UTC time to Europe/Paris time?")
     assert {"europe", "paris"} <= set(question.specific)
     assert question.missing_names(["Convert a UTC time to the Europe zone of your choice."]) == ["paris"]
+
+
+def test_when_opening_a_clause_does_not_make_a_date_question() -> None:
+    from assistant.answering.question import Question
+
+    assert Question.read("When did the envoy arrive in Kessa?").answer_type == "date"
+    assert Question.read("And when and where was the next meeting due?").answer_type == "date"
+    assert Question.read("And when writing, what compression level does it use?").answer_type == "other"
+    assert Question.read("When I call open(), which encoding does it use?").answer_type == "other"

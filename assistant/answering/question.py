@@ -11,8 +11,13 @@ from vectorstore.text import STOPWORDS, common_words, tokenize, words
 
 AnswerType = Literal["day", "date", "number", "list", "other"]
 
+# "When did/was/will ..." asks for a time; "When writing, what level ..." and "When I call open(), which
+# encoding ..." open a clause and ask something else.
 _DATE_Q = re.compile(
-    r"^\s*(?:and\s+)?(?:when|on what dates?|what dates?|in what year|which year|what year|since when)\b", re.I
+    r"^\s*(?:and\s+)?(?:when\s+(?:and\s+where\s+)?(?:did|does|do|was|were|is|are|will|would|has|have|had|"
+    r"can|could|should|shall|might|must)\b|on what dates?|what dates?|in what year|which year|what year|"
+    r"since when\b)",
+    re.I,
 )
 _DAY_Q = re.compile(r"\b(?:on )?(?:what|which) (?:dates?|days?)\b", re.I)
 _NUMBER_Q = re.compile(
