@@ -27,8 +27,7 @@ include-path = "/v1/chat/completions"
 checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "404", "409", "5xx"]
 
 [[operations]]
-include-path = "/api/documents"
-include-method = "POST"
+include-name = "POST /api/documents"
 checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "409", "413", "415", "422", "5xx"]
 """
 

@@ -48,6 +48,7 @@ LUNAR = (
     "twelve crater reservoirs for lunar irrigation and a shared Zorbulan ice registry."
 )
 LUNAR_QUESTION = "What does the Quixotl accord on lunar irrigation establish?"
+RENAMED = "Talks in Vientiane"
 
 
 # -- fixtures --------------------------------------------------------------------------------------------
@@ -497,11 +498,21 @@ def test_conversations_survive_a_reload_and_an_old_answers_source_opens(
         assert "Vientiane" in first and MARKER.search(first), first
         choice = page.locator("#conversation-choice input")
         expect(choice).to_have_value(re.compile("What happened during Lavrov"))
+        title = page.locator("#conversation-title textarea")
+        expect(title).to_have_value(re.compile("What happened during Lavrov"))
+        title.fill(RENAMED)
+        page.locator("#rename-conversation").click()
+        expect(choice).to_have_value(RENAMED)  # the list is read again, the same conversation stays chosen
+        expect(bots(page)).to_have_count(1)
         page.reload()
         expect(page.locator("#question textarea")).to_be_visible()
         expect(bots(page)).to_have_count(0)
         page.locator("#conversation-choice input").click()
-        page.get_by_role("option", name=re.compile("What happened during Lavrov")).click()
+        renamed = page.get_by_role("option", name=RENAMED)
+        expect(renamed).to_be_visible()  # the stored title after a reload, and the old one gone
+        expect(page.get_by_role("option", name=re.compile("What happened during Lavrov"))).to_have_count(0)
+        renamed.click()
+        expect(title).to_have_value(RENAMED)
         expect(bots(page)).to_have_count(1)
         expect(bots(page).first).to_contain_text("Vientiane")
         link = bots(page).first.locator("a.cite").first
@@ -531,12 +542,12 @@ def test_conversations_survive_a_reload_and_an_old_answers_source_opens(
         page.reload()
         expect(page.locator("#question textarea")).to_be_visible()
         page.locator("#conversation-choice input").click()
-        page.get_by_role("option", name=re.compile("What happened during Lavrov")).click()
+        page.get_by_role("option", name=RENAMED).click()
         expect(bots(page)).to_have_count(2)
         page.locator("#delete-conversation").click()
         expect(bots(page)).to_have_count(0)
         page.locator("#conversation-choice input").click()
-        expect(page.get_by_role("option", name=re.compile("What happened during Lavrov"))).to_have_count(0)
+        expect(page.get_by_role("option", name=RENAMED)).to_have_count(0)
     finally:
         ctx.close()
     assert not errors, f"JavaScript errors on the page: {errors}"

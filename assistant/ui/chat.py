@@ -443,16 +443,19 @@ def _conversation_events(
         return conversations.load(request, conversation)
 
     def renamed(conversation: str | None, new_title: str, request: gr.Request) -> tuple[Any, Any]:
-        principal = conversations.principal(request)
-        if not conversation or principal is None or not (new_title or "").strip():
+        """One update, no chained step: the list read again (so the label is the new title) with the same
+        conversation chosen, and the title as stored."""
+        if not conversation or not (new_title or "").strip():
             gr.Info("Choose a conversation and type its new title first.")
             return gr.skip(), gr.skip()
+        stored: str | None = None
         try:
-            conversations.storage.conversations.rename(conversation, principal.owner, new_title)
+            stored = conversations.rename(request, conversation, new_title)
+            if stored is None:
+                gr.Warning("That conversation no longer exists.")
         except AssistantError as exc:
             gr.Warning(exc.message)
-        # value None first, then the id again (below): the dropdown shows the new title
-        return gr.update(choices=conversations.choices(request), value=None), gr.skip()
+        return listed(conversation if stored is not None else None, request), stored or gr.skip()
 
     def deleted(conversation: str | None, request: gr.Request) -> tuple[Any, ...]:
         principal = conversations.principal(request)
@@ -481,9 +484,7 @@ def _conversation_events(
         queue=False,
         **private,
     )
-    bar["rename"].click(renamed, [current, title], [choice, title], **private).then(
-        listed, [current], choice, **private
-    )
+    gr.on([bar["rename"].click, title.submit], renamed, [current, title], [choice, title], **private)
     bar["delete"].click(deleted, [current], [*loaded, choice], cancels=running, **private)
     for done in answered:
         done.then(listed, [current], choice, **private).then(title_of, [current], title, **private)

@@ -37,6 +37,14 @@ class Conversations:
             return []
         return [(c.title or "(untitled)", c.id) for c in self.storage.conversations.list(principal.owner)]
 
+    def rename(self, request: gr.Request | None, conversation: str, title: str) -> str | None:
+        """The title as stored (trimmed); None when the conversation is not the caller's (or gone)."""
+        principal = self.principal(request)
+        if principal is None:
+            return None
+        renamed = self.storage.conversations.rename(conversation, principal.owner, title)
+        return None if renamed is None else renamed.title
+
     def collections(self, request: gr.Request | None) -> list[str]:
         principal = self.principal(request)
         return [] if principal is None else usable_collections(self.storage, principal)
