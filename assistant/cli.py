@@ -104,11 +104,21 @@ def ingest(
             "--collection", help="The collection the documents go to (created if new; default: default)."
         ),
     ] = None,
+    watch: Annotated[
+        bool,
+        typer.Option(
+            "--watch",
+            help="Then keep watching the paths: re-ingest files added or changed, remove documents whose "
+            "files are deleted, one line per change, until Ctrl-C.",
+        ),
+    ] = False,
 ) -> None:
     """Add documents (txt, md, rst, html, pdf, docx, pptx, xlsx, csv); unchanged chunks are kept."""
+    from vectorstore.ingest import DEFAULT_COLLECTION
+
     settings = _settings()
     c = _components(settings)
-    into: dict[str, str] = {}
+    into = collection or DEFAULT_COLLECTION
     if collection is not None:
         from assistant.storage.users import check_name
 
@@ -118,23 +128,43 @@ def ingest(
                 c.storage.collections.add(collection)
         except Exception as exc:
             _fail(exc)
-        into = {"collection": collection}
     if if_empty and c.store.count() > 0:
         console.print(f"store already holds {c.store.count()} chunks; nothing to do")
         return
+    targets = paths or [settings.docs_dir]
     try:
         if reindex:
             report = c.ingest.reindex(progress=sys.stderr.isatty())
         else:
-            report = c.ingest.ingest(paths or [settings.docs_dir], progress=sys.stderr.isatty(), **into)
+            report = c.ingest.ingest(targets, progress=sys.stderr.isatty(), collection=into)
     except Exception as exc:
         _fail(exc)
     if as_json:
         print(json.dumps(report.as_dict(), indent=2))
-        return
-    console.print(f"[green]ingested:[/] {report.summary()}")
-    for skipped in report.skipped:
-        console.print(f"[yellow]skipped[/] {skipped.path}: {skipped.reason}")
+    else:
+        console.print(f"[green]ingested:[/] {report.summary()}")
+        for skipped in report.skipped:
+            console.print(f"[yellow]skipped[/] {skipped.path}: {skipped.reason}")
+    if watch:
+        _watch(c, targets, into)
+
+
+def _watch(c: Container, paths: list[Path], collection: str) -> None:
+    """`ingest --watch`: one line per change on stdout until Ctrl-C (see vectorstore.watch)."""
+    import threading
+
+    from vectorstore.watch import watch
+
+    missing = [str(p) for p in paths if not p.exists()]
+    if missing:
+        _fail(FileNotFoundError(f"cannot watch {', '.join(missing)}: no such file or directory"))
+    console.print(f"watching {', '.join(str(p) for p in paths)} for changes (Ctrl-C to stop)")
+    stop = threading.Event()
+    try:
+        watch(c.ingest, paths, stop, lambda line: print(line, flush=True), collection)
+    except KeyboardInterrupt:
+        stop.set()
+    console.print("stopped watching")
 
 
 @app.command()

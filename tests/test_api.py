@@ -84,7 +84,8 @@ def test_native_chat_returns_answer_citations_passages_and_timings(server: Serve
     r = httpx.post(f"{server.url}/api/chat", json={"message": QUESTION, "history": [], "k": 4}, timeout=120)
     assert r.status_code == 200
     body = r.json()
-    assert "Cambodia" in body["answer"] and body["citations"] and len(body["retrieved"]) == 4
+    assert "Cambodia" in body["answer"] and body["citations"]
+    assert 4 <= len(body["retrieved"]) <= 4 + 3  # k ranked passages + up to 3 section openings
     assert {"retrieve_ms", "total_ms"} <= set(body["timings"]) and body["model"].startswith("extractive")
     assert all("score" in p for p in body["retrieved"])
     r = httpx.post(f"{server.url}/api/chat", json={"history": []})

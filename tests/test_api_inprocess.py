@@ -256,10 +256,22 @@ def test_openapi_documents_every_status_and_400_not_422(container: Container) ->
         "PATCH /api/conversations/{conversation_id}": {"200", "400", "403", "404", "500"},
         "DELETE /api/conversations/{conversation_id}": {"200", "403", "404", "500"},
         "GET /api/documents": {"200", "500", "503"},
-        "POST /api/documents": {"200", "400", "403", "409", "413", "415", "422", "500", "503"},
+        "POST /api/documents": {"200", "202", "400", "403", "409", "413", "415", "422", "500", "503"},
         "DELETE /api/documents/{source}": {"200", "403", "404", "500", "503"},
+        "GET /api/jobs": {"200", "403", "500"},
+        "GET /api/jobs/{job_id}": {"200", "403", "404", "500"},
+        "DELETE /api/jobs/{job_id}": {"200", "403", "404", "500"},
         "GET /healthz": {"200"},
         "GET /readyz": {"200", "503"},
+        "GET /api/admin/users": {"200", "403", "500", "503"},
+        "POST /api/admin/users": {"201", "400", "403", "409", "500", "503"},
+        "DELETE /api/admin/users/{name}": {"200", "400", "403", "404", "409", "500", "503"},
+        "POST /api/admin/users/{name}/key": {"200", "400", "403", "404", "500", "503"},
+        "PUT /api/admin/users/{name}/password": {"200", "400", "403", "404", "500", "503"},
+        "GET /api/admin/collections": {"200", "403", "500", "503"},
+        "POST /api/admin/collections": {"201", "400", "403", "409", "500", "503"},
+        "PUT /api/admin/collections/{name}/members/{user}": {"200", "400", "403", "404", "500", "503"},
+        "DELETE /api/admin/collections/{name}/members/{user}": {"200", "400", "403", "404", "500", "503"},
     }
     assert "securitySchemes" not in schema["components"], "no key configured: no auth documented"
     assert "HTTPValidationError" not in schema["components"]["schemas"]

@@ -8,15 +8,16 @@ import os
 import re
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from tqdm import tqdm
 
-from vectorstore.chunking import LAYOUT_VERSION, Chunker
+from vectorstore.chunking import LAYOUT_VERSION, Chunk, Chunker
 from vectorstore.embeddings import LazyEmbeddings
+from vectorstore.jobs import JobCancelled
 from vectorstore.keyword import KeywordIndex
 from vectorstore.loaders import SUPPORTED_SUFFIXES, LoadError, is_supported, load_document
 from vectorstore.locking import ProcessLock, data_dir_write_lock
@@ -104,6 +105,28 @@ class _FileJob:
     source: str
     path: Path
     root: str
+
+
+# `progress(done, total)`: chunks of the current file written so far, of those it has to embed.
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class _Hooks:
+    """A job's view into an ingestion: progress after each batch, and a cancel check between batches."""
+
+    progress: Progress | None = None
+    cancelled: Callable[[], bool] | None = None
+
+    def report(self, done: int, total: int) -> None:
+        if self.progress is not None:
+            self.progress(done, total)
+
+    def stop_requested(self) -> bool:
+        return self.cancelled is not None and self.cancelled()
+
+
+NO_HOOKS = _Hooks()  # frozen: shared safely as the default
 
 
 def _sha256(path: Path) -> str:
@@ -197,25 +220,62 @@ class IngestService:
 
     # -- ingestion --------------------------------------------------------------------------------------
     def ingest(
-        self, paths: Sequence[Path | str], progress: bool = False, collection: str = DEFAULT_COLLECTION
+        self,
+        paths: Sequence[Path | str],
+        progress: bool = False,
+        collection: str = DEFAULT_COLLECTION,
+        *,
+        on_progress: Progress | None = None,
+        cancelled: Callable[[], bool] | None = None,
     ) -> IngestReport:
         """Ingests files and folders into `collection` (each chunk's `collection` metadata; a document
-        ingested again into another collection moves there)."""
+        ingested again into another collection moves there).
+
+        `on_progress(done, total)` follows the current file's embedding batch by batch; `cancelled()` is
+        asked between batches and files: when true, the file being embedded is taken out again (its chunks
+        written so far are deleted) and JobCancelled is raised, so every file is either fully in or out.
+        """
         with self._write_lock:
-            return self._ingest(paths, progress, collection)
+            return self._ingest(paths, progress, collection, _Hooks(on_progress, cancelled))
 
     def _ingest(
-        self, paths: Sequence[Path | str], progress: bool, collection: str = DEFAULT_COLLECTION
+        self,
+        paths: Sequence[Path | str],
+        progress: bool,
+        collection: str = DEFAULT_COLLECTION,
+        hooks: _Hooks = NO_HOOKS,
     ) -> IngestReport:
         started = time.perf_counter()
         self.store.check_embeddings()
         report = IngestReport()
         jobs, roots = self._discover([Path(p) for p in paths], report)
         existing = self._by_source()
+        # JobCancelled leaves the store as it was; the keyword index catches up at the next search
+        seen_sources = self._ingest_jobs(jobs, existing, report, collection, progress, hooks)
+        # Files that disappeared from an ingested directory take their chunks with them.
+        self._remove_missing(
+            existing, lambda src, meta: meta.get("root", "") in roots and src not in seen_sources, report
+        )
+        self.keyword_index.ensure_current()
+        report.seconds = time.perf_counter() - started
+        log.info("ingest: %s", report.summary())
+        return report
 
+    def _ingest_jobs(
+        self,
+        jobs: list[_FileJob],
+        existing: dict[str, dict[str, dict[str, Any]]],
+        report: IngestReport,
+        collection: str,
+        progress: bool = False,
+        hooks: _Hooks = NO_HOOKS,
+    ) -> set[str]:
+        """Ingests each file of `jobs`; the sources seen (supported files, read or not)."""
         bar = tqdm(total=len(jobs), unit="file", desc="Ingesting", disable=not progress)
         seen_sources: set[str] = set()
         for job in jobs:
+            if hooks.stop_requested():  # between files: nothing of the next one is written yet
+                raise JobCancelled()
             bar.set_postfix_str(job.source[-40:])
             if not is_supported(job.path):
                 report.skipped.append(
@@ -230,26 +290,27 @@ class IngestService:
             report.files_seen += 1
             seen_sources.add(job.source)
             try:
-                self._ingest_file(job, existing.get(job.source, {}), report, collection)
+                self._ingest_file(job, existing.get(job.source, {}), report, collection, hooks)
             except LoadError as exc:
                 report.skipped.append(SkippedFile(job.source, str(exc)))
             except OSError as exc:
                 report.skipped.append(SkippedFile(job.source, f"cannot read file: {exc.strerror or exc}"))
             bar.update(1)
         bar.close()
+        return seen_sources
 
-        # Files that disappeared from an ingested directory take their chunks with them.
+    def _remove_missing(
+        self,
+        existing: dict[str, dict[str, dict[str, Any]]],
+        gone: Callable[[str, dict[str, Any]], bool],
+        report: IngestReport,
+    ) -> None:
+        """Deletes the documents for which `gone(source, metadata of one of its chunks)` holds."""
         for source, chunks in existing.items():
-            root = next(iter(chunks.values())).get("root", "")
-            if root in roots and source not in seen_sources:
+            if gone(source, next(iter(chunks.values()))):
                 self.store.delete(list(chunks))
                 report.chunks_removed += len(chunks)
                 report.documents_removed.append(source)
-
-        self.keyword_index.ensure_current()
-        report.seconds = time.perf_counter() - started
-        log.info("ingest: %s", report.summary())
-        return report
 
     def _ingest_file(
         self,
@@ -257,6 +318,7 @@ class IngestService:
         existing: dict[str, dict[str, Any]],
         report: IngestReport,
         collection: str = DEFAULT_COLLECTION,
+        hooks: _Hooks = NO_HOOKS,
     ) -> None:
         file_sha = _sha256(job.path)
         if existing and all(
@@ -267,6 +329,7 @@ class IngestService:
         ):
             report.files_unchanged += 1
             report.chunks_kept += len(existing)
+            hooks.report(0, 0)
             return
         document = load_document(job.path)
         chunks = self.chunker.split(job.source, document)
@@ -284,9 +347,7 @@ class IngestService:
         stale = set(existing) - {c.id for c in chunks}
         # Order matters for interruptions: add, then update, then delete, then record the file's hash. A run
         # cut short leaves chunks marked PENDING_SHA, so the next run processes the file again and repairs it.
-        for i in range(0, len(new), self.batch_size):
-            batch = new[i : i + self.batch_size]
-            self.store.add(batch, self.embeddings.embed_documents([c.contextual_text for c in batch]), extra)
+        self._add_new(new, extra, hooks)
         self.store.update_metadata(kept, extra)
         self.store.delete(sorted(stale))
         self.store.set_metadata([c.id for c in chunks], {"file_sha": file_sha})  # last: the file is whole
@@ -295,11 +356,83 @@ class IngestService:
         report.chunks_kept += len(kept)
         report.chunks_removed += len(stale)
 
+    def _add_new(self, new: list[Chunk], extra: dict[str, Any], hooks: _Hooks) -> None:
+        """Embeds and adds the file's new chunks batch by batch, reporting each batch.
+
+        A cancel seen between batches (or after the last, before anything of the old version is touched)
+        deletes the new chunks written so far and raises JobCancelled: the old version, if any, is still
+        whole (its chunks are only updated and deleted after this), the new one was never in.
+        """
+        hooks.report(0, len(new))
+        for i in range(0, len(new), self.batch_size):
+            self._stop_if_cancelled(new[:i], hooks)
+            batch = new[i : i + self.batch_size]
+            self.store.add(batch, self.embeddings.embed_documents([c.contextual_text for c in batch]), extra)
+            hooks.report(i + len(batch), len(new))
+        self._stop_if_cancelled(new, hooks)
+
+    def _stop_if_cancelled(self, written: list[Chunk], hooks: _Hooks) -> None:
+        if hooks.stop_requested():
+            self.store.delete([c.id for c in written])  # new ids: none of them was in the store before
+            raise JobCancelled()
+
     def _by_source(self) -> dict[str, dict[str, dict[str, Any]]]:
         grouped: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
         for chunk_id, meta in self.store.metadatas().items():
             grouped[str(meta.get("source", ""))][chunk_id] = meta
         return grouped
+
+    # -- watching ---------------------------------------------------------------------------------------
+    def sync(
+        self,
+        target: Path,
+        changed: Collection[Path],
+        folder: bool,
+        collection: str = DEFAULT_COLLECTION,
+    ) -> IngestReport:
+        """Brings the documents of `target` (a folder, or a file, as given to `ingest`) up to date with the
+        `changed` paths under it: files added or modified are ingested under the names and filters a full
+        ingest of `target` gives them, files (or folders) gone take their documents with them. For
+        `ingest --watch`: a change costs the changed files only, not a hash of the whole folder."""
+        with self._write_lock:
+            started = time.perf_counter()
+            self.store.check_embeddings()
+            report = IngestReport()
+            jobs, gone = self._changed_files(target, {Path(p) for p in changed}, folder, report)
+            existing = self._by_source()
+            seen = self._ingest_jobs(jobs, existing, report, collection)
+            self._remove_missing(existing, lambda src, meta: src not in seen and gone(src, meta), report)
+            self.keyword_index.ensure_current()
+            report.seconds = time.perf_counter() - started
+            return report
+
+    @staticmethod
+    def _changed_files(
+        target: Path, marked: set[Path], folder: bool, report: IngestReport
+    ) -> tuple[list[_FileJob], Callable[[str, dict[str, Any]], bool]]:
+        """The files of `target` among the `marked` paths (or under them), and which stored documents of
+        `target` the marked paths stand for (removed when their file is no longer found)."""
+
+        def touched(path: Path) -> bool:
+            return any(path == m or path.is_relative_to(m) for m in marked)
+
+        if not folder:
+            path = target.resolve()
+            jobs = [_FileJob(path.name, path, "")] if target.is_file() and touched(target) else []
+            return (
+                jobs,
+                lambda src, meta: touched(target) and not meta.get("root") and meta.get("path") == str(path),
+            )
+        root = target.resolve()
+        jobs = []
+        for file, refused in _walk(root) if root.is_dir() else iter(()):
+            if touched(file):
+                rel = file.relative_to(root).as_posix()
+                if refused:
+                    report.skipped.append(SkippedFile(rel, refused))
+                else:
+                    jobs.append(_FileJob(rel, file, str(root)))
+        return jobs, lambda src, meta: meta.get("root") == str(root) and touched(root / src)
 
     # -- uploads ----------------------------------------------------------------------------------------
     def add_upload(
@@ -309,29 +442,59 @@ class IngestService:
         max_bytes: int | None = None,
         replace: bool = False,
         collection: str = DEFAULT_COLLECTION,
+        progress: Progress | None = None,
+        cancelled: Callable[[], bool] | None = None,
     ) -> IngestReport:
         """Saves an uploaded file under the uploads dir (never elsewhere) and ingests it.
 
         A document of the same name, uploaded or from an ingested folder (the seeds), is replaced only when
-        `replace` is true; otherwise DocumentExistsError, and nothing is written.
+        `replace` is true; otherwise DocumentExistsError, and nothing is written. `progress` and `cancelled`
+        as in `ingest`: a cancelled upload leaves the store and the uploads dir as they were.
         """
         name = safe_upload_name(filename)
         if max_bytes is not None and len(data) > max_bytes:
             raise UploadError(f"'{name}' is {len(data) / 1e6:.1f} MB; the limit is {max_bytes / 1e6:.1f} MB")
         with self._write_lock:  # checked under the lock: two uploads of one new name cannot both pass
-            if not replace and self.store.metadatas(where={"source": name}):
+            if not replace and self.has_document(name):
                 raise DocumentExistsError(name)
-            return self._save_and_ingest(name, data, collection)
+            return self._save_and_ingest(name, data, collection, _Hooks(progress, cancelled))
 
-    def _save_and_ingest(self, name: str, data: bytes, collection: str = DEFAULT_COLLECTION) -> IngestReport:
+    def has_document(self, source: str) -> bool:
+        """Whether a document of that name is stored (an early 409 before an upload is queued)."""
+        return bool(self.store.metadatas(where={"source": source}))
+
+    def _save_and_ingest(
+        self,
+        name: str,
+        data: bytes,
+        collection: str = DEFAULT_COLLECTION,
+        hooks: _Hooks = NO_HOOKS,
+    ) -> IngestReport:
         self.uploads_dir.mkdir(parents=True, exist_ok=True)
         target = self.uploads_dir / name
         tmp = self.uploads_dir / f".{name}.part"
+        previous = self.uploads_dir / f".{name}.previous"  # the replaced upload, until the new one is in
         tmp.write_bytes(data)
+        had_previous = target.exists()
+        if had_previous:
+            os.replace(target, previous)
         os.replace(tmp, target)
-        report = self.ingest([target], collection=collection)
+
+        def put_back() -> None:  # the store still holds the previous version (or nothing): so does the disk
+            if had_previous:
+                os.replace(previous, target)
+            else:
+                target.unlink(missing_ok=True)
+
+        try:
+            report = self._ingest([target], False, collection, hooks)
+        except JobCancelled:
+            put_back()
+            raise
         if report.skipped:  # keep no file we could not read
-            target.unlink(missing_ok=True)
+            put_back()
+        else:
+            previous.unlink(missing_ok=True)
         return report
 
     # -- listing and deletion ---------------------------------------------------------------------------

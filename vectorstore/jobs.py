@@ -1,26 +1,32 @@
-"""A small bounded worker pool for ingestion, so a large upload never holds the server's request threads.
+"""A small bounded worker pool for ingestion, with jobs a client can follow and cancel.
 
-Uploads from the API and the UI are submitted here and awaited (`asyncio.wrap_future`): while a file
-embeds, the event loop and the shared thread pool stay free for `/readyz`, `GET /api/documents` and chat. At
-most `workers` ingest at once and at most `capacity` wait; beyond that `submit` refuses at once with
-`QueueFullError` (the API answers 503 with Retry-After, the UI says to try again), instead of piling up
-blocked threads.
+Uploads from the API and the UI are submitted here: while a file embeds, the event loop and the shared thread
+pool stay free for `/readyz`, `GET /api/documents` and chat. At most `workers` ingest at once and at most
+`capacity` wait; beyond that `submit` refuses at once with `QueueFullError` (the API answers 503 with
+Retry-After, the UI says to try again), instead of piling up blocked threads.
 
-It is meant to grow into the job system (progress, cancel, listing): each submission is a `Job` with an id
-and a state; today it carries the future only.
+Each submission is a `Job`: an unguessable id, a state (queued, running, done, failed, cancelled), per-file
+progress (chunks embedded of chunks to embed) and its own cancel event. Cancelling a queued job means it never
+starts; a running one is asked to stop and the work checks `job.cancelled()` at its own safe points (the
+ingester: between embedding batches), raising `JobCancelled`. Finished jobs stay listed for a while (the last
+`keep`, at most `keep_seconds` old) so a client can poll after the end.
 """
 
 from __future__ import annotations
 
-import itertools
 import threading
-from collections.abc import Callable
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Generic, Literal, TypedDict, TypeVar
 
 T = TypeVar("T")
-JobState = Literal["queued", "running", "done", "failed"]
+JobState = Literal["queued", "running", "done", "failed", "cancelled"]
+FileState = Literal["queued", "running", "done", "failed", "cancelled"]
+FINISHED: frozenset[str] = frozenset({"done", "failed", "cancelled"})
 
 
 class QueueFullError(RuntimeError):
@@ -34,64 +40,242 @@ class QueueFullError(RuntimeError):
         )
 
 
+class JobCancelled(Exception):
+    """The job was cancelled: raised by the work at a safe point, or set on a queued job's future."""
+
+    def __init__(self, message: str = "the job was cancelled") -> None:
+        super().__init__(message)
+
+
+class ProgressHooks(TypedDict):
+    """The keyword arguments `IngestService.add_upload` and `ingest` take to report to a job."""
+
+    progress: Callable[[int, int], None]
+    cancelled: Callable[[], bool]
+
+
+@dataclass
+class FileProgress:
+    """One file of a job: `chunks` embedded so far of `chunks_total` (None until the file is chunked)."""
+
+    name: str
+    state: FileState = "queued"
+    chunks: int = 0
+    chunks_total: int | None = None
+    error: str | None = None
+
+
 @dataclass
 class Job(Generic[T]):
-    id: int
+    """A unit of queued work; its counters are written by the worker and read by pollers, under `_lock`."""
+
     name: str
     future: Future[T] = field(repr=False)
+    files: list[FileProgress] = field(default_factory=list)
+    id: str = field(default_factory=lambda: uuid.uuid4().hex)
     state: JobState = "queued"
+    error: str | None = None
+    created_at: float = field(default_factory=time.time)
+    started_at: float | None = None
+    finished_at: float | None = None
+    cancel_event: threading.Event = field(default_factory=threading.Event, repr=False)
+    _result: T | None = field(default=None, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    # -- read by anyone ---------------------------------------------------------------------------------
+    def cancelled(self) -> bool:
+        """Whether a cancel was asked for: the work's check at each safe point."""
+        return self.cancel_event.is_set()
+
+    def check_cancelled(self) -> None:
+        if self.cancel_event.is_set():
+            raise JobCancelled()
+
+    @property
+    def finished(self) -> bool:
+        return self.state in FINISHED
+
+    def result(self) -> T | None:
+        """The work's return value once it returned (the job `done`, or `failed` for some of its files)."""
+        with self._lock:
+            return self._result
+
+    def snapshot(self) -> dict[str, Any]:
+        """A consistent copy of the state and counters (the worker may be writing meanwhile)."""
+        with self._lock:
+            files = [FileProgress(**vars(f)) for f in self.files]
+            state, error = self.state, self.error
+        totals = [f.chunks_total for f in files if f.chunks_total is not None]
+        return {
+            "id": self.id,
+            "name": self.name,
+            "state": state,
+            "cancel_requested": self.cancel_event.is_set(),
+            "files_done": sum(f.state in ("done", "failed") for f in files),
+            "files_total": len(files),
+            "chunks_done": sum(f.chunks for f in files),
+            "chunks_total": sum(totals),
+            "files": [vars(f) for f in files],
+            "error": error,
+            "created_at": self.created_at,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+        }
+
+    # -- written by the work ----------------------------------------------------------------------------
+    def file_started(self, index: int) -> None:
+        with self._lock:
+            self.files[index].state = "running"
+
+    def file_progress(self, index: int, done: int, total: int) -> None:
+        """`done` of `total` chunks of file `index` are written: the ingester's progress callback."""
+        with self._lock:
+            self.files[index].chunks = done
+            self.files[index].chunks_total = total
+
+    def file_finished(self, index: int, state: FileState, error: str | None = None) -> None:
+        with self._lock:
+            entry = self.files[index]
+            entry.state, entry.error = state, error
+            if state == "done" and entry.chunks_total is None:
+                entry.chunks_total = entry.chunks
+
+    def hooks(self, index: int) -> ProgressHooks:
+        """The ingester's `progress` and `cancelled` keyword arguments for file `index`."""
+        return ProgressHooks(
+            progress=lambda done, total: self.file_progress(index, done, total),
+            cancelled=self.cancel_event.is_set,
+        )
+
+    # -- the queue's transitions ------------------------------------------------------------------------
+    def _start(self) -> bool:
+        with self._lock:
+            if self.state != "queued":
+                return False  # cancelled while it waited: it never starts
+            self.state, self.started_at = "running", time.time()
+            return True
+
+    def _finish(self, state: JobState, error: str | None = None, result: T | None = None) -> None:
+        with self._lock:
+            self._finish_locked(state, error)
+            self._result = result
+
+    def _finish_locked(self, state: JobState, error: str | None) -> None:
+        """The end state, set before the future completes: whoever the future wakes sees it final."""
+        leftover: FileState = "done" if state == "done" else state
+        for entry in self.files:
+            if entry.state in ("queued", "running"):  # files the work did not report on end with the job
+                entry.state = leftover
+        failed = [f for f in self.files if f.state == "failed"]
+        if state == "done" and failed:  # the work went on past a file it could not ingest
+            state = "failed"
+            error = "; ".join(f.error or f"'{f.name}' failed" for f in failed)
+        self.state, self.error, self.finished_at = state, error, time.time()
+
+    def _cancel_if_queued(self) -> bool:
+        with self._lock:
+            if self.state != "queued":
+                return False
+            self._finish_locked("cancelled", "cancelled before it started")
+            return True
 
 
 class IngestQueue:
-    """A fixed pool of ingestion workers with a bounded queue in front of it."""
+    """A fixed pool of ingestion workers with a bounded queue in front of it, and the recent jobs."""
 
-    def __init__(self, workers: int = 1, capacity: int = 16) -> None:
+    def __init__(
+        self, workers: int = 1, capacity: int = 16, keep: int = 100, keep_seconds: float = 3600.0
+    ) -> None:
         self.workers = workers
         self.capacity = capacity
+        self.keep = keep
+        self.keep_seconds = keep_seconds
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ingest")
         self._slots = threading.BoundedSemaphore(workers + capacity)
-        self._ids = itertools.count(1)
         self._lock = threading.Lock()
-        self._jobs: dict[int, Job[Any]] = {}
+        self._jobs: dict[str, Job[Any]] = {}
+        self._done: OrderedDict[str, Job[Any]] = OrderedDict()
 
     def submit(self, name: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> Job[T]:
         """Queues `fn(*args, **kwargs)`; QueueFullError at once when `workers + capacity` jobs are pending."""
+        return self.submit_job(name, lambda _job: fn(*args, **kwargs))
+
+    def submit_job(self, name: str, fn: Callable[[Job[T]], T], files: Sequence[str] = ()) -> Job[T]:
+        """Queues `fn(job)`: the work gets its job, to report per-file progress and check for a cancel."""
         if not self._slots.acquire(blocking=False):
             raise QueueFullError(self.capacity)
-        job: Job[T] = Job(next(self._ids), name, Future())
-
-        def run() -> None:
-            if not job.future.set_running_or_notify_cancel():
-                return
-            job.state = "running"
-            try:
-                result = fn(*args, **kwargs)
-            except BaseException as exc:
-                job.state = "failed"
-                job.future.set_exception(exc)
-            else:
-                job.state = "done"
-                job.future.set_result(result)
-
+        job: Job[T] = Job(name, Future(), [FileProgress(f) for f in files])
         with self._lock:
             self._jobs[job.id] = job
-        job.future.add_done_callback(lambda _: self._finished(job.id))
+        job.future.add_done_callback(lambda _: self._finished(job))
         try:
-            self._pool.submit(run)
+            self._pool.submit(self._run, job, fn)
         except BaseException:
-            job.future.cancel()  # releases the slot through the callback
+            job._finish("failed", "the ingestion queue is shut down")
+            job.future.set_exception(RuntimeError("the ingestion queue is shut down"))  # frees the slot
             raise
         return job
 
-    def _finished(self, job_id: int) -> None:
+    @staticmethod
+    def _run(job: Job[T], fn: Callable[[Job[T]], T]) -> None:
+        if not job._start() or not job.future.set_running_or_notify_cancel():
+            return
+        try:
+            result = fn(job)
+        except JobCancelled as exc:
+            job._finish("cancelled", str(exc))
+            job.future.set_exception(exc)
+        except BaseException as exc:
+            job._finish("failed", str(exc) or type(exc).__name__)
+            job.future.set_exception(exc)
+        else:
+            job._finish("done", result=result)
+            job.future.set_result(result)
+
+    def _finished(self, job: Job[Any]) -> None:
         with self._lock:
-            self._jobs.pop(job_id, None)
+            self._jobs.pop(job.id, None)
+            self._done[job.id] = job
+            self._prune()
         self._slots.release()
+
+    def _prune(self) -> None:
+        """Forgets finished jobs beyond the last `keep` or older than `keep_seconds` (under `_lock`)."""
+        oldest = time.time() - self.keep_seconds
+        while self._done and (
+            len(self._done) > self.keep or (next(iter(self._done.values())).finished_at or 0) < oldest
+        ):
+            self._done.popitem(last=False)
+
+    def get(self, job_id: str) -> Job[Any] | None:
+        with self._lock:
+            self._prune()
+            return self._jobs.get(job_id) or self._done.get(job_id)
+
+    def jobs(self) -> list[Job[Any]]:
+        """The pending and the recently finished jobs, newest first."""
+        with self._lock:
+            self._prune()
+            found = [*self._jobs.values(), *self._done.values()]
+        return sorted(found, key=lambda j: j.created_at, reverse=True)
+
+    def cancel(self, job_id: str) -> Job[Any] | None:
+        """Cancels a job: a queued one never starts, a running one stops at its next safe point. None when
+        the id is unknown; a finished job is returned as it is."""
+        job = self.get(job_id)
+        if job is None or job.finished:
+            return job
+        job.cancel_event.set()
+        if job._cancel_if_queued():
+            job.future.set_exception(JobCancelled("cancelled before it started"))  # frees its slot now
+        return job
 
     def pending(self) -> list[Job[Any]]:
         """The jobs queued or running, oldest first."""
         with self._lock:
-            return sorted(self._jobs.values(), key=lambda j: j.id)
+            return sorted(self._jobs.values(), key=lambda j: j.created_at)
 
     def shutdown(self, wait: bool = False) -> None:
+        for job in self.pending():
+            self.cancel(job.id)
         self._pool.shutdown(wait=wait, cancel_futures=True)

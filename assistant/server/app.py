@@ -17,12 +17,20 @@ from assistant.server import auth
 from assistant.server.auth import Gate, GateMiddleware
 from assistant.server.errors import MethodNotAllowedMiddleware, install_error_handlers
 from assistant.server.guards import SameOriginMiddleware, SecurityHeadersMiddleware, TrustedHostMiddleware
-from assistant.server.routers import chat, conversations, documents, health, openai
+from assistant.server.routers import admin, chat, conversations, documents, health, jobs, openai
 from assistant.settings import Settings
 
 log = logging.getLogger(__name__)
 
-ROUTERS = (openai.router, chat.router, conversations.router, documents.router, health.router)
+ROUTERS = (
+    openai.router,
+    chat.router,
+    conversations.router,
+    documents.router,
+    jobs.router,
+    admin.router,
+    health.router,
+)
 EXAMPLE_QUESTION = "What do the documents say about the Mine Action Centre?"
 
 

@@ -180,6 +180,53 @@ class DeleteResult(BaseModel):
     chunks_removed: int
 
 
+# -- ingestion jobs ----------------------------------------------------------------------------------------
+JobStateName = Literal["queued", "running", "done", "failed", "cancelled"]
+
+
+class JobFile(BaseModel):
+    name: str
+    state: JobStateName
+    chunks: int = Field(description="Chunks of this file embedded and written so far.")
+    chunks_total: int | None = Field(
+        description="Chunks this file has to embed (unchanged ones are kept); null until it is chunked."
+    )
+    error: str | None = Field(description="Why this file could not be ingested.")
+
+
+class JobLinks(BaseModel):
+    job: str = Field(description="GET: the job's state and progress; DELETE: cancel it.")
+    documents: str = Field(description="The documents, once the job is done.")
+
+
+class JobInfo(BaseModel):
+    """An upload ingested in the background (`POST /api/documents?wait=false`)."""
+
+    id: str = Field(description="Unguessable: poll GET /api/jobs/{id}.")
+    name: str
+    state: JobStateName
+    cancel_requested: bool = Field(
+        description="A cancel was asked for; a running job stops at its next batch."
+    )
+    files_done: int = Field(description="Files finished (done or failed).")
+    files_total: int
+    chunks_done: int = Field(description="Chunks embedded and written, over all files so far.")
+    chunks_total: int = Field(description="Chunks to embed of the files chunked so far (grows file by file).")
+    files: list[JobFile]
+    report: UploadResult | None = Field(None, description="The ingest report, once the job has ended.")
+    error: str | None = Field(None, description="Why the job failed, or that it was cancelled.")
+    created_at: float
+    started_at: float | None = None
+    finished_at: float | None = None
+    links: JobLinks
+
+
+class JobList(BaseModel):
+    jobs: list[JobInfo] = Field(
+        description="Pending and recently finished jobs (the last 100, up to an hour), newest first."
+    )
+
+
 # -- ops ---------------------------------------------------------------------------------------------------
 class Health(BaseModel):
     status: Literal["ok"] = "ok"

@@ -47,7 +47,14 @@ def build_ui(container: Container, gate: Gate | None = None) -> gr.Blocks:
         with gr.Tabs(elem_id="tabs"):
             conversations = Conversations(container.storage, gate) if container.storage is not None else None
             build_chat_tab(chat, k, settings.max_message_chars, demo, conversations)
-            build_documents_tab(demo, container.ingest, settings.max_upload_mb, container.ingest_queue, gate)
+            build_documents_tab(
+                demo,
+                container.ingest,
+                settings.max_upload_mb,
+                container.ingest_queue,
+                gate,
+                storage=container.storage,
+            )
             build_settings_tab(settings, chat.model_label, k)
     # S3: a bounded queue (more waiting events are refused with "the queue is full") and bounded concurrency;
     # the chat events have their own limit (4, `answer`), uploads theirs (`upload`).

@@ -1,4 +1,6 @@
-"""The Documents tab: what the assistant answers from; upload, and delete with a confirmation."""
+"""The Documents tab: what the assistant answers from (a member: the documents of their collections); upload
+through an ingestion job whose per-file progress the tab follows, with a Cancel button; delete with a
+confirmation."""
 
 from __future__ import annotations
 
@@ -6,16 +8,20 @@ import asyncio
 import html
 import logging
 import uuid
+from collections.abc import AsyncIterator, Collection
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
 from gradio.utils import get_upload_folder
 
+from assistant.errors import AssistantError
 from assistant.server.auth import Gate
-from assistant.ui.access import MEMBER_REFUSAL, is_admin
+from assistant.server.scope import usable_collections
+from assistant.storage import Storage
+from assistant.ui.access import MEMBER_REFUSAL, is_admin, principal_of
 from vectorstore.ingest import DocumentExistsError, IngestService, UnknownDocumentError, UploadError
-from vectorstore.jobs import IngestQueue, QueueFullError
+from vectorstore.jobs import IngestQueue, Job, JobCancelled, ProgressHooks, QueueFullError
 from vectorstore.loaders import SUPPORTED_SUFFIXES
 
 log = logging.getLogger(__name__)
@@ -24,8 +30,16 @@ DOC_HEADERS = ["Document", "Chunks", "Characters"]
 SUPPORTED_TEXT = ", ".join(s for s in SUPPORTED_SUFFIXES if s != ".htm")
 
 
-def documents_rows(ingest: IngestService) -> list[list[Any]]:
-    return [[d.source, d.chunks, d.chars] for d in ingest.list_documents()]
+POLL_SECONDS = 0.5  # how often the tab re-reads a running upload job's progress
+
+
+def documents_rows(ingest: IngestService, allowed: Collection[str] | None = None) -> list[list[Any]]:
+    """The table's rows; only the documents of the `allowed` collections when given (a member's)."""
+    return [
+        [d.source, d.chunks, d.chars]
+        for d in ingest.list_documents()
+        if allowed is None or d.collection in allowed
+    ]
 
 
 def plural(count: int, noun: str) -> str:
@@ -66,33 +80,66 @@ def ingest_files(
     return "\n\n".join(lines)
 
 
-async def ingest_files_queued(
-    queue: IngestQueue,
+def ingest_job_files(
+    job: Job[str],
     ingest: IngestService,
-    files: list[Any] | None,
+    paths: list[Path],
     max_bytes: int,
-    progress: Any = None,
-    replace: bool = False,
+    replace: bool,
+    lines: list[str],
 ) -> str:
-    """`ingest_files` through the ingestion queue (S6): each file is ingested by a worker and awaited, so the
-    UI's request threads stay free; a full queue is a message, not a wait."""
-    if not files:
-        return "Choose one or more files to add."
-    lines = []
-    for i, file in enumerate(files):
-        path = Path(str(file))
-        if progress is not None:
-            progress((i, len(files)), desc=f"Reading and indexing {path.name}", unit="files")
-        try:
-            job = queue.submit(path.name, ingest_one, ingest, path, max_bytes, replace)
-            lines.append(await asyncio.wrap_future(job.future))
-        except QueueFullError as exc:
-            lines.append(f"✗ **{path.name}** was not added: {exc}.")
-        finally:
+    """An upload job's work (in an ingestion worker): `ingest_files` with the job's per-file progress and
+    cancel check. Each file's report line is appended to `lines` as it ends, so a cancelled job still shows
+    what was added before the cancel."""
+    try:
+        for index, path in enumerate(paths):
+            job.check_cancelled()
+            job.file_started(index)
+            line = ingest_one(ingest, path, max_bytes, replace, job.hooks(index))
+            lines.append(line)
+            job.file_finished(index, "done" if line.startswith("✓") else "failed", line)
             discard_upload(path)
-    if progress is not None:
-        progress((len(files), len(files)), desc="Done", unit="files")
+    finally:
+        for path in paths:
+            discard_upload(path)
     return "\n\n".join(lines)
+
+
+FILE_MARKS = {"queued": "·", "running": "→", "done": "✓", "failed": "✗", "cancelled": "✗"}
+
+
+def job_progress(snapshot: dict[str, Any]) -> str:
+    """A running upload job as Markdown: the totals, then one line per file."""
+    total = snapshot["files_total"]
+    head = f"**Indexing {plural(total, 'file')}**: {snapshot['files_done']} of {total} done"
+    if snapshot["chunks_total"]:
+        head += f", {snapshot['chunks_done']} of {plural(snapshot['chunks_total'], 'chunk')} embedded"
+    if snapshot["cancel_requested"] and snapshot["state"] in ("queued", "running"):
+        head += " · cancelling…"
+    lines = [head]
+    for entry in snapshot["files"]:
+        name, state = html.escape(entry["name"], quote=False), entry["state"]
+        if state == "running" and entry["chunks_total"]:
+            what = f"{entry['chunks']} of {plural(entry['chunks_total'], 'chunk')} embedded"
+        else:
+            what = {"queued": "waiting", "running": "reading"}.get(state, state)
+        lines.append(f"{FILE_MARKS[state]} **{name}**: {what}")
+    return "\n\n".join(lines)
+
+
+def job_outcome(job: Job[str], lines: list[str], paths: list[Path]) -> str:
+    """The final report of an upload job: every file's line, the cancelled ones said so."""
+    result = job.result()
+    if job.state != "cancelled" and isinstance(result, str):
+        return result
+    if job.state != "cancelled":
+        request_id = uuid.uuid4().hex[:16]
+        log.error("upload job %s failed (request id %s): %s", job.id, request_id, job.error)
+        return f"✗ The upload could not be completed: an internal error (request id {request_id})."
+    done = list(lines)
+    for path in paths[len(done) :]:
+        done.append(f"✗ **{html.escape(path.name, quote=False)}** was not added: the upload was cancelled.")
+    return "\n\n".join(done)
 
 
 def discard_upload(path: Path) -> None:
@@ -109,7 +156,14 @@ def discard_upload(path: Path) -> None:
         pass  # not empty, or already gone
 
 
-def ingest_one(ingest: IngestService, path: Path, max_bytes: int, replace: bool = False) -> str:
+def ingest_one(
+    ingest: IngestService,
+    path: Path,
+    max_bytes: int,
+    replace: bool = False,
+    hooks: ProgressHooks | None = None,
+) -> str:
+    """One file's report line (✓ or ✗, Markdown). Never raises, but for JobCancelled from `hooks`' check."""
     name = path.name
     if path.suffix.lower() not in SUPPORTED_SUFFIXES:
         suffix = path.suffix or "(none)"
@@ -122,7 +176,13 @@ def ingest_one(ingest: IngestService, path: Path, max_bytes: int, replace: bool 
         if size > max_bytes:  # never read a file whole to learn it is too big
             limit = f"{max_bytes / 1e6:.1f} MB"
             return f"✗ **{name}** was not added: it is {size / 1e6:.1f} MB; the limit is {limit}."
-        report = ingest.add_upload(name, path.read_bytes(), max_bytes, replace=replace)
+        data = path.read_bytes()
+        if hooks is None:
+            report = ingest.add_upload(name, data, max_bytes, replace=replace)
+        else:
+            report = ingest.add_upload(name, data, max_bytes, replace=replace, **hooks)
+    except JobCancelled:
+        raise
     except DocumentExistsError:
         return (
             f"✗ **{name}** was not added: a document of that name is already in the library. To replace "
@@ -208,28 +268,125 @@ def _visible_to_admins(gate: Gate | None, count: int) -> Any:
     return controls
 
 
+class DocumentsEvents:
+    """The tab's event handlers, over the services they need and the gate that says who is asking."""
+
+    def __init__(
+        self,
+        ingest: IngestService,
+        jobs: IngestQueue,
+        max_bytes: int,
+        gate: Gate | None = None,
+        storage: Storage | None = None,
+    ) -> None:
+        self.ingest = ingest
+        self.jobs = jobs
+        self.max_bytes = max_bytes
+        self.gate = gate
+        if storage is None and gate is not None and gate.users is not None:
+            storage = Storage.open(gate.users.db)  # the gate's database: members' grants live there
+        self.storage = storage
+
+    def allowed(self, request: gr.Request | None) -> list[str] | None:
+        """None (everything) for an admin or the open app; a member's collections; [] for no one."""
+        principal = principal_of(self.gate, request)
+        if principal is None:
+            return []
+        if principal.is_admin:
+            return None
+        try:
+            return usable_collections(self.storage, principal)
+        except AssistantError:  # e.g. the account was removed meanwhile
+            return []
+
+    def refresh(self, request: gr.Request | None = None) -> tuple[Any, str, Any]:
+        rows = documents_rows(self.ingest, self.allowed(request))
+        return rows, documents_summary(rows), gr.update(choices=[r[0] for r in rows], value=None)
+
+    async def upload(
+        self, files: list[str] | None, replace: bool = False, request: gr.Request | None = None
+    ) -> AsyncIterator[tuple[Any, ...]]:
+        """Status, table, summary, choice, file drop, job id, Cancel button: progress while the job runs."""
+        skip, hidden = gr.skip(), gr.update(visible=False)
+        paths = [Path(str(f)) for f in files or []]
+        if not is_admin(self.gate, request) or not paths:
+            for path in paths:
+                discard_upload(path)
+            message = MEMBER_REFUSAL if paths else "Choose one or more files to add."
+            yield (message, *(await asyncio.to_thread(self.refresh, request)), None, None, hidden)
+            return
+        lines: list[str] = []
+        try:
+            job = self.jobs.submit_job(
+                paths[0].name,
+                lambda job: ingest_job_files(job, self.ingest, paths, self.max_bytes, bool(replace), lines),
+                files=[p.name for p in paths],
+            )
+        except QueueFullError as exc:
+            for path in paths:
+                discard_upload(path)
+            yield (f"✗ Nothing was added: {exc}.", skip, skip, skip, None, None, hidden)
+            return
+        shown = ""
+        cancel = gr.update(visible=True, interactive=True, value="Cancel upload")
+        while not job.future.done():
+            text = job_progress(job.snapshot())
+            if text != shown:
+                yield (text, skip, skip, skip, skip, job.id, cancel)
+                shown, cancel = text, skip
+            await asyncio.sleep(POLL_SECONDS)
+        for path in paths:  # a job cancelled before it started never read them
+            discard_upload(path)
+        outcome = job_outcome(job, lines, paths)
+        yield (outcome, *(await asyncio.to_thread(self.refresh, request)), None, None, hidden)
+
+    def cancel(self, job_id: str | None, request: gr.Request | None = None) -> Any:
+        """Cancels this page's upload job; the upload's own event reports the outcome."""
+        if not job_id or not is_admin(self.gate, request):
+            return gr.skip()
+        self.jobs.cancel(job_id)
+        return gr.update(value="Cancelling…", interactive=False)
+
+    def ask_delete(self, source: str | None) -> tuple[Any, Any, Any]:
+        return delete_question(self.ingest, source)
+
+    def confirm_delete(self, source: str | None, request: gr.Request | None = None) -> tuple[Any, ...]:
+        if not is_admin(self.gate, request):
+            return (MEMBER_REFUSAL, gr.update(visible=False), *self.refresh(request))
+        return (delete_document(self.ingest, source), gr.update(visible=False), *self.refresh(request))
+
+
+def _table() -> tuple[Any, Any]:
+    """The summary line and the documents table; call inside the tab."""
+    summary = gr.Markdown(elem_id="documents-summary")
+    table = gr.Dataframe(
+        headers=DOC_HEADERS,
+        datatype=["str", "number", "number"],
+        column_widths=["54%", "18%", "28%"],
+        label="Documents the assistant answers from",
+        interactive=False,
+        wrap=True,
+        elem_id="documents-table",
+    )
+    return summary, table
+
+
 def build_documents_tab(
     demo: gr.Blocks,
     ingest: IngestService,
     max_upload_mb: float,
     queue: IngestQueue | None = None,
     gate: Gate | None = None,
+    storage: Storage | None = None,
 ) -> None:
     """The tab's components and events (inside `gr.Tabs()`); with a gate, upload and delete are admins'."""
-    max_bytes = int(max_upload_mb * 1_000_000)
+    events = DocumentsEvents(ingest, queue or IngestQueue(), int(max_upload_mb * 1_000_000), gate, storage)
     with gr.Tab("Documents", id="documents", elem_id="documents-tab") as documents_tab:
-        docs_summary = gr.Markdown(elem_id="documents-summary")
-        docs = gr.Dataframe(
-            headers=DOC_HEADERS,
-            datatype=["str", "number", "number"],
-            column_widths=["54%", "18%", "28%"],
-            label="Documents the assistant answers from",
-            interactive=False,
-            wrap=True,
-            elem_id="documents-table",
-        )
+        docs_summary, docs = _table()
         upload_help, files, replace = _upload_components(max_upload_mb)
         status = gr.Markdown(elem_id="documents-status")
+        job_id = gr.State(None)
+        cancel = gr.Button("Cancel upload", variant="secondary", visible=False, elem_id="cancel-upload")
         with gr.Row(equal_height=False, elem_id="delete-row") as delete_row:
             choice = gr.Dropdown(
                 label="Document to delete", choices=[], scale=3, elem_id="delete-choice", filterable=True
@@ -241,50 +398,24 @@ def build_documents_tab(
                 yes = gr.Button("Yes, delete", variant="stop", elem_id="confirm-delete")
                 no = gr.Button("Cancel", elem_id="cancel-delete")
 
-    def refresh() -> tuple[Any, str, Any]:
-        rows = documents_rows(ingest)
-        return rows, documents_summary(rows), gr.update(choices=[r[0] for r in rows], value=None)
-
-    jobs = queue or IngestQueue()
-
-    async def upload(
-        files: list[str] | None,
-        replace: bool = False,
-        request: gr.Request | None = None,
-        progress: gr.Progress = gr.Progress(),  # noqa: B008
-    ) -> tuple[Any, ...]:
-        if not is_admin(gate, request):
-            for file in files or []:
-                discard_upload(Path(file))
-            return (MEMBER_REFUSAL, *(await asyncio.to_thread(refresh)), None)
-        report = await ingest_files_queued(jobs, ingest, files, max_bytes, progress, bool(replace))
-        return (report, *(await asyncio.to_thread(refresh)), None)
-
-    def ask_delete(source: str | None) -> tuple[Any, Any, Any]:
-        return delete_question(ingest, source)
-
-    def confirm_delete(source: str | None, request: gr.Request | None = None) -> tuple[Any, ...]:
-        if not is_admin(gate, request):
-            return (MEMBER_REFUSAL, gr.update(visible=False), *refresh())
-        return (delete_document(ingest, source), gr.update(visible=False), *refresh())
-
     outputs = [docs, docs_summary, choice]
-    demo.load(refresh, None, outputs, api_visibility="private")
+    demo.load(events.refresh, None, outputs, api_visibility="private")
     admin_controls = [upload_help, files, replace, delete_row]
     demo.load(_visible_to_admins(gate, 4), None, admin_controls, queue=False, api_visibility="private")
-    documents_tab.select(refresh, None, outputs, api_visibility="private")
+    documents_tab.select(events.refresh, None, outputs, api_visibility="private")
     files.upload(
-        upload,
+        events.upload,
         [files, replace],
-        [status, *outputs, files],
+        [status, *outputs, files, job_id, cancel],
         api_name="upload",
         show_progress_on=status,
         concurrency_limit=4,  # the ingestion queue bounds the work; this bounds the waiting events
         concurrency_id="upload",
     )
+    cancel.click(events.cancel, job_id, cancel, queue=False, api_visibility="private")
     remove.click(
-        ask_delete, choice, [status, confirm_row, confirm_text], api_visibility="private", queue=False
+        events.ask_delete, choice, [status, confirm_row, confirm_text], api_visibility="private", queue=False
     )
-    yes.click(confirm_delete, choice, [status, confirm_row, *outputs], api_name="delete_document")
+    yes.click(events.confirm_delete, choice, [status, confirm_row, *outputs], api_name="delete_document")
     no.click(lambda: gr.update(visible=False), None, confirm_row, queue=False, api_visibility="private")
     choice.change(lambda: gr.update(visible=False), None, confirm_row, queue=False, api_visibility="private")

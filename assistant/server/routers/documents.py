@@ -1,25 +1,39 @@
-"""/api/documents: list, upload (ingested in the background queue, awaited) and delete documents."""
+"""/api/documents: list, upload (ingested in the background queue: awaited, or `wait=false` for a job to
+poll) and delete documents."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
+from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from assistant.errors import ConflictError, FileTooLargeError, UnreadableFileError, UnsupportedFileTypeError
 from assistant.server.auth import AdminDep, PrincipalDep, require_api_key
 from assistant.server.deps import IngestDep, IngestQueueDep, SettingsDep, StorageDep
-from assistant.server.errors import error_responses
-from assistant.server.schemas import DeleteResult, DocumentList, IngestedFile, UploadResult
+from assistant.server.errors import as_assistant_error, error_responses
+from assistant.server.routers.jobs import job_info
+from assistant.server.schemas import DeleteResult, DocumentList, IngestedFile, JobInfo, UploadResult
 from assistant.server.scope import usable_collections
 from assistant.storage import Storage
 from assistant.storage.users import check_name
-from vectorstore.ingest import safe_upload_name
+from vectorstore.ingest import (
+    DEFAULT_COLLECTION,
+    DocumentExistsError,
+    IngestReport,
+    IngestService,
+    safe_upload_name,
+)
+from vectorstore.jobs import IngestQueue, Job, JobCancelled
 from vectorstore.loaders import SUPPORTED_SUFFIXES
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(
     prefix="/api/documents",
@@ -38,7 +52,14 @@ async def list_documents(ingest: IngestDep, storage: StorageDep, principal: Prin
     return DocumentList(documents=documents)
 
 
-@router.post("", response_model=UploadResult, responses=error_responses(400, 403, 409, 413, 415, 422))
+@router.post(
+    "",
+    response_model=UploadResult,
+    responses={
+        **error_responses(400, 403, 409, 413, 415, 422),
+        202: {"model": JobInfo, "description": "`wait=false`: queued; follow it at `links.job`"},
+    },
+)
 async def upload_documents(
     files: Annotated[
         list[UploadFile],
@@ -52,39 +73,134 @@ async def upload_documents(
     replace: Annotated[
         bool, Query(description="Replace a document of the same name (else 409 when one exists).")
     ] = False,
+    wait: Annotated[
+        bool,
+        Query(
+            description="true: answer when ingested (200, the report). false: answer at once (202, the job "
+            "to poll at GET /api/jobs/{id}, cancel with DELETE); the same checks come first."
+        ),
+    ] = True,
     collection: Annotated[
         str | None,
         Form(description="The collection the files go to (created if new; default: 'default'). Admins only."),
     ] = None,
-) -> UploadResult:
+) -> UploadResult | JSONResponse:
     limit = int(settings.max_upload_mb * 1_000_000)
-    into: dict[str, str] = {}
+    target = DEFAULT_COLLECTION
     if collection is not None:
         check_name(collection, "collection")  # 400 for a name the collections cannot hold
         await run_in_threadpool(ensure_collection, storage, collection)
-        into = {"collection": collection}
+        target = collection
+    if not wait:
+        uploads = [await read_upload(upload, limit, settings.max_upload_mb) for upload in files]
+        return await start_upload_job(queue, ingest, uploads, limit, replace, target)
+    into: dict[str, Any] = {"collection": collection} if collection is not None else {}
     ingested = []
     for upload in files:
-        name = upload.filename or ""
-        if Path(name).suffix.lower() not in SUPPORTED_SUFFIXES:
-            raise UnsupportedFileTypeError(
-                f"unsupported file type for {name!r} (supported: {', '.join(SUPPORTED_SUFFIXES)})",
-                param="files",
-            )
-        safe_upload_name(name)  # UploadError (400): a path, a hidden file, a name too long for the disk
-        data = await upload.read(limit + 1)  # never more than the limit + 1 byte in memory
-        if len(data) > limit:
-            raise FileTooLargeError(
-                f"'{name}' is larger than the {settings.max_upload_mb:g} MB limit", param="files"
-            )
+        name, data = await read_upload(upload, limit, settings.max_upload_mb)
         # S6: ingested by the bounded worker pool and awaited, so no request thread waits on the embedding;
         # QueueFullError (503 + Retry-After) when too many uploads wait; DocumentExistsError 409.
-        job = queue.submit(name, ingest.add_upload, name, data, limit, replace=replace, **into)
-        report = await asyncio.wrap_future(job.future)
+        job = queue.submit_job(name, awaited_upload(ingest, name, data, limit, replace, into), files=[name])
+        try:
+            report = await asyncio.wrap_future(job.future)
+        except JobCancelled as exc:  # DELETE /api/jobs/{id} meanwhile
+            raise ConflictError(f"the upload of '{name}' was cancelled", code="cancelled") from exc
         if report.skipped:
             raise UnreadableFileError(
                 f"'{name}' could not be ingested: {report.skipped[0].reason}", param="files"
             )
+        ingested.append(IngestedFile(filename=name, **report.as_dict()))
+    return UploadResult(ingested=ingested)
+
+
+def awaited_upload(
+    ingest: IngestService, name: str, data: bytes, limit: int, replace: bool, into: dict[str, Any]
+) -> Callable[[Job[IngestReport]], IngestReport]:
+    """The work of a `wait=true` upload: listed in /api/jobs like the others, cancelled only while queued
+    (the request waits on it; the ingester is called as before, without progress hooks)."""
+
+    def work(job: Job[IngestReport]) -> IngestReport:
+        job.file_started(0)
+        report = ingest.add_upload(name, data, limit, replace=replace, **into)
+        if report.skipped:
+            job.file_finished(0, "failed", f"'{name}' could not be ingested: {report.skipped[0].reason}")
+        else:
+            job.file_finished(0, "done")
+        return report
+
+    return work
+
+
+async def read_upload(upload: UploadFile, limit: int, limit_mb: float) -> tuple[str, bytes]:
+    """The file's name and bytes, after the checks every upload passes first (415, 400, 413)."""
+    name = upload.filename or ""
+    if Path(name).suffix.lower() not in SUPPORTED_SUFFIXES:
+        raise UnsupportedFileTypeError(
+            f"unsupported file type for {name!r} (supported: {', '.join(SUPPORTED_SUFFIXES)})",
+            param="files",
+        )
+    safe_upload_name(name)  # UploadError (400): a path, a hidden file, a name too long for the disk
+    data = await upload.read(limit + 1)  # never more than the limit + 1 byte in memory
+    if len(data) > limit:
+        raise FileTooLargeError(f"'{name}' is larger than the {limit_mb:g} MB limit", param="files")
+    return name, data
+
+
+async def start_upload_job(
+    queue: IngestQueue,
+    ingest: IngestService,
+    uploads: list[tuple[str, bytes]],
+    limit: int,
+    replace: bool,
+    collection: str,
+) -> JSONResponse:
+    """Queues the uploads as one job and answers 202 with it; a name taken is 409 now, not a failed job."""
+    if not replace:
+        for name, _ in uploads:
+            if await run_in_threadpool(ingest.has_document, name):
+                raise DocumentExistsError(name)
+    names = [name for name, _ in uploads]
+    label = names[0] + (f" (+{len(names) - 1} more)" if len(names) > 1 else "")
+    job = queue.submit_job(  # QueueFullError: 503 + Retry-After
+        label,
+        lambda job: ingest_uploads(job, ingest, uploads, limit, replace, collection),
+        files=names,
+    )
+    info = job_info(job)
+    return JSONResponse(info.model_dump(mode="json"), status_code=202, headers={"Location": info.links.job})
+
+
+def ingest_uploads(
+    job: Job[UploadResult],
+    ingest: IngestService,
+    uploads: list[tuple[str, bytes]],
+    limit: int,
+    replace: bool,
+    collection: str,
+) -> UploadResult:
+    """The job's work, in a worker: each file in turn, its progress and failure recorded on the job. A file
+    that fails does not stop the others (the job ends `failed`, naming it); a cancel stops at a batch."""
+    ingested = []
+    for index, (name, data) in enumerate(uploads):
+        job.check_cancelled()
+        job.file_started(index)
+        try:
+            report = ingest.add_upload(
+                name, data, limit, replace=replace, collection=collection, **job.hooks(index)
+            )
+        except JobCancelled:
+            raise
+        except Exception as exc:
+            known = as_assistant_error(exc)
+            if known is None:
+                log.error("background upload of %s failed (job %s)", name, job.id, exc_info=exc)
+            message = known.message if known else "internal error; the details are in the server log"
+            job.file_finished(index, "failed", message)
+            continue
+        if report.skipped:
+            job.file_finished(index, "failed", f"'{name}' could not be ingested: {report.skipped[0].reason}")
+            continue
+        job.file_finished(index, "done")
         ingested.append(IngestedFile(filename=name, **report.as_dict()))
     return UploadResult(ingested=ingested)
 
