@@ -132,6 +132,11 @@ class Settings(BaseSettings):
         48000, ge=0, description="Most characters in a conversation's earlier messages together."
     )
     max_history_turns: int = Field(50, ge=0, description="Most earlier questions in a conversation.")
+    max_request_kb: int = Field(
+        1024,
+        ge=64,
+        description="Largest JSON request body on /api and /v1, in KB (413 beyond it).",
+    )
     max_upload_mb: float = Field(20.0, gt=0, description="Largest upload, in MB.")
     ui_queue_size: int = Field(
         64, ge=1, description="Most UI requests waiting in Gradio's queue; more are refused with a message."

@@ -597,3 +597,27 @@ def test_a_name_too_long_for_the_disk_is_400_before_anything_is_written(tmp_path
     assert "invalid file name" in r.json()["error"]["message"] and "bytes" in r.json()["error"]["message"]
     assert str(tmp_path) not in r.text
     assert not settings.uploads_dir.exists() or not any(settings.uploads_dir.iterdir())
+
+
+def test_an_oversized_json_body_is_413_before_it_is_read(locked: Server) -> None:
+    """A JSON body is parsed whole before any field limit applies: the size is refused first, declared or
+    streamed, and the server goes on answering."""
+    auth = {"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"}
+    big = b'{"message": "' + b"a" * (2 * 1024 * 1024) + b'"}'
+    declared = httpx.post(f"{locked.url}/api/chat", content=big, headers=auth, timeout=60)
+
+    def chunks() -> Iterator[bytes]:
+        for i in range(0, len(big), 64 * 1024):
+            yield big[i : i + 64 * 1024]
+
+    streamed = httpx.post(f"{locked.url}/v1/chat/completions", content=chunks(), headers=auth, timeout=60)
+    for response in (declared, streamed):
+        assert response.status_code == 413, response.text
+        assert response.json()["error"]["code"] == "request_too_large"
+    small = httpx.post(
+        f"{locked.url}/api/chat",
+        json={"message": "Who chairs the Mine Action Centre?"},
+        headers={"Authorization": f"Bearer {KEY}"},
+        timeout=120,
+    )
+    assert small.status_code == 200 and small.json()["answer"]

@@ -16,7 +16,12 @@ from assistant.offline import offline_environment
 from assistant.server import auth
 from assistant.server.auth import Gate, GateMiddleware
 from assistant.server.errors import MethodNotAllowedMiddleware, install_error_handlers
-from assistant.server.guards import SameOriginMiddleware, SecurityHeadersMiddleware, TrustedHostMiddleware
+from assistant.server.guards import (
+    BodyLimitMiddleware,
+    SameOriginMiddleware,
+    SecurityHeadersMiddleware,
+    TrustedHostMiddleware,
+)
 from assistant.server.routers import admin, chat, conversations, documents, health, jobs, openai
 from assistant.settings import Settings
 
@@ -76,6 +81,9 @@ def secure(app: FastAPI, settings: Settings) -> None:
     route and mount). Added innermost first: headers and request id → Host → Origin → the key gate → 405."""
     app.add_middleware(MethodNotAllowedMiddleware, routes=[r for router in ROUTERS for r in router.routes])
     app.add_middleware(GateMiddleware, gate=app.state.gate)
+    app.add_middleware(
+        BodyLimitMiddleware, api_limit=settings.max_request_kb * 1024, other_limit=32 * 1024 * 1024
+    )
     app.add_middleware(SameOriginMiddleware)
     app.add_middleware(TrustedHostMiddleware, allowed=settings.allowed_host_list)
     app.add_middleware(SecurityHeadersMiddleware)

@@ -8,6 +8,8 @@
 - `SameOriginMiddleware`: a state-changing request (POST, PUT, PATCH, DELETE) from a browser must come from
   this origin: `Sec-Fetch-Site` cross-site/same-site or a foreign `Origin` is refused with 403 (S15). Clients
   that send neither (curl, bots, the `openai` client) are not browsers and pass.
+- `BodyLimitMiddleware`: a request body over its limit is refused with 413 before the app reads it into
+  memory (a JSON body is parsed whole before any field limit applies); uploads have their own per-file limit.
 """
 
 from __future__ import annotations
@@ -151,3 +153,52 @@ class SameOriginMiddleware:
             if origin == "null" or _origin_netloc(origin) != _host_netloc(host):
                 return f"the Origin {origin} is not this server"
         return ""
+
+
+class BodyLimitMiddleware:
+    """413 for a non-multipart body over `api_limit` bytes on /api and /v1 (`other_limit` elsewhere: the
+    UI's Gradio calls carry the chat history). A Content-Length is checked first; a chunked body is read
+    up to the limit (bounded memory) and handed on whole, since the app would turn an error raised
+    mid-body into a 400."""
+
+    def __init__(self, app: ASGIApp, api_limit: int, other_limit: int) -> None:
+        self.app = app
+        self.api_limit = api_limit
+        self.other_limit = other_limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = dict(scope.get("headers") or []) if scope["type"] == "http" else {}
+        if scope["type"] != "http" or headers.get(b"content-type", b"").lower().startswith(b"multipart/"):
+            await self.app(scope, receive, send)
+            return
+        api = str(scope.get("path", "")).startswith(("/api/", "/v1/"))
+        limit = self.api_limit if api else self.other_limit
+        too_large = _error(
+            f"the request body is larger than this server accepts ({limit // 1024} KB)",
+            413,
+            "request_too_large",
+        )
+        length = headers.get(b"content-length", b"")
+        if length.isdigit():
+            await (too_large if int(length) > limit else self.app)(scope, receive, send)
+            return
+        body, more = b"", True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                return  # the client went away
+            body += message.get("body", b"")
+            more = bool(message.get("more_body"))
+            if len(body) > limit:
+                await too_large(scope, receive, send)
+                return
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, send)
