@@ -40,6 +40,7 @@ from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from assistant.errors import AuthenticationError, ForbiddenError
+from assistant.server.throttle import FailureThrottle
 from assistant.settings import Settings
 from assistant.storage.credentials import KEY_PREFIX
 
@@ -98,6 +99,9 @@ class Gate:
         # fingerprint -> key; a fingerprint is an HMAC of the key, so a cookie never carries the key itself
         self._keys = {self._fingerprint(key): key.encode() for key in keys}
         self._users_seen: tuple[float, bool] = (-1e9, False)
+        # online guessing: 5 wrong passwords for one name, or 30 failures from one address, in 15 minutes
+        self.name_failures = FailureThrottle(limit=5, window=900)
+        self.host_failures = FailureThrottle(limit=30, window=900)
 
     @classmethod
     def from_settings(cls, settings: Settings, users: UserService | None = None) -> Gate:
@@ -378,13 +382,25 @@ async def login(request: Request) -> Response:
     if not gate.enabled:
         return RedirectResponse(_safe_next(next_), status_code=303)
     name, secret = str(form.get("name") or "").strip(), str(form.get("key") or "")
+    host = request.client.host if request.client else "?"
+    keys = [f"host:{host}"] + ([f"name:{name.lower()}"] if name else [])
+    wait = max(gate.host_failures.wait(keys[0]), gate.name_failures.wait(keys[-1]) if name else 0.0)
+    if wait:
+        page = _login_page(next_, "Too many failed sign-ins: try again in a few minutes.", status=429)
+        page.headers["Retry-After"] = str(int(wait) + 1)
+        return page
     principal = await run_in_threadpool(gate.check_password, name, secret) if name else None
     if principal is None and not name:
         principal = await run_in_threadpool(gate.check_key, secret.strip())
     if principal is None:
+        gate.host_failures.failed(keys[0])
+        if name:
+            gate.name_failures.failed(keys[-1])
         await asyncio.sleep(0.5)  # slows guessing; keys should be long and random anyway
-        log.warning("failed sign-in from %s", request.client.host if request.client else "?")
+        log.warning("failed sign-in from %s", keys[0])
         return _login_page(next_, "That name and password, or that key, is not valid.", status=401)
+    if name:
+        gate.name_failures.succeeded(keys[-1])
     response = RedirectResponse(_safe_next(next_), status_code=303)
     response.set_cookie(
         COOKIE,
