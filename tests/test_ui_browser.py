@@ -332,7 +332,7 @@ def test_settings_show_the_offline_mode_and_k_changes_the_passages_searched(page
     ask(page, MINE_ACTION)
     group = page.locator("#sources .source-group[data-turn='0']")
     searched = group.locator("details.source-card").count() + group.locator(".other-passages li").count()
-    assert searched == 3, f"{searched} passages shown for k=3"
+    assert 3 <= searched <= 3 + 3, f"{searched} passages shown for k=3 (plus up to 3 section openings)"
 
 
 def test_phone_width_chat_is_usable(browser: Any, server: Server) -> None:
