@@ -324,7 +324,7 @@ def test_settings_show_the_offline_mode_and_k_changes_the_passages_searched(page
     expect(page.locator("#provider input, #provider textarea").first).to_have_value(re.compile("extractive"))
     k = page.locator("#k input[type=number]")
     expect(k).to_have_value("6")
-    k.fill("3")
+    k.fill("2")
     k.press("Tab")
     shot(page, "13-settings", full_page=True)
 
@@ -332,7 +332,8 @@ def test_settings_show_the_offline_mode_and_k_changes_the_passages_searched(page
     ask(page, MINE_ACTION)
     group = page.locator("#sources .source-group[data-turn='0']")
     searched = group.locator("details.source-card").count() + group.locator(".other-passages li").count()
-    assert 3 <= searched <= 3 + 3, f"{searched} passages shown for k=3 (plus up to 3 section openings)"
+    # 2 ranked passages and at most 3 section openings: fewer than the default k of 6 alone
+    assert 2 <= searched <= 5, f"{searched} passages shown for k=2"
 
 
 def test_phone_width_chat_is_usable(browser: Any, server: Server) -> None:
