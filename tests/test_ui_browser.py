@@ -554,6 +554,27 @@ def test_conversations_survive_a_reload_and_an_old_answers_source_opens(
     assert not errors, f"JavaScript errors on the page: {errors}"
 
 
+def test_the_document_picker_scopes_questions_to_the_chosen_documents(
+    browser: Any, people_server: Server
+) -> None:
+    ctx, page, errors = sign_in(browser, people_server.url, "bob", "bob-password")
+    try:
+        page.locator("#document-picker input").click()
+        page.get_by_role("option", name="000_78f4c420c5d86458.txt").click()
+        page.keyboard.press("Escape")
+        inside = ask(page, VIENTIANE)  # answered from the chosen document
+        assert "Vientiane" in inside and MARKER.search(inside), inside
+        outside = ask(page, MINE_ACTION)  # only the other seed names Cambodia: not searched now
+        assert "Cambodia" not in outside, outside
+        for turn in (0, 1):
+            group = page.locator(f"#sources .source-group[data-turn='{turn}']")
+            expect(group).not_to_contain_text("003_50dedbe65a896504.txt")
+        shot(page, "43-document-picker")
+    finally:
+        ctx.close()
+    assert not errors, f"JavaScript errors on the page: {errors}"
+
+
 # -- a generative model: streaming, Stop, and the model server going down ----------------------------------
 
 

@@ -45,7 +45,11 @@ def build_ui(container: Container, gate: Gate | None = None) -> gr.Blocks:
         _header(settings.resolved_llm_provider == "extractive", chat.model_label)
         k = passages_slider(settings)
         with gr.Tabs(elem_id="tabs"):
-            conversations = Conversations(container.storage, gate) if container.storage is not None else None
+            conversations = (
+                Conversations(container.storage, gate, container.ingest.list_documents)
+                if container.storage is not None
+                else None
+            )
             build_chat_tab(chat, k, settings.max_message_chars, demo, conversations)
             build_documents_tab(
                 demo,

@@ -235,6 +235,15 @@ def _conversation_components() -> dict[str, Any]:
         min_width=160,
         elem_id="collection-picker",
     )
+    documents = gr.Dropdown(
+        label="Ask about documents",
+        info="None chosen: every document of those collections.",
+        choices=[],
+        value=[],
+        multiselect=True,
+        min_width=160,
+        elem_id="document-picker",
+    )
     return {
         "choice": choice,
         "new": new,
@@ -242,6 +251,7 @@ def _conversation_components() -> dict[str, Any]:
         "rename": rename,
         "delete": delete,
         "picker": picker,
+        "documents": documents,
     }
 
 
@@ -309,6 +319,7 @@ def _responder(chat: ChatService, conversations: Conversations | None) -> Callab
         groups: dict[int, str],
         conversation: str | None = None,
         collections: list[str] | None = None,
+        documents: list[str] | None = None,
         request: gr.Request | None = None,
     ) -> Iterator[Any]:
         if conversations is None or not (message or "").strip():
@@ -316,7 +327,7 @@ def _responder(chat: ChatService, conversations: Conversations | None) -> Callab
                 yield (*out, conversation)
             return
         try:
-            scope = conversations.scope(request, collections)
+            scope = conversations.scope(request, collections, documents)
         except AssistantError as exc:
             gr.Warning(exc.message)
             yield history, gr.skip(), message, groups, conversation
@@ -347,6 +358,7 @@ def build_chat_tab(
         bar = _conversation_components() if conversations is not None else None
         current = gr.State(None)  # the stored conversation's id (inside the Tab: a child of Tabs is a tab)
         picked = gr.State([])  # the collections chosen (a State: the `/chat` API keeps its parameters)
+        picked_documents = gr.State([])  # the documents chosen, likewise
     chatbot, box, send, stop, sources, groups = (
         c["chatbot"], c["box"], c["send"], c["stop"], c["sources"], c["groups"]
     )  # fmt: skip
@@ -364,7 +376,7 @@ def build_chat_tab(
     # Send (or Enter) swaps to Stop while the answer streams; busy → answer → idle, in order.
     busy = {"fn": lambda: (gr.update(visible=False), gr.update(visible=True)), "outputs": [send, stop]}
     idle = {"fn": lambda: (gr.update(visible=True), gr.update(visible=False)), "outputs": [send, stop]}
-    chat_inputs = [box, chatbot, k, groups, current, picked]
+    chat_inputs = [box, chatbot, k, groups, current, picked, picked_documents]
     chat_outputs = [chatbot, sources, box, groups, current]
     retry_outputs = [chatbot, sources, box, groups]
     # Answers run in parallel (the in-process llama.cpp model serialises itself); one pool for all.
@@ -410,7 +422,9 @@ def build_chat_tab(
     c["clear"].click(**cleared, cancels=running, queue=False, api_visibility="private")
     chatbot.clear(**cleared, cancels=running, queue=False, api_visibility="private")
     if conversations is not None and bar is not None and demo is not None:
-        _conversation_events(conversations, bar, demo, c, current, picked, [submitted, example_done], running)
+        answered = [submitted, example_done]
+        pickers = (picked, picked_documents)
+        _conversation_events(conversations, bar, demo, c, current, pickers, answered, running)
 
 
 def _conversation_events(
@@ -419,7 +433,7 @@ def _conversation_events(
     demo: gr.Blocks,
     c: dict[str, Any],
     current: gr.State,
-    picked: gr.State,
+    pickers: tuple[gr.State, gr.State],
     answered: list[Any],
     running: list[Any],
 ) -> None:
@@ -435,9 +449,10 @@ def _conversation_events(
     def listed(conversation: str | None, request: gr.Request) -> Any:
         return gr.update(choices=conversations.choices(request), value=conversation)
 
-    def on_load(request: gr.Request) -> tuple[Any, Any]:
+    def on_load(request: gr.Request) -> tuple[Any, Any, Any]:
         picker = gr.update(choices=conversations.collections(request), value=[])
-        return gr.update(choices=conversations.choices(request), value=None), picker
+        documents = gr.update(choices=conversations.documents(request), value=[])
+        return gr.update(choices=conversations.choices(request), value=None), picker, documents
 
     def opened(conversation: str | None, request: gr.Request) -> tuple[Any, ...]:
         return conversations.load(request, conversation)
@@ -472,8 +487,9 @@ def _conversation_events(
         )
         return found.title if found is not None else gr.skip()
 
-    demo.load(on_load, None, [choice, bar["picker"]], **private)
-    bar["picker"].change(lambda names: list(names or []), bar["picker"], picked, queue=False, **private)
+    demo.load(on_load, None, [choice, bar["picker"], bar["documents"]], **private)
+    for picker, state in zip((bar["picker"], bar["documents"]), pickers, strict=True):
+        picker.change(lambda names: list(names or []), picker, state, queue=False, **private)
     loaded = [chatbot, sources, groups, current, title]
     choice.input(opened, [choice], loaded, cancels=running, **private)
     bar["new"].click(

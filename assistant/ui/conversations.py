@@ -5,6 +5,7 @@ again after a reload or a restart."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import gradio as gr
@@ -17,6 +18,7 @@ from assistant.storage import Storage
 from assistant.ui.access import principal_of
 from assistant.ui.chat import display
 from assistant.ui.sources import source_group, sources_html
+from vectorstore.ingest import DocumentInfo
 
 log = logging.getLogger(__name__)
 
@@ -24,9 +26,15 @@ log = logging.getLogger(__name__)
 class Conversations:
     """What the tab's events ask of the storage, for the principal behind each event's request."""
 
-    def __init__(self, storage: Storage, gate: Gate | None) -> None:
+    def __init__(
+        self,
+        storage: Storage,
+        gate: Gate | None,
+        list_documents: Callable[[], list[DocumentInfo]] | None = None,
+    ) -> None:
         self.storage = storage
         self.gate = gate
+        self.list_documents = list_documents
 
     def principal(self, request: gr.Request | None) -> Principal | None:
         return principal_of(self.gate, request)
@@ -49,9 +57,21 @@ class Conversations:
         principal = self.principal(request)
         return [] if principal is None else usable_collections(self.storage, principal)
 
-    def scope(self, request: gr.Request | None, picked: list[str] | None) -> dict[str, Any] | None:
+    def documents(self, request: gr.Request | None) -> list[str]:
+        """The documents the caller may ask about: those of the collections they may use."""
         principal = self.principal(request)
-        return None if principal is None else scope_for(self.storage, principal, picked or None)
+        if principal is None or self.list_documents is None:
+            return []
+        allowed = None if principal.is_admin else set(usable_collections(self.storage, principal))
+        return [d.source for d in self.list_documents() if allowed is None or d.collection in allowed]
+
+    def scope(
+        self, request: gr.Request | None, picked: list[str] | None, documents: list[str] | None = None
+    ) -> dict[str, Any] | None:
+        principal = self.principal(request)
+        if principal is None:
+            return None
+        return scope_for(self.storage, principal, picked or None, sources=documents or None)
 
     def start(self, request: gr.Request | None, conversation: str | None) -> str | None:
         """The conversation an answer goes to: the current one, or a new one."""
