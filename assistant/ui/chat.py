@@ -405,6 +405,18 @@ def build_chat_tab(
     retried.then(**idle, queue=False, api_visibility="private")
 
     running = [submit, example_run, retried]
+    _stop_and_clear_events(c, current, running)
+    if conversations is not None and bar is not None and demo is not None:
+        answered = [submitted, example_done]
+        pickers = (picked, picked_documents)
+        _conversation_events(conversations, bar, demo, c, current, pickers, answered, running)
+
+
+def _stop_and_clear_events(c: dict[str, Any], current: gr.State, running: list[Any]) -> None:
+    """Stop ends the answer being written (marked as stopped); Clear empties the chat. Both cancel."""
+    chatbot, box, send, stop, sources, groups = (
+        c["chatbot"], c["box"], c["send"], c["stop"], c["sources"], c["groups"]
+    )  # fmt: skip
     # One unqueued step marks the turn and swaps the buttons back: a chained `.then` after a
     # cancelling event was seen not to run on a loaded machine, leaving Stop showing.
     stop.click(
@@ -416,15 +428,11 @@ def build_chat_tab(
         api_visibility="private",
     )
     cleared = {
-        "fn": lambda: ([], sources_html(), "", {}, gr.update(visible=True), gr.update(visible=False), None),
+        "fn": lambda: ([], sources_html(), "", {}, *show_send(), None),
         "outputs": [chatbot, sources, box, groups, send, stop, current],
     }
     c["clear"].click(**cleared, cancels=running, queue=False, api_visibility="private")
     chatbot.clear(**cleared, cancels=running, queue=False, api_visibility="private")
-    if conversations is not None and bar is not None and demo is not None:
-        answered = [submitted, example_done]
-        pickers = (picked, picked_documents)
-        _conversation_events(conversations, bar, demo, c, current, pickers, answered, running)
 
 
 def _conversation_events(
