@@ -228,6 +228,7 @@ def main() -> None:
         wall = dict.fromkeys(backends, 0.0)
         cpu = dict.fromkeys(backends, 0.0)
         slice_rates: dict[str, list[float]] = {b: [] for b in backends}
+        loadavg_start = [round(x, 2) for x in os.getloadavg()]
         started = time.perf_counter()
         for turn, start in enumerate(range(0, total, SLICE)):
             end = min(start + SLICE, total)
@@ -247,6 +248,8 @@ def main() -> None:
         per_size[label] = {
             "chunks": total,
             "elapsed_s": round(time.perf_counter() - started, 1),
+            "loadavg_start": loadavg_start,
+            "loadavg_end": [round(x, 2) for x in os.getloadavg()],
             "backends": {
                 b: {
                     "chunks_per_s": round(total / wall[b], 1),

@@ -18,6 +18,18 @@ QUERY_PNG = benchlib.DOCS / "benchmarks_query_latency.png"
 INGEST_PNG = benchlib.DOCS / "benchmarks_ingest.png"
 ANALYSIS = benchlib.BENCH / "analysis.md"
 
+# Sections written by hand or by another script, between `<!-- name:start -->` and `<!-- name:end -->`: a
+# re-render keeps what the page holds between the markers, or puts this placeholder there the first time.
+HAND_WRITTEN = {
+    "retrieval-quality": "## Retrieval quality before/after\n\n"
+    "**Placeholder, to be filled in by hand** (a re-render keeps what is written between these markers): "
+    "evidence retrieved on both dev sets (`seeds/` dev and pydocs-dev), torch and `onnx-int8`, before and "
+    "after the change of ONNX batching, from "
+    "`.venv/bin/python benchmarks/bench_embedding_quality.py --backends torch,onnx-int8`.",
+    "load-test": "## Load test\n\nNot run yet: `.venv/bin/python benchmarks/run_load_test.py` writes this "
+    "section.",
+}
+
 
 def _sizes(runs: dict[str, Any]) -> list[str]:
     return sorted(runs, key=benchlib.size_key)
@@ -43,6 +55,25 @@ def _load(meta: dict[str, Any]) -> str:
     start, end = meta.get("loadavg_start"), meta.get("loadavg_end")
     text = f"{start[0]:.1f}" if start else "?"
     return text + (f" → {end[0]:.1f}" if end else "")
+
+
+def _markers(name: str) -> tuple[str, str]:
+    return f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+
+
+def kept_block(text: str, name: str) -> str | None:
+    """The block `name` of a rendered page, markers included; None when the page has none."""
+    start, end = _markers(name)
+    _, found, rest = text.partition(start)
+    if not found or end not in rest:
+        return None
+    return start + rest.split(end, 1)[0] + end
+
+
+def hand_written(previous: str, name: str) -> str:
+    """The block `name` as the page held it, or its placeholder between markers."""
+    start, end = _markers(name)
+    return kept_block(previous, name) or f"{start}\n{HAND_WRITTEN[name]}\n{end}"
 
 
 # -- plots ------------------------------------------------------------------------------------------------
@@ -254,14 +285,14 @@ def section_embedding(embedding: dict[str, Any]) -> str:
     )
 
 
-def section_backends(backends: dict[str, Any], quality: dict[str, Any]) -> str:
-    """torch vs ONNX fp32 vs ONNX int8 (benchmarks/bench_backends.py, bench_embedding_quality.py)."""
-    if not backends:
-        return "## Embeddings backends: torch vs ONNX\n\nNot measured."
-    names = list(backends["models"])
-    meta = backends["meta"]
+def _sizes_of(backends: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    return sorted(backends["sizes"].items(), key=lambda kv: benchlib.size_key(kv[0]))
+
+
+def _backend_speed_rows(backends: dict[str, Any], names: list[str]) -> list[list[str]]:
+    """One row per size and backend."""
     speed_rows = []
-    for _, size in sorted(backends["sizes"].items(), key=lambda kv: benchlib.size_key(kv[0])):
+    for _, size in _sizes_of(backends):
         for name in names:
             row = size["backends"][name]
             speed_rows.append(
@@ -275,6 +306,30 @@ def section_backends(backends: dict[str, Any], quality: dict[str, Any]) -> str:
                     _fmt(row["seconds"]),
                 ]
             )
+    return speed_rows
+
+
+def _backend_side_by_side(backends: dict[str, Any], names: list[str]) -> str:
+    """One row per size, the backends side by side, with each one's speed-up over torch."""
+    meta = backends["meta"]
+    others = [n for n in names if n != "torch"] if "torch" in names else []
+    ratio_names = [f"`{n}` vs torch" for n in others]
+    side_rows = [
+        [
+            label,
+            _fmt(size["chunks"]),
+            *(_fmt(size["backends"][n]["chunks_per_s"]) for n in names),
+            *(f"**{size['speedup_vs_torch'][n]:.2f}×**" for n in others),
+            _load(size) if size.get("loadavg_start") else f"{_load(meta)} (whole run)",
+        ]
+        for label, size in _sizes_of(backends)
+    ]
+    return _table(
+        ["corpus", "chunks", *(f"`{n}` chunks/s" for n in names), *ratio_names, "load avg"], side_rows
+    )
+
+
+def _backend_model_rows(backends: dict[str, Any]) -> list[list[str]]:
     model_rows = [
         [
             f"`{name}`",
@@ -286,6 +341,48 @@ def section_backends(backends: dict[str, Any], quality: dict[str, Any]) -> str:
         ]
         for name, m in backends["models"].items()
     ]
+    return model_rows
+
+
+def _quality_parts(quality: dict[str, Any]) -> list[str]:
+    """The last bench_embedding_quality.py run: evidence retrieved per dev set and backend."""
+    parts: list[str] = []
+    rows = []
+    for set_name, per_backend in quality["sets"].items():
+        for name, r in per_backend.items():
+            rows.append(
+                [
+                    set_name,
+                    f"`{name}`",
+                    f"{r['hybrid_hits']}/{r['n']} ({r['hybrid_hit_rate']:.3f})",
+                    f"{r['dense_hits']}/{r['n']} ({r['dense_hit_rate']:.3f})",
+                    str(r["chunks"]),
+                ]
+            )
+    q_meta = quality["meta"]
+    parts += [
+        f"Retrieval quality (`{q_meta['command']}`, {q_meta['date']}): answerable items whose evidence "
+        f"is in the top {quality['k']} passages, with the product's hybrid retrieval and with dense "
+        "retrieval alone (where only the embeddings matter).",
+        "",
+        _table(["dev set", "backend", "evidence retrieved (hybrid)", "dense only", "chunks"], rows),
+    ]
+    agreement = quality.get("cosine_agreement") or {}
+    for name, a in agreement.items():
+        parts += [
+            "",
+            f"`{name}` vs torch on {a['chunks']} pydocs chunks: cosine mean {a['mean']:.4f}, "
+            f"1st percentile {a['p1']:.4f}, min {a['min']:.4f}.",
+        ]
+    return parts
+
+
+def section_backends(backends: dict[str, Any], quality: dict[str, Any]) -> str:
+    """torch vs ONNX fp32 vs ONNX int8 (benchmarks/bench_backends.py, bench_embedding_quality.py)."""
+    if not backends:
+        return "## Embeddings backends: torch vs ONNX\n\nNot measured."
+    names = list(backends["models"])
+    meta = backends["meta"]
     agreement_rows = [
         [f"`{name}`", str(a["n"]), f"{a['mean']:.4f}", f"{a['p1']:.4f}", f"{a['min']:.4f}"]
         for name, a in backends.get("cosine_agreement_with_torch", {}).items()
@@ -295,14 +392,16 @@ def section_backends(backends: dict[str, Any], quality: dict[str, Any]) -> str:
     parts = [
         "## Embeddings backends: torch vs ONNX fp32 vs ONNX int8",
         "",
-        "`RAG_EMBEDDINGS_BACKEND` = `torch` (default) | `onnx` | `onnx-int8`. The ONNX backends run the "
+        "`RAG_EMBEDDINGS_BACKEND` = `onnx-int8` (default) | `onnx` | `torch`. The ONNX backends run the "
         "bundled all-MiniLM-L6-v2 exported locally (torch's exporter, ONNX Runtime's BERT fusions, int8 "
         "dynamic quantization with per-channel weights; `vectorstore/onnx_export.py`), cached under "
-        "`~/.cache/grounded-assistant/onnx/`. Each backend is its own embedding id: switching needs "
-        "`assistant ingest --reindex`.",
+        "`~/.cache/grounded-assistant/onnx/`, and batch texts by token count: at most 32 texts and 2,048 "
+        "padded tokens per `session.run`, so ONNX Runtime's memory stays bounded. Each backend is its own "
+        "embedding id: switching needs `assistant ingest --reindex`.",
         "",
         f"Command: `{meta['command']}`; {meta['date']}; commit `{meta['commit']}`; "
-        f"{meta['machine']['nproc']} cores ({meta['machine']['cpu_model']}); load average {_load(meta)}"
+        f"{meta['machine']['nproc']} cores ({meta['machine']['cpu_model']}, CPU only, shared with other "
+        f"work); load average {_load(meta)}"
         + (f"; run at nice {meta['nice']}" if meta.get("nice") else "")
         + ("; partial run: the sizes still running are absent" if not backends.get("complete", True) else "")
         + f"; {elapsed / 60:.1f} min of embedding in all. "
@@ -310,14 +409,18 @@ def section_backends(backends: dict[str, Any], quality: dict[str, Any]) -> str:
         f"{backends['per_call']}; each backend in its own process, taking turns every {backends['slice']} "
         "chunks so load from other work hits them alike.",
         "",
+        _backend_side_by_side(backends, names),
+        "",
+        "Per backend:",
+        "",
         _table(
             ["chunks", "backend", "chunks/s", "vs torch", "median slice chunks/s", "CPU ms/chunk", "seconds"],
-            speed_rows,
+            _backend_speed_rows(backends, names),
         ),
         "",
         _table(
             ["backend", "embedding id", "load s", "RSS after load MB", "peak RSS MB", "query p50 / p95 ms"],
-            model_rows,
+            _backend_model_rows(backends),
         ),
         "",
     ]
@@ -344,34 +447,7 @@ def section_backends(backends: dict[str, Any], quality: dict[str, Any]) -> str:
             _table(["backend", "chunks", "mean", "1st percentile", "min"], agreement_rows),
             "",
         ]
-    if quality:
-        rows = []
-        for set_name, per_backend in quality["sets"].items():
-            for name, r in per_backend.items():
-                rows.append(
-                    [
-                        set_name,
-                        f"`{name}`",
-                        f"{r['hybrid_hits']}/{r['n']} ({r['hybrid_hit_rate']:.3f})",
-                        f"{r['dense_hits']}/{r['n']} ({r['dense_hit_rate']:.3f})",
-                        str(r["chunks"]),
-                    ]
-                )
-        q_meta = quality["meta"]
-        parts += [
-            f"Retrieval quality (`{q_meta['command']}`, {q_meta['date']}): answerable items whose evidence "
-            f"is in the top {quality['k']} passages, with the product's hybrid retrieval and with dense "
-            "retrieval alone (where only the embeddings matter).",
-            "",
-            _table(["dev set", "backend", "evidence retrieved (hybrid)", "dense only", "chunks"], rows),
-        ]
-        agreement = quality.get("cosine_agreement") or {}
-        for name, a in agreement.items():
-            parts += [
-                "",
-                f"`{name}` vs torch on {a['chunks']} pydocs chunks: cosine mean {a['mean']:.4f}, "
-                f"1st percentile {a['p1']:.4f}, min {a['min']:.4f}.",
-            ]
+    parts += _quality_parts(quality) if quality else []
     return "\n".join(parts).rstrip()
 
 
@@ -691,6 +767,126 @@ def section_memory(memory: dict[str, Any]) -> str:
     )
 
 
+def _memory_runs(data: dict[str, Any]) -> dict[tuple[str, ...], dict[str, Any]]:
+    """ingest_memory.json's runs by (variant, mode, vectors, size)."""
+    return {tuple(key.split("/")): run for key, run in data.get("runs", {}).items()}
+
+
+def _load_range(run: dict[str, Any]) -> str:
+    return f"{run['loadavg_start'][0]:.1f} → {run['loadavg_end'][0]:.1f}"
+
+
+def _peak_rows(runs: dict[tuple[str, ...], dict[str, Any]], labels: list[str]) -> list[list[str]]:
+    rows = []
+    for label in labels:
+        before, after = runs.get(("before", "cli", "real", label)), runs.get(("after", "cli", "real", label))
+        either = after or before
+        if either is None:
+            continue
+        change = "–"
+        if before and after:
+            delta = after["peak_mb"] - before["peak_mb"]
+            change = f"{delta:+,.0f} MB ({delta / before['peak_mb']:+.0%})"
+        rows.append(
+            [
+                label,
+                _fmt(either["chunks"]),
+                *(f"{r['peak_mb']:,.0f} MB" if r else "–" for r in (before, after)),
+                change,
+                *(f"{r['seconds'] / 60:.1f} min, {_load_range(r)}" if r else "–" for r in (before, after)),
+            ]
+        )
+    return rows
+
+
+def _phase_rows(runs: dict[tuple[str, ...], dict[str, Any]], labels: list[str]) -> list[list[str]]:
+    rows = []
+    for vectors in ("real", "fake"):
+        for label in labels:
+            for variant in ("before", "after"):
+                run = runs.get((variant, "trace", vectors, label))
+                if not run:
+                    continue
+                phases = run["phases_mb"]
+                rows.append(
+                    [
+                        variant,
+                        "model" if vectors == "real" else "hashed (no model)",
+                        label,
+                        _fmt(run["chunks"]),
+                        f"{phases['setup']['end']:,.0f}",
+                        f"{phases['model_load']['end']:,.0f}",
+                        f"{phases['file_loop']['peak']:,.0f}",
+                        f"{phases['keyword_index']['peak']:,.0f}",
+                        f"{phases['after']['end']:,.0f}",
+                        _load_range(run),
+                    ]
+                )
+    return rows
+
+
+def section_ingest_memory(data: dict[str, Any]) -> str:
+    """Cold-ingest peak RSS before/after, and where it is reached (benchmarks/probe_ingest_memory.py)."""
+    runs = _memory_runs(data)
+    if not runs:
+        return ""
+    labels = sorted({key[3] for key in runs}, key=benchlib.size_key)
+    metas = [run["meta"] for run in data["runs"].values()]
+    before = next((m for k, m in zip(data["runs"], metas, strict=True) if k.startswith("before/")), None)
+    lines = [
+        "### Cold-ingest peak memory against corpus size",
+        "",
+        "`/usr/bin/time -v assistant ingest --json CORPUS` with `RAG_DATA_DIR` on a fresh data dir and the "
+        "default settings (`onnx-int8`): the process's peak RSS (*Maximum resident set size*), model "
+        "load included (`.venv/bin/python benchmarks/probe_ingest_memory.py --sizes 1000,10000,full`). "
+        "*before* is the code at the commit below the change, unpacked with `git archive` and run through "
+        "`--pythonpath`"
+        + (f" (commit `{before['commit'].split('+')[0]}` unchanged)" if before else "")
+        + "; *after* is this tree. Time and load average (start → end) per run; the ingests ran while "
+        "other work shared the 2 cores, which changes their time, not their memory.",
+        "",
+        _table(
+            [
+                "size",
+                "chunks",
+                "before: peak RSS",
+                "after: peak RSS",
+                "change",
+                "before: time, load",
+                "after: time, load",
+            ],
+            _peak_rows(runs, labels),
+        ),
+    ]
+    phase_rows = _phase_rows(runs, labels)
+    if phase_rows:
+        lines += [
+            "",
+            "Where the peak is reached (`--modes trace`: the same cold ingest inside one process, the "
+            "kernel's high-water mark reset between phases through `/proc/self/clear_refs`; MB). *file loop* "
+            "= embedding and Chroma writes, file by file; *keyword index* = the BM25 build at the end of "
+            "the ingest. *hashed* runs replace the model with vectors hashed from the text, to measure "
+            "everything but the model in minutes.",
+            "",
+            _table(
+                [
+                    "code",
+                    "vectors",
+                    "size",
+                    "chunks",
+                    "RSS after set-up",
+                    "model loaded",
+                    "file loop peak",
+                    "keyword index peak",
+                    "RSS at the end",
+                    "load avg",
+                ],
+                phase_rows,
+            ),
+        ]
+    return "\n".join(lines)
+
+
 def section_runs(sources: list[tuple[str, str, dict[str, Any]]]) -> str:
     rows = [
         [name, label, f"`{m['command']}`", m["date"], f"`{m['commit']}`", _load(m)]
@@ -700,30 +896,36 @@ def section_runs(sources: list[tuple[str, str, dict[str, Any]]]) -> str:
     return "\n".join(["## Runs behind these figures", "", _table(header, rows)])
 
 
-def render() -> Path:
-    embedding = benchlib.load_result("embedding")
-    ingest = benchlib.load_result("ingest")
-    query = benchlib.load_result("query")
-    startup = benchlib.load_result("startup")
-    memory = benchlib.load_result("memory")
-    backends = benchlib.load_result("backends")
-    quality = benchlib.load_result("embedding_quality")
+def _sources(results: dict[str, dict[str, Any]]) -> list[tuple[str, str, dict[str, Any]]]:
+    """(benchmark, size, run metadata) of every result behind the page, for its last table."""
     sources: list[tuple[str, str, dict[str, Any]]] = []
-    if embedding:
-        sources.append(("embedding", "", embedding["meta"]))
-    if backends:
-        sources.append(("backends", ", ".join(backends["sizes"]), backends["meta"]))
-    if quality:
-        sources.append(("embedding_quality", "dev sets", quality["meta"]))
-    for name, data in (("ingest", ingest), ("query", query)):
+    if results["embedding"]:
+        sources.append(("embedding", "", results["embedding"]["meta"]))
+    if results["backends"]:
+        sources.append(("backends", ", ".join(results["backends"]["sizes"]), results["backends"]["meta"]))
+    if results["embedding_quality"]:
+        sources.append(("embedding_quality", "dev sets", results["embedding_quality"]["meta"]))
+    for name in ("ingest", "query"):
+        data = results[name]
         for label in _sizes(data.get("runs", {})):
             sources.append((name, label, data["runs"][label]["meta"]))
-    if memory:
-        sources.append(("memory", "1000, full", memory["meta"]))
+    if results["memory"]:
+        sources.append(("memory", "1000, full", results["memory"]["meta"]))
+    for key, run in sorted(results["ingest_memory"].get("runs", {}).items()):
+        sources.append(("ingest_memory", key, run["meta"]))
+    startup = results["startup"]
     if startup:
-        sources.append(
-            ("startup", ", ".join(sorted(startup.get("server", {}), key=benchlib.size_key)), startup["meta"])
-        )
+        sizes = ", ".join(sorted(startup.get("server", {}), key=benchlib.size_key))
+        sources.append(("startup", sizes, startup["meta"]))
+    return sources
+
+
+def render() -> Path:
+    names = ("embedding", "ingest", "query", "startup", "memory", "backends", "embedding_quality")
+    results = {name: benchlib.load_result(name) for name in (*names, "ingest_memory")}
+    embedding, ingest, query, startup, memory, backends, quality = (results[name] for name in names)
+    previous = DOC.read_text() if DOC.exists() else ""
+    sources = _sources(results)
     if not sources:
         raise SystemExit("no results in benchmarks/results/: run benchmarks/run_all.py first")
     plot_query(query)
@@ -747,6 +949,7 @@ def render() -> Path:
         ".venv/bin/python benchmarks/bench_startup.py --sizes 1000,full",
         ".venv/bin/python benchmarks/bench_profile.py                     # cProfile, largest store",
         ".venv/bin/python benchmarks/probe_memory.py                      # where ingest memory goes",
+        ".venv/bin/python benchmarks/probe_ingest_memory.py               # cold-ingest peak RSS by size",
         ".venv/bin/python benchmarks/report.py                            # re-render this page",
         "```",
         "",
@@ -765,17 +968,23 @@ def render() -> Path:
         "",
         section_backends(backends, quality),
         "",
+        hand_written(previous, "retrieval-quality"),
+        "",
         section_ingest(ingest, embedding),
         "",
         f"![Ingestion throughput]({INGEST_PNG.name})",
         "",
         section_memory(memory),
         "",
+        section_ingest_memory(results["ingest_memory"]),
+        "",
         section_query(query),
         "",
         section_startup(startup),
         "",
         section_runs(sources),
+        "",
+        hand_written(previous, "load-test"),
         "",
     ]
     DOC.write_text("\n".join(parts))
