@@ -19,6 +19,7 @@ in /tmp) to measure "before". Results merge into benchmarks/results/ingest_memor
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import os
@@ -26,6 +27,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -112,6 +114,22 @@ def trace(corpus: Path, data: Path, embed: str) -> dict[str, Any]:
     }
 
 
+def _timeline(proc: subprocess.Popen[bytes], every: float = 1.0) -> list[tuple[float, float]]:
+    """RSS (MB) of the process /usr/bin/time started, every `every` s until it exits: when the peak came."""
+    import psutil
+
+    samples: list[tuple[float, float]] = []
+    started = time.perf_counter()
+    while proc.poll() is None:
+        with contextlib.suppress(psutil.Error):
+            for child in psutil.Process(proc.pid).children():
+                samples.append(
+                    (round(time.perf_counter() - started, 1), round(child.memory_info().rss / 2**20, 1))
+                )
+        time.sleep(every)
+    return samples
+
+
 def cli(corpus: Path, data: Path, pythonpath: str | None) -> dict[str, Any]:
     """`assistant ingest` under /usr/bin/time -v, in a fresh process on a fresh data dir."""
     env = benchlib.bench_env(RAG_DATA_DIR=str(data), RAG_LLM_PROVIDER="extractive")
@@ -125,13 +143,19 @@ def cli(corpus: Path, data: Path, pythonpath: str | None) -> dict[str, Any]:
         "--json",
         str(corpus),
     ]
-    proc = subprocess.run(command, cwd=pythonpath or benchlib.ROOT, env=env, capture_output=True, text=True)
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen(command, cwd=pythonpath or benchlib.ROOT, env=env, stdout=out, stderr=err)
+        samples = _timeline(proc)
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read().decode(), err.read().decode()
     if proc.returncode != 0:
-        sys.stderr.write(proc.stderr[-4000:])
+        sys.stderr.write(stderr[-4000:])
         raise RuntimeError(f"assistant ingest failed with exit code {proc.returncode}")
-    report = json.loads(proc.stdout[proc.stdout.index("{") :])
-    peak_kb = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", proc.stderr).group(1))  # type: ignore[union-attr]
-    wall = re.search(r"Elapsed \(wall clock\) time.*: (\S+)", proc.stderr).group(1)  # type: ignore[union-attr]
+    report = json.loads(stdout[stdout.index("{") :])
+    peak_kb = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", stderr).group(1))  # type: ignore[union-attr]
+    wall = re.search(r"Elapsed \(wall clock\) time.*: (\S+)", stderr).group(1)  # type: ignore[union-attr]
+    step = max(1, len(samples) // 40)
     return {
         "mode": "cli",
         "embed": "real",
@@ -139,6 +163,8 @@ def cli(corpus: Path, data: Path, pythonpath: str | None) -> dict[str, Any]:
         "seconds": round(report["seconds"], 1),
         "wall": wall,
         "peak_mb": round(peak_kb / 1024, 1),
+        "rss_timeline_s_mb": samples[::step] + samples[-1:],
+        "sampled_peak_at_s": max(samples, key=lambda ts: ts[1])[0] if samples else None,
         "loadavg_end": [round(x, 2) for x in os.getloadavg()],
     }
 
