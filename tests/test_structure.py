@@ -111,6 +111,26 @@ def test_html_reads_as_a_reader_sees_it() -> None:
     assert "\n\n\n" not in doc.text
 
 
+def test_a_pages_table_of_contents_is_not_taken_for_its_sections() -> None:
+    """DocBook's XHTML (e.g. the PostgreSQL manual) opens each page with an XML declaration and a
+    `<div class="toc">` of links: those links are navigation, not headings the intro text sits under."""
+    html = """<?xml version="1.0" encoding="UTF-8" standalone="no"?>
+    <html xmlns="http://www.w3.org/1999/xhtml"><head><title>8.1. Numeric Types</title></head><body>
+    <div class="navheader"><a href="datatype.html">Prev</a></div>
+    <div class="sect1"><h2 class="title">8.1. Numeric Types</h2>
+    <div class="toc"><dl class="toc"><dt><span class="sect2"><a href="#A">8.1.1. Integer Types</a></span></dt>
+    <dt><span class="sect2"><a href="#B">8.1.2. Serial Types</a></span></dt></dl></div>
+    <p>Numeric types consist of two-, four-, and eight-byte integers.</p>
+    <div class="sect2"><h3 class="title">8.1.1. Integer Types</h3>
+    <p>The type integer is the common choice.</p>
+    </div></div></body></html>"""
+    doc = render(*parse_html(html))
+    intro = next(s for s in doc.spans if "Numeric types consist" in doc.text[s.start : s.end])
+    assert intro.section == "8.1. Numeric Types"
+    assert "8.1.2. Serial Types" not in doc.text and "Prev" not in doc.text
+    assert any(s.section == "8.1. Numeric Types > 8.1.1. Integer Types" for s in doc.spans)
+
+
 def test_text_files_are_sniffed_for_their_markup() -> None:
     assert sniff("Title\n=====\n\n.. note:: x\n\nSub\n---\n", "a.txt") == "rest"
     assert sniff("# A\n\ntext\n\n## B\n", "b.txt") == "markdown"

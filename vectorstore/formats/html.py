@@ -38,7 +38,7 @@ DROP = frozenset(
 )
 BOILERPLATE = re.compile(
     r"(^|[\s_-])(nav|navbar|navigation|navheader|navfooter|menu|sidebar|sphinxsidebar|breadcrumbs?|"
-    r"footer|related|skip-?link|cookie|banner|headerlink|toc-?backref|edit-?link)($|[\s_-])",
+    r"footer|related|skip-?link|cookie|banner|headerlink|toc|toc-?backref|edit-?link)($|[\s_-])",
     re.I,
 )
 BLOCKS = frozenset(
@@ -65,6 +65,7 @@ BLOCKS = frozenset(
     ]
 )
 HEADINGS = {f"h{n}": n for n in range(1, 7)}
+_XML_DECLARATION = re.compile(r"^\s*<\?xml[^>]*\?>")
 _PERMALINK = re.compile(r"[\s¶§#🔗]+$")
 
 
@@ -201,7 +202,8 @@ def _content_root(soup: BeautifulSoup) -> Tag:
 
 def parse_html(html: str) -> tuple[list[Block], str]:
     """Blocks of the page's main content, and its <title>."""
-    soup = BeautifulSoup(html, "lxml")
+    # an XHTML page (DocBook's output) opens with an XML declaration; as HTML it parses the same
+    soup = BeautifulSoup(_XML_DECLARATION.sub("", html, count=1), "lxml")
     title = collapse(soup.title.get_text()) if soup.title else ""
     walker = _Walker()
     walker.walk(_content_root(soup))
