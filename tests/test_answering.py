@@ -35,6 +35,23 @@ Hold the red button for ten seconds. The gauge then restarts and reads zero.
 """
 
 
+CARGO = (
+    "grain timber coal wool salt iron copper tin lead zinc clay sand gravel lime chalk peat hay flax hemp "
+    "cotton silk tea coffee sugar rice wheat barley oats rye malt hops wine beer cider oil tar resin slate"
+)
+FEES = (
+    "<?xml version='1.0'?><html><body><div class='toc'><a href='#f'>Fees</a></div><h1>Lock fees</h1>"
+    "<p>Every barge pays at the first lock it passes.</p><table><tr><th>Cargo</th><th>Fee per tonne</th>"
+    "<th>Season</th></tr>"
+    + "".join(
+        f"<tr><td>{c}</td><td>{3 + i % 9} crowns</td><td>all year</td></tr>"
+        for i, c in enumerate(CARGO.split())
+    )
+    + "</table><h2>Functions</h2><p><code>lock_schedule</code> ( day ) → list</p>"
+    "<p>This function returns the opening times of every lock on the given day.</p></body></html>"
+)
+
+
 @pytest.fixture(scope="module")
 def notes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     from assistant.container import build_container
@@ -44,6 +61,7 @@ def notes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     docs = base / "docs"
     docs.mkdir()
     (docs / "field-notes.md").write_text(VISITS)
+    (docs / "fees.html").write_text(FEES)
     container = build_container(Settings(data_dir=base / "data"))
     container.ingest.ingest([docs])
     yield container
@@ -70,7 +88,7 @@ def test_a_question_line_or_heading_is_never_quoted_as_the_answer(notes) -> None
 def test_citations_and_passages_carry_their_section(notes) -> None:
     answer = notes.chat.answer("How do I reset the tide gauge?")
     assert answer.citations[0].section == "Field notes > FAQ > How do I reset the tide gauge?"
-    assert all(p.section.startswith("Field notes") for p in answer.retrieved)
+    assert all(p.section.startswith(("Field notes", "Lock fees")) for p in answer.retrieved)
 
 
 def test_a_question_about_something_the_documents_never_name_is_refused(notes) -> None:
@@ -139,3 +157,32 @@ def test_when_opening_a_clause_does_not_make_a_date_question() -> None:
     assert Question.read("And when and where was the next meeting due?").answer_type == "date"
     assert Question.read("And when writing, what compression level does it use?").answer_type == "other"
     assert Question.read("When I call open(), which encoding does it use?").answer_type == "other"
+
+
+def test_a_table_row_is_answered_under_its_header_without_the_rest_of_the_table(notes) -> None:
+    """The slate row sits in a chunk that starts inside the table; its header still says what 11 crowns is."""
+    answer = notes.chat.answer("What is the fee per tonne for slate?")
+    assert "| slate | 4 crowns | all year |" in answer.text, answer.text
+    assert "| Cargo | Fee per tonne | Season |" in answer.text
+    assert "grain" not in answer.text and "resin" not in answer.text
+
+
+def test_this_function_brings_the_signature_line_above_it(notes) -> None:
+    answer = notes.chat.answer("Which function gives the opening times of the locks on a given day?")
+    assert "lock_schedule ( day ) → list" in answer.text and "This function returns" in answer.text, (
+        answer.text
+    )
+
+
+def test_a_sentence_is_scored_the_same_whatever_it_was_embedded_with(notes) -> None:
+    """The int8 model quantizes per batch: vectors must not depend on the batch, or answers would depend
+    on what was asked before."""
+    import numpy as np
+
+    from assistant.answering.extractive import _VectorCache
+
+    text = "Hold the red button for ten seconds."
+    alone = _VectorCache(notes.embeddings, 100).get([text])[0]
+    others = [f"| {cargo} | {len(cargo)} crowns | all year |" for cargo in CARGO[:20]]
+    mixed = _VectorCache(notes.embeddings, 100).get([*others, text])[-1]
+    assert float(np.dot(alone, mixed)) > 0.99999

@@ -143,3 +143,15 @@ def test_a_heading_or_a_question_line_is_never_an_answer_unit() -> None:
     kinds = {u.text: u.kind for u in split_units(doc.text)}
     assert kinds["# FAQ"] == "heading" and kinds["## Why is it slow?"] == "heading"
     assert kinds["How do I speed it up?"] == "question" and kinds["Use the cache."] == "sentence"
+
+
+def test_a_chunk_that_starts_inside_a_table_carries_the_tables_header() -> None:
+    from vectorstore.chunking import Chunker
+
+    rows = "".join(f"<tr><td>item {i}</td><td>{i} kg</td></tr>" for i in range(80))
+    doc = render(*parse_html(f"<h1>Weights</h1><table><tr><th>Thing</th><th>Weight</th></tr>{rows}</table>"))
+    chunks = Chunker(300, 40).split("w.html", doc)
+    inside = [c for c in chunks if "| Thing | Weight |" not in c.text]
+    assert len(inside) >= 2 and all(c.table_header == "| Thing | Weight |" for c in inside)
+    assert all(doc.text[c.start : c.end] == c.text for c in chunks)  # still exact slices of the source
+    assert "| Thing | Weight |" in inside[-1].contextual_text and "Weights" in inside[-1].contextual_text

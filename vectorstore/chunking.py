@@ -15,7 +15,7 @@ from langchain_text_splitters import RecursiveCharacterTextSplitter
 from vectorstore.document import Span, StructuredText
 
 # Bump when parsing or chunking changes what a file turns into: stored chunks of another layout are redone.
-LAYOUT_VERSION = "4"  # 3: PDFs through pdfplumber (tables, OCR), pptx/xlsx/csv; 4: small sections merged
+LAYOUT_VERSION = "5"  # 3: PDFs (tables, OCR), pptx/xlsx/csv; 4: small sections merged; 5: table headers
 
 
 @dataclass(frozen=True)
@@ -30,11 +30,18 @@ class Chunk:
     section: str = ""
     page: int | None = None
     ocr: bool = False  # some of the text was recognised from a scanned page
+    table_header: str = ""  # the header row of the table this chunk starts inside, when it is not in it
 
     @property
     def contextual_text(self) -> str:
-        """What is embedded and keyword-indexed: the heading path, then the passage."""
-        return f"{self.section}\n\n{self.text}" if self.section else self.text
+        """What is embedded and keyword-indexed: the heading path, a table's header, then the passage."""
+        return with_context(self.text, self.section, self.table_header)
+
+
+def with_context(text: str, section: str, table_header: str) -> str:
+    """A passage as the index sees it: "bigint | 8 bytes" means something under "Name | Storage Size"."""
+    head = "\n".join(part for part in (section, table_header) if part)
+    return f"{head}\n\n{text}" if head else text
 
 
 def content_id(source: str, text: str, occurrence: int = 0) -> str:
@@ -101,32 +108,34 @@ class Chunker:
         self.merge_sections = merge_sections
         self.splitter = make_splitter(chunk_size, chunk_overlap)
 
-    def pieces(self, group: list[Span], text: str) -> list[tuple[int, int]]:
-        """(start, end) of each chunk of one section."""
-        out: list[tuple[int, int]] = []
+    def pieces(self, group: list[Span], text: str) -> list[tuple[int, int, str]]:
+        """(start, end, table header) of each chunk of one section; the header is set for a chunk that
+        starts inside a table below its first row."""
+        out: list[tuple[int, int, str]] = []
         current: list[Span] = []
         for span in group:
             if span.end - span.start > self.chunk_size:
                 parts = self._split_block(span, text)
                 if current and all(s.kind == "heading" for s in current) and parts:
-                    parts[0] = (current[0].start, parts[0][1])  # a heading stays with what it heads
+                    parts[0] = (current[0].start, parts[0][1], parts[0][2])  # a heading stays with its block
                 elif current:
-                    out.append((current[0].start, current[-1].end))
+                    out.append((current[0].start, current[-1].end, ""))
                 current = []
                 out += parts
             elif current and span.end - current[0].start > self.chunk_size:
-                out.append((current[0].start, current[-1].end))
+                out.append((current[0].start, current[-1].end, ""))
                 last = current[-1]
                 small = last.kind != "heading" and last.end - last.start <= self.chunk_overlap
                 current = [last, span] if small and span.end - last.start <= self.chunk_size else [span]
             else:
                 current.append(span)
         if current:
-            out.append((current[0].start, current[-1].end))
+            out.append((current[0].start, current[-1].end, ""))
         return out
 
-    def _split_block(self, span: Span, text: str) -> list[tuple[int, int]]:
+    def _split_block(self, span: Span, text: str) -> list[tuple[int, int, str]]:
         body = text[span.start : span.end]
+        header = body.split("\n", 1)[0] if span.kind == "table" else ""
         out = []
         for doc in self.splitter.create_documents([body]):
             offset = doc.metadata["start_index"]
@@ -134,7 +143,8 @@ class Chunker:
                 offset = body.find(doc.page_content)
                 if offset < 0:
                     continue
-            out.append((span.start + offset, span.start + offset + len(doc.page_content)))
+            start = span.start + offset
+            out.append((start, start + len(doc.page_content), header if start > span.start else ""))
         return out
 
     def split(self, source: str, document: StructuredText) -> list[Chunk]:
@@ -148,7 +158,7 @@ class Chunker:
             groups = [(group, group[-1].path) for group in sections]
         for group, path in groups:
             section = " > ".join(p for p in path if p)
-            for start, end in self.pieces(group, text):
+            for start, end, table_header in self.pieces(group, text):
                 body = text[start:end]
                 if not body.strip():
                     continue
@@ -158,7 +168,17 @@ class Chunker:
                 occurrence = seen.get(key, 0)
                 seen[key] = occurrence + 1
                 chunks.append(
-                    Chunk(content_id(source, key, occurrence), source, body, start, end, section, page, ocr)
+                    Chunk(
+                        content_id(source, key, occurrence),
+                        source,
+                        body,
+                        start,
+                        end,
+                        section,
+                        page,
+                        ocr,
+                        table_header,
+                    )
                 )
         return chunks
 

@@ -32,6 +32,11 @@ def to_document(chunk: StoredChunk, score: float, similarity: float) -> Document
             "section": str(chunk.metadata.get("section", "")),
             **({"page": int(chunk.metadata["page"])} if chunk.metadata.get("page") is not None else {}),
             **({"ocr": True} if chunk.metadata.get("ocr") else {}),
+            **(
+                {"table_header": str(chunk.metadata["table_header"])}
+                if chunk.metadata.get("table_header")
+                else {}
+            ),
         },
     )
 

@@ -16,7 +16,7 @@ import chromadb
 import httpx
 from chromadb.config import Settings as ChromaSettings
 
-from vectorstore.chunking import Chunk
+from vectorstore.chunking import Chunk, with_context
 
 log = logging.getLogger(__name__)
 
@@ -279,6 +279,8 @@ def _meta(chunk: Chunk, extra: dict[str, Any]) -> dict[str, Any]:
         meta["page"] = chunk.page
     if chunk.ocr:
         meta["ocr"] = True
+    if chunk.table_header:
+        meta["table_header"] = chunk.table_header
     return meta
 
 
@@ -295,9 +297,9 @@ def _stored(chunk_id: str, text: str, meta: Any) -> StoredChunk:
 
 
 def contextual(chunk: StoredChunk) -> str:
-    """The heading path and the passage: what the keyword index and the embeddings see."""
-    section = str(chunk.metadata.get("section", ""))
-    return f"{section}\n\n{chunk.text}" if section else chunk.text
+    """The heading path (and a table's header) with the passage: what the keyword index and embeddings see."""
+    meta = chunk.metadata
+    return with_context(chunk.text, str(meta.get("section", "")), str(meta.get("table_header", "")))
 
 
 def release_free_memory() -> None:

@@ -58,6 +58,12 @@ class Candidate:
     terms: set[str] = field(default_factory=set)
     anchor: str = ""  # the question or heading this unit is the first answer to, if any
     heading: str = ""  # the nearest heading above it: inside the passage, else the section's last part
+    header: str = ""  # a table row's header row: what its cells are
+
+    @property
+    def text(self) -> str:
+        """What the unit says, as read: a row under its header ("bigint | 8 bytes" is a storage size)."""
+        return f"{self.header}\n{self.unit.text}" if self.header else self.unit.text
 
 
 @dataclass
@@ -70,6 +76,7 @@ class Snippet:
     score: float
     section: str
     terms: set[str]
+    header: str = ""  # a quoted table row's header row, shown above it when the passage lacks it there
 
 
 @dataclass
@@ -96,7 +103,9 @@ class _VectorCache:
     def get(self, texts: list[str]) -> np.ndarray:
         with self._lock:
             missing = [t for t in dict.fromkeys(texts) if t not in self._cache]
-        fresh = dict(zip(missing, self.embeddings.embed_documents(missing), strict=True)) if missing else {}
+        # One text per call: int8 models quantize activations per batch, so a text's vector would depend on
+        # what it was embedded with (cosine down to 0.988), and the same question could get another answer.
+        fresh = {t: self.embeddings.embed_documents([t])[0] for t in missing}
         with self._lock:
             self._cache.update(fresh)
             rows = [fresh.get(t) or self._cache.get(t) for t in texts]
@@ -130,6 +139,29 @@ def _leaf(section: str) -> str:
     return section.rsplit(" > ", 1)[-1] if section else ""
 
 
+def _table_header(units: list[Unit], index: int, passage: Document) -> str:
+    """The header row of a table row: the table's first row in the passage, or, for a passage that
+    starts inside a table, the header the chunker recorded for it. "" when the row is the header."""
+    block = units[index].block
+    first = next(i for i, u in enumerate(units) if u.block == block)
+    recorded = str(passage.metadata.get("table_header", ""))
+    if recorded and block == units[0].block:
+        return recorded
+    return units[first].text if first != index else ""
+
+
+def _referent(units: list[Unit], i: int) -> bool:
+    """Whether the unit before `i` is what a sentence opening with "This"/"It" refers back to: a sentence of
+    the same paragraph, or a one-line paragraph just above (a signature line, "gen_random_uuid () → uuid")."""
+    before, unit = units[i - 1], units[i]
+    if before.kind != "sentence":
+        return False
+    if before.block == unit.block:
+        return True
+    alone = i < 2 or units[i - 2].block != before.block
+    return alone and len(before.text) <= 120 and all(u.block != unit.block for u in units[:i])
+
+
 class ExtractiveAnswerer:
     def __init__(
         self,
@@ -154,7 +186,8 @@ class ExtractiveAnswerer:
             section = str(doc.metadata.get("section", ""))
             anchor = _leaf(section) if _leaf(section).endswith("?") else ""
             heading = _leaf(section)
-            for index, unit in enumerate(split_units(doc.page_content)):
+            units = split_units(doc.page_content)
+            for index, unit in enumerate(units):
                 if unit.kind == "heading":
                     heading = unit.text.lstrip("# ")
                 if unit.kind in ("question", "heading"):
@@ -167,11 +200,10 @@ class ExtractiveAnswerer:
                 if unit.kind != "code" and (len(text) < 15 or len(text.split()) < 3):
                     continue
                 seen.add(key)
-                out.append(
-                    Candidate(
-                        n, index, unit, section, terms=set(tokenize(text)), anchor=anchor, heading=heading
-                    )
-                )
+                header = _table_header(units, index, doc) if unit.kind == "row" else ""
+                terms = set(tokenize(f"{header}\n{text}"))
+                out.append(Candidate(n, index, unit, section, terms=terms, anchor=anchor, heading=heading))
+                out[-1].header = header
                 anchor = ""
         return out
 
@@ -179,7 +211,7 @@ class ExtractiveAnswerer:
         if not candidates:
             return []
         cfg = self.config
-        vectors = self._vectors.get([c.unit.text[:600] for c in candidates])
+        vectors = self._vectors.get([c.text[:600] for c in candidates])
         qvecs = self._vectors.embeddings
         queries = [question.text] + ([query] if query and query != question.text else [])
         qv = np.asarray([qvecs.embed_query(q) for q in queries], dtype=np.float32)
@@ -229,7 +261,9 @@ class ExtractiveAnswerer:
         i = best.index
         first, last = i, i
         unit = units[i]
-        if unit.kind in ("item", "row"):
+        if unit.kind == "row" and question.answer_type != "list":
+            pass  # the row that answers, under its header; the whole table only when a list is asked for
+        elif unit.kind in ("item", "row"):
             first, last = self._whole_block(units, i)
             if first > 0 and units[first - 1].text.endswith(":") and units[first - 1].kind == "sentence":
                 first -= 1
@@ -237,13 +271,13 @@ class ExtractiveAnswerer:
             if i > 0 and units[i - 1].kind == "sentence" and units[i - 1].text.endswith(":"):
                 first = i - 1
         else:
-            refers_back = bool(_BACK_REFERENCE.match(unit.text)) and i > 0
-            if refers_back and units[i - 1].kind == "sentence" and units[i - 1].block == unit.block:
+            if _BACK_REFERENCE.match(unit.text) and i > 0 and _referent(units, i):
                 first = i - 1
             limit = self.config.snippet_chars * (2 if question.answer_type == "list" else 1)
             last = self._extend(units, first, i, set(question.terms), limit)
         text = passage.page_content[units[first].start : units[last].end]
-        terms = set(tokenize(text))
+        header = best.header if best.header and best.header not in text else ""
+        terms = set(tokenize(f"{header}\n{text}"))
         return Snippet(
             best.heading,
             best.passage,
@@ -253,6 +287,7 @@ class ExtractiveAnswerer:
             best.score,
             best.section,
             terms,
+            header if first == last == i else "",
         )
 
     def _whole_block(self, units: list[Unit], i: int) -> tuple[int, int]:
@@ -311,7 +346,7 @@ class ExtractiveAnswerer:
             return Decision([], "no candidate sentence")
         if question.identifiers:  # a question about an API is answered from what documents that API
             about = [
-                c for c in ranked if not question.missing_names([c.unit.text, c.heading, c.section], True)
+                c for c in ranked if not question.missing_names([c.text, c.heading, c.section], True)
             ]
             if not about:
                 return Decision([], f"no passage is about {', '.join(question.identifiers)}")
@@ -405,4 +440,7 @@ class ExtractiveAnswerer:
             names = _SIGNATURE.match(leaf) or (leaf_terms & asked) - snip.terms
             if _names_subject(leaf) and names and leaf not in snip.text:
                 lead = f"{leaf}: "  # the heading names what the snippet is about ("math.isclose(...)")
-            yield ("" if i == 0 else "\n\n") + f"{lead}{snip.text} [{snip.passage}]"
+            body = f"{snip.header}\n{snip.text}" if snip.header else snip.text
+            if lead and snip.header:
+                lead = f"{leaf}:\n"
+            yield ("" if i == 0 else "\n\n") + f"{lead}{body} [{snip.passage}]"
