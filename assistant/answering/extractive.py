@@ -345,9 +345,7 @@ class ExtractiveAnswerer:
         if not ranked:
             return Decision([], "no candidate sentence")
         if question.identifiers:  # a question about an API is answered from what documents that API
-            about = [
-                c for c in ranked if not question.missing_names([c.text, c.heading, c.section], True)
-            ]
+            about = [c for c in ranked if not question.missing_names([c.text, c.heading, c.section], True)]
             if not about:
                 return Decision([], f"no passage is about {', '.join(question.identifiers)}")
             ranked = about
