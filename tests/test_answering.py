@@ -48,7 +48,9 @@ FEES = (
         for i, c in enumerate(CARGO.split())
     )
     + "</table><h2>Functions</h2><p><code>lock_schedule</code> ( day ) → list</p>"
-    "<p>This function returns the opening times of every lock on the given day.</p></body></html>"
+    "<p>This function returns the opening times of every lock on the given day.</p>"
+    "<p>The locks offer one function to report the water:</p><pre>water_level ( lock ) → metres</pre>"
+    "<p>This function returns the depth at the lower gate.</p></body></html>"
 )
 
 
@@ -160,7 +162,7 @@ def test_when_opening_a_clause_does_not_make_a_date_question() -> None:
 
 
 def test_a_table_row_is_answered_under_its_header_without_the_rest_of_the_table(notes) -> None:
-    """The slate row sits in a chunk that starts inside the table; its header still says what 11 crowns is."""
+    """The slate row sits in a chunk that starts inside the table; its header still says what 4 crowns is."""
     answer = notes.chat.answer("What is the fee per tonne for slate?")
     assert "| slate | 4 crowns | all year |" in answer.text, answer.text
     assert "| Cargo | Fee per tonne | Season |" in answer.text
@@ -169,9 +171,11 @@ def test_a_table_row_is_answered_under_its_header_without_the_rest_of_the_table(
 
 def test_this_function_brings_the_signature_line_above_it(notes) -> None:
     answer = notes.chat.answer("Which function gives the opening times of the locks on a given day?")
-    assert "lock_schedule ( day ) → list" in answer.text and "This function returns" in answer.text, (
-        answer.text
-    )
+    assert "lock_schedule ( day ) → list" in answer.text, answer.text
+    assert "This function returns" in answer.text
+    answer = notes.chat.answer("Which function tells the depth at the lower gate?")
+    signature = "to report the water:\n\n```\nwater_level ( lock ) → metres\n```\n\nThis function"
+    assert signature in answer.text, answer.text
 
 
 def test_a_sentence_is_scored_the_same_whatever_it_was_embedded_with(notes) -> None:
@@ -183,6 +187,6 @@ def test_a_sentence_is_scored_the_same_whatever_it_was_embedded_with(notes) -> N
 
     text = "Hold the red button for ten seconds."
     alone = _VectorCache(notes.embeddings, 100).get([text])[0]
-    others = [f"| {cargo} | {len(cargo)} crowns | all year |" for cargo in CARGO[:20]]
+    others = [f"| {cargo} | {len(cargo)} crowns | all year |" for cargo in CARGO.split()[:20]]
     mixed = _VectorCache(notes.embeddings, 100).get([*others, text])[-1]
     assert float(np.dot(alone, mixed)) > 0.99999

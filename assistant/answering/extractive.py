@@ -152,8 +152,11 @@ def _table_header(units: list[Unit], index: int, passage: Document) -> str:
 
 def _referent(units: list[Unit], i: int) -> bool:
     """Whether the unit before `i` is what a sentence opening with "This"/"It" refers back to: a sentence of
-    the same paragraph, or a one-line paragraph just above (a signature line, "gen_random_uuid () → uuid")."""
+    the same paragraph, or a one-line paragraph or code block just above (a signature line,
+    "gen_random_uuid () → uuid")."""
     before, unit = units[i - 1], units[i]
+    if before.kind == "code":  # a one-line code block: a signature set apart from the prose
+        return before.text.count("\n") <= 2 and len(before.text) <= 160
     if before.kind != "sentence":
         return False
     if before.block == unit.block:
@@ -273,6 +276,13 @@ class ExtractiveAnswerer:
         else:
             if _BACK_REFERENCE.match(unit.text) and i > 0 and _referent(units, i):
                 first = i - 1
+                if (
+                    units[first].kind == "code"
+                    and first > 0
+                    and units[first - 1].text.endswith(":")
+                    and units[first - 1].kind == "sentence"
+                ):
+                    first -= 1  # "... one function to generate a UUID:" introduced the signature
             limit = self.config.snippet_chars * (2 if question.answer_type == "list" else 1)
             last = self._extend(units, first, i, set(question.terms), limit)
         text = passage.page_content[units[first].start : units[last].end]
