@@ -50,7 +50,11 @@ FEES = (
     + "</table><h2>Functions</h2><p><code>lock_schedule</code> ( day ) → list</p>"
     "<p>This function returns the opening times of every lock on the given day.</p>"
     "<p>The locks offer one function to report the water:</p><pre>water_level ( lock ) → metres</pre>"
-    "<p>This function returns the depth at the lower gate.</p></body></html>"
+    "<p>This function returns the depth at the lower gate.</p><h2>Counters</h2>"
+    "<p>The types tinycount, midcount and bigcount store whole counts of various ranges.</p><table>"
+    "<tr><th>Name</th><th>Storage Size</th><th>Range</th></tr><tr><td>tinycount</td><td>1 byte</td>"
+    "<td>0 to 255</td></tr><tr><td>midcount</td><td>2 bytes</td><td>0 to 65535</td></tr>"
+    "<tr><td>bigcount</td><td>8 bytes</td><td>0 to 2^64</td></tr></table></body></html>"
 )
 
 
@@ -190,3 +194,9 @@ def test_a_sentence_is_scored_the_same_whatever_it_was_embedded_with(notes) -> N
     others = [f"| {cargo} | {len(cargo)} crowns | all year |" for cargo in CARGO.split()[:20]]
     mixed = _VectorCache(notes.embeddings, 100).get([*others, text])[-1]
     assert float(np.dot(alone, mixed)) > 0.99999
+
+
+def test_a_question_naming_a_rows_key_and_a_column_looks_the_cell_up(notes) -> None:
+    answer = notes.chat.answer("What is the range of values a midcount can hold?")
+    assert "| midcount | 2 bytes | 0 to 65535 |" in answer.text, answer.text
+    assert "| Name | Storage Size | Range |" in answer.text and "tinycount | 1 byte" not in answer.text

@@ -43,6 +43,7 @@ class ExtractiveConfig:
     snippet_chars: int = 700
     list_items: int = 12
     anchor_bonus: float = 0.12  # the first unit after a matching FAQ question
+    lookup_bonus: float = 0.12  # a table row whose key and one of whose columns the question names
     code_factor: float = 0.85
 
 
@@ -150,6 +151,22 @@ def _table_header(units: list[Unit], index: int, passage: Document) -> str:
     return units[first].text if first != index else ""
 
 
+def _cells(row: str) -> list[str]:
+    return [cell.strip() for cell in row.strip().strip("|").split("|")]
+
+
+def _looks_up(asked: set[str], header: str, row: str) -> bool:
+    """A question that names a row's key (its first cell, "smallint") and a column ("Range") is looking up
+    that cell: how a reader uses a table, in any manual."""
+    cells, columns = _cells(row), _cells(header)
+    if len(cells) < 2 or len(columns) < 2:
+        return False
+    key = set(tokenize(cells[0]))
+    if not key or len(key & asked) < 0.5 * len(key):
+        return False
+    return any(set(tokenize(column)) & (asked - key) for column in columns[1:])
+
+
 def _referent(units: list[Unit], i: int) -> bool:
     """Whether the unit before `i` is what a sentence opening with "This"/"It" refers back to: a sentence of
     the same paragraph, or a one-line paragraph or code block just above (a signature line,
@@ -243,6 +260,9 @@ class ExtractiveAnswerer:
             if c.unit.kind == "code":
                 c.score *= cfg.code_factor  # an example illustrates; the prose around it answers
         self._follow_anchors(question, candidates)
+        for cand in candidates:
+            if cand.header and _looks_up(set(question.terms), cand.header, cand.unit.text):
+                cand.score += cfg.lookup_bonus
         return sorted(candidates, key=lambda c: c.score, reverse=True)
 
     def _follow_anchors(self, question: Question, candidates: list[Candidate]) -> None:
