@@ -19,7 +19,7 @@ $(foreach setting,$(shell $(PYTHON) -m assistant.offline),$(eval export $(settin
 help:
 	@echo "make run      install, ingest seeds/ if the store is empty, serve UI + API on http://127.0.0.1:7860"
 	@echo "make test     install everything (incl. llama.cpp and Chromium) and run the whole test suite"
-	@echo "make eval     answer quality on both public dev sets (seeds, Python docs), with the baselines"
+	@echo "make eval     answer quality on the dev sets (seeds, Python docs, PostgreSQL HTML), with the baselines"
 	@echo "make bench    ingestion/query/start-up benchmarks (see docs/benchmarks.md)"
 
 $(PY):
@@ -92,7 +92,10 @@ lint: install
 # The pydocs-dev corpus: 55 reST sources from Debian's python3.11-doc, listed in eval/pydocs-dev/corpus.txt.
 PYDOCS_SRC ?= /usr/share/doc/python3.11/html/_sources
 PYDOCS := eval/pydocs-dev/corpus
-eval-corpus: $(PYDOCS)/.complete
+# The pgdocs-dev corpus: 82 HTML pages of the PostgreSQL 15 manual from Debian's postgresql-doc-15.
+PGDOCS_SRC ?= /usr/share/doc/postgresql-doc-15/html
+PGDOCS := eval/pgdocs-dev/corpus
+eval-corpus: $(PYDOCS)/.complete $(PGDOCS)/.complete
 
 $(PYDOCS)/.complete: eval/pydocs-dev/corpus.txt
 	@if [ ! -d $(PYDOCS_SRC) ]; then \
@@ -102,9 +105,19 @@ $(PYDOCS)/.complete: eval/pydocs-dev/corpus.txt
 	@while read -r p; do mkdir -p "$(PYDOCS)/$$(dirname "$$p")"; cp "$(PYDOCS_SRC)/$$p" "$(PYDOCS)/$$p"; done < $<
 	touch $@
 
-# Both public dev sets, each over its own corpus, with the baselines; tuning and held-out halves reported.
+$(PGDOCS)/.complete: eval/pgdocs-dev/corpus.txt
+	@if [ ! -d $(PGDOCS_SRC) ]; then \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq postgresql-doc-15 >/dev/null; \
+	fi
+	@mkdir -p $(PGDOCS)
+	@while read -r p; do cp "$(PGDOCS_SRC)/$$p" "$(PGDOCS)/$$p"; done < $<
+	touch $@
+
+# The public dev sets, each over its own corpus, with the baselines; tuning and held-out halves reported.
 eval: install eval-corpus
-	$(VENV)/bin/assistant eval eval/dev.jsonl eval/pydocs-dev/questions.jsonl=$(PYDOCS) --compare
+	$(VENV)/bin/assistant eval eval/dev.jsonl eval/pydocs-dev/questions.jsonl=$(PYDOCS) \
+		eval/pgdocs-dev/questions.jsonl=$(PGDOCS) --compare
 
 bench: install
 	$(PY) benchmarks/run_all.py

@@ -129,6 +129,7 @@ VARIANTS: dict[str, Builder] = {
     "ours + coverage gate 0.12": with_answerer(min_coverage=0.12),
     "ours without FAQ anchors": with_answerer(anchor_bonus=0.0),
     "ours without code penalty": with_answerer(code_factor=1.0),
+    "ours without table lookup": with_answerer(lookup_bonus=0.0),
     "hybrid (ours)": ours,
 }
 COMPARE = ["naive baseline", "dense only", "bm25 only", "hybrid (ours)"]
