@@ -53,3 +53,13 @@ def test_passages_are_fenced_in_the_user_message_and_cannot_forge_headers() -> N
     messages = ANSWER_PROMPT.format_messages(context=context, question="Q?", history=[])
     assert messages[0].type == "system" and "Fine text" not in str(messages[0].content)
     assert messages[-1].type == "human" and "Fine text" in str(messages[-1].content)
+
+
+def test_a_passage_that_starts_inside_a_table_reaches_the_model_and_the_check_with_its_header() -> None:
+    row = Document(
+        page_content="| bigcount | 8 bytes | 0 to 2^64 |",
+        metadata={"source": "t", "start": 9, "end": 42, "table_header": "| Name | Storage Size | Range |"},
+    )
+    assert "| Name | Storage Size | Range |\n| bigcount | 8 bytes |" in format_passages([row])
+    verdicts = check_support("A bigcount takes 8 bytes of storage [1].", [row])
+    assert verdicts[0].supported, verdicts[0]

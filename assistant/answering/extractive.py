@@ -381,6 +381,7 @@ class ExtractiveAnswerer:
             ranked = about
         best = ranked[0]
         context = [p.page_content for p in passages] + [str(p.metadata.get("section", "")) for p in passages]
+        context += [str(p.metadata.get("table_header", "")) for p in passages]
         missing = question.missing_names(context + [str(p.metadata.get("source", "")) for p in passages])
         first = self.snippet(best, passages[best.passage - 1], question)
         coverage = self._coverage(question, first, query)

@@ -63,5 +63,7 @@ def format_passages(passages: Sequence[Document]) -> str:
         source = _ATTRIBUTE.sub(" ", str(doc.metadata.get("source", "?")))
         section = _ATTRIBUTE.sub(" ", str(doc.metadata.get("section", "")))
         head = f'<document n="{n}" source="{source}"' + (f' section="{section}"' if section else "") + ">"
-        parts.append(f"{head}\n{neutralise(doc.page_content.strip())}\n</document>")
+        header = str(doc.metadata.get("table_header", ""))  # the passage starts inside this table
+        body = f"{header}\n{doc.page_content.strip()}" if header else doc.page_content.strip()
+        parts.append(f"{head}\n{neutralise(body)}\n</document>")
     return "\n".join(parts)

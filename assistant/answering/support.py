@@ -55,7 +55,8 @@ def check_sentence(
     text: str, cites: list[int], passages: Sequence[Document], min_overlap: float
 ) -> SentenceSupport:
     cited = [passages[n - 1] for n in cites if 1 <= n <= len(passages)]
-    haystack = " ".join(f"{p.metadata.get('section', '')} {p.page_content}" for p in cited)
+    meta = [f"{p.metadata.get('section', '')} {p.metadata.get('table_header', '')}" for p in cited]
+    haystack = " ".join(f"{m} {p.page_content}" for m, p in zip(meta, cited, strict=True))
     lowered = haystack.lower()
     missing = [n for n in _NUMBER.findall(text) if n not in haystack]
     missing += [m.group(0) for m in _NAME.finditer(text) if m.group(0).strip("`").lower() not in lowered]
