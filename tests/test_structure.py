@@ -155,3 +155,17 @@ def test_a_chunk_that_starts_inside_a_table_carries_the_tables_header() -> None:
     assert len(inside) >= 2 and all(c.table_header == "| Thing | Weight |" for c in inside)
     assert all(doc.text[c.start : c.end] == c.text for c in chunks)  # still exact slices of the source
     assert "| Thing | Weight |" in inside[-1].contextual_text and "Weights" in inside[-1].contextual_text
+
+
+def test_a_note_box_labels_its_paragraph_and_opens_no_section() -> None:
+    """Sphinx writes `<p class="admonition-title">Note</p>`, DocBook `<h3 class="title">Note</h3>`: either
+    way the text after the box is still under the section it was in."""
+    html = """<html><body><h1>Numeric Types</h1><p>Integers are exact.</p>
+    <div class="note"><h3 class="title">Note</h3><p>The scale may be negative.</p></div>
+    <p>Floating-point types are inexact.</p>
+    <div class="admonition seealso"><p class="admonition-title">See also</p><p>The decimal module.</p></div>
+    </body></html>"""
+    doc = render(*parse_html(html))
+    assert "Note: The scale may be negative." in doc.text and "See also: The decimal module." in doc.text
+    assert {s.section for s in doc.spans} == {"Numeric Types"}
+    assert "# Note" not in doc.text

@@ -15,7 +15,7 @@ from langchain_text_splitters import RecursiveCharacterTextSplitter
 from vectorstore.document import Span, StructuredText
 
 # Bump when parsing or chunking changes what a file turns into: stored chunks of another layout are redone.
-LAYOUT_VERSION = "5"  # 3: PDFs (tables, OCR), pptx/xlsx/csv; 4: small sections merged; 5: table headers
+LAYOUT_VERSION = "6"  # 4: small sections merged; 5: table headers; 6: HTML note boxes label, not head
 
 
 @dataclass(frozen=True)

@@ -65,8 +65,17 @@ BLOCKS = frozenset(
     ]
 )
 HEADINGS = {f"h{n}": n for n in range(1, 7)}
+# Boxes set apart from the text (Sphinx's "admonition note", DocBook's "note"/"tip"/"warning"): their title is
+# a label for the box's first paragraph ("Note: ..."), not a section the rest of the page would sit under.
+ADMONITIONS = frozenset(
+    ["admonition", "note", "tip", "hint", "warning", "caution", "important", "attention", "danger", "seealso"]
+)
 _XML_DECLARATION = re.compile(r"^\s*<\?xml[^>]*\?>")
 _PERMALINK = re.compile(r"[\s¶§#🔗]+$")
+
+
+def _is_title(tag: Tag) -> bool:
+    return tag.name in HEADINGS or "admonition-title" in (tag.get("class") or [])
 
 
 def _is_boilerplate(tag: Tag) -> bool:
@@ -101,12 +110,31 @@ class _Walker:
         self.blocks: list[Block] = []
         self.inline: list[str] = []
         self.dt_depth = 0
+        self.label = ""  # an admonition's title, waiting for the paragraph it labels
 
     def flush(self) -> None:
         text = collapse("".join(self.inline))
         self.inline = []
         if text:
+            text, self.label = (f"{self.label}: {text}" if self.label else text), ""
             self.blocks.append(Block("paragraph", text, self.outline.path))
+
+    def admonition(self, tag: Tag) -> None:
+        """A note box: its title labels the first paragraph; any other block drops the label."""
+        self.flush()
+        title = tag.find(_is_title, recursive=False)
+        self.label = _PERMALINK.sub("", collapse(inline_text(title))).rstrip(":") if title else ""
+        for child in tag.children:
+            if child is title:
+                continue
+            if isinstance(child, NavigableString):
+                self.inline.append(inline_text(child))
+            elif isinstance(child, Tag) and not _is_boilerplate(child):
+                if child.name in ("pre", "table", "ul", "ol", "dl"):
+                    self.label = ""
+                self.element(child)
+        self.flush()
+        self.label = ""
 
     def walk(self, node: Tag) -> None:
         for child in node.children:
@@ -117,7 +145,9 @@ class _Walker:
 
     def element(self, tag: Tag) -> None:
         name = tag.name
-        if name in HEADINGS:
+        if name in ("div", "aside", "section") and ADMONITIONS & set(tag.get("class") or []):
+            self.admonition(tag)
+        elif name in HEADINGS:
             self.flush()
             title = _PERMALINK.sub("", collapse(inline_text(tag)))
             if title:
