@@ -104,3 +104,24 @@ def test_switching_backend_on_an_existing_store_names_reindex(tmp_path: Path, on
     report = switched.ingest.reindex()  # the way out the error names
     assert report.chunks_added == 1
     assert switched.store.info()["embedding_model"] == "local:all-MiniLM-L6-v2:onnx-int8"
+
+
+def test_the_answerer_embeds_in_one_call_unless_the_batch_changes_the_vectors(onnx_cache: Path) -> None:
+    """int8 quantizes per batch, so the answerer embeds its sentences one by one there; a model whose
+    vectors do not depend on the batch (fp32, a remote API) gets one call, not one request per sentence."""
+    from assistant.answering.extractive import _VectorCache
+
+    calls: list[int] = []
+
+    class Counted(LazyEmbeddings):
+        def embed_documents(self, texts: list[str]) -> list[list[float]]:
+            calls.append(len(texts))
+            return super().embed_documents(texts)
+
+    for backend, invariant in (("onnx", True), ("onnx-int8", False)):
+        built = build_embeddings("local", "all-MiniLM-L6-v2", backend=backend, cache_dir=onnx_cache)
+        counted = Counted(built.model_id, lambda built=built: built.model)
+        assert counted.batch_invariant is invariant
+        calls.clear()
+        _VectorCache(counted, 100).get(SENTENCES)
+        assert calls == ([len(SENTENCES)] if invariant else [1] * len(SENTENCES))

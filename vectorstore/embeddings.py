@@ -49,6 +49,11 @@ class LazyEmbeddings(Embeddings):
     def loaded(self) -> bool:
         return self._model is not None
 
+    @property
+    def batch_invariant(self) -> bool:
+        """Whether a text's vector is the same whatever it is embedded with (not so for int8 models)."""
+        return bool(getattr(self.model, "batch_invariant", True))
+
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         if not texts:
             return []
@@ -135,6 +140,7 @@ class OnnxEmbeddings(Embeddings):
         batch_size: int = 32,
         threads: int | None = None,
         max_batch_tokens: int = 2048,
+        batch_invariant: bool = True,
     ) -> None:
         try:
             import onnxruntime as ort
@@ -144,6 +150,8 @@ class OnnxEmbeddings(Embeddings):
                 "the ONNX embeddings backend needs: pip install onnxruntime tokenizers"
             ) from exc
         self.onnx_path = Path(onnx_path)
+        # An int8 graph quantizes activations per batch: a text's vector then depends on its batch mates.
+        self.batch_invariant = batch_invariant
         self.batch_size = batch_size
         self.max_batch_tokens = max(max_batch_tokens, max_length)  # one text of the longest always fits
         self.threads = threads or default_threads()
@@ -213,7 +221,9 @@ def _onnx_factory(
             max_length = model_config(path)["max_length"]
         except ExportError as exc:
             raise ProviderError(f"cannot export {model!r} to ONNX: {exc}") from exc
-        return OnnxEmbeddings(onnx_path, max_length, batch_size=batch_size, threads=threads)
+        return OnnxEmbeddings(
+            onnx_path, max_length, batch_size=batch_size, threads=threads, batch_invariant=variant != "int8"
+        )
 
     return build
 

@@ -101,12 +101,20 @@ class _VectorCache:
         self._cache: OrderedDict[str, list[float]] = OrderedDict()
         self._lock = threading.Lock()
 
+    def _embed(self, texts: list[str]) -> dict[str, list[float]]:
+        """One call for all, unless the model's vectors depend on the batch (int8 quantizes activations per
+        batch: cosine down to 0.988): then one text per call, or the same question could get another answer
+        after other questions. One call matters for a remote model: not an HTTP request per sentence."""
+        if not texts:
+            return {}
+        if getattr(self.embeddings, "batch_invariant", True):
+            return dict(zip(texts, self.embeddings.embed_documents(texts), strict=True))
+        return {t: self.embeddings.embed_documents([t])[0] for t in texts}
+
     def get(self, texts: list[str]) -> np.ndarray:
         with self._lock:
             missing = [t for t in dict.fromkeys(texts) if t not in self._cache]
-        # One text per call: int8 models quantize activations per batch, so a text's vector would depend on
-        # what it was embedded with (cosine down to 0.988), and the same question could get another answer.
-        fresh = {t: self.embeddings.embed_documents([t])[0] for t in missing}
+        fresh = self._embed(missing)
         with self._lock:
             self._cache.update(fresh)
             rows = [fresh.get(t) or self._cache.get(t) for t in texts]
