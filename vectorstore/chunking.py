@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
+from langchain_core.documents import Document
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
 from vectorstore.document import Span, StructuredText
@@ -42,6 +43,14 @@ def with_context(text: str, section: str, table_header: str) -> str:
     """A passage as the index sees it: "bigint | 8 bytes" means something under "Name | Storage Size"."""
     head = "\n".join(part for part in (section, table_header) if part)
     return f"{head}\n\n{text}" if head else text
+
+
+def passage_context(passage: Document, section: bool = True) -> str:
+    """A retrieved passage as the index saw it (its section and table header above its text): what the
+    answerer's name check, the support check and the prompt read."""
+    meta = passage.metadata
+    heading = str(meta.get("section", "")) if section else ""
+    return with_context(passage.page_content, heading, str(meta.get("table_header", "")))
 
 
 def content_id(source: str, text: str, occurrence: int = 0) -> str:

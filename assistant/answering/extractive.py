@@ -22,6 +22,7 @@ from langchain_core.embeddings import Embeddings
 
 from assistant.answering.question import Question, has_type
 from assistant.answering.units import Unit, split_units
+from vectorstore.chunking import passage_context
 from vectorstore.text import tokenize
 
 _BACK_REFERENCE = re.compile(
@@ -230,8 +231,9 @@ class ExtractiveAnswerer:
                 seen.add(key)
                 header = _table_header(units, index, doc) if unit.kind == "row" else ""
                 terms = set(tokenize(f"{header}\n{text}"))
-                out.append(Candidate(n, index, unit, section, terms=terms, anchor=anchor, heading=heading))
-                out[-1].header = header
+                found = Candidate(n, index, unit, section, terms=terms, anchor=anchor, heading=heading)
+                found.header = header
+                out.append(found)
                 anchor = ""
         return out
 
@@ -388,9 +390,8 @@ class ExtractiveAnswerer:
                 return Decision([], f"no passage is about {', '.join(question.identifiers)}")
             ranked = about
         best = ranked[0]
-        context = [p.page_content for p in passages] + [str(p.metadata.get("section", "")) for p in passages]
-        context += [str(p.metadata.get("table_header", "")) for p in passages]
-        missing = question.missing_names(context + [str(p.metadata.get("source", "")) for p in passages])
+        sources = [str(p.metadata.get("source", "")) for p in passages]
+        missing = question.missing_names([passage_context(p) for p in passages] + sources)
         first = self.snippet(best, passages[best.passage - 1], question)
         coverage = self._coverage(question, first, query)
         decision = Decision(

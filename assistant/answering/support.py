@@ -14,6 +14,7 @@ from langchain_core.documents import Document
 from pydantic import BaseModel, Field
 
 from assistant.answering.units import split_sentences
+from vectorstore.chunking import passage_context
 from vectorstore.text import tokenize
 
 _MARKERS = re.compile(r"\s?\[(\d{1,3}(?:\s*[,;]\s*\d{1,3})*)\]")
@@ -55,8 +56,7 @@ def check_sentence(
     text: str, cites: list[int], passages: Sequence[Document], min_overlap: float
 ) -> SentenceSupport:
     cited = [passages[n - 1] for n in cites if 1 <= n <= len(passages)]
-    meta = [f"{p.metadata.get('section', '')} {p.metadata.get('table_header', '')}" for p in cited]
-    haystack = " ".join(f"{m} {p.page_content}" for m, p in zip(meta, cited, strict=True))
+    haystack = " ".join(passage_context(p) for p in cited)
     lowered = haystack.lower()
     missing = [n for n in _NUMBER.findall(text) if n not in haystack]
     missing += [m.group(0) for m in _NAME.finditer(text) if m.group(0).strip("`").lower() not in lowered]

@@ -382,9 +382,9 @@ async def login(request: Request) -> Response:
     if not gate.enabled:
         return RedirectResponse(_safe_next(next_), status_code=303)
     name, secret = str(form.get("name") or "").strip(), str(form.get("key") or "")
-    host = request.client.host if request.client else "?"
-    keys = [f"host:{host}"] + ([f"name:{name.lower()}"] if name else [])
-    wait = max(gate.host_failures.wait(keys[0]), gate.name_failures.wait(keys[-1]) if name else 0.0)
+    host_key = f"host:{request.client.host if request.client else '?'}"
+    name_key = f"name:{name.lower()}" if name else ""
+    wait = max(gate.host_failures.wait(host_key), gate.name_failures.wait(name_key) if name_key else 0.0)
     if wait:
         page = _login_page(next_, "Too many failed sign-ins: try again in a few minutes.", status=429)
         page.headers["Retry-After"] = str(int(wait) + 1)
@@ -393,14 +393,14 @@ async def login(request: Request) -> Response:
     if principal is None and not name:
         principal = await run_in_threadpool(gate.check_key, secret.strip())
     if principal is None:
-        gate.host_failures.failed(keys[0])
-        if name:
-            gate.name_failures.failed(keys[-1])
+        gate.host_failures.failed(host_key)
+        if name_key:
+            gate.name_failures.failed(name_key)
         await asyncio.sleep(0.5)  # slows guessing; keys should be long and random anyway
-        log.warning("failed sign-in from %s", keys[0])
+        log.warning("failed sign-in from %s", host_key)
         return _login_page(next_, "That name and password, or that key, is not valid.", status=401)
-    if name:
-        gate.name_failures.succeeded(keys[-1])
+    if name_key:
+        gate.name_failures.succeeded(name_key)
     response = RedirectResponse(_safe_next(next_), status_code=303)
     response.set_cookie(
         COOKIE,

@@ -182,7 +182,7 @@ class BodyLimitMiddleware:
         if length.isdigit():
             await (too_large if int(length) > limit else self.app)(scope, receive, send)
             return
-        body, more = b"", True
+        body, more = bytearray(), True  # grown in place: many small chunks must not copy it each time
         while more:
             message = await receive()
             if message["type"] != "http.request":
@@ -199,6 +199,6 @@ class BodyLimitMiddleware:
             if replayed:
                 return await receive()
             replayed = True
-            return {"type": "http.request", "body": body, "more_body": False}
+            return {"type": "http.request", "body": bytes(body), "more_body": False}
 
         await self.app(scope, replay, send)
