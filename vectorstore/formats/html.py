@@ -145,7 +145,7 @@ class _Walker:
 
     def element(self, tag: Tag) -> None:
         name = tag.name
-        if name in ("div", "aside", "section") and ADMONITIONS & set(tag.get("class") or []):
+        if name in ("div", "section") and ADMONITIONS & set(tag.get("class") or []):
             self.admonition(tag)
         elif name in HEADINGS:
             self.flush()
