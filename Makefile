@@ -116,7 +116,7 @@ $(PGDOCS)/.complete: eval/pgdocs-dev/corpus.txt
 
 # The public dev sets, each over its own corpus, with the baselines; tuning and held-out halves reported.
 eval: install eval-corpus
-	$(VENV)/bin/assistant eval eval/dev.jsonl eval/pydocs-dev/questions.jsonl=$(PYDOCS) \
+	$(VENV)/bin/assistant eval eval/dev.jsonl eval/seeds-fresh/questions.jsonl eval/pydocs-dev/questions.jsonl=$(PYDOCS) \
 		eval/pgdocs-dev/questions.jsonl=$(PGDOCS) --compare
 
 bench: install

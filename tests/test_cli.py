@@ -17,12 +17,14 @@ DEV_SET = ROOT / "eval" / "dev.jsonl"
 PYDOCS_SET = ROOT / "eval" / "pydocs-dev" / "questions.jsonl"
 PYDOCS_CORPUS = ROOT / "eval" / "pydocs-dev" / "corpus"
 PGDOCS_SET = ROOT / "eval" / "pgdocs-dev" / "questions.jsonl"
+FRESH_SET = ROOT / "eval" / "seeds-fresh" / "questions.jsonl"
 PGDOCS_CORPUS = ROOT / "eval" / "pgdocs-dev" / "corpus"
 # Measured floors (docs/quality.md) on each set's held-out half; a drop below them fails the suite.
 # Measured 2026-11-25 21:50 UTC (evidence / correct / refused): dev held-out 1.0 / 1.0 / 1.0 (one
 # unanswerable item); pydocs-dev 0.938 / 0.75 / 0.5; pgdocs-dev (HTML) 0.917 / 0.833 / 1.0.
 FLOORS = {
     "dev": {"retrieval_hit": 0.9, "answer_correct": 0.8, "refusal_recall": 0.5},
+    "seeds-fresh": {"retrieval_hit": 0.85, "answer_correct": 0.65, "refusal_recall": 0.5},
     "pydocs-dev": {"retrieval_hit": 0.9, "answer_correct": 0.6, "refusal_recall": 0.5},
     "pgdocs-dev": {"retrieval_hit": 0.8, "answer_correct": 0.6, "refusal_recall": 0.5},
 }
@@ -104,7 +106,7 @@ def test_eval_on_the_dev_sets_meets_the_floors_and_beats_the_naive_baseline(tmp_
     if not (PGDOCS_CORPUS / "functions-string.html").is_file():
         pytest.fail("the pgdocs-dev corpus is missing: `make eval-corpus` builds it from postgresql-doc-15")
     reports = tmp_path / "reports"
-    sets = [str(DEV_SET), f"{PYDOCS_SET}={PYDOCS_CORPUS}", f"{PGDOCS_SET}={PGDOCS_CORPUS}"]
+    sets = [str(DEV_SET), str(FRESH_SET), f"{PYDOCS_SET}={PYDOCS_CORPUS}", f"{PGDOCS_SET}={PGDOCS_CORPUS}"]
     variants = "naive baseline,hybrid (ours)"  # what the floors read; --compare adds dense-only and BM25-only
     args = ("eval", *sets, "--variants", variants, "--out", str(reports))
     out = run(*args, data=tmp_path / "data", timeout=1800)
