@@ -113,11 +113,7 @@ def build_chat(
         prepare=build_prepare(retriever, build_condenser(chat_model), fit),
         generate=build_generate(
             chat_model,
-            None
-            if chat_model
-            else ExtractiveAnswerer(
-                embeddings, corpus_knows=retriever.keyword_index.knows, rarity=retriever.keyword_index.rarity
-            ),
+            None if chat_model else ExtractiveAnswerer(embeddings, corpus=retriever.keyword_index),
         ),
         model_label=redact_urls(model_label(settings)),  # S16: shown in the UI, /readyz and answers
         min_relevance=settings.min_relevance,

@@ -160,6 +160,7 @@ def test_when_opening_a_clause_does_not_make_a_date_question() -> None:
     from assistant.answering.question import Question
 
     assert Question.read("When did the envoy arrive in Kessa?").answer_type == "date"
+    assert Question.read("In what year did the envoy arrive?").answer_type == "year"
     assert Question.read("And when and where was the next meeting due?").answer_type == "date"
     assert Question.read("And when writing, what compression level does it use?").answer_type == "other"
     assert Question.read("When I call open(), which encoding does it use?").answer_type == "other"
@@ -200,3 +201,37 @@ def test_a_question_naming_a_rows_key_and_a_column_looks_the_cell_up(notes) -> N
     answer = notes.chat.answer("What is the range of values a midcount can hold?")
     assert "| midcount | 2 bytes | 0 to 65535 |" in answer.text, answer.text
     assert "| Name | Storage Size | Range |" in answer.text and "tinycount | 1 byte" not in answer.text
+
+
+def test_an_in_what_year_question_is_not_answered_by_a_day_without_a_year(notes) -> None:
+    answer = notes.chat.answer("In what year did the envoy arrive in Kessa?")
+    assert answer.refused and not answer.citations, answer.text  # the notes say "On July 11", no year
+    founded = _passage("The Kessa charter was drawn up in 1887 by the four river towns.", 0)
+    assert "1887" in _answer(notes, "In which year was the Kessa charter drawn up?", [founded])
+
+
+def test_a_name_few_chunks_hold_must_be_in_the_answers_passage(notes) -> None:
+    """The gauge passage answers "how do I reset" but says nothing of the Lindholm ferry, which only another
+    passage names: quoting it would answer another question."""
+    from assistant.answering.extractive import ExtractiveAnswerer
+
+    answerer = ExtractiveAnswerer(notes.embeddings, corpus=notes.keyword_index)
+    ferry = _passage("The Lindholm ferry carries forty passengers between the two towns.", 0, "ferry.txt")
+    gauge = _passage("To reset the tide gauge, hold the red button for ten seconds.", 0, "gauge.txt")
+    question = "How do I reset the gauge on the Lindholm ferry?"
+    assert "".join(answerer.stream(question, [gauge, ferry])) == ""
+    named = _passage("To reset the gauge on the Lindholm ferry, hold the red button.", 0, "gauge.txt")
+    assert "red button" in "".join(answerer.stream(question, [named, ferry]))
+
+
+def test_a_name_in_the_first_half_of_a_cut_paragraph_places_the_second(notes) -> None:
+    from assistant.answering.extractive import ExtractiveAnswerer
+
+    first = "After the talks, the towns of Kessa and Lindholm adopted a joint statement on the river."
+    second = "It stresses open locks, equal tolls for barges and shared dredging of the channel."
+    answerer = ExtractiveAnswerer(notes.embeddings, corpus=notes.keyword_index)
+    question = "Which tolls does the Lindholm statement call for?"
+    adjacent = [_passage(second, 100 + len(first) + 1), _passage(first, 100)]
+    assert "equal tolls" in "".join(answerer.stream(question, adjacent))
+    apart = [_passage(second, 900 + len(first) + 1), _passage(first, 100)]
+    assert "equal tolls" not in "".join(answerer.stream(question, apart))  # nothing joins them

@@ -216,16 +216,20 @@ class KeywordIndex:
             self.ensure_current()
         return self._current
 
+    def frequency(self, term: str) -> tuple[int, int]:
+        """(chunks holding a stemmed term, chunks in all)."""
+        snapshot = self._loaded()
+        if snapshot is None or snapshot.bm25 is None or not snapshot.size:
+            return 0, 0
+        index = snapshot.bm25.vocab_dict.get(term)
+        indptr = snapshot.bm25.scores["indptr"]
+        return (0 if index is None else int(indptr[index + 1] - indptr[index])), snapshot.size
+
     def rarity(self, term: str) -> float:
         """Inverse document frequency of a stemmed term over the chunks: log(1 + N / (1 + df)); a term no
         chunk holds gets the highest value."""
-        snapshot = self._loaded()
-        if snapshot is None or snapshot.bm25 is None or not snapshot.size:
-            return 0.0
-        index = snapshot.bm25.vocab_dict.get(term)
-        indptr = snapshot.bm25.scores["indptr"]
-        df = 0 if index is None else int(indptr[index + 1] - indptr[index])
-        return math.log(1 + snapshot.size / (1 + df))
+        df, size = self.frequency(term)
+        return math.log(1 + size / (1 + df)) if size else 0.0
 
     def knows(self, word: str) -> bool:
         """Whether any chunk (or its heading path) holds this word, compared by stem."""

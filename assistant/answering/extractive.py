@@ -13,8 +13,9 @@ import math
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 from langchain_core.documents import Document
@@ -33,6 +34,16 @@ _BACK_REFERENCE = re.compile(
 ANSWERABLE_KINDS = ("sentence", "item", "row", "code")
 
 
+class CorpusStats(Protocol):
+    """What the answerer asks of the documents' vocabulary; the keyword index answers."""
+
+    def knows(self, word: str) -> bool: ...
+
+    def rarity(self, term: str) -> float: ...
+
+    def frequency(self, term: str) -> tuple[int, int]: ...
+
+
 @dataclass
 class ExtractiveConfig:
     min_score: float = 0.20  # below this no unit answers: refuse
@@ -46,6 +57,10 @@ class ExtractiveConfig:
     anchor_bonus: float = 0.12  # the first unit after a matching FAQ question
     lookup_bonus: float = 0.12  # a table row whose key and one of whose columns the question names
     code_factor: float = 0.85
+    # A name of the question that at most this share of the chunks hold (or one chunk, in a small corpus) is
+    # what the question is about ("Sochi", "MERGE", "HTTPS"); the answer's passage must mention it. A name
+    # many chunks hold ("Lavrov" in his speeches, "Python") is the documents' subject and goes without saying.
+    distinctive_share: float | None = 0.02  # None: no such check
 
 
 @dataclass
@@ -191,19 +206,23 @@ def _referent(units: list[Unit], i: int) -> bool:
     return alone and len(before.text) <= 120 and all(u.block != unit.block for u in units[:i])
 
 
+def _distinctive(corpus: CorpusStats, name: str, share: float) -> bool:
+    """Whether few chunks hold a part of the name: at most `share` of them, or one."""
+    counts = [corpus.frequency(term) for term in tokenize(name)]
+    return any(df <= max(1.0, share * size) for df, size in counts)
+
+
 class ExtractiveAnswerer:
     def __init__(
         self,
         embeddings: Embeddings,
         config: ExtractiveConfig | None = None,
         cache_size: int = 20_000,
-        corpus_knows: Callable[[str], bool] | None = None,
-        rarity: Callable[[str], float] | None = None,
+        corpus: CorpusStats | None = None,
     ) -> None:
         self.embeddings = embeddings
         self.config = config or ExtractiveConfig()
-        self.corpus_knows = corpus_knows
-        self.rarity = rarity
+        self.corpus = corpus
         self._vectors = _VectorCache(embeddings, cache_size)
 
     # -- candidates and scores ----------------------------------------------------------------------
@@ -380,7 +399,7 @@ class ExtractiveAnswerer:
         query: str | None = None,
         said: Sequence[str] = (),
     ) -> Decision:
-        question = Question.read(question_text, self.corpus_knows)
+        question = Question.read(question_text, self.corpus.knows if self.corpus else None)
         ranked = self.score(question, self.candidates(passages, said), query)
         if not ranked:
             return Decision([], "no candidate sentence")
@@ -399,6 +418,8 @@ class ExtractiveAnswerer:
         )
         if missing:
             decision.refusal = f"no passage mentions {', '.join(missing)}"
+        elif unplaced := self._unplaced(question, first, passages):
+            decision.refusal = f"the answer's passage does not mention {', '.join(unplaced)}"
         elif best.score < self.config.min_score:
             decision.refusal = f"best score {best.score:.2f}"
         elif question.answer_type != "list" and not has_type(first.text, question.answer_type):
@@ -413,6 +434,24 @@ class ExtractiveAnswerer:
             decision.snippets.append(second)
         return decision
 
+    def _unplaced(self, question: Question, snippet: Snippet, passages: Sequence[Document]) -> list[str]:
+        """The question's distinctive names (few chunks hold them) that the snippet's passage, the passage
+        its paragraph began in and its source's name all leave out: the snippet is about something else."""
+        corpus, limit = self.corpus, self.config.distinctive_share
+        if corpus is None or limit is None:
+            return []
+        names = [n for n in question.specific if _distinctive(corpus, n, limit)]
+        if not names:
+            return []
+        here = passages[snippet.passage - 1]
+        context = [passage_context(here), str(here.metadata.get("source", ""))]
+        source, start = here.metadata.get("source"), int(here.metadata.get("start", -10))
+        for other in passages:  # the chunk before, when the chunker cut the snippet's paragraph in two
+            before = start - int(other.metadata.get("end", -10))
+            if other.metadata.get("source") == source and 0 <= before <= 2:
+                context.append(passage_context(other))
+        return question.missing_names(context, names=names)
+
     def _coverage(self, question: Question, snippet: Snippet, query: str | None) -> float:
         """Share of what was asked that the snippet (with its heading) holds, each term weighted by how
         rare it is in the documents: missing "https" and "certificate" weighs more than missing "file"."""
@@ -420,8 +459,8 @@ class ExtractiveAnswerer:
         weights = {t: 0.5 for t in set(tokenize(query or "")) - own} | {t: 1.0 for t in own}
         if not weights:
             return 1.0
-        if self.rarity is not None:
-            weights = {t: w * self.rarity(t) for t, w in weights.items()}
+        if self.corpus is not None:
+            weights = {t: w * self.corpus.rarity(t) for t, w in weights.items()}
         context = snippet.terms | set(tokenize(snippet.heading))
         total = sum(weights.values()) or 1.0
         return sum(w for t, w in weights.items() if t in context) / total

@@ -9,7 +9,7 @@ from typing import Literal
 
 from vectorstore.text import STOPWORDS, common_words, tokenize, words
 
-AnswerType = Literal["day", "date", "number", "list", "other"]
+AnswerType = Literal["day", "year", "date", "number", "list", "other"]
 
 # "When did/was/will ..." asks for a time; "When writing, what level ..." and "When I call open(), which
 # encoding ..." open a clause and ask something else.
@@ -19,6 +19,7 @@ _DATE_Q = re.compile(
     r"since when\b)",
     re.I,
 )
+_YEAR_Q = re.compile(r"\b(?:in |during )?(?:what|which) year\b", re.I)
 _DAY_Q = re.compile(r"\b(?:on )?(?:what|which) (?:dates?|days?)\b", re.I)
 _NUMBER_Q = re.compile(
     r"\b(how many|how much|how long|how often|how large|how big|what (?:number|percentage|size|port|value)"
@@ -92,6 +93,9 @@ DATE_TOKEN = re.compile(
     r"century|decade|year|years|month|week)\b",
     re.I,
 )
+YEAR_TOKEN = re.compile(
+    r"\b(?:1[5-9]\d\d|20\d\d)s?\b|\b(?:last|this|next|that|same|previous|following|current) year\b", re.I
+)
 NUMBER_TOKEN = re.compile(
     r"\d|\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|hundreds?|"
     r"thousands?|millions?|billions?|dozens?|several|half|double|twice|once|none|zero)\b",
@@ -152,13 +156,17 @@ class Question:
             answer_type=_answer_type(text),
         )
 
-    def missing_names(self, texts: list[str], identifiers: bool = False) -> list[str]:
-        """Specific names (or only the code identifiers) of the question that none of `texts` mentions,
-        by stem or as a word's start ("Ukraine" is mentioned by "Ukrainian")."""
+    def missing_names(
+        self, texts: list[str], identifiers: bool = False, names: list[str] | None = None
+    ) -> list[str]:
+        """Specific names (or only the code identifiers, or the `names` given) of the question that none of
+        `texts` mentions, by stem or as a word's start ("Ukraine" is mentioned by "Ukrainian")."""
         haystack = " ".join(texts).lower()
         stems = set(tokenize(haystack))
         missing = []
-        for name in self.identifiers if identifiers else self.specific:
+        if names is None:
+            names = self.identifiers if identifiers else self.specific
+        for name in names:
             if name in haystack:
                 continue
             parts = tokenize(name)
@@ -175,6 +183,8 @@ def _starts_a_word(stem: str, stems: set[str]) -> bool:
 def _answer_type(text: str) -> AnswerType:
     if _DAY_Q.search(text):
         return "day"
+    if _YEAR_Q.search(text):
+        return "year"
     if _DATE_Q.search(text):
         return "date"
     if _NUMBER_Q.search(text):
@@ -205,6 +215,8 @@ def has_type(text: str, answer_type: AnswerType) -> bool:
         return bool(ENUMERATION.search(text)) or text.count("\n- ") >= 1 or text.lstrip().startswith("- ")
     if answer_type == "day":
         return bool(DAY_TOKEN.search(text))
+    if answer_type == "year":  # "in what year" is not answered by "on February 25"
+        return bool(YEAR_TOKEN.search(text))
     if answer_type == "date":
         return bool(DATE_TOKEN.search(text))
     if answer_type == "number":

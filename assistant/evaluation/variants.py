@@ -64,11 +64,7 @@ def naive_baseline(container: Container, workdir: Path) -> ChatService:
         prepare=prepare,
         generate=build_generate(
             None,
-            ExtractiveAnswerer(
-                container.embeddings,
-                corpus_knows=container.keyword_index.knows,
-                rarity=container.keyword_index.rarity,
-            ),
+            ExtractiveAnswerer(container.embeddings, corpus=container.keyword_index),
         ),
         model_label="naive baseline",
         min_relevance=container.settings.min_relevance,
@@ -97,12 +93,8 @@ def with_answerer(**changes: Any) -> Builder:
         from assistant.answering.chain import build_condenser, build_generate, build_prepare
         from assistant.answering.extractive import ExtractiveAnswerer, ExtractiveConfig
 
-        index = container.keyword_index
         answerer = ExtractiveAnswerer(
-            container.embeddings,
-            replace(ExtractiveConfig(), **changes),
-            corpus_knows=index.knows,
-            rarity=index.rarity,
+            container.embeddings, replace(ExtractiveConfig(), **changes), corpus=container.keyword_index
         )
         return ChatService(
             prepare=build_prepare(container.retriever, build_condenser(None)),
@@ -130,6 +122,7 @@ VARIANTS: dict[str, Builder] = {
     "ours without FAQ anchors": with_answerer(anchor_bonus=0.0),
     "ours without code penalty": with_answerer(code_factor=1.0),
     "ours without table lookup": with_answerer(lookup_bonus=0.0),
+    "ours without distinctive names": with_answerer(distinctive_share=None),
     "hybrid (ours)": ours,
 }
 COMPARE = ["naive baseline", "dense only", "bm25 only", "hybrid (ours)"]
