@@ -60,7 +60,7 @@ class Settings(BaseSettings):
     )
     retrieval_mode: Literal["hybrid", "dense", "bm25"] = Field("hybrid", description="How passages are found")
     min_relevance: float = Field(
-        0.30, description="Cosine similarity below which a passage is not relevant enough to answer from."
+        0.25, description="Cosine similarity below which a passage is not relevant enough to answer from."
     )
 
     # Embeddings
