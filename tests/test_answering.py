@@ -235,3 +235,28 @@ def test_a_name_in_the_first_half_of_a_cut_paragraph_places_the_second(notes) ->
     assert "equal tolls" in "".join(answerer.stream(question, adjacent))
     apart = [_passage(second, 900 + len(first) + 1), _passage(first, 100)]
     assert "equal tolls" not in "".join(answerer.stream(question, apart))  # nothing joins them
+
+
+def test_a_name_in_the_documents_opening_frames_every_passage_of_it(notes) -> None:
+    """ "At the Valdorn Club" names where the speech was given, which only its opening says."""
+    from assistant.answering.extractive import ExtractiveAnswerer
+
+    answerer = ExtractiveAnswerer(notes.embeddings, corpus=notes.keyword_index)
+    opening = _passage("Speech of the spring session at the Valdorn Club. The text follows.", 0, "speech.txt")
+    said = "On the river locks, the minister said that the tolls must stay equal for every barge and season."
+    body = _passage(said, 900, "speech.txt")
+    question = "What did the minister say at the Valdorn Club about the tolls on the river locks?"
+    assert "must stay equal" in "".join(answerer.stream(question, [body, opening]))
+    later = _passage("The Valdorn Club was founded by ferrymen of the lower river.", 300, "speech.txt")
+    assert "".join(answerer.stream(question, [body, later])) == ""  # not its opening: says nothing of it
+
+
+def test_names_are_matched_as_words_and_acronyms_as_spelled_out() -> None:
+    from assistant.answering.question import Question
+
+    https = Question.read("How do I serve files over HTTPS with the Tornado server?")
+    assert https.missing_names(["The Tornado server, HTTPServer, is a TCPServer subclass."]) == ["https"]
+    ict = Question.read("Who co-chaired the meetings on ICT security?")
+    assert ict.missing_names(["security of information and communication technologies"]) == []
+    assert ict.missing_names(["strict security rules"]) == ["ict"]
+    assert "na" not in Question.read("Can a JSON number be NaN?").specific

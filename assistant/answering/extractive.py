@@ -418,7 +418,7 @@ class ExtractiveAnswerer:
         )
         if missing:
             decision.refusal = f"no passage mentions {', '.join(missing)}"
-        elif unplaced := self._unplaced(question, first, passages):
+        elif unplaced := self._unplaced(question, best.passage, passages):
             decision.refusal = f"the answer's passage does not mention {', '.join(unplaced)}"
         elif best.score < self.config.min_score:
             decision.refusal = f"best score {best.score:.2f}"
@@ -434,21 +434,26 @@ class ExtractiveAnswerer:
             decision.snippets.append(second)
         return decision
 
-    def _unplaced(self, question: Question, snippet: Snippet, passages: Sequence[Document]) -> list[str]:
+    def _unplaced(self, question: Question, number: int, passages: Sequence[Document]) -> list[str]:
         """The question's distinctive names (few chunks hold them) that the snippet's passage, the passage
-        its paragraph began in and its source's name all leave out: the snippet is about something else."""
+        its paragraph began in, its document's opening (title, byline: "at the Valdai Club" frames a question
+        about the speech given there) and its source's name all leave out: the snippet is about something
+        else."""
         corpus, limit = self.corpus, self.config.distinctive_share
         if corpus is None or limit is None:
             return []
         names = [n for n in question.specific if _distinctive(corpus, n, limit)]
         if not names:
             return []
-        here = passages[snippet.passage - 1]
+        here = passages[number - 1]
         context = [passage_context(here), str(here.metadata.get("source", ""))]
         source, start = here.metadata.get("source"), int(here.metadata.get("start", -10))
-        for other in passages:  # the chunk before, when the chunker cut the snippet's paragraph in two
-            before = start - int(other.metadata.get("end", -10))
-            if other.metadata.get("source") == source and 0 <= before <= 2:
+        for other in passages:
+            if other.metadata.get("source") != source:
+                continue
+            opening = int(other.metadata.get("start", -1)) == 0
+            before = start - int(other.metadata.get("end", -10))  # the chunker cut the paragraph in two
+            if opening or 0 <= before <= 2:
                 context.append(passage_context(other))
         return question.missing_names(context, names=names)
 

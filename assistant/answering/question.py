@@ -37,7 +37,7 @@ _IDENTIFIER = re.compile(
 _CODE_NAME = re.compile(r"\b[A-Za-z_]\w+(?:\.[A-Za-z_]\w+)+(?:\(\))?|\b[A-Za-z_]\w*\(\)|\b[a-z]+_\w+")
 # A capitalised word inside a sentence is a name: after a lower-case word or a comma, and also right
 # after a slash or an opening bracket ("Europe/Paris", "(Paris)").
-_CAPITALISED = re.compile(r"(?:(?<=[a-z,;:] )|(?<=[/(]))[A-Z][a-z]+(?:[-'][A-Za-z]+)*")
+_CAPITALISED = re.compile(r"(?:(?<=[a-z,;:] )|(?<=[/(]))[A-Z][a-z]+(?:[-'][A-Za-z]+)*(?![A-Za-z])")
 _SUFFIXES = (
     "'s",
     "ies",
@@ -167,7 +167,9 @@ class Question:
         if names is None:
             names = self.identifiers if identifiers else self.specific
         for name in names:
-            if name in haystack:
+            if re.search(rf"(?<!\w){re.escape(name)}(?!\w)", haystack):  # "https" is not in "httpserver"
+                continue
+            if name.upper() in self.text and _spelled_out(name, haystack):
                 continue
             parts = tokenize(name)
             if parts and all(p in stems or _starts_a_word(p, stems) for p in parts):
@@ -177,7 +179,19 @@ class Question:
 
 
 def _starts_a_word(stem: str, stems: set[str]) -> bool:
-    return len(stem) >= 5 and any(s.startswith(stem) for s in stems)
+    """A derived word ("ukrain" -> "ukrainian", "vietnam" -> "vietnames"), not a compound ("https" is not
+    the start of "httpserver")."""
+    return len(stem) >= 5 and any(s.startswith(stem) and len(s) - len(stem) <= 4 for s in stems)
+
+
+def _spelled_out(name: str, haystack: str) -> bool:
+    """An acronym of the question written out in the text: "ICT" as "information and communication
+    technologies"."""
+    if not re.fullmatch(r"[a-z]{3,6}", name):
+        return False
+    joiner = r"(?:\s+(?:and|of|for|the|&)\s+|[\s-]+)"
+    pattern = joiner.join(rf"{letter}\w*" for letter in name)
+    return re.search(rf"(?<!\w){pattern}(?!\w)", haystack) is not None
 
 
 def _answer_type(text: str) -> AnswerType:
