@@ -208,6 +208,8 @@ def test_an_in_what_year_question_is_not_answered_by_a_day_without_a_year(notes)
     assert answer.refused and not answer.citations, answer.text  # the notes say "On July 11", no year
     founded = _passage("The Kessa charter was drawn up in 1887 by the four river towns.", 0)
     assert "1887" in _answer(notes, "In which year was the Kessa charter drawn up?", [founded])
+    ancient = _passage("The first Kessa lock was built in 988 by the river monks.", 0)
+    assert "988" in _answer(notes, "In what year was the first Kessa lock built?", [ancient])
 
 
 def test_a_name_few_chunks_hold_must_be_in_the_answers_passage(notes) -> None:
@@ -228,13 +230,15 @@ def test_a_name_in_the_first_half_of_a_cut_paragraph_places_the_second(notes) ->
     from assistant.answering.extractive import ExtractiveAnswerer
 
     first = "After the talks, the towns of Kessa and Lindholm adopted a joint statement on the river."
-    second = "It stresses open locks, equal tolls for barges and shared dredging of the channel."
+    second = "The statement stresses open locks, equal tolls for barges and shared dredging of the channel."
     answerer = ExtractiveAnswerer(notes.embeddings, corpus=notes.keyword_index)
-    question = "Which tolls does the Lindholm statement call for?"
-    adjacent = [_passage(second, 100 + len(first) + 1), _passage(first, 100)]
-    assert "equal tolls" in "".join(answerer.stream(question, adjacent))
-    apart = [_passage(second, 900 + len(first) + 1), _passage(first, 100)]
-    assert "equal tolls" not in "".join(answerer.stream(question, apart))  # nothing joins them
+    question = "Which tolls for barges does the Lindholm statement stress?"
+    right_after = [_passage(second, 100 + len(first) + 1), _passage(first, 100)]
+    overlapping = [_passage(second, 100 + len(first) - 40), _passage(first, 100)]  # the chunker's overlap
+    for passages in (right_after, overlapping):
+        assert "equal tolls" in "".join(answerer.stream(question, passages))
+    apart = [_passage(second, 900), _passage(first, 100)]
+    assert "".join(answerer.stream(question, apart)) == ""  # nothing joins them: Lindholm is elsewhere
 
 
 def test_a_name_in_the_documents_opening_frames_every_passage_of_it(notes) -> None:
@@ -259,4 +263,8 @@ def test_names_are_matched_as_words_and_acronyms_as_spelled_out() -> None:
     ict = Question.read("Who co-chaired the meetings on ICT security?")
     assert ict.missing_names(["security of information and communication technologies"]) == []
     assert ict.missing_names(["strict security rules"]) == ["ict"]
+    assert ict.missing_names(["it is called to check the security"]) == ["ict"]
+    hashing = Question.read("Which SHA functions does Python 3.8 offer?")
+    assert hashing.missing_names(["python3.8 has sha256() and friends"]) == []
+    assert hashing.missing_names(["python 13.8 has blake2b()"]) == ["sha", "3.8"]
     assert "na" not in Question.read("Can a JSON number be NaN?").specific

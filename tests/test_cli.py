@@ -20,12 +20,13 @@ PGDOCS_SET = ROOT / "eval" / "pgdocs-dev" / "questions.jsonl"
 FRESH_SET = ROOT / "eval" / "seeds-fresh" / "questions.jsonl"
 PGDOCS_CORPUS = ROOT / "eval" / "pgdocs-dev" / "corpus"
 # Measured floors (docs/quality.md) on each set's held-out half; a drop below them fails the suite.
-# Measured 2026-11-25 21:50 UTC (evidence / correct / refused): dev held-out 1.0 / 1.0 / 1.0 (one
-# unanswerable item); pydocs-dev 0.938 / 0.75 / 0.5; pgdocs-dev (HTML) 0.917 / 0.833 / 1.0.
+# Measured 2026-11-26 00:35 UTC (evidence / correct / refused): dev held-out 1.0 / 1.0 / 1.0 (one
+# unanswerable item); seeds-fresh 0.929 / 0.857 / 0.75; pydocs-dev 0.938 / 0.75 / 0.75 (issue 9 asks 0.60);
+# pgdocs-dev (HTML) 1.0 / 0.833 / 1.0.
 FLOORS = {
     "dev": {"retrieval_hit": 0.9, "answer_correct": 0.8, "refusal_recall": 0.5},
     "seeds-fresh": {"retrieval_hit": 0.85, "answer_correct": 0.65, "refusal_recall": 0.5},
-    "pydocs-dev": {"retrieval_hit": 0.9, "answer_correct": 0.6, "refusal_recall": 0.5},
+    "pydocs-dev": {"retrieval_hit": 0.9, "answer_correct": 0.6, "refusal_recall": 0.6},
     "pgdocs-dev": {"retrieval_hit": 0.8, "answer_correct": 0.6, "refusal_recall": 0.5},
 }
 

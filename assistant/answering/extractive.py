@@ -15,7 +15,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 from langchain_core.documents import Document
@@ -207,9 +207,18 @@ def _referent(units: list[Unit], i: int) -> bool:
 
 
 def _distinctive(corpus: CorpusStats, name: str, share: float) -> bool:
-    """Whether few chunks hold a part of the name: at most `share` of them, or one."""
+    """Whether few chunks hold a part of the name: at most `share` of them, or one (an empty index says
+    nothing)."""
     counts = [corpus.frequency(term) for term in tokenize(name)]
-    return any(df <= max(1.0, share * size) for df, size in counts)
+    return any(size and df <= max(1.0, share * size) for df, size in counts)
+
+
+def _offset(meta: dict[str, Any], key: str) -> int | None:
+    """A passage's start or end offset, None when it is missing or not a whole number."""
+    try:
+        return int(meta[key])
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 class ExtractiveAnswerer:
@@ -447,13 +456,15 @@ class ExtractiveAnswerer:
             return []
         here = passages[number - 1]
         context = [passage_context(here), str(here.metadata.get("source", ""))]
-        source, start = here.metadata.get("source"), int(here.metadata.get("start", -10))
+        source, start = here.metadata.get("source"), _offset(here.metadata, "start")
         for other in passages:
-            if other.metadata.get("source") != source:
+            if other is here or other.metadata.get("source") != source:
                 continue
-            opening = int(other.metadata.get("start", -1)) == 0
-            before = start - int(other.metadata.get("end", -10))  # the chunker cut the paragraph in two
-            if opening or 0 <= before <= 2:
+            begins, ends = _offset(other.metadata, "start"), _offset(other.metadata, "end")
+            # the chunk just before (overlapping it when the chunker cut a paragraph in two)
+            known = start is not None and begins is not None and ends is not None
+            before = known and begins < start <= ends + 2  # type: ignore[operator]
+            if begins == 0 or before:
                 context.append(passage_context(other))
         return question.missing_names(context, names=names)
 

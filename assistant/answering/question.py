@@ -15,11 +15,11 @@ AnswerType = Literal["day", "year", "date", "number", "list", "other"]
 # encoding ..." open a clause and ask something else.
 _DATE_Q = re.compile(
     r"^\s*(?:and\s+)?(?:when\s+(?:and\s+where\s+)?(?:did|does|do|was|were|is|are|will|would|has|have|had|"
-    r"can|could|should|shall|might|must)\b|on what dates?|what dates?|in what year|which year|what year|"
+    r"can|could|should|shall|might|must)\b|on what dates?|what dates?|"
     r"since when\b)",
     re.I,
 )
-_YEAR_Q = re.compile(r"\b(?:in |during )?(?:what|which) year\b", re.I)
+_YEAR_Q = re.compile(r"\b(?:in |during )?(?:what|which) year\b(?!-)", re.I)
 _DAY_Q = re.compile(r"\b(?:on )?(?:what|which) (?:dates?|days?)\b", re.I)
 _NUMBER_Q = re.compile(
     r"\b(how many|how much|how long|how often|how large|how big|what (?:number|percentage|size|port|value)"
@@ -37,7 +37,7 @@ _IDENTIFIER = re.compile(
 _CODE_NAME = re.compile(r"\b[A-Za-z_]\w+(?:\.[A-Za-z_]\w+)+(?:\(\))?|\b[A-Za-z_]\w*\(\)|\b[a-z]+_\w+")
 # A capitalised word inside a sentence is a name: after a lower-case word or a comma, and also right
 # after a slash or an opening bracket ("Europe/Paris", "(Paris)").
-_CAPITALISED = re.compile(r"(?:(?<=[a-z,;:] )|(?<=[/(]))[A-Z][a-z]+(?:[-'][A-Za-z]+)*(?![A-Za-z])")
+_CAPITALISED = re.compile(r"(?:(?<=[a-z,;:] )|(?<=[/(]))[A-Z][^\W\d_A-Z]+(?:[-'][^\W\d_]+)*(?!\w)")
 _SUFFIXES = (
     "'s",
     "ies",
@@ -94,7 +94,11 @@ DATE_TOKEN = re.compile(
     re.I,
 )
 YEAR_TOKEN = re.compile(
-    r"\b(?:1[5-9]\d\d|20\d\d)s?\b|\b(?:last|this|next|that|same|previous|following|current) year\b", re.I
+    r"(?<![\d.,])(?:1\d{3}|20\d\d)s?(?!\d)|"  # 1887, FY2023, the 1990s
+    r"\b(?:in|since|by|from|until|around|circa) [1-9]\d{2}(?![\d.,]?\d)|"  # in 988
+    r"\b(?:last|this|next|that|same|previous|following|current) year\b|"
+    r"\byears? (?:ago|earlier|later|before|after)\b",
+    re.I,
 )
 NUMBER_TOKEN = re.compile(
     r"\d|\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|hundreds?|"
@@ -156,6 +160,11 @@ class Question:
             answer_type=_answer_type(text),
         )
 
+    def _acronym(self, name: str) -> bool:
+        """Written in capitals in a question that is not all capitals ("ICT security", not "WHAT IS ICT")."""
+        capitals = re.search(rf"\b{re.escape(name.upper())}\b", self.text) is not None
+        return capitals and self.text != self.text.upper()
+
     def missing_names(
         self, texts: list[str], identifiers: bool = False, names: list[str] | None = None
     ) -> list[str]:
@@ -167,15 +176,21 @@ class Question:
         if names is None:
             names = self.identifiers if identifiers else self.specific
         for name in names:
-            if re.search(rf"(?<!\w){re.escape(name)}(?!\w)", haystack):  # "https" is not in "httpserver"
-                continue
-            if name.upper() in self.text and _spelled_out(name, haystack):
+            if _mentions(haystack, name) or (self._acronym(name) and _spelled_out(name, haystack)):
                 continue
             parts = tokenize(name)
             if parts and all(p in stems or _starts_a_word(p, stems) for p in parts):
                 continue
             missing.append(name)
         return missing
+
+
+def _mentions(haystack: str, name: str) -> bool:
+    """The name as a word of its own: "sha" in "sha256()" and "3.8" in "python3.8", not "https" in
+    "httpserver" nor "3.8" in "13.8"."""
+    left = r"(?<![\d.])" if name[:1].isdigit() else r"(?<!\w)"
+    right = r"(?![^\W\d_])" if name[-1:].isalpha() else r"(?!\d)" if name[-1:].isdigit() else ""
+    return re.search(left + re.escape(name) + right, haystack) is not None
 
 
 def _starts_a_word(stem: str, stems: set[str]) -> bool:
@@ -186,12 +201,15 @@ def _starts_a_word(stem: str, stems: set[str]) -> bool:
 
 def _spelled_out(name: str, haystack: str) -> bool:
     """An acronym of the question written out in the text: "ICT" as "information and communication
-    technologies"."""
+    technologies"; each word a content word of four letters or more ("is called to" is not "ICT")."""
     if not re.fullmatch(r"[a-z]{3,6}", name):
         return False
     joiner = r"(?:\s+(?:and|of|for|the|&)\s+|[\s-]+)"
-    pattern = joiner.join(rf"{letter}\w*" for letter in name)
-    return re.search(rf"(?<!\w){pattern}(?!\w)", haystack) is not None
+    pattern = joiner.join(rf"({letter}[a-z]{{3,}})" for letter in name)
+    for match in re.finditer(rf"(?<!\w){pattern}(?!\w)", haystack):
+        if not any(word in STOPWORDS for word in match.groups()):
+            return True
+    return False
 
 
 def _answer_type(text: str) -> AnswerType:
