@@ -268,3 +268,17 @@ def test_names_are_matched_as_words_and_acronyms_as_spelled_out() -> None:
     assert hashing.missing_names(["python3.8 has sha256() and friends"]) == []
     assert hashing.missing_names(["python 13.8 has blake2b()"]) == ["sha", "3.8"]
     assert "na" not in Question.read("Can a JSON number be NaN?").specific
+
+
+def test_a_cut_paragraph_goes_on_after_the_chunks_overlap(notes) -> None:
+    """The chunker's overlap repeats the last sentence of a chunk at the start of the next: the answer goes on
+    with the sentence after the repeat."""
+    intro = "The river towns met in spring."
+    first = "After the talks, the towns of Kessa and Lind adopted a joint statement on the river."
+    second = "The statement stresses open locks, equal tolls for barges and shared dredging."
+    before = _passage(f"{intro} {first}", 100)
+    after = _passage(f"{first} {second}", 100 + len(intro) + 1)
+    question = "What did the joint statement of Kessa and Lind on the river stress?"
+    answer = _answer(notes, question, [before, after])
+    assert first in answer and "equal tolls" in answer, answer
+    assert answer.count("adopted a joint statement") == 1  # the repeated sentence is quoted once

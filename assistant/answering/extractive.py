@@ -506,16 +506,21 @@ class ExtractiveAnswerer:
         ranked: list[Candidate], first: Snippet, passages: Sequence[Document], open_terms: set[str]
     ) -> Candidate | None:
         """A paragraph the chunker cut in two: when the first snippet runs to the end of its passage and
-        another passage starts where that one ends, that passage's opening sentence goes on with the
-        snippet; it is taken when it holds asked words the snippet lacks, whatever its own score."""
+        another passage goes on from there (right after it, or overlapping its last sentences), the sentence
+        of that passage that starts where this one ends goes on with the snippet; it is taken when it holds
+        asked words the snippet lacks, whatever its own score."""
         here = passages[first.passage - 1]
-        if first.end < len(here.page_content.rstrip()):
+        end = _offset(here.metadata, "end")
+        if end is None or first.end < len(here.page_content.rstrip()):
             return None
-        source, end = here.metadata.get("source"), int(here.metadata.get("end", -10))
+        source = here.metadata.get("source")
         for cand in ranked:
             meta = passages[cand.passage - 1].metadata
-            joined = meta.get("source") == source and 0 <= int(meta.get("start", -10)) - end <= 2
-            if joined and cand.index == 0 and cand.unit.kind == "sentence" and cand.terms & open_terms:
+            begins = _offset(meta, "start")
+            if begins is None or cand.passage == first.passage or meta.get("source") != source:
+                continue
+            follows = 0 <= begins + cand.unit.start - end <= 2
+            if follows and cand.unit.kind == "sentence" and cand.terms & open_terms:
                 return cand
         return None
 
