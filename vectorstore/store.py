@@ -15,6 +15,7 @@ from typing import Any
 import chromadb
 import httpx
 from chromadb.config import Settings as ChromaSettings
+from filelock import FileLock
 
 from vectorstore.chunking import Chunk, with_context
 
@@ -40,7 +41,10 @@ def open_client(data_dir: Path, host: str | None = None, port: int = 8000) -> ch
         except Exception as exc:
             raise StoreUnavailableError(f"cannot reach the Chroma server at {host}:{port}: {exc}") from exc
     (data_dir / "chroma").mkdir(parents=True, exist_ok=True)
-    return chromadb.PersistentClient(path=str(data_dir / "chroma"), settings=settings)
+    # Two processes opening a new data dir at once would both run Chroma's schema migrations ("table
+    # collections already exists"): one opens it at a time.
+    with FileLock(str(data_dir / ".chroma-open.lock"), timeout=120):
+        return chromadb.PersistentClient(path=str(data_dir / "chroma"), settings=settings)
 
 
 @contextmanager
