@@ -15,9 +15,9 @@ from typing import Any
 import chromadb
 import httpx
 from chromadb.config import Settings as ChromaSettings
-from filelock import FileLock
 
 from vectorstore.chunking import Chunk, with_context
+from vectorstore.locking import ProcessLock
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ def open_client(data_dir: Path, host: str | None = None, port: int = 8000) -> ch
     (data_dir / "chroma").mkdir(parents=True, exist_ok=True)
     # Two processes opening a new data dir at once would both run Chroma's schema migrations ("table
     # collections already exists"): one opens it at a time.
-    with FileLock(str(data_dir / ".chroma-open.lock"), timeout=120):
+    with ProcessLock(data_dir / ".chroma-open.lock", timeout=120, purpose="opening the store"):
         return chromadb.PersistentClient(path=str(data_dir / "chroma"), settings=settings)
 
 

@@ -213,6 +213,14 @@ def _distinctive(corpus: CorpusStats, name: str, share: float) -> bool:
     return any(size and df <= max(1.0, share * size) for df, size in counts)
 
 
+def _just_before(begins: int | None, ends: int | None, start: int | None) -> bool:
+    """A chunk that starts before `start` and reaches it: the one right before, or the one it overlaps when
+    the chunker cut a paragraph in two."""
+    if begins is None or ends is None or start is None:
+        return False
+    return begins < start <= ends + 2
+
+
 def _offset(meta: dict[str, Any], key: str) -> int | None:
     """A passage's start or end offset, None when it is missing or not a whole number."""
     try:
@@ -461,10 +469,7 @@ class ExtractiveAnswerer:
             if other is here or other.metadata.get("source") != source:
                 continue
             begins, ends = _offset(other.metadata, "start"), _offset(other.metadata, "end")
-            # the chunk just before (overlapping it when the chunker cut a paragraph in two)
-            known = start is not None and begins is not None and ends is not None
-            before = known and begins < start <= ends + 2  # type: ignore[operator]
-            if begins == 0 or before:
+            if begins == 0 or _just_before(begins, ends, start):
                 context.append(passage_context(other))
         return question.missing_names(context, names=names)
 
