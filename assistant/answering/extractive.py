@@ -452,8 +452,8 @@ class ExtractiveAnswerer:
         return decision
 
     def _unplaced(self, question: Question, number: int, passages: Sequence[Document]) -> list[str]:
-        """The question's distinctive names (few chunks hold them) that the snippet's passage, the passage
-        its paragraph began in, its document's opening (title, byline: "at the Valdai Club" frames a question
+        """The question's distinctive names (few chunks hold them) that the snippet's passage, the retrieved
+        chunk just before it, its document's opening (title, byline: "at the Valdai Club" frames a question
         about the speech given there) and its source's name all leave out: the snippet is about something
         else."""
         corpus, limit = self.corpus, self.config.distinctive_share
