@@ -2,25 +2,30 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import logging
 import os
 import re
+import stat
+import tempfile
 import time
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from tqdm import tqdm
 
 from vectorstore.chunking import LAYOUT_VERSION, Chunk, Chunker
+from vectorstore.document import StructuredText
 from vectorstore.embeddings import LazyEmbeddings
 from vectorstore.jobs import JobCancelled
 from vectorstore.keyword import KeywordIndex
-from vectorstore.loaders import SUPPORTED_SUFFIXES, LoadError, is_supported, load_document
+from vectorstore.loaders import SUPPORTED_SUFFIXES, LoadError, is_supported
 from vectorstore.locking import ProcessLock, data_dir_write_lock
+from vectorstore.sandbox import ParserSandbox
 from vectorstore.store import ChunkStore
 
 log = logging.getLogger(__name__)
@@ -100,11 +105,32 @@ class DocumentInfo:
     collection: str = DEFAULT_COLLECTION
 
 
+@dataclass(frozen=True)
+class _FileId:
+    """Which file a walk found: read later only if it is still that file (S8), opened at `real` (the file, or
+    a symlink's target inside the folder) without following a symlink."""
+
+    real: Path
+    dev: int
+    ino: int
+
+
+def _identify(real: Path) -> _FileId | None:
+    """The regular file at `real`, a path without symlinks (callers resolve and check it); None when it is
+    anything else, a symlink put there meanwhile included."""
+    try:
+        found = os.stat(real, follow_symlinks=False)
+    except OSError:
+        return None
+    return _FileId(real, found.st_dev, found.st_ino) if stat.S_ISREG(found.st_mode) else None
+
+
 @dataclass
 class _FileJob:
     source: str
     path: Path
     root: str
+    file_id: _FileId | None = None
 
 
 # `progress(done, total)`: chunks of the current file written so far, of those it has to embed.
@@ -129,45 +155,69 @@ class _Hooks:
 NO_HOOKS = _Hooks()  # frozen: shared safely as the default
 
 
-def _sha256(path: Path) -> str:
+def _sha256(handle: IO[bytes]) -> str:
     digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
+    for block in iter(lambda: handle.read(1 << 20), b""):
+        digest.update(block)
     return digest.hexdigest()
 
 
-def _walk(root: Path) -> Iterator[tuple[Path, str]]:
-    """Files under `root` in path order, hidden ones left out, each with "" or the reason it is refused.
+REPLACED = "the file was replaced (or swapped for a symlink) after the folder was listed: not read"
+
+
+def _open_verified(file_id: _FileId) -> IO[bytes]:
+    """The walked file, open for reading; LoadError when the path no longer leads to it (S8).
+
+    `O_NOFOLLOW` refuses a symlink put in its place; the inode check catches any other swap (a renamed
+    file, a symlinked folder on the way). Everything after this reads the open file, never the path again.
+    """
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC  # NONBLOCK: a FIFO cannot hang us
+    try:
+        fd = os.open(file_id.real, flags)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise LoadError(REPLACED) from exc
+        raise
+    found = os.fstat(fd)
+    if not stat.S_ISREG(found.st_mode) or (found.st_dev, found.st_ino) != (file_id.dev, file_id.ino):
+        os.close(fd)
+        raise LoadError(REPLACED)
+    os.set_blocking(fd, True)
+    return os.fdopen(fd, "rb")
+
+
+def _walk(root: Path) -> Iterator[tuple[Path, str, _FileId | None]]:
+    """Files under `root` in path order, hidden ones left out, each with "" or the reason it is refused, and
+    the identity of the file found (checked again when it is read: S8).
 
     Symlinked folders are never followed (their files, if inside `root`, are reached at their real place).
     A symlink whose target leaves `root`, or points at a hidden file, is refused: a folder of notes must not
     pull in `~/.ssh/id_rsa` or `.env` through `innocent.txt -> ...`.
     """
-    found: list[tuple[Path, str]] = []
+    found: list[tuple[Path, str, _FileId | None]] = []
     for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
         base = Path(dirpath)
         dirnames[:] = [d for d in dirnames if not d.startswith(".")]
         for name in dirnames:
             folder = base / name
             if folder.is_symlink() and not _inside(folder.resolve(), root):
-                found.append((folder, "symlink to a folder outside the ingested folder: not followed"))
+                found.append((folder, "symlink to a folder outside the ingested folder: not followed", None))
         for name in filenames:
             if name.startswith("."):
                 continue
             file = base / name
             if not file.is_symlink():
-                if file.is_file():
-                    found.append((file, ""))
+                if (file_id := _identify(file)) is not None:
+                    found.append((file, "", file_id))
                 continue
             target = file.resolve()
             if not _inside(target, root):
-                found.append((file, "symlink to a file outside the ingested folder: not read"))
+                found.append((file, "symlink to a file outside the ingested folder: not read", None))
             elif any(part.startswith(".") for part in target.relative_to(root).parts):
-                found.append((file, "symlink to a hidden file: not read"))
-            elif target.is_file():
-                found.append((file, ""))
-    return iter(sorted(found))
+                found.append((file, "symlink to a hidden file: not read", None))
+            elif (file_id := _identify(target)) is not None:
+                found.append((file, "", file_id))
+    return iter(sorted(found, key=lambda entry: entry[0]))
 
 
 def _inside(path: Path, root: Path) -> bool:
@@ -186,6 +236,7 @@ class IngestService:
         uploads_dir: Path,
         batch_size: int = 64,
         write_lock: ProcessLock | None = None,
+        parser: ParserSandbox | None = None,
     ) -> None:
         self.store = store
         self.keyword_index = keyword_index
@@ -196,6 +247,8 @@ class IngestService:
         # Writes take turns (two uploads at once, an upload during a delete, the server and `assistant
         # ingest` in another process: a file lock in the data dir); reads never wait.
         self._write_lock = write_lock or data_dir_write_lock(uploads_dir.parent)
+        # Files are parsed in a worker process bounded in CPU time and memory, killed on a cancel (N6).
+        self.parser = parser or ParserSandbox()
 
     # -- discovery --------------------------------------------------------------------------------------
     def _discover(self, paths: Iterable[Path], report: IngestReport) -> tuple[list[_FileJob], list[str]]:
@@ -206,14 +259,14 @@ class IngestService:
             if path.is_dir():
                 root = path.resolve()
                 roots.append(str(root))
-                for file, refused in _walk(root):
+                for file, refused, file_id in _walk(root):
                     rel = file.relative_to(root).as_posix()
                     if refused:
                         report.skipped.append(SkippedFile(rel, refused))
                     else:
-                        jobs.append(_FileJob(rel, file, str(root)))
+                        jobs.append(_FileJob(rel, file, str(root), file_id))
             elif path.is_file():
-                jobs.append(_FileJob(path.name, path.resolve(), ""))
+                jobs.append(_FileJob(path.name, path.resolve(), "", _identify(path.resolve())))
             else:
                 report.skipped.append(SkippedFile(str(path), "no such file or directory"))
         return jobs, roots
@@ -232,8 +285,9 @@ class IngestService:
         ingested again into another collection moves there).
 
         `on_progress(done, total)` follows the current file's embedding batch by batch; `cancelled()` is
-        asked between batches and files: when true, the file being embedded is taken out again (its chunks
-        written so far are deleted) and JobCancelled is raised, so every file is either fully in or out.
+        asked between batches and files, and while a file is parsed (the parser process is killed): when
+        true, the file being parsed or embedded is taken out again (its chunks written so far are deleted)
+        and JobCancelled is raised, so every file is either fully in or out.
         """
         with self._write_lock:
             return self._ingest(paths, progress, collection, _Hooks(on_progress, cancelled))
@@ -320,18 +374,22 @@ class IngestService:
         collection: str = DEFAULT_COLLECTION,
         hooks: _Hooks = NO_HOOKS,
     ) -> None:
-        file_sha = _sha256(job.path)
-        if existing and all(
-            meta.get("file_sha") == file_sha
-            and meta.get("layout") == LAYOUT_VERSION
-            and meta.get("collection") == collection  # chunks from before collections get theirs stamped
-            for meta in existing.values()
-        ):
-            report.files_unchanged += 1
-            report.chunks_kept += len(existing)
-            hooks.report(0, 0)
-            return
-        document = load_document(job.path)
+        if job.file_id is None:
+            raise LoadError(REPLACED)
+        with _open_verified(job.file_id) as handle:
+            file_sha = _sha256(handle)
+            if existing and all(
+                meta.get("file_sha") == file_sha
+                and meta.get("layout") == LAYOUT_VERSION
+                and meta.get("collection") == collection  # chunks from before collections get theirs stamped
+                for meta in existing.values()
+            ):
+                report.files_unchanged += 1
+                report.chunks_kept += len(existing)
+                hooks.report(0, 0)
+                return
+            handle.seek(0)
+            document, file_sha = self._parse(handle, job.path.name, hooks)
         chunks = self.chunker.split(job.source, document)
         extra = {
             "path": str(job.path),
@@ -355,6 +413,18 @@ class IngestService:
         report.chunks_added += len(new)
         report.chunks_kept += len(kept)
         report.chunks_removed += len(stale)
+
+    def _parse(self, handle: IO[bytes], name: str, hooks: _Hooks) -> tuple[StructuredText, str]:
+        """The open file parsed in the sandbox, and the hash of what was parsed. The parser reads a private
+        copy written from `handle` (no second open of the ingested path: S8); a cancel kills the parse."""
+        with tempfile.TemporaryDirectory(prefix="ingest-") as folder:
+            copy = Path(folder) / name
+            digest = hashlib.sha256()
+            with copy.open("xb") as out:
+                for block in iter(lambda: handle.read(1 << 20), b""):
+                    digest.update(block)
+                    out.write(block)
+            return self.parser.parse(copy, hooks.cancelled), digest.hexdigest()
 
     def _add_new(self, new: list[Chunk], extra: dict[str, Any], hooks: _Hooks) -> None:
         """Embeds and adds the file's new chunks batch by batch, reporting each batch.
@@ -418,20 +488,24 @@ class IngestService:
 
         if not folder:
             path = target.resolve()
-            jobs = [_FileJob(path.name, path, "")] if target.is_file() and touched(target) else []
+            jobs = (
+                [_FileJob(path.name, path, "", _identify(path))]
+                if target.is_file() and touched(target)
+                else []
+            )
             return (
                 jobs,
                 lambda src, meta: touched(target) and not meta.get("root") and meta.get("path") == str(path),
             )
         root = target.resolve()
         jobs = []
-        for file, refused in _walk(root) if root.is_dir() else iter(()):
+        for file, refused, file_id in _walk(root) if root.is_dir() else iter(()):
             if touched(file):
                 rel = file.relative_to(root).as_posix()
                 if refused:
                     report.skipped.append(SkippedFile(rel, refused))
                 else:
-                    jobs.append(_FileJob(rel, file, str(root)))
+                    jobs.append(_FileJob(rel, file, str(root), file_id))
         return jobs, lambda src, meta: meta.get("root") == str(root) and touched(root / src)
 
     # -- uploads ----------------------------------------------------------------------------------------

@@ -8,8 +8,9 @@ Retry-After, the UI says to try again), instead of piling up blocked threads.
 Each submission is a `Job`: an unguessable id, a state (queued, running, done, failed, cancelled), per-file
 progress (chunks embedded of chunks to embed) and its own cancel event. Cancelling a queued job means it never
 starts; a running one is asked to stop and the work checks `job.cancelled()` at its own safe points (the
-ingester: between embedding batches), raising `JobCancelled`. Finished jobs stay listed for a while (the last
-`keep`, at most `keep_seconds` old) so a client can poll after the end.
+ingester: between files and embedding batches, and every 50 ms while a file is parsed, whose parser
+process is then killed: `vectorstore.sandbox`), raising `JobCancelled`. Finished jobs stay listed for a
+while (the last `keep`, at most `keep_seconds` old) so a client can poll after the end.
 """
 
 from __future__ import annotations

@@ -13,11 +13,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from vectorstore.document import Block, StructuredText, render
+from vectorstore.safety import LoadError, check_before_parse, check_text_size
 
-
-class LoadError(Exception):
-    """A file that cannot be ingested; the message says why, for the ingest report."""
-
+# Extracted text a file may have: 2,000 pages of dense prose is ~6 M characters. Past it, LoadError (N6).
+DEFAULT_MAX_TEXT_CHARS = 10_000_000
 
 _REST_TITLE = re.compile(r"^[^\s].*\n([=\-~^\"'`#*+])\1{2,}\s*$", re.M)
 _REST_DIRECTIVE = re.compile(r"^\s*\.\. [\w:-]+::", re.M)
@@ -129,21 +128,28 @@ def is_supported(path: Path) -> bool:
     return path.suffix.lower() in LOADERS
 
 
-def load_document(path: Path) -> StructuredText:
-    """The file's extracted text and structure; raises LoadError with a reason a user can act on."""
+def load_document(path: Path, max_chars: int = DEFAULT_MAX_TEXT_CHARS) -> StructuredText:
+    """The file's extracted text and structure; raises LoadError with a reason a user can act on.
+
+    Runs the parser in this process, unbounded in CPU and memory but for the parsers' own budgets: ingestion
+    calls it inside `vectorstore.sandbox.ParserSandbox`, which bounds both and can be cancelled.
+    """
     suffix = path.suffix.lower()
     if suffix not in LOADERS:
         raise LoadError(f"unsupported file type '{suffix or path.name}' (supported: {', '.join(LOADERS)})")
-    from vectorstore.safety import check_before_parse
-
     try:
-        check_before_parse(path)  # zip bombs, oversized PDFs: refused before any parser inflates them
+        check_before_parse(path)  # zip bombs, oversized PDFs, PDF stream bombs: refused before parsing
         document = LOADERS[suffix](path)
-    except LoadError:
+    except (LoadError, MemoryError):
         raise
     except Exception as exc:  # parsers raise anything from UnicodeDecodeError to zipfile.BadZipFile
         cause = exc.__cause__ or exc
+        if isinstance(cause, MemoryError):
+            raise cause from exc
+        if isinstance(cause, RecursionError):  # markup nested thousands deep
+            raise LoadError(f"refused {suffix} file: it is nested too deeply to parse") from exc
         raise LoadError(f"cannot read {suffix} file: {type(cause).__name__}: {cause}".strip()) from exc
+    check_text_size(document.text, max_chars, f"{suffix} file")
     if not document.text.strip():
         raise LoadError("no text could be extracted (empty, or a scanned PDF without a text layer)")
     return document

@@ -8,8 +8,10 @@
   Q2: 1310`, so any chunk of the sheet says what its numbers are. Without a header, rows are `| a | b |`.
   Single-cell rows above the table (a title, a note) are paragraphs. `page` is the sheet's tab number.
 
-Bounds: at most `MAX_ROWS` non-empty rows a file and `MAX_CSV_BYTES` a csv (over them: LoadError); columns
-past `MAX_COLUMNS` are left out.
+Bounds: at most `MAX_ROWS` non-empty rows a file, `MAX_ROWS_WALKED` rows and `MAX_CELLS` cells a file counting
+empty ones (a sheet whose only cell is in row 1,048,576 is a million empty rows to walk: N6), and
+`MAX_CSV_BYTES` a csv (over them: LoadError); columns past `MAX_COLUMNS` are left out. A sheet whose declared
+size is over the budget is refused before its rows are read.
 """
 
 from __future__ import annotations
@@ -19,13 +21,17 @@ import datetime as dt
 import io
 import re
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from vectorstore.document import Block, Outline, collapse, heading_line
+from vectorstore.safety import LoadError
 
 MAX_ROWS = 20_000  # non-empty rows a spreadsheet file may have (all sheets); ~1.5 MB of text, ~2k chunks
 MAX_COLUMNS = 200
+MAX_ROWS_WALKED = 200_000  # rows a file may span, empty ones included (openpyxl yields every one)
+MAX_CELLS = 2_000_000  # cells walked a file, empty ones included (20,000 rows of 100 columns)
 MAX_CSV_BYTES = 50 * 2**20  # read whole before parsing; an xlsx is bounded by vectorstore.safety
 ROWS_PER_BLOCK_CHARS = 600  # rows grouped into blocks of about this size; the chunker packs blocks
 CSV_SNIFF_BYTES = 64 * 1024
@@ -35,6 +41,36 @@ _NUMBER = re.compile(r"^[-+]?[$€£¥]?\s*[\d.,]+\s*%?$")
 
 class TooManyRows(ValueError):
     pass
+
+
+FAR_CELLS = (
+    "a cell far down or to the right makes every row up to it count: delete the far cells, or keep the part "
+    "you need"
+)
+
+
+@dataclass
+class Budget:
+    """What is left of one file's allowance while its sheets are read: rows with text, rows walked (empty
+    ones too) and cells walked (empty ones too)."""
+
+    rows: int
+    walked: int
+    cells: int
+
+    def spend(self, cells: int, filled: bool) -> None:
+        self.walked -= 1
+        self.cells -= cells
+        self.rows -= filled
+        if self.walked < 0 or self.cells < 0:
+            raise TooManyRows(
+                f"it has more than {MAX_ROWS_WALKED:,} rows or {MAX_CELLS:,} cells counting empty ones (the "
+                f"limit); {FAR_CELLS}"
+            )
+        if self.rows < 0:
+            raise TooManyRows(
+                f"it has more than {MAX_ROWS:,} rows (the limit); split it or keep the part you need"
+            )
 
 
 # -- pptx --------------------------------------------------------------------------------------------------
@@ -100,10 +136,12 @@ def parse_xlsx(path: Path) -> tuple[list[Block], str]:
     book = load_workbook(str(path), read_only=True, data_only=True)
     try:
         blocks: list[Block] = []
-        budget = [MAX_ROWS]
+        budget = Budget(MAX_ROWS, MAX_ROWS_WALKED, MAX_CELLS)
         for sheet in book.worksheets:
             number = book.sheetnames.index(sheet.title) + 1
-            rows = sheet.iter_rows(max_col=MAX_COLUMNS, values_only=True)
+            width = min(MAX_COLUMNS, sheet.max_column or MAX_COLUMNS)  # rows are padded to this width
+            _check_declared_size(sheet, width, budget)
+            rows = sheet.iter_rows(max_col=width, values_only=True)
             blocks += sheet_blocks(sheet.title, number, rows, budget, letters=True)
         return blocks, _text(book.properties.title or "")
     except TooManyRows as exc:
@@ -132,14 +170,24 @@ def parse_csv(path: Path) -> list[Block]:
         dialect = csv.excel_tab if default == "\t" else csv.excel
     rows = csv.reader(io.StringIO(text, newline=""), dialect)
     try:
-        return sheet_blocks(path.name, 1, (row[:MAX_COLUMNS] for row in rows), [MAX_ROWS], letters=False)
+        budget = Budget(MAX_ROWS, MAX_ROWS_WALKED, MAX_CELLS)
+        return sheet_blocks(path.name, 1, (row[:MAX_COLUMNS] for row in rows), budget, letters=False)
     except TooManyRows as exc:
         raise _load_error(path, exc) from exc
 
 
-def _load_error(path: Path, exc: Exception) -> Exception:
-    from vectorstore.loaders import LoadError
+def _check_declared_size(sheet: Any, width: int, budget: Budget) -> None:
+    """TooManyRows before any row is read when the sheet's declared size (its `<dimension>`) is over the
+    cells left: reading would walk every empty row up to the last one."""
+    height = sheet.max_row or 0
+    if height > budget.walked or height * width > budget.cells:
+        raise TooManyRows(
+            f"its sheet '{_text(sheet.title)}' spans {height:,} rows of {width:,} column(s), more than the "
+            f"limit of {MAX_ROWS_WALKED:,} rows or {MAX_CELLS:,} cells counting empty ones; {FAR_CELLS}"
+        )
 
+
+def _load_error(path: Path, exc: Exception) -> Exception:
     return LoadError(f"refused {path.suffix.lower()} file: {exc}")
 
 
@@ -180,23 +228,21 @@ def _is_header(raw: tuple[Any, ...] | list[Any], cells: list[str]) -> bool:
     return words[0] and sum(words) >= 0.6 * len(words) and len(set(texts)) == len(texts)
 
 
-def _rows(rows: Iterable[Any], budget: list[int]) -> Iterator[tuple[Any, list[str]]]:
+def _rows(rows: Iterable[Any], budget: Budget) -> Iterator[tuple[Any, list[str]]]:
     for raw in rows:
+        if all(value is None or value == "" for value in raw):  # an empty row costs its cells, no text
+            budget.spend(max(len(raw), 1), filled=False)
+            continue
         cells = [cell_text(value) for value in raw]
         while cells and not cells[-1]:
             cells.pop()
-        if not cells:
-            continue
-        budget[0] -= 1
-        if budget[0] < 0:
-            raise TooManyRows(
-                f"it has more than {MAX_ROWS:,} rows (the limit); split it or keep the part you need"
-            )
-        yield raw, cells
+        budget.spend(max(len(raw), 1), filled=bool(cells))
+        if cells:
+            yield raw, cells
 
 
 def sheet_blocks(
-    name: str, number: int, rows: Iterable[Any], budget: list[int], letters: bool = True
+    name: str, number: int, rows: Iterable[Any], budget: Budget, letters: bool = True
 ) -> list[Block]:
     """One sheet: a heading, leading one-cell rows as paragraphs, then the rows, with their header if any."""
     title = _text(name) or f"Sheet {number}"

@@ -7,7 +7,8 @@ paragraphs). Tables and text keep their top-to-bottom order. Every block carries
 headers and footers (a line repeated at the top or bottom of most pages) and page numbers are left out.
 
 A page without a text layer (under `MIN_TEXT_CHARS` characters, and mostly image) is rendered with pypdfium2
-and OCR'd (`vectorstore.formats.ocr`, bounded per file); its blocks are marked `ocr`.
+and OCR'd (`vectorstore.formats.ocr`, bounded per file; its images bounded in pixels before rendering); its
+blocks are marked `ocr`.
 
 If pdfplumber fails on a file, pypdf reads its text instead (no tables), page by page as before.
 """
@@ -25,6 +26,7 @@ from typing import Any
 from vectorstore.document import Block, Outline, collapse
 from vectorstore.formats import ocr
 from vectorstore.formats.plain import parse_plain
+from vectorstore.safety import check_pdf_images
 
 log = logging.getLogger(__name__)
 
@@ -210,6 +212,7 @@ def _ocr_scans(path: Path, pages: list[_Page]) -> None:
     if not scans:
         return
     ocr.check_budget(len(scans))
+    check_pdf_images(path, [page.number for page in scans])  # before pdfium decodes them whole
     import pypdfium2
 
     reader = ocr.PageOcr()
