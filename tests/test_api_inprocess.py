@@ -3,51 +3,24 @@ validation, auth and the OpenAPI schema, in seconds. The real-process tests are 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from assistant.answering.citations import Citation
-from assistant.answering.service import Answer, Done, TextDelta
+from assistant.answering.service import Answer
 from assistant.container import Container, build_container
 from assistant.errors import ModelTimeoutError, ModelUnavailableError
 from assistant.server import create_api
 from assistant.server.deps import get_chat, get_ingest
 from assistant.settings import Settings
+from tests.fakes import CAMBODIA, FakeChat
 from vectorstore.ingest import IngestReport, SkippedFile, UnknownDocumentError, UploadError
 from vectorstore.locking import DataDirBusyError
 from vectorstore.store import EmbeddingMismatchError, StoreUnavailableError
 
-ANSWER = Answer(
-    text="Cambodia. [1]",
-    citations=[Citation(n=1, source="a.txt", start=0, end=8, text="Cambodia")],
-    model="fake",
-)
 QUESTION = {"message": "With whom?"}
-
-
-class FakeChat:
-    model_label = "fake"
-
-    def __init__(self, outcome: Answer | Exception = ANSWER) -> None:
-        self.outcome = outcome
-        self.calls: list[tuple[str, list[dict[str, str]], int | None]] = []
-
-    def answer(self, question: str, history: Any = (), k: int | None = None) -> Answer:
-        self.calls.append((question, list(history), k))
-        if isinstance(self.outcome, Exception):
-            raise self.outcome
-        return self.outcome
-
-    def stream(self, question: str, history: Any = (), k: int | None = None) -> Iterator[Any]:
-        yield TextDelta("Camb")
-        if isinstance(self.outcome, Exception):
-            raise self.outcome
-        yield TextDelta("odia. [1]")
-        yield Done(self.outcome)
 
 
 class FakeIngest:
@@ -213,7 +186,7 @@ def test_the_answer_shape_is_the_service_answer_with_text_named_answer(container
     # plus the stored conversation the exchange went to (issue 12)
     assert set(r.json()) == ({*Answer.model_fields} - {"text"}) | {"answer", "conversation_id"}
     assert r.json()["conversation_id"]
-    assert r.json()["answer"] == ANSWER.text and r.json()["citations"][0]["source"] == "a.txt"
+    assert r.json()["answer"] == CAMBODIA.text and r.json()["citations"][0]["source"] == "a.txt"
 
 
 def test_api_keys(container: Container) -> None:

@@ -21,6 +21,7 @@ import pytest
 from langchain_core.embeddings import Embeddings
 
 from tests.conftest import ROOT, clean_env
+from tests.fakes import HashEmbeddings, hash_vector
 from vectorstore.chunking import Chunker
 from vectorstore.embeddings import LazyEmbeddings
 from vectorstore.ingest import IngestService
@@ -30,30 +31,6 @@ from vectorstore.store import ChunkStore, open_client
 
 MODEL_ID = "test:sha256-16"
 COLLECTION = "documents"
-
-
-class HashEmbeddings(Embeddings):
-    """16 floats from a text's SHA-256; optionally slow, or failing after `fail_after` calls."""
-
-    def __init__(self, delay: float = 0.0, fail_after: int | None = None) -> None:
-        self.delay = delay
-        self.fail_after = fail_after
-        self.calls = 0
-
-    def embed_documents(self, texts: list[str]) -> list[list[float]]:
-        self.calls += 1
-        if self.fail_after is not None and self.calls > self.fail_after:
-            raise RuntimeError("the process was killed here")
-        time.sleep(self.delay)
-        return [_vector(t) for t in texts]
-
-    def embed_query(self, text: str) -> list[float]:
-        return _vector(text)
-
-
-def _vector(text: str) -> list[float]:
-    digest = hashlib.sha256(text.encode()).digest()
-    return [b / 255 + 0.01 for b in digest[:16]]
 
 
 def _lazy(embeddings: Embeddings | None = None) -> LazyEmbeddings:
@@ -246,7 +223,7 @@ def test_a_process_reads_and_writes_correctly_after_another_process_wrote(tmp_pa
     old.write_text(_paragraphs("otter", 6))
     service = _service(data)
     service.ingest([old])
-    probe = _vector("lighthouse")
+    probe = hash_vector("lighthouse")
     assert {c.source for c, _ in service.store.query(probe, 5)} == {"old.txt"}  # the index is now in memory
     assert service.keyword_index.search("otter", 3)
 
@@ -301,7 +278,7 @@ def _store_with(client, name: str, texts: list[str]) -> ChunkStore:
 
     store = ChunkStore(client, name, MODEL_ID)
     chunks = [Chunk(content_id(name, t), f"{name}.txt", t, 0, len(t)) for t in texts]
-    store.add(chunks, [_vector(t) for t in texts], {"file_sha": "x"})
+    store.add(chunks, [hash_vector(t) for t in texts], {"file_sha": "x"})
     return store
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +13,7 @@ from assistant.errors import ModelUnavailableError
 from assistant.ui import chat as ui
 from assistant.ui import documents
 from assistant.ui import sources as ui_sources
+from tests.fakes import FakeChat
 from vectorstore.ingest import IngestReport, SkippedFile, UnknownDocumentError, UploadError
 
 PASSAGE = (
@@ -38,18 +38,6 @@ def _answer(text: str, n: int = 2, refused: bool = False) -> Answer:
         for i in (1, 2, 3)
     ]
     return Answer(text=text, citations=[] if refused else [citation], retrieved=retrieved, refused=refused)
-
-
-class FakeChat:
-    def __init__(self, events: list[Any] | Exception) -> None:
-        self.events = events
-        self.calls: list[tuple[str, list[dict[str, str]], int | None]] = []
-
-    def stream(self, question: str, history: list[dict[str, str]], k: int | None) -> Iterator[Any]:
-        self.calls.append((question, list(history), k))
-        if isinstance(self.events, Exception):
-            raise self.events
-        yield from self.events
 
 
 # -- history ---------------------------------------------------------------------------------------------

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import html
 import logging
-import uuid
 from collections.abc import AsyncIterator, Collection
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ import gradio as gr
 from gradio.utils import get_upload_folder
 
 from assistant.errors import AssistantError
+from assistant.ids import new_request_id
 from assistant.server.auth import Gate
 from assistant.server.scope import usable_collections
 from assistant.storage import Storage
@@ -133,7 +133,7 @@ def job_outcome(job: Job[str], lines: list[str], paths: list[Path]) -> str:
     if job.state != "cancelled" and isinstance(result, str):
         return result
     if job.state != "cancelled":
-        request_id = uuid.uuid4().hex[:16]
+        request_id = new_request_id()
         log.error("upload job %s failed (request id %s): %s", job.id, request_id, job.error)
         return f"✗ The upload could not be completed: an internal error (request id {request_id})."
     done = list(lines)
@@ -195,7 +195,7 @@ def ingest_one(
     except OSError as exc:
         return f"✗ **{name}** could not be read ({exc.strerror or 'error'}). Try uploading it again."
     except Exception:
-        request_id = uuid.uuid4().hex[:16]  # S17: details in the log only
+        request_id = new_request_id()  # S17: details in the log only
         log.exception("upload of %s failed (request id %s)", name, request_id)
         return f"✗ **{name}** could not be added: an internal error (request id {request_id})."
     if report.skipped:
@@ -220,7 +220,7 @@ def delete_document(ingest: IngestService, source: str | None) -> str:
     except UnknownDocumentError:
         return f"✗ **{source}** is no longer in the library (someone may have deleted it already)."
     except Exception:
-        request_id = uuid.uuid4().hex[:16]
+        request_id = new_request_id()
         log.exception("deleting %s failed (request id %s)", source, request_id)
         return f"✗ **{source}** could not be deleted: an internal error (request id {request_id})."
     return f"✓ Deleted **{source}** ({plural(removed, 'chunk')}). Answers will no longer cite it."
