@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -67,15 +68,37 @@ def _settings(**overrides: Any) -> Settings:
         raise typer.Exit(2) from None
 
 
-def _fail(exc: BaseException, code: int = 1) -> NoReturn:
-    """Prints the error's message (an AssistantError's is written for the user) and exits non-zero."""
-    console.print(f"[bold red]error:[/] {exc}")
+def _expected(exc: BaseException) -> bool:
+    """An error raised on purpose, its message written for the user (an AssistantError, or a lower layer's
+    error the API maps to one, or a provider misconfiguration): its one line says everything."""
+    from assistant.server.errors import as_assistant_error
+    from vectorstore.embeddings import ProviderError
+
+    return isinstance(exc, ProviderError) or as_assistant_error(exc) is not None
+
+
+def _fail(exc: BaseException, code: int = 1, expected: bool = False) -> NoReturn:
+    """Prints the error's message and exits non-zero. An unexpected error (a bug, or a failure nobody
+    foresaw) says so, and `-v` prints its traceback first: what a bug report needs."""
+    if expected or _expected(exc):
+        console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(code)
+    verbose = logging.getLogger().isEnabledFor(logging.INFO)  # -v: see _setup_logging
+    if verbose:
+        sys.stderr.write("".join(traceback.format_exception(exc)))
+    hint = "" if verbose else " (run `assistant -v ...` to see its traceback)"
+    console.print(
+        f"[bold red]unexpected error:[/] {type(exc).__name__}: {exc}{hint}", highlight=False, soft_wrap=True
+    )
     raise typer.Exit(code)
 
 
 @app.callback()
 def main_options(
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log what happens.")] = False,
+    verbose: Annotated[
+        bool,
+        typer.Option("--verbose", "-v", help="Log what happens; an unexpected error shows its traceback."),
+    ] = False,
 ) -> None:
     offline_environment()  # before anything imports huggingface_hub or gradio
     _setup_logging(verbose)
@@ -157,7 +180,9 @@ def _watch(c: Container, paths: list[Path], collection: str) -> None:
 
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
-        _fail(FileNotFoundError(f"cannot watch {', '.join(missing)}: no such file or directory"))
+        _fail(
+            FileNotFoundError(f"cannot watch {', '.join(missing)}: no such file or directory"), expected=True
+        )
     console.print(f"watching {', '.join(str(p) for p in paths)} for changes (Ctrl-C to stop)")
     stop = threading.Event()
     try:
@@ -177,7 +202,7 @@ def documents(
         try:
             removed = c.ingest.delete(delete)
         except KeyError:
-            _fail(ValueError(f"no document named {delete!r}; see `assistant documents`"))
+            _fail(ValueError(f"no document named {delete!r}; see `assistant documents`"), expected=True)
         console.print(f"removed {delete} ({removed} chunks)")
         return
     table = Table("source", "chunks", "chars", "path")
@@ -248,13 +273,13 @@ def evaluate(
     settings = _settings()
     try:
         sets = [evaluation.parse_set(spec, settings.docs_dir) for spec in datasets]
-    except (OSError, ValueError) as exc:
-        _fail(exc)
+    except (OSError, ValueError) as exc:  # a set that is missing or malformed
+        _fail(exc, expected=True)
     chosen = variants.split(",") if variants else (COMPARE if compare else ["hybrid (ours)"])
     try:
         report = evaluation.evaluate_sets(settings, sets, [v.strip() for v in chosen], k=k)
-    except ValueError as exc:
-        _fail(exc)
+    except ValueError as exc:  # an unknown variant
+        _fail(exc, expected=True)
     _print_eval(report)
     out.mkdir(parents=True, exist_ok=True)
     (out / "eval.json").write_text(json.dumps(report, indent=2, ensure_ascii=False))
