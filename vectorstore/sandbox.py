@@ -41,6 +41,8 @@ from vectorstore.loaders import DEFAULT_MAX_TEXT_CHARS, LoadError, load_document
 POLL_SECONDS = 0.05  # how often a waiting parent checks for a cancel
 _ROOT = Path(__file__).resolve().parent.parent
 MB = 1024 * 1024
+# What the worker inherits of the environment: no keys or passwords (RAG_*, OPENAI_API_KEY) for a parser.
+_PASSED_ENV = frozenset({"PATH", "HOME", "LANG", "TMPDIR", "TESSDATA_PREFIX", "VIRTUAL_ENV", "SYSTEMROOT"})
 
 
 @dataclass(frozen=True)
@@ -90,7 +92,7 @@ class _Worker:
 
     def __init__(self, limits: ParseLimits) -> None:
         env = {
-            **os.environ,
+            **{k: v for k, v in os.environ.items() if k in _PASSED_ENV or k.startswith("LC_")},
             "PYTHONPATH": os.pathsep.join(filter(None, [str(_ROOT), os.environ.get("PYTHONPATH", "")])),
             "OMP_THREAD_LIMIT": "1",  # tesseract: one core
             "OMP_NUM_THREADS": "1",
@@ -98,7 +100,8 @@ class _Worker:
             "MALLOC_ARENA_MAX": "2",  # per-thread malloc arenas reserve address space the limit counts
         }
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "vectorstore.sandbox", str(limits.memory_mb)],
+            # -P: the working directory is not on sys.path (nothing there can shadow a module)
+            [sys.executable, "-P", "-m", "vectorstore.sandbox", str(limits.memory_mb)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             env=env,
