@@ -28,13 +28,14 @@ import subprocess
 import sys
 import threading
 import time
+import typing
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from vectorstore.document import Span, StructuredText
+from vectorstore.document import BlockKind, Span, StructuredText
 from vectorstore.jobs import JobCancelled
 from vectorstore.loaders import DEFAULT_MAX_TEXT_CHARS, LoadError, load_document
 
@@ -73,7 +74,7 @@ def decode(data: Any) -> StructuredText:
             Span(
                 int(start),
                 int(end),
-                kind,
+                _kind(kind),
                 tuple(str(p) for p in path),
                 None if page is None else int(page),
                 bool(ocr),
@@ -85,6 +86,15 @@ def decode(data: Any) -> StructuredText:
     if not isinstance(text, str) or not isinstance(title, str):
         raise LoadError("the parser process answered nonsense (text is not a string)")
     return StructuredText(text, spans, title)
+
+
+def _kind(value: Any) -> BlockKind:
+    if value not in _KINDS:
+        raise ValueError(f"unknown block kind {value!r}")
+    return typing.cast(BlockKind, value)
+
+
+_KINDS = frozenset(typing.get_args(BlockKind))
 
 
 class _Worker:
