@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.logging import RichHandler
 from rich.table import Table
 
+from assistant.datadir import private_umask
 from assistant.offline import offline_environment
 from assistant.settings import Settings
 
@@ -469,6 +470,7 @@ def collections_revoke(
 
 
 def main() -> None:
+    private_umask()  # N11: what the CLI writes into the data dir is the owner's alone
     app()
 
 

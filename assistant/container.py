@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from langchain_core.runnables import Runnable
 
 from assistant.answering.service import ChatService
+from assistant.datadir import make_private
 from assistant.limits import Limits
 from assistant.offline import offline_environment
 from assistant.settings import Settings, redact_url, redact_urls
@@ -61,6 +62,7 @@ def build_container(
     from vectorstore.store import open_client
 
     offline_environment()
+    make_private(settings.data_dir)  # N11: password hashes, conversations, uploads
     embeddings = embeddings or embeddings_from(settings)
     if store is None:
         client = open_client(settings.data_dir, settings.chroma_host, settings.chroma_port)

@@ -32,6 +32,26 @@ class Limits:
             max_history_turns=settings.max_history_turns,
         )
 
+    def trim(self, history: Sequence[dict[str, str]]) -> list[dict[str, str]]:
+        """The newest part of a conversation that fits the limits (N15): a long conversation goes on with its
+        oldest turns forgotten instead of refusing every further question. For histories the server holds or
+        shows (a stored conversation, the UI's chat), not for one a client sends, which is checked."""
+        kept: list[dict[str, str]] = []
+        total, turns = 0, 0
+        for message in reversed(history):
+            content = message.get("content")
+            size = len(content) if isinstance(content, str) else 0
+            user = message.get("role") == "user"
+            if size > self.max_turn_chars or total + size > self.max_history_chars:
+                break
+            if user and turns == self.max_history_turns:
+                break
+            kept.append(message)
+            total, turns = total + size, turns + user
+        while kept and kept[-1].get("role") != "user":
+            kept.pop()  # the oldest kept message opens with a question, not an orphaned answer
+        return list(reversed(kept))
+
     def check(self, question: str, history: Sequence[dict[str, str]] = (), param: str | None = None) -> None:
         """InvalidRequestError (400) for an empty question, or a question or history over a limit."""
         if not isinstance(question, str) or not question.strip():

@@ -15,8 +15,11 @@ LLMProvider = Literal["auto", "openai", "openai-compatible", "llamacpp", "extrac
 EmbeddingsProvider = Literal["local", "openai", "openai-compatible"]
 
 
-_USERINFO = re.compile(r"(?<=://)[^/@\s?#]*@")
-_SECRET_QUERY = re.compile(r"(?i)([?&](?:api[-_]?key|key|token|access_token|password|secret|sig)=)[^&#\s]*")
+# The userinfo ends at the LAST `@` of the authority: a password may hold `@` (S16-residual).
+_USERINFO = re.compile(r"(?<=://)[^/\s?#]*@")
+_SECRET_QUERY = re.compile(
+    r"(?i)([?&](?:api[-_]?key|key|token|access_token|password|passwd|pwd|sslpassword|secret|sig)=)[^&#\s]*"
+)
 
 
 def redact_url(url: str) -> str:
@@ -119,6 +122,14 @@ class Settings(BaseSettings):
         "(mode 0600).",
     )
     session_hours: float = Field(12.0, gt=0, description="How long a browser session lasts, in hours.")
+    sign_in_concurrency: int = Field(
+        1, ge=1, le=64, description="Password checks run at once (argon2: 64 MB and a core each); more wait."
+    )
+    trusted_proxies: str | None = Field(
+        None,
+        description="Comma-separated addresses of reverse proxies whose X-Forwarded-For is believed (sign-in "
+        "throttling counts the client's address); unset: none, the peer's address is the client's.",
+    )
     allowed_hosts: str | None = Field(
         None,
         description="Comma-separated Host names the server answers to (DNS-rebinding guard); unset: "
@@ -138,6 +149,9 @@ class Settings(BaseSettings):
         description="Largest JSON request body on /api and /v1, in KB (413 beyond it).",
     )
     max_upload_mb: float = Field(20.0, gt=0, description="Largest upload, in MB.")
+    max_upload_files: int = Field(
+        10, ge=1, le=1000, description="Most files in one upload request (API and UI)."
+    )
     ui_queue_size: int = Field(
         64, ge=1, description="Most UI requests waiting in Gradio's queue; more are refused with a message."
     )
@@ -171,6 +185,10 @@ class Settings(BaseSettings):
         return self.data_dir / "uploads"
 
     @property
+    def trusted_proxy_list(self) -> list[str]:
+        return [p.strip() for p in (self.trusted_proxies or "").split(",") if p.strip()]
+
+    @property
     def allowed_host_list(self) -> list[str]:
         """Host names the server answers to: RAG_ALLOWED_HOSTS, else the local names and the bind host."""
         if self.allowed_hosts:
@@ -197,7 +215,11 @@ class Settings(BaseSettings):
             from sqlalchemy.exc import ArgumentError
 
             try:
-                values["database_url"] = make_url(values["database_url"]).render_as_string(hide_password=True)
+                shown = make_url(values["database_url"]).render_as_string(hide_password=True)
+                # S16-residual: `?password=` masked too; a password holding a raw `@` is parsed into the
+                # host by SQLAlchemy (user:***@tail@host): then all of the userinfo goes
+                many = shown.count("@") > 1
+                values["database_url"] = redact_url(shown) if many else _SECRET_QUERY.sub(r"\1****", shown)
             except ArgumentError:
                 values["database_url"] = "**** (not a valid URL)"
         values["llm_provider (resolved)"] = self.resolved_llm_provider

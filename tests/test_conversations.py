@@ -306,7 +306,7 @@ def test_cli_ingests_into_a_collection_it_registers_and_moves_a_document_between
     assert metas and {m["collection"] for m in metas.values()} == {"sun"}, "moved without re-embedding"
 
 
-def test_five_wrong_passwords_lock_that_name_for_a_while_and_only_that_name(world: World) -> None:
+def test_five_wrong_passwords_lock_that_name_from_that_address_and_only_that_name(world: World) -> None:
     with httpx.Client(base_url=world.server.url, timeout=60) as guesser:
         for _ in range(5):
             assert guesser.post("/login", data={"name": "cy", "key": "guess", "next": "/"}).status_code == 401
@@ -316,7 +316,7 @@ def test_five_wrong_passwords_lock_that_name_for_a_while_and_only_that_name(worl
         assert locked.status_code == 429 and int(locked.headers["retry-after"]) > 60, (
             "even the right password"
         )
-        assert "Too many failed sign-ins" in locked.text
+        assert "Too many sign-in attempts" in locked.text
         other = guesser.post(
             "/login", data={"name": "ada", "key": PASSWORD, "next": "/"}, follow_redirects=False
         )

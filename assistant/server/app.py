@@ -9,13 +9,16 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
 
 from assistant.container import Container, build_container
+from assistant.datadir import private_umask
 from assistant.offline import offline_environment
 from assistant.server import auth
 from assistant.server.auth import Gate, GateMiddleware
 from assistant.server.errors import MethodNotAllowedMiddleware, install_error_handlers
+from assistant.server.gradio_guard import GradioEventGuard
 from assistant.server.guards import (
     BodyLimitMiddleware,
     SameOriginMiddleware,
@@ -36,6 +39,9 @@ ROUTERS = (
     admin.router,
     health.router,
 )
+# A UI event carries the question and the chat shown (at most RAG_MAX_HISTORY_CHARS, HTML-escaped, in JSON)
+UI_EVENT_LIMIT = 4 * 1024 * 1024
+UPLOAD_OVERHEAD = 1024 * 1024  # multipart headers and form fields around the files
 EXAMPLE_QUESTION = "What do the documents say about the Mine Action Centre?"
 
 
@@ -67,7 +73,11 @@ def create_api(container: Container) -> FastAPI:
     )
     app.state.container = container
     storage = container.storage
-    app.state.gate = Gate.from_settings(container.settings, storage.users if storage is not None else None)
+    app.state.gate = Gate.from_settings(
+        container.settings,
+        storage.users if storage is not None else None,
+        storage.sessions if storage is not None else None,
+    )
     install_error_handlers(app)
     app.include_router(auth.router)
     for router in ROUTERS:
@@ -78,15 +88,25 @@ def create_api(container: Container) -> FastAPI:
 
 def secure(app: FastAPI, settings: Settings) -> None:
     """The guards around everything this app serves, the UI mounted later included (a middleware wraps every
-    route and mount). Added innermost first: headers and request id → Host → Origin → the key gate → 405."""
+    route and mount). Added innermost first; a request meets them outermost first: CORS → headers and request
+    id → Host → Origin → the key gate → body limits → Gradio's events → 405."""
     app.add_middleware(MethodNotAllowedMiddleware, routes=[r for router in ROUTERS for r in router.routes])
-    app.add_middleware(GateMiddleware, gate=app.state.gate)
+    # S4, N16: Gradio's events looked at before Gradio does; a conversation's lists hold at most this many
+    app.add_middleware(GradioEventGuard, max_items=max(1000, 2 * settings.max_history_turns + 4))
     app.add_middleware(
-        BodyLimitMiddleware, api_limit=settings.max_request_kb * 1024, other_limit=32 * 1024 * 1024
+        BodyLimitMiddleware,
+        api_limit=settings.max_request_kb * 1024,
+        other_limit=UI_EVENT_LIMIT,
+        upload_limit=int(settings.max_upload_mb * 1_000_000 * settings.max_upload_files) + UPLOAD_OVERHEAD,
     )
+    # the gate before the body limit: a member's upload is refused before a byte of it is read (N5)
+    app.add_middleware(GateMiddleware, gate=app.state.gate)
     app.add_middleware(SameOriginMiddleware)
     app.add_middleware(TrustedHostMiddleware, allowed=settings.allowed_host_list)
     app.add_middleware(SecurityHeadersMiddleware)
+    # N14: no cross-origin reads. A CORS policy of the app's own (no origin allowed) also stops Gradio from
+    # adding its own, which let a page on another local port read /config with the user's cookie.
+    app.add_middleware(CORSMiddleware, allow_origins=[])
 
 
 def create_app(container: Container) -> FastAPI:
@@ -143,6 +163,7 @@ def run(settings: Settings, ingest_if_empty: bool = True) -> None:
     import uvicorn
 
     offline_environment()
+    private_umask()  # N11: the data dir's files are the owner's alone
     container = build_container(settings)
     if ingest_if_empty and container.store.count() == 0 and settings.docs_dir.exists():
         log.warning("empty store: ingesting %s", settings.docs_dir)
@@ -152,4 +173,14 @@ def run(settings: Settings, ingest_if_empty: bool = True) -> None:
         f"Grounded assistant on http://{settings.host}:{settings.port}/ (API under /v1 and /api, docs /docs)",
         flush=True,
     )
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning", server_header=False)
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level="warning",
+        server_header=False,
+        # N4: X-Forwarded-For is believed only from the proxies named in RAG_TRUSTED_PROXIES (none by default:
+        # uvicorn's own default trusts 127.0.0.1, so any local process could pick its address)
+        proxy_headers=bool(settings.trusted_proxy_list),
+        forwarded_allow_ips=",".join(settings.trusted_proxy_list) or None,
+    )

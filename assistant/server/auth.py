@@ -29,7 +29,7 @@ import secrets
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Request
@@ -40,16 +40,20 @@ from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from assistant.errors import AuthenticationError, ForbiddenError
-from assistant.server.throttle import FailureThrottle
+from assistant.server.error_shape import error_body, render
+from assistant.server.throttle import SignInBusy, SignInGuard
 from assistant.settings import Settings
 from assistant.storage.credentials import KEY_PREFIX
 
 if TYPE_CHECKING:
-    from assistant.storage import UserInfo, UserService
+    from assistant.storage import SessionService, UserInfo, UserService
 
 log = logging.getLogger(__name__)
 
 COOKIE = "assistant_session"
+# Over HTTPS the cookie is `__Host-` prefixed (N9): the browser then takes it only from this exact origin,
+# Secure, for path /, so a page on another port or a subdomain cannot plant one.
+SECURE_COOKIE = "__Host-assistant_session"
 # Paths open without a key: orchestrators' probes and the page where a person signs in.
 OPEN_PATHS = frozenset({"/healthz", "/readyz", "/login", "/logout"})
 SECRET_FILE = "session_secret"
@@ -67,16 +71,16 @@ class Principal:
     is_admin: bool = True
 
     @property
-    def owner(self) -> int | None:
-        """Whose conversations these are: the user's id; None for RAG_API_KEYS keys and the open app."""
-        return self.user_id
+    def owner(self) -> int | str | None:
+        """Whose conversations these are: the user's id; a key of RAG_API_KEYS by its fingerprint (each key
+        its own, N7); None for the open single-user app."""
+        if self.user_id is not None:
+            return self.user_id
+        return self.id if self.id.startswith("key:") else None
 
     @classmethod
     def of_user(cls, user: UserInfo, via: Literal["bearer", "session"]) -> Principal:
         return cls(f"user:{user.id}", via, user.id, user.name, user.is_admin)
-
-
-USERS_CHECKED_EVERY = 2.0  # seconds: whether any user exists (users added by the CLI enable the gate)
 
 
 class Gate:
@@ -91,20 +95,24 @@ class Gate:
         session_seconds: float = 12 * 3600,
         users: UserService | None = None,
         secret_file: Path | None = None,
+        sessions: SessionService | None = None,
+        sign_in: SignInGuard | None = None,
     ) -> None:
         self.secret = secret
         self.session_seconds = session_seconds
         self.users = users
+        self.sessions = sessions
         self._secret_file = secret_file
         # fingerprint -> key; a fingerprint is an HMAC of the key, so a cookie never carries the key itself
         self._keys = {self._fingerprint(key): key.encode() for key in keys}
-        self._users_seen: tuple[float, bool] = (-1e9, False)
-        # online guessing: 5 wrong passwords for one name, or 30 failures from one address, in 15 minutes
-        self.name_failures = FailureThrottle(limit=5, window=900)
-        self.host_failures = FailureThrottle(limit=30, window=900)
+        # once a user has been seen, the gate stays closed (N13): removing every user does not open the app
+        self._users_seen = False
+        self.sign_in = sign_in or SignInGuard()
 
     @classmethod
-    def from_settings(cls, settings: Settings, users: UserService | None = None) -> Gate:
+    def from_settings(
+        cls, settings: Settings, users: UserService | None = None, sessions: SessionService | None = None
+    ) -> Gate:
         keys = settings.api_key_list
         secret_file = settings.data_dir / SECRET_FILE
         if settings.session_secret is not None:
@@ -113,23 +121,30 @@ class Gate:
             secret = load_or_create_secret(secret_file)
         else:
             secret = b""  # made when the first user appears (see `enabled`)
-        return cls(keys, secret, settings.session_hours * 3600, users, secret_file)
+        return cls(
+            keys,
+            secret,
+            settings.session_hours * 3600,
+            users,
+            secret_file,
+            sessions,
+            SignInGuard(settings.sign_in_concurrency),
+        )
 
     @property
     def enabled(self) -> bool:
         return bool(self._keys) or self._have_users()
 
     def _have_users(self) -> bool:
-        if self.users is None:
-            return False
-        checked, found = self._users_seen
-        now = time.monotonic()
-        if now - checked > USERS_CHECKED_EVERY:
-            found = self.users.count() > 0
-            self._users_seen = (now, found)
-            if found and not self.secret and self._secret_file is not None:
+        """Asked on every request until the first user appears (N12: no open window after `users add`),
+        then never again (N13: removing every user while serving does not open the app)."""
+        if self._users_seen or self.users is None:
+            return self._users_seen
+        if self.users.count() > 0:
+            if not self.secret and self._secret_file is not None:
                 self.secret = load_or_create_secret(self._secret_file)
-        return found
+            self._users_seen = True
+        return self._users_seen
 
     # -- the seam -------------------------------------------------------------------------------------------
     def authenticate(self, request: HTTPConnection) -> Principal | None:
@@ -138,7 +153,8 @@ class Gate:
         scheme, _, token = header.partition(" ")
         if scheme.lower() == "bearer" and token.strip():
             return self.check_key(token.strip())
-        cookie = request.cookies.get(COOKIE)
+        https = getattr(getattr(request, "url", None), "scheme", "http") == "https"
+        cookie = request.cookies.get(SECURE_COOKIE) or (None if https else request.cookies.get(COOKIE))
         if cookie:
             return self.check_session(cookie)
         return None
@@ -166,20 +182,23 @@ class Gate:
 
     # -- sessions -------------------------------------------------------------------------------------------
     def open_session(self, principal: Principal) -> str:
-        """A signed cookie value naming the principal's key (or user), valid for `session_seconds`."""
-        claims: dict[str, Any]
+        """A cookie value for a new server-side session of the principal's user (or key): signed, naming
+        a random token whose row in the database is the session (N2, N3: ended there, it is worth nothing)."""
+        if self.sessions is None:
+            raise ValueError("browser sessions need the database (no SessionService was given)")
         if principal.user_id is not None:
-            claims = {"u": principal.user_id}
+            token = self.sessions.open(user_id=principal.user_id, seconds=self.session_seconds)
         else:
             fingerprint = principal.id.removeprefix("key:")
             if fingerprint not in self._keys:
                 raise ValueError("a session is opened for a principal of a configured key")
-            claims = {"k": fingerprint}
-        body = json.dumps({**claims, "exp": int(time.time() + self.session_seconds)}).encode()
+            token = self.sessions.open(key_tag=fingerprint, seconds=self.session_seconds)
+        body = json.dumps({"s": token, "exp": int(time.time() + self.session_seconds)}).encode()
         payload = base64.urlsafe_b64encode(body).decode().rstrip("=")
         return f"{payload}.{self._sign(payload)}"
 
-    def check_session(self, value: str) -> Principal | None:
+    def session_token(self, value: str) -> str | None:
+        """The session token a cookie names, when the cookie is this server's, unaltered and unexpired."""
         payload, _, signature = value.partition(".")
         if not self.secret or not payload:
             return None
@@ -187,21 +206,28 @@ class Gate:
             return None
         try:
             data = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-            expires = float(data["exp"])
-            if "u" in data:
-                user_id = int(data["u"])
-            else:
-                fingerprint = str(data["k"])
+            expires, token = float(data["exp"]), str(data["s"])
         except (ValueError, KeyError, TypeError):
             return None
-        if expires < time.time():
+        return token if expires >= time.time() else None
+
+    def check_session(self, value: str) -> Principal | None:
+        token = self.session_token(value)
+        found = self.sessions.check(token) if token is not None and self.sessions is not None else None
+        if found is None:
             return None
-        if "u" in data:
-            user = self.users.by_id(user_id) if self.users is not None else None
-            return None if user is None else Principal.of_user(user, "session")  # a removed user is out
-        if fingerprint not in self._keys:
+        if found.user_id is not None:
+            user = self.users.by_id(found.user_id) if self.users is not None else None
+            return None if user is None else Principal.of_user(user, "session")
+        if found.key_tag not in self._keys:
             return None  # its key was removed from RAG_API_KEYS
-        return Principal(f"key:{fingerprint}", "session")
+        return Principal(f"key:{found.key_tag}", "session")
+
+    def end_session(self, value: str) -> None:
+        """Sign-out: the session's row goes, so a copy of the cookie no longer works (N3)."""
+        token = self.session_token(value)
+        if token is not None and self.sessions is not None:
+            self.sessions.end(token)
 
     def _sign(self, payload: str) -> str:
         digest = hmac.new(self.secret, b"session:" + payload.encode(), hashlib.sha256).digest()
@@ -248,6 +274,9 @@ class GateMiddleware:
             return
         principal = self.gate.authenticate(HTTPConnection(scope))
         if principal is not None:
+            if not principal.is_admin and admin_only(scope.get("method", ""), scope.get("path", "")):
+                await _forbidden(scope, receive, send)  # N5: before the body is read or spooled
+                return
             scope.setdefault("state", {})["principal"] = principal
             await self.app(scope, receive, send)
             return
@@ -263,14 +292,26 @@ class GateMiddleware:
             target = scope.get("path", "/") + (f"?{query}" if query else "")
             response = RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
         else:
-            from assistant.server.errors import error_body
-
             response = JSONResponse(
                 error_body(UNAUTHORIZED, "invalid_request_error", code="invalid_api_key"),
                 status_code=401,
                 headers={"WWW-Authenticate": "Bearer"},
             )
         await response(scope, receive, send)
+
+
+def admin_only(method: str, path: str) -> bool:
+    """Requests only an admin may make, refused to members by the middleware before their body is read:
+    uploads (API and Gradio), deletes, jobs and the admin API. The routes check again (AdminDep)."""
+    path = path.rstrip("/")
+    if path == "/gradio_api/upload" or path.startswith(("/api/admin", "/api/jobs")):
+        return True
+    return method in ("POST", "PUT", "PATCH", "DELETE") and path.startswith("/api/documents")
+
+
+async def _forbidden(scope: Scope, receive: Receive, send: Send) -> None:
+    refusal = ForbiddenError("only an admin may manage documents, jobs, users and collections")
+    await render(refusal)(scope, receive, send)
 
 
 UNAUTHORIZED = "missing or invalid API key: send 'Authorization: Bearer <key>' (browsers: sign in at /login)"
@@ -344,13 +385,17 @@ button {{ margin-top: 12px; width: 100%; padding: 8px; font-size: 1rem; border: 
 <h1>Grounded assistant</h1>
 {error}
 <label for="name">Name (empty to sign in with an access key)</label>
-<input id="name" name="name" type="text" autocomplete="username">
+<input id="name" name="name" type="text" autocomplete="username" value="{name}"{name_focus}>
 <label for="key">Password or access key</label>
-<input id="key" name="key" type="password" autocomplete="current-password" autofocus required>
+<input id="key" name="key" type="password" autocomplete="current-password" required{key_focus}>
 <input type="hidden" name="next" value="{next}">
 <button type="submit" id="sign-in">Sign in</button>
 </form></body></html>
 """
+
+
+def cookie_name(request: Request) -> str:
+    return SECURE_COOKIE if request.url.scheme == "https" else COOKIE
 
 
 def _safe_next(target: str | None) -> str:
@@ -360,9 +405,16 @@ def _safe_next(target: str | None) -> str:
     return target
 
 
-def _login_page(next_: str, error: str = "", status: int = 200) -> HTMLResponse:
+def _login_page(next_: str, error: str = "", status: int = 200, name: str = "") -> HTMLResponse:
+    """The sign-in form; after a failure the name stays filled in and the password box has the focus."""
     message = f"<p class='error' role='alert'>{html.escape(error)}</p>" if error else ""
-    body = LOGIN_PAGE.format(error=message, next=html.escape(_safe_next(next_), quote=True))
+    body = LOGIN_PAGE.format(
+        error=message,
+        next=html.escape(_safe_next(next_), quote=True),
+        name=html.escape(name, quote=True),
+        name_focus="" if name else " autofocus",
+        key_focus=" autofocus" if name else "",
+    )
     return HTMLResponse(body, status_code=status, headers={"Cache-Control": "no-store"})
 
 
@@ -382,29 +434,30 @@ async def login(request: Request) -> Response:
     if not gate.enabled:
         return RedirectResponse(_safe_next(next_), status_code=303)
     name, secret = str(form.get("name") or "").strip(), str(form.get("key") or "")
-    host_key = f"host:{request.client.host if request.client else '?'}"
-    name_key = f"name:{name.lower()}" if name else ""
-    wait = max(gate.host_failures.wait(host_key), gate.name_failures.wait(name_key) if name_key else 0.0)
-    if wait:
-        page = _login_page(next_, "Too many failed sign-ins: try again in a few minutes.", status=429)
-        page.headers["Retry-After"] = str(int(wait) + 1)
+    host = request.client.host if request.client else "?"  # the peer: proxies are trusted only by setting
+    admission = gate.sign_in.admit(name, host)
+    if admission.wait:
+        page = _login_page(next_, "Too many sign-in attempts: try again in a few minutes.", 429, name)
+        page.headers["Retry-After"] = str(int(admission.wait) + 1)
         return page
-    principal = await run_in_threadpool(gate.check_password, name, secret) if name else None
-    if principal is None and not name:
-        principal = await run_in_threadpool(gate.check_key, secret.strip())
+    if admission.delay:
+        await asyncio.sleep(admission.delay)  # repeated failures for this name, from anywhere: slower
+    try:
+        principal = await run_in_threadpool(gate.sign_in.check, lambda: _check(gate, name, secret))
+    except SignInBusy:
+        page = _login_page(next_, "The server is busy with other sign-ins: try again in a moment.", 503, name)
+        page.headers["Retry-After"] = "2"
+        return page
     if principal is None:
-        gate.host_failures.failed(host_key)
-        if name_key:
-            gate.name_failures.failed(name_key)
+        gate.sign_in.failed(name, host)
         await asyncio.sleep(0.5)  # slows guessing; keys should be long and random anyway
-        log.warning("failed sign-in from %s", host_key)
-        return _login_page(next_, "That name and password, or that key, is not valid.", status=401)
-    if name_key:
-        gate.name_failures.succeeded(name_key)
+        log.warning("failed sign-in from %s", host)
+        return _login_page(next_, "That name and password, or that key, is not valid.", 401, name)
+    gate.sign_in.succeeded(name, host)
     response = RedirectResponse(_safe_next(next_), status_code=303)
     response.set_cookie(
-        COOKIE,
-        gate.open_session(principal),
+        cookie_name(request),
+        await run_in_threadpool(gate.open_session, principal),
         max_age=int(gate.session_seconds),
         httponly=True,
         samesite="strict",
@@ -414,8 +467,24 @@ async def login(request: Request) -> Response:
     return response
 
 
+def _check(gate: Gate, name: str, secret: str) -> Principal | None:
+    """A name and password, or (no name) an access key: the principal, or None."""
+    return gate.check_password(name, secret) if name else gate.check_key(secret.strip())
+
+
+@router.get("/logout")
 @router.post("/logout")
-async def logout() -> Response:
+async def logout(request: Request) -> Response:
+    """Signs out: the session ends on the server (a copy of the cookie is worth nothing, N3), then the
+    cookie goes. A GET works too, so typing /logout does it (SameSite=Strict: another site cannot)."""
+    gate = get_gate(request)
+    for name in (COOKIE, SECURE_COOKIE):
+        value = request.cookies.get(name)
+        if value:
+            await run_in_threadpool(gate.end_session, value)
     response = RedirectResponse("/login", status_code=303)
-    response.delete_cookie(COOKIE, path="/", httponly=True, samesite="strict")
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Clear-Site-Data"] = '"cookies"'
+    for name in (COOKIE, SECURE_COOKIE):
+        response.delete_cookie(name, path="/", httponly=True, samesite="strict", secure=name == SECURE_COOKIE)
     return response

@@ -11,7 +11,6 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -24,8 +23,8 @@ from assistant.errors import (
     ServiceUnavailableError,
     UnreadableFileError,
 )
+from assistant.server.error_shape import ErrorResponse, error_body, render
 from assistant.server.guards import request_id_of
-from assistant.settings import redact_urls
 from vectorstore.ingest import DocumentExistsError, UnknownDocumentError, UploadError
 from vectorstore.jobs import QueueFullError
 from vectorstore.loaders import LoadError
@@ -33,19 +32,6 @@ from vectorstore.locking import DataDirBusyError
 from vectorstore.store import EmbeddingMismatchError, StoreUnavailableError
 
 log = logging.getLogger(__name__)
-
-
-class ErrorDetail(BaseModel):
-    message: str
-    type: str
-    param: str | None = None
-    code: str | None = None
-
-
-class ErrorResponse(BaseModel):
-    """OpenAI's error shape: `{"error": {"message", "type", "param", "code"}}`."""
-
-    error: ErrorDetail
 
 
 # What each status means on this API, for the OpenAPI schema.
@@ -97,20 +83,6 @@ def as_assistant_error(exc: BaseException) -> AssistantError | None:
             message = f"no document named {exc.args[0]!r}" if isinstance(exc, KeyError) and exc.args else None
             return ours(message or str(exc), code=code)
     return None
-
-
-def error_body(
-    message: str, kind: str = "api_error", param: str | None = None, code: str | None = None
-) -> dict[str, Any]:
-    return ErrorResponse(error=ErrorDetail(message=message, type=kind, param=param, code=code)).model_dump()
-
-
-def render(exc: AssistantError, headers: dict[str, str] | None = None) -> JSONResponse:
-    # S16: a URL in a message (a model server's, a store's) never shows its user:password@ or ?key=
-    message = redact_urls(exc.message)
-    return JSONResponse(
-        error_body(message, exc.kind, exc.param, exc.code), status_code=exc.status, headers=headers
-    )
 
 
 def internal_error(request_id: str) -> AssistantError:

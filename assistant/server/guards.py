@@ -22,6 +22,8 @@ from fastapi.responses import JSONResponse
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from assistant.server.error_shape import error_body
+
 # img-src: no remote image is fetched from an answer or a document (exfiltration); form-action: no form posts
 # elsewhere; connect-src: scripts talk to this server only; frame-ancestors: no clickjacking. Scripts and
 # styles stay as Gradio needs them (inline), and /docs still loads Swagger UI.
@@ -35,6 +37,8 @@ SECURITY_HEADERS = {
     "referrer-policy": "same-origin",
 }
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# Where files are uploaded (the API's and Gradio's): the only routes whose multipart bodies may be large.
+UPLOAD_PATHS = frozenset({"/api/documents", "/gradio_api/upload"})
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
@@ -44,8 +48,6 @@ def request_id_of(scope: Scope) -> str:
 
 
 def _error(message: str, status: int, code: str) -> JSONResponse:
-    from assistant.server.errors import error_body
-
     return JSONResponse(error_body(message, "invalid_request_error", code=code), status_code=status)
 
 
@@ -156,23 +158,33 @@ class SameOriginMiddleware:
 
 
 class BodyLimitMiddleware:
-    """413 for a non-multipart body over `api_limit` bytes on /api and /v1 (`other_limit` elsewhere: the
-    UI's Gradio calls carry the chat history). A Content-Length is checked first; a chunked body is read
-    up to the limit (bounded memory) and handed on whole, since the app would turn an error raised
-    mid-body into a 400."""
+    """413 for a body over its limit, before the app reads it into memory or spools it to disk: `upload_limit`
+    for a multipart upload to an upload route, `api_limit` for anything else on /api and /v1 (multipart
+    included, N5: a form parser reads the whole body before any field check), `other_limit` elsewhere (the
+    UI's Gradio calls carry the chat history). A Content-Length is checked first; a chunked body is read up
+    to the limit (bounded memory) and handed on whole, since the app would turn an error raised mid-body
+    into a 400."""
 
-    def __init__(self, app: ASGIApp, api_limit: int, other_limit: int) -> None:
+    def __init__(
+        self, app: ASGIApp, api_limit: int, other_limit: int, upload_limit: int | None = None
+    ) -> None:
         self.app = app
         self.api_limit = api_limit
         self.other_limit = other_limit
+        self.upload_limit = upload_limit if upload_limit is not None else other_limit
+
+    def limit_for(self, path: str, multipart: bool) -> int:
+        if multipart and path.rstrip("/") in UPLOAD_PATHS:
+            return self.upload_limit
+        return self.api_limit if path.startswith(("/api/", "/v1/")) else self.other_limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        headers = dict(scope.get("headers") or []) if scope["type"] == "http" else {}
-        if scope["type"] != "http" or headers.get(b"content-type", b"").lower().startswith(b"multipart/"):
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        api = str(scope.get("path", "")).startswith(("/api/", "/v1/"))
-        limit = self.api_limit if api else self.other_limit
+        headers = dict(scope.get("headers") or [])
+        multipart = headers.get(b"content-type", b"").lower().startswith(b"multipart/")
+        limit = self.limit_for(str(scope.get("path", "")), multipart)
         too_large = _error(
             f"the request body is larger than this server accepts ({limit // 1024} KB)",
             413,

@@ -20,6 +20,7 @@ from assistant.storage.conversations import (
 )
 from assistant.storage.credentials import Passwords
 from assistant.storage.db import Database, database_url
+from assistant.storage.sessions import SessionInfo, SessionService
 from assistant.storage.users import NewKey, UserInfo, UserService
 
 if TYPE_CHECKING:
@@ -36,6 +37,8 @@ __all__ = [
     "NewKey",
     "Owner",
     "Passwords",
+    "SessionInfo",
+    "SessionService",
     "Storage",
     "UserInfo",
     "UserService",
@@ -49,6 +52,7 @@ class Storage:
     users: UserService
     collections: CollectionService
     conversations: ConversationService
+    sessions: SessionService
 
     @classmethod
     def open(cls, database: Database, passwords: Passwords | None = None) -> Storage:
@@ -57,6 +61,7 @@ class Storage:
             UserService(database, passwords),
             CollectionService(database),
             ConversationService(database),
+            SessionService(database),
         )
 
     @classmethod

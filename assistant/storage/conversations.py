@@ -12,14 +12,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, and_, func, select
 from sqlalchemy.orm import Session
 
 from assistant.errors import InvalidRequestError
 from assistant.storage.db import Database
 from assistant.storage.models import Conversation, Message, utcnow
 
-Owner = int | None
+# A user's id; a key of RAG_API_KEYS by its tag (str); None: the local single-user app (no users, no login).
+Owner = int | str | None
 Role = Literal["user", "assistant"]
 ROLES: tuple[str, ...] = ("user", "assistant")
 TITLE_CHARS = 200
@@ -65,7 +66,12 @@ class ConversationDetail:
 
 
 def _owned(owner: Owner) -> ColumnElement[bool]:
-    return Conversation.owner_id.is_(None) if owner is None else Conversation.owner_id == owner
+    """Exactly the owner's conversations: a key's are not the local app's, nor another key's (N7)."""
+    if isinstance(owner, int):
+        return Conversation.owner_id == owner
+    if isinstance(owner, str):
+        return and_(Conversation.owner_id.is_(None), Conversation.owner_key == owner)
+    return and_(Conversation.owner_id.is_(None), Conversation.owner_key.is_(None))
 
 
 def _title(title: str) -> str:
@@ -88,7 +94,11 @@ class ConversationService:
     def create(self, owner: Owner, title: str = "") -> ConversationInfo:
         """A new, empty conversation; without a title it takes its first question's."""
         with self.db.session() as s:
-            conversation = Conversation(owner_id=owner, title=_title(title))
+            conversation = Conversation(
+                owner_id=owner if isinstance(owner, int) else None,
+                owner_key=owner if isinstance(owner, str) else None,
+                title=_title(title),
+            )
             s.add(conversation)
             s.flush()
             return ConversationInfo.of(conversation, 0)

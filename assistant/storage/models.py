@@ -130,6 +130,8 @@ class Conversation(Base):
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     # None: the local single-user app's conversations (no users, no login)
     owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    # a key of RAG_API_KEYS (an admin without an account), by its tag: each key has its own conversations
+    owner_key: Mapped[str | None] = mapped_column(String(64), index=True)
     title: Mapped[str] = mapped_column(String(200), default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
@@ -161,3 +163,27 @@ class Message(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     conversation: Mapped[Conversation] = relationship(back_populates="messages")
+
+
+class UserId(Base):
+    """Hands out user ids that are never reused (N2): SQLite gives a deleted user's id to the next one
+    unless the table says AUTOINCREMENT, and a table cannot be altered to say it without being copied."""
+
+    __tablename__ = "user_ids"
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+
+
+class BrowserSession(Base):
+    """A signed-in browser (N3): the cookie names it by a random token, only its SHA-256 is kept. Ended by
+    sign-out, a password change, a key rotation or the user's removal; a cookie without a row is nothing."""
+
+    __tablename__ = "sessions"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    # a key of RAG_API_KEYS the session was opened with (its tag): removing the key from the settings ends it
+    key_tag: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(index=True)

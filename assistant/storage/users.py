@@ -7,13 +7,13 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from assistant.errors import ConflictError, InvalidRequestError, NotFoundError
 from assistant.storage.credentials import KEY_PREFIX, Passwords, hash_api_key, new_api_key
 from assistant.storage.db import Database
-from assistant.storage.models import ApiKey, User, utcnow
+from assistant.storage.models import ApiKey, BrowserSession, User, UserId, utcnow
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
 MIN_PASSWORD, MAX_PASSWORD = 8, 1024  # the upper bound keeps one sign-in from costing a megabyte hash
@@ -75,7 +75,8 @@ class UserService:
         with self.db.session() as s:
             if s.scalar(select(User.id).where(User.name == name)) is not None:
                 raise ConflictError(f"a user named {name!r} exists", code="user_exists")
-            user = User(name=name, password_hash=hashed, is_admin=admin)
+            user_id = s.execute(insert(UserId).values().returning(UserId.id)).scalar_one()
+            user = User(id=user_id, name=name, password_hash=hashed, is_admin=admin)
             user.api_keys.append(_key_row(key))
             s.add(user)
             s.flush()
@@ -109,9 +110,10 @@ class UserService:
             return None if user is None else _info(s, user)
 
     def remove(self, name: str) -> None:
-        """The user goes, and with them their keys, grants and conversations."""
+        """The user goes, and with them their keys, grants, sessions and conversations."""
         with self.db.session() as s:
             user = _required(s, name)
+            _end_sessions(s, user.id)
             s.delete(user)
 
     def set_admin(self, name: str, admin: bool) -> UserInfo:
@@ -121,17 +123,22 @@ class UserService:
             return _info(s, user)
 
     def set_password(self, name: str, password: str | None) -> None:
-        """A new password; None removes it (the user then has API keys only)."""
+        """A new password; None removes it (the user then has API keys only). Either way the user's browser
+        sessions end (N3): whoever signed in with the old password is out."""
         hashed = self.passwords.hash(check_password(password)) if password is not None else None
         with self.db.session() as s:
-            _required(s, name).password_hash = hashed
+            user = _required(s, name)
+            user.password_hash = hashed
+            _end_sessions(s, user.id)
 
     def rotate_key(self, name: str) -> NewKey:
-        """Every key the user had stops working; the new one is returned, once."""
+        """Every key the user had stops working, and so does every browser session (one may have been opened
+        with a leaked key, N3); the new key is returned, once."""
         key = new_api_key()
         with self.db.session() as s:
             user = _required(s, name)
             s.execute(delete(ApiKey).where(ApiKey.user_id == user.id))
+            _end_sessions(s, user.id)
             s.add(_key_row(key, user.id))
             s.flush()
             return NewKey(_info(s, user), key)
@@ -177,6 +184,10 @@ def _key_row(key: str, user_id: int | None = None) -> ApiKey:
     if user_id is not None:
         row.user_id = user_id
     return row
+
+
+def _end_sessions(s: Session, user_id: int) -> None:
+    s.execute(delete(BrowserSession).where(BrowserSession.user_id == user_id))
 
 
 def _required(s: Session, name: str) -> User:

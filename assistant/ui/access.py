@@ -21,6 +21,7 @@ class _Credentials:
         headers = getattr(request, "headers", None) or {}
         self.headers = {str(k).lower(): str(v) for k, v in dict(headers).items()}
         self.cookies = dict(getattr(request, "cookies", None) or {})
+        self.url = getattr(request, "url", None)
 
 
 def principal_of(gate: Gate | None, request: gr.Request | None) -> Principal | None:

@@ -59,7 +59,7 @@ def build_ui(container: Container, gate: Gate | None = None) -> gr.Blocks:
                 gate,
                 storage=container.storage,
             )
-            build_settings_tab(settings, chat.model_label, k)
+            build_settings_tab(settings, chat.model_label, k, demo, gate)
     # S3: a bounded queue (more waiting events are refused with "the queue is full") and bounded concurrency;
     # the chat events have their own limit (4, `answer`), uploads theirs (`upload`).
     demo.queue(max_size=settings.ui_queue_size, default_concurrency_limit=2)

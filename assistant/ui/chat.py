@@ -17,6 +17,7 @@ import gradio as gr
 
 from assistant.answering.service import Answer, ChatService, Done, TextDelta
 from assistant.errors import AssistantError, ModelUnavailableError
+from assistant.limits import Limits
 from assistant.settings import redact_urls
 from assistant.ui.assets import CITATION_JS
 from assistant.ui.sources import source_group, sources_html
@@ -126,7 +127,8 @@ def answer_turn(
     if not message:
         yield history, sources_html(groups), "", groups
         return
-    prior = history_for_service(history)
+    limits: Limits = getattr(chat, "limits", None) or Limits()  # a test double may have none
+    prior = limits.trim(history_for_service(history))  # N15: the oldest turns go, the chat goes on
     turn = _assistant_count(history)
     history = [*history, {"role": "user", "content": display(message)}, {"role": "assistant", "content": ""}]
     searching = {**groups, turn: source_group(turn, message, None, "Searching the documents…")}
@@ -365,20 +367,28 @@ def build_chat_tab(
 
     respond = _responder(chat, conversations)
 
-    def retry(history: list[dict[str, Any]], k: float, groups: dict[int, str]) -> Iterator[Any]:
+    def retry(
+        history: list[dict[str, Any]],
+        k: float,
+        groups: dict[int, str],
+        conversation: str | None = None,
+        collections: list[str] | None = None,
+        documents: list[str] | None = None,
+        request: gr.Request | None = None,
+    ) -> Iterator[Any]:
+        """The last question asked again, through the same door as Send: the same scope, the same store."""
         question, before = last_question(history)
         if not question:
             gr.Info("There is no question to ask again yet.")
-            yield history, gr.skip(), gr.skip(), groups
+            yield history, gr.skip(), gr.skip(), groups, conversation
             return
-        yield from answer_turn(chat, question, before, k, groups)
+        yield from respond(question, before, k, groups, conversation, collections, documents, request)
 
     # Send (or Enter) swaps to Stop while the answer streams; busy → answer → idle, in order.
     busy = {"fn": lambda: (gr.update(visible=False), gr.update(visible=True)), "outputs": [send, stop]}
     idle = {"fn": lambda: (gr.update(visible=True), gr.update(visible=False)), "outputs": [send, stop]}
     chat_inputs = [box, chatbot, k, groups, current, picked, picked_documents]
     chat_outputs = [chatbot, sources, box, groups, current]
-    retry_outputs = [chatbot, sources, box, groups]
     # Answers run in parallel (the in-process llama.cpp model serialises itself); one pool for all.
     answer_options: dict[str, Any] = {
         "show_progress": "minimal",
@@ -400,7 +410,7 @@ def build_chat_tab(
     retried = (
         c["retry"]
         .click(**busy, queue=False, api_visibility="private")
-        .then(retry, [chatbot, k, groups], retry_outputs, api_visibility="private", **answer_options)
+        .then(retry, [chatbot, *chat_inputs[2:]], chat_outputs, api_visibility="private", **answer_options)
     )
     retried.then(**idle, queue=False, api_visibility="private")
 

@@ -12,6 +12,7 @@ import gradio as gr
 
 from assistant.answering.citations import Citation
 from assistant.answering.service import Answer
+from assistant.errors import AuthenticationError
 from assistant.server.auth import Gate, Principal
 from assistant.server.scope import scope_for, usable_collections
 from assistant.storage import Storage
@@ -68,9 +69,10 @@ class Conversations:
     def scope(
         self, request: gr.Request | None, picked: list[str] | None, documents: list[str] | None = None
     ) -> dict[str, Any] | None:
+        """What this caller may search (N1): refuses, never widens, when it cannot tell who is asking."""
         principal = self.principal(request)
         if principal is None:
-            return None
+            raise AuthenticationError("you are not signed in (or your session ended): sign in again")
         return scope_for(self.storage, principal, picked or None, sources=documents or None)
 
     def start(self, request: gr.Request | None, conversation: str | None) -> str | None:

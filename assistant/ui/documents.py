@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import html
 import logging
+import re
 from collections.abc import AsyncIterator, Collection
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,15 @@ def documents_rows(ingest: IngestService, allowed: Collection[str] | None = None
         for d in ingest.list_documents()
         if allowed is None or d.collection in allowed
     ]
+
+
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~<>])")
+
+
+def shown_name(name: str) -> str:
+    """A document's name inside the tab's Markdown (N10): escaped, so `<img onerror>` or `[x](url)` in a file
+    name is shown as the characters it is."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", html.escape(name, quote=False))
 
 
 def plural(count: int, noun: str) -> str:
@@ -215,15 +225,16 @@ def ingest_one(
 def delete_document(ingest: IngestService, source: str | None) -> str:
     if not source:
         return "Choose a document to delete first."
+    name = shown_name(source)
     try:
         removed = ingest.delete(source)
     except UnknownDocumentError:
-        return f"✗ **{source}** is no longer in the library (someone may have deleted it already)."
+        return f"✗ **{name}** is no longer in the library (someone may have deleted it already)."
     except Exception:
         request_id = new_request_id()
         log.exception("deleting %s failed (request id %s)", source, request_id)
-        return f"✗ **{source}** could not be deleted: an internal error (request id {request_id})."
-    return f"✓ Deleted **{source}** ({plural(removed, 'chunk')}). Answers will no longer cite it."
+        return f"✗ **{name}** could not be deleted: an internal error (request id {request_id})."
+    return f"✓ Deleted **{name}** ({plural(removed, 'chunk')}). Answers will no longer cite it."
 
 
 def _upload_components(max_upload_mb: float) -> tuple[Any, Any, Any]:
@@ -251,7 +262,7 @@ def delete_question(ingest: IngestService, source: str | None) -> tuple[Any, Any
         return "Choose a document to delete first.", gr.update(visible=False), gr.update()
     chunks = next((d.chunks for d in ingest.list_documents() if d.source == source), 0)
     question = (
-        f"Delete **{source}** ({plural(chunks, 'chunk')})? Answers will no longer use it. "
+        f"Delete **{shown_name(source)}** ({plural(chunks, 'chunk')})? Answers will no longer use it. "
         "Documents added through this page are removed from disk too."
     )
     return "", gr.update(visible=True), question

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import gradio as gr
 
+from assistant.server.auth import Gate
 from assistant.settings import Settings
+from assistant.ui.access import is_admin
 
 
 def mode_text(extractive: bool, model_label: str) -> str:
@@ -36,7 +40,21 @@ def passages_slider(settings: Settings) -> gr.Slider:
     )
 
 
-def build_settings_tab(settings: Settings, model_label: str, k: gr.Slider) -> None:
+def effective_settings(settings: Settings, gate: Gate | None, request: gr.Request | None) -> dict[str, Any]:
+    """The server's settings for an admin; a member is told they are an admin's to see (N8: no data dir,
+    host or paths for members)."""
+    if is_admin(gate, request):
+        return settings.describe()
+    return {"note": "The server's settings are shown to admins only."}
+
+
+def build_settings_tab(
+    settings: Settings,
+    model_label: str,
+    k: gr.Slider,
+    demo: gr.Blocks | None = None,
+    gate: Gate | None = None,
+) -> None:
     provider = settings.resolved_llm_provider
     extractive = provider == "extractive"
     with gr.Tab("Settings", id="settings", elem_id="settings-tab"):
@@ -57,4 +75,11 @@ def build_settings_tab(settings: Settings, model_label: str, k: gr.Slider) -> No
             )
         k.render()
         with gr.Accordion("All effective settings (set by RAG_* environment variables)", open=False):
-            gr.JSON(settings.describe(), label="Effective settings")
+            # filled per request (never in the page's config, which every signed-in person can read)
+            shown = gr.JSON(None, label="Effective settings", elem_id="effective-settings")
+    if demo is not None:
+
+        def on_load(request: gr.Request) -> dict[str, Any]:
+            return effective_settings(settings, gate, request)
+
+        demo.load(on_load, None, shown, api_visibility="private")

@@ -7,6 +7,7 @@ from fastapi import APIRouter, Depends
 from starlette.concurrency import run_in_threadpool
 
 from assistant.errors import NotFoundError
+from assistant.limits import Limits
 from assistant.server.auth import PrincipalDep, require_api_key
 from assistant.server.deps import ChatDep, SettingsDep, StorageDep
 from assistant.server.errors import error_responses
@@ -47,7 +48,7 @@ async def chat(
         )
         if stored is None:  # missing, or someone else's: the same 404
             raise conversation_missing(conversation_id)
-        history = stored
+        history = Limits.from_settings(settings).trim(stored)  # N15: a long conversation forgets its oldest
     check_question(settings, body.message, history, param="message")
     scope = await run_in_threadpool(scope_for, storage, principal, body.collection, body.sources)
     result = await answer(chat, body.message, history, body.k, scope)

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -14,7 +15,13 @@ from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from assistant.errors import ConflictError, FileTooLargeError, UnreadableFileError, UnsupportedFileTypeError
+from assistant.errors import (
+    ConflictError,
+    FileTooLargeError,
+    InvalidRequestError,
+    UnreadableFileError,
+    UnsupportedFileTypeError,
+)
 from assistant.server.auth import AdminDep, PrincipalDep, require_api_key
 from assistant.server.deps import IngestDep, IngestQueueDep, SettingsDep, StorageDep
 from assistant.server.errors import as_assistant_error, error_responses
@@ -48,7 +55,8 @@ async def list_documents(ingest: IngestDep, storage: StorageDep, principal: Prin
     documents = await run_in_threadpool(ingest.list_documents)
     if not principal.is_admin:  # a member sees the documents of the collections granted to them
         allowed = set(await run_in_threadpool(usable_collections, storage, principal))
-        documents = [d for d in documents if d.collection in allowed]
+        # N8: without the server's file paths
+        documents = [replace(d, path="") for d in documents if d.collection in allowed]
     return DocumentList(documents=documents)
 
 
@@ -85,6 +93,13 @@ async def upload_documents(
         Form(description="The collection the files go to (created if new; default: 'default'). Admins only."),
     ] = None,
 ) -> UploadResult | JSONResponse:
+    if len(files) > settings.max_upload_files:  # N5: the body's size is bounded before; the count here
+        raise InvalidRequestError(
+            f"{len(files)} files in one upload; the limit is {settings.max_upload_files} "
+            "(RAG_MAX_UPLOAD_FILES): send them in several requests",
+            param="files",
+            code="too_many_files",
+        )
     limit = int(settings.max_upload_mb * 1_000_000)
     target = DEFAULT_COLLECTION
     if collection is not None:

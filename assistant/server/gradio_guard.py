@@ -1,0 +1,134 @@
+"""Guards for the UI's Gradio events, in front of Gradio (inside the key gate, which names the caller):
+
+- S4: an event's JSON is looked at before Gradio validates it: a list with more items than a conversation may
+  hold (`max_items`) is refused with 413 at the cost of a JSON parse, not of Gradio's per-message processing
+  (300,000 empty chat messages took 86 s of CPU and 1.5 GB there).
+- N16: a Gradio session (its `session_hash`: the event stream, heartbeat, cancel) belongs to the principal
+  that first used it; another principal naming it gets 403, so nobody else reads its event stream.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import OrderedDict
+from typing import Any
+from urllib.parse import parse_qs
+
+from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from assistant.server.error_shape import error_body
+
+PREFIX = "/gradio_api/"
+# paths that name a session in their next segment
+SESSION_SEGMENTS = ("/gradio_api/heartbeat/", "/gradio_api/stream/")
+
+
+class SessionOwners:
+    """session_hash → the principal id that first used it; the least recently seen forgotten past `size`."""
+
+    def __init__(self, size: int = 50_000) -> None:
+        self.size = size
+        self._owners: OrderedDict[str, str] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def claim(self, session: str, principal: str) -> bool:
+        """True when the session is (now) the principal's; False when another principal holds it."""
+        with self._lock:
+            owner = self._owners.setdefault(session, principal)
+            self._owners.move_to_end(session)
+            while len(self._owners) > self.size:
+                self._owners.popitem(last=False)
+            return owner == principal
+
+
+def _longest_list(value: Any, depth: int = 0) -> int:
+    """The most items of any list inside a parsed JSON value (nesting bounded: JSON parsing already is)."""
+    if depth > 32:
+        return 0
+    if isinstance(value, list):
+        inner = max((_longest_list(v, depth + 1) for v in value), default=0)
+        return max(len(value), inner)
+    if isinstance(value, dict):
+        return max((_longest_list(v, depth + 1) for v in value.values()), default=0)
+    return 0
+
+
+def _session_of_path(path: str, query: bytes) -> str | None:
+    for prefix in SESSION_SEGMENTS:
+        if path.startswith(prefix):
+            return path[len(prefix) :].split("/", 1)[0] or None
+    found = parse_qs(query.decode("latin-1")).get("session_hash")
+    return found[0] if found else None
+
+
+class GradioEventGuard:
+    def __init__(self, app: ASGIApp, max_items: int, owners: SessionOwners | None = None) -> None:
+        self.app = app
+        self.max_items = max_items
+        self.owners = owners or SessionOwners()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = str(scope.get("path", ""))
+        if scope["type"] != "http" or not path.startswith(PREFIX):
+            await self.app(scope, receive, send)
+            return
+        principal = getattr((scope.get("state") or {}).get("principal"), "id", "open")
+        session = _session_of_path(path, scope.get("query_string", b""))
+        if session is not None and not self.owners.claim(session, principal):
+            await _refuse(scope, receive, send, 403, "that UI session belongs to someone else", "forbidden")
+            return
+        headers = dict(scope.get("headers") or [])
+        if scope.get("method") != "POST" or not headers.get(b"content-type", b"").startswith(
+            b"application/json"
+        ):
+            await self.app(scope, receive, send)
+            return
+        body = await _read(receive)  # bounded by BodyLimitMiddleware, outside this one
+        try:
+            event = json.loads(body or b"null")
+        except ValueError:
+            event = None
+        if isinstance(event, dict):
+            hashed = event.get("session_hash")
+            if isinstance(hashed, str) and not self.owners.claim(hashed, principal):
+                await _refuse(
+                    scope, receive, send, 403, "that UI session belongs to someone else", "forbidden"
+                )
+                return
+            longest = _longest_list(event.get("data"))
+            if longest > self.max_items:
+                message = f"an event holds a list of {longest} items; the limit is {self.max_items}"
+                await _refuse(scope, receive, send, 413, message, "history_too_long")
+                return
+        await self.app(scope, _replay(body, receive), send)
+
+
+async def _read(receive: Receive) -> bytes:
+    body, more = bytearray(), True
+    while more:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        body += message.get("body", b"")
+        more = bool(message.get("more_body"))
+    return bytes(body)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if sent:
+            return await receive()
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return replay
+
+
+async def _refuse(scope: Scope, receive: Receive, send: Send, status: int, message: str, code: str) -> None:
+    response = JSONResponse(error_body(message, "invalid_request_error", code=code), status_code=status)
+    await response(scope, receive, send)
