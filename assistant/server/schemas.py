@@ -4,7 +4,7 @@ shared with the CLI; citations and passages are the answering package's own mode
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -15,6 +15,10 @@ from vectorstore.ingest import DocumentInfo
 __all__ = ["AnswerPayload"]
 
 NOT_BLANK = r"\S"  # JSON Schema patterns search: at least one character that is not white space
+# N17: 40,000 names in `sources` reached the store's filter and came back a 500. A question about more
+# documents than this is one about a collection; a name longer than this is no document's.
+MAX_SOURCES = 1000
+DocumentName = Annotated[str, Field(min_length=1, max_length=1024)]
 
 
 # -- OpenAI-compatible ---------------------------------------------------------------------------------------
@@ -110,8 +114,10 @@ class ChatRequest(BaseModel):
         None,
         description="Search only this collection (or these); default: every collection the caller may use.",
     )
-    sources: list[str] | None = Field(
-        None, description="Search only these documents (names as in GET /api/documents)."
+    sources: list[DocumentName] | None = Field(
+        None,
+        max_length=MAX_SOURCES,
+        description=f"Search only these documents (names as in GET /api/documents); at most {MAX_SOURCES}.",
     )
 
 
