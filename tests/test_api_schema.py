@@ -38,6 +38,7 @@ def keyed_server(seeded_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> 
         yield srv
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_the_live_api_conforms_to_its_schema(keyed_server: Server, tmp_path: Path) -> None:
     config = tmp_path / "schemathesis.toml"

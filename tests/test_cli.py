@@ -42,6 +42,7 @@ def run(*args: str, data: Path, timeout: float = 900, **env: str) -> subprocess.
     )
 
 
+@pytest.mark.slow
 def test_ingest_reports_then_reingest_embeds_nothing(tmp_path: Path) -> None:
     docs = tmp_path / "docs"
     shutil.copytree(SEEDS, docs)

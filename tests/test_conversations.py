@@ -247,6 +247,7 @@ def test_each_collection_is_a_model_for_the_openai_api(world: World) -> None:
         assert r.status_code == 404 and r.json()["error"]["code"] == "model_not_found"
 
 
+@pytest.mark.slow
 # -- restart (last: it replaces the server) ------------------------------------------------------------------
 def test_a_restart_keeps_every_conversation(world: World) -> None:
     before: dict[str, Any] = {}
@@ -270,6 +271,7 @@ def test_a_restart_keeps_every_conversation(world: World) -> None:
         assert any(SIGNED in c["text"] for c in follow["citations"]), "the context survived too"
 
 
+@pytest.mark.slow
 # -- the command line ----------------------------------------------------------------------------------------
 def test_cli_ingests_into_a_collection_it_registers_and_moves_a_document_between_collections(
     tmp_path: Path,

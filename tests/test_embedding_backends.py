@@ -50,6 +50,7 @@ def test_each_backend_has_its_own_embedding_id() -> None:
         build_embeddings("local", "all-MiniLM-L6-v2", backend="tensorrt")
 
 
+@pytest.mark.slow
 def test_int8_loads_offline_and_agrees_with_torch(
     onnx_cache: Path, torch_vectors: list[list[float]], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -13,12 +13,10 @@ import httpx
 import openai
 import pytest
 
+from assistant.providers.llamacpp import bundled_smollm2
 from tests.conftest import Server, clean_env, free_port, serving_copy
 
-pytestmark = pytest.mark.llm
-pytest.importorskip("llama_cpp", reason="needs the `local` extra (make install-local)")
-
-from assistant.providers.llamacpp import bundled_smollm2  # noqa: E402
+pytestmark = [pytest.mark.llm, pytest.mark.slow]  # llama.cpp: conftest skips (in CI fails) without it
 
 QUESTION = "With which country is Russia jointly chairing the Mine Action Centre?"
 MODEL = bundled_smollm2()

@@ -408,6 +408,7 @@ def test_an_ingest_interrupted_inside_a_new_file_is_completed_by_the_next_run(tm
     assert (again.files_unchanged, again.chunks_added) == (1, 0)
 
 
+@pytest.mark.slow
 # -- S14: two processes ingesting one file keep one version --------------------------------------------
 def test_two_processes_ingesting_the_same_file_keep_one_version(tmp_path: Path) -> None:
     data = tmp_path / "data"
