@@ -1,19 +1,167 @@
-"""The code stays readable: no function in assistant/ or vectorstore/ longer than a screen (80 lines)."""
+"""The code stays readable and layered: no function in assistant/ or vectorstore/ longer than 60 lines, and no
+import cycle between their modules (an import inside a function counts: it only hides the cycle).
+
+The long functions known when this check was written are in files other people were changing: each is its
+own xfail(strict=True) case, so the day one is split its case fails (XPASS) until its KNOWN_LONG entry is
+removed, and any new long function fails at once. (The two import cycles known then, loaders ↔ formats ↔
+safety and server errors ↔ guards, were broken the same day.)
+"""
 
 from __future__ import annotations
 
 import ast
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
 
 from tests.conftest import ROOT
 
+PACKAGES = ("assistant", "vectorstore")
+MAX_LINES = 60
 
-def test_no_function_is_longer_than_80_lines() -> None:
-    long = []
-    for package in ("assistant", "vectorstore"):
-        for path in sorted((ROOT / package).rglob("*.py")):
-            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-                if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                    lines = (node.end_lineno or node.lineno) - node.lineno + 1
-                    if lines > 80:
-                        long.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.name} ({lines} lines)")
-    assert not long, long
+KNOWN_LONG = {
+    "assistant/answering/service.py::ChatService.stream": "the answering module's owner splits it",
+    "assistant/ui/chat.py::build_chat_tab": "the chat tab's wiring, reworked for the security issue",
+    "assistant/ui/chat.py::_conversation_events": "the chat tab's wiring, reworked for the security issue",
+    "vectorstore/onnx_export.py::_torch_export": "the embedding backend's owner splits it",
+}
+
+
+# -- the checks ------------------------------------------------------------------------------------------
+
+
+def module_name(path: Path, root: Path) -> str:
+    parts = list(path.relative_to(root).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def modules(root: Path, packages: tuple[str, ...] = PACKAGES) -> dict[str, Path]:
+    return {module_name(p, root): p for pkg in packages for p in sorted((root / pkg).rglob("*.py"))}
+
+
+def _type_checking_only(tree: ast.Module) -> set[int]:
+    """ids of the import nodes under `if TYPE_CHECKING:`: never executed, so never part of a cycle."""
+    hidden: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            hidden |= {id(n) for stmt in node.body for n in ast.walk(stmt)}
+    return hidden
+
+
+def imports_of(name: str, path: Path, known: dict[str, Path]) -> set[str]:
+    """The project modules `name` imports, wherever the statement is (module level or in a function)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    hidden = _type_checking_only(tree)
+    package = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if id(node) in hidden:
+            continue
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names if alias.name in known}
+        elif isinstance(node, ast.ImportFrom):
+            base = package[: len(package) - node.level + 1] if node.level else []
+            target = ".".join([*base, *([node.module] if node.module else [])])
+            for alias in node.names:
+                submodule = f"{target}.{alias.name}"
+                found.add(submodule if submodule in known else target)
+    return (found & known.keys()) - {name}
+
+
+def import_cycles(root: Path, packages: tuple[str, ...] = PACKAGES) -> list[frozenset[str]]:
+    """The strongly connected components (Tarjan) of two or more modules in the import graph."""
+    known = modules(root, packages)
+    graph = {name: imports_of(name, path, known) for name, path in known.items()}
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    cycles: list[frozenset[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in sorted(graph[v]):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = {stack.pop()}
+            while v not in component:
+                component.add(stack.pop())
+            if len(component) > 1:
+                cycles.append(frozenset(component))
+
+    for name in sorted(graph):
+        if name not in index:
+            visit(name)
+    return cycles
+
+
+def _functions(
+    body: list[ast.stmt], prefix: str
+) -> Iterator[tuple[str, ast.FunctionDef | ast.AsyncFunctionDef]]:
+    for node in body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            yield prefix + node.name, node
+            yield from _functions(node.body, f"{prefix}{node.name}.")
+        elif isinstance(node, ast.ClassDef):
+            yield from _functions(node.body, f"{prefix}{node.name}.")
+        elif isinstance(node, (ast.If, ast.Try, ast.With)):
+            yield from _functions([*ast.iter_child_nodes(node)], prefix)  # type: ignore[list-item]
+
+
+def long_functions(root: Path, packages: tuple[str, ...] = PACKAGES) -> dict[str, int]:
+    """`path::Class.function` → its length in lines, for every function longer than MAX_LINES."""
+    found: dict[str, int] = {}
+    for path in modules(root, packages).values():
+        for qualname, node in _functions(ast.parse(path.read_text(encoding="utf-8")).body, ""):
+            lines = (node.end_lineno or node.lineno) - node.lineno + 1
+            if lines > MAX_LINES:
+                found[f"{path.relative_to(root).as_posix()}::{qualname}"] = lines
+    return found
+
+
+# -- the tests -------------------------------------------------------------------------------------------
+
+
+def test_no_function_is_longer_than_60_lines() -> None:
+    new = {name: lines for name, lines in long_functions(ROOT).items() if name not in KNOWN_LONG}
+    assert not new, f"split these (at most {MAX_LINES} lines a function): {new}"
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(name, marks=pytest.mark.xfail(strict=True, reason=why))
+        for name, why in KNOWN_LONG.items()
+    ],
+)
+def test_a_known_long_function_is_split(name: str) -> None:
+    assert name not in long_functions(ROOT), f"{name} is still over {MAX_LINES} lines"
+
+
+def test_no_import_cycle() -> None:
+    cycles = [sorted(cycle) for cycle in import_cycles(ROOT)]
+    assert not cycles, f"these modules import each other (maybe from inside a function): {cycles}"
+
+
+def test_the_checks_see_a_hidden_cycle_and_a_long_method(tmp_path: Path) -> None:
+    """The checks themselves: a cycle through an import inside a function, a TYPE_CHECKING import that is
+    not one, and a method one line too long."""
+    pkg = tmp_path / "pkg"
+    (pkg / "sub").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "sub" / "__init__.py").write_text("")
+    (pkg / "a.py").write_text("from pkg.sub import b\n")
+    (pkg / "sub" / "b.py").write_text("def f():\n    from .. import a\n    return a\n")
+    (pkg / "c.py").write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from pkg import a\n")
+    (pkg / "d.py").write_text("import pkg.c\n")
+    body = "".join(f"        x{i} = {i}\n" for i in range(MAX_LINES))  # with its `def` line: one too many
+    (pkg / "e.py").write_text(
+        f"class K:\n    def short(self):\n        return 1\n\n    def long(self):\n{body}"
+    )
+    assert import_cycles(tmp_path, ("pkg",)) == [frozenset({"pkg.a", "pkg.sub.b"})]
+    assert long_functions(tmp_path, ("pkg",)) == {"pkg/e.py::K.long": MAX_LINES + 1}
