@@ -33,7 +33,16 @@ from assistant.storage.db import alembic_config
 from assistant.storage.models import Base
 from tests.conftest import free_port
 
-TABLES = {"users", "api_keys", "collections", "collection_grants", "conversations", "messages"}
+TABLES = {
+    "users",
+    "user_ids",
+    "api_keys",
+    "collections",
+    "collection_grants",
+    "conversations",
+    "messages",
+    "sessions",
+}
 CHEAP_ARGON2 = PasswordHash((Argon2Hasher(time_cost=1, memory_cost=8 * 1024, parallelism=1),))
 
 
@@ -168,13 +177,38 @@ def _tables(url: str) -> set[str]:
 # --- schema
 
 
+def test_a_database_of_the_first_revision_keeps_its_data_and_never_reuses_an_id(db_url: str) -> None:
+    """0001 -> 0002 on a database in use: its users, conversations and messages stay; the next user gets an
+    id above every id in use, and a removed user's id is not handed out again (N2)."""
+    db = Database(db_url, migrate=False)
+    try:
+        with db.engine.begin() as connection:
+            command.upgrade(alembic_config(db.url, connection), "0001")
+            connection.exec_driver_sql(
+                "INSERT INTO users (id, name, is_admin, created_at) VALUES (7, 'old', false, '2026-11-30')"
+            )
+            connection.exec_driver_sql(
+                "INSERT INTO conversations (id, owner_id, title, created_at, updated_at) "
+                "VALUES ('c1', 7, 't', '2026-11-30', '2026-11-30')"
+            )
+        db.migrate()
+        storage = Storage.open(db, Passwords(CHEAP_ARGON2))
+        assert storage.conversations.get("c1", 7) is not None, "the old user's conversation is kept"
+        new = storage.users.add("new", "long enough password")
+        assert new.user.id > 7
+        storage.users.remove("new")
+        assert storage.users.add("newer", "long enough password").user.id > new.user.id
+    finally:
+        db.dispose()
+
+
 def test_migrations_create_the_schema_from_empty_and_match_the_models(db_url: str) -> None:
     db = Database(db_url)
     try:
         assert db.current_revision() is None
         db.migrate()
         assert _tables(db_url) == TABLES | {"alembic_version"}
-        assert db.current_revision() == "0001"
+        assert db.current_revision() == "0002"
         db.migrate()  # idempotent, also from another process's Database
         other = Database(db_url)
         other.migrate()

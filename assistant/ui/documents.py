@@ -43,7 +43,7 @@ def documents_rows(ingest: IngestService, allowed: Collection[str] | None = None
     ]
 
 
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~<>])")
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#!|~<>])")
 
 
 def shown_name(name: str) -> str:

@@ -40,9 +40,14 @@ def upgrade() -> None:
         sqlite_autoincrement=True,
     )
     # the next id handed out comes after every id in use (ids freed before this revision may be reused once)
-    highest = op.get_bind().scalar(sa.text("SELECT MAX(id) FROM users"))
+    bind = op.get_bind()
+    highest = bind.scalar(sa.text("SELECT MAX(id) FROM users"))
     if highest:
         op.bulk_insert(user_ids, [{"id": highest}])
+        if bind.dialect.name == "postgresql":  # an explicit id does not move a serial column's sequence
+            bind.execute(
+                sa.text("SELECT setval(pg_get_serial_sequence('user_ids', 'id'), :n)"), {"n": highest}
+            )
     # plain ALTER TABLE ADD COLUMN: a batch copy would drop `conversations`, and SQLite's DROP TABLE deletes
     # its rows first, cascading to every message
     op.add_column("conversations", sa.Column("owner_key", sa.String(length=64), nullable=True))
