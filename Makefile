@@ -14,7 +14,7 @@ LLAMA_VERSION ?= 0.3.36
 # The offline environment (HF_HUB_OFFLINE, GRADIO_ANALYTICS_ENABLED, ...), defined once in assistant/offline.py.
 $(foreach setting,$(shell $(PYTHON) -m assistant.offline),$(eval export $(setting)))
 
-.PHONY: help install install-local browser postgres ocr run ingest test test-fast lint eval eval-corpus bench clean
+.PHONY: help install install-local browser postgres strace ocr run ingest test test-fast lint eval eval-corpus bench clean
 
 help:
 	@echo "make run      install, ingest seeds/ if the store is empty, serve UI + API on http://127.0.0.1:7860"
@@ -71,6 +71,13 @@ postgres:
 		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq postgresql >/dev/null; \
 	fi
 
+# Debian's strace: the offline test (N19) traces the app's connects and DNS queries under it.
+strace:
+	@if ! command -v strace >/dev/null; then \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq strace >/dev/null; \
+	fi
+
 run: install
 	$(PY) app.py
 
@@ -79,7 +86,7 @@ ingest: install
 
 # The test tiers are pytest markers (pyproject.toml; CONTRIBUTING.md): `slow` (over ~30 s), `browser` (Chromium),
 # `llm` (llama.cpp). `make test` installs every prerequisite and runs them all.
-test: install install-local browser postgres eval-corpus
+test: install install-local browser postgres strace eval-corpus
 	$(PY) -m pytest
 
 # A fresh clone, no Chromium, no llama.cpp, no eval corpora: the rest of the suite in a few minutes.

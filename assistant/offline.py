@@ -18,6 +18,10 @@ OFFLINE_ENV = {
     "TOKENIZERS_PARALLELISM": "false",
     "HF_HUB_DISABLE_PROGRESS_BARS": "1",
     "TRANSFORMERS_VERBOSITY": "error",
+    # ONNX Runtime (1.29+) uploads OneDS telemetry from Linux too (N19): read once, when it is first loaded,
+    # so it must be in the environment before `import onnxruntime`; the call in OnnxEmbeddings cannot undo
+    # the start-up event.
+    "ORT_DISABLE_TELEMETRY": "1",
 }
 
 

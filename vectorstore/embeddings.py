@@ -90,6 +90,12 @@ def default_threads() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+def quiet_onnxruntime() -> None:
+    """ONNX Runtime's OneDS telemetry off (N19), also for callers that skipped `assistant.offline`: ONNX
+    Runtime reads ORT_DISABLE_TELEMETRY once, when first loaded, so this runs before `import onnxruntime`."""
+    os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+
+
 def _local_model_path(model: str) -> str:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -142,6 +148,7 @@ class OnnxEmbeddings(Embeddings):
         max_batch_tokens: int = 2048,
         batch_invariant: bool = True,
     ) -> None:
+        quiet_onnxruntime()
         try:
             import onnxruntime as ort
             from tokenizers import Tokenizer
@@ -149,6 +156,7 @@ class OnnxEmbeddings(Embeddings):
             raise ProviderError(
                 "the ONNX embeddings backend needs: pip install onnxruntime tokenizers"
             ) from exc
+        ort.disable_telemetry_events()  # also the events of a runtime loaded earlier without the variable
         self.onnx_path = Path(onnx_path)
         # An int8 graph quantizes activations per batch: a text's vector then depends on its batch mates.
         self.batch_invariant = batch_invariant
@@ -213,6 +221,7 @@ def _onnx_factory(
     model: str, variant: str, batch_size: int, threads: int | None, cache_dir: Path | None
 ) -> Callable[[], Embeddings]:
     def build() -> Embeddings:
+        quiet_onnxruntime()  # the export loads ONNX Runtime too (its optimizer and quantizer)
         from vectorstore.onnx_export import ExportError, ensure_exported, model_config
 
         path = Path(_local_model_path(model))
