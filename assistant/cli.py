@@ -137,7 +137,7 @@ def ingest(
         ),
     ] = False,
 ) -> None:
-    """Add documents (txt, md, rst, html, pdf, docx, pptx, xlsx, csv); unchanged chunks are kept."""
+    """Add documents of the supported types (docs/configuration.md); unchanged chunks are kept."""
     from vectorstore.ingest import DEFAULT_COLLECTION
 
     settings = _settings()

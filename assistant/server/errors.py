@@ -27,7 +27,7 @@ from assistant.server.error_shape import ErrorResponse, error_body, render
 from assistant.server.guards import request_id_of
 from vectorstore.ingest import DocumentExistsError, UnknownDocumentError, UploadError
 from vectorstore.jobs import QueueFullError
-from vectorstore.loaders import LoadError
+from vectorstore.loaders import SUPPORTED_SUFFIXES, LoadError
 from vectorstore.locking import DataDirBusyError
 from vectorstore.store import EmbeddingMismatchError, StoreUnavailableError
 
@@ -45,7 +45,7 @@ STATUS_DESCRIPTIONS = {
     409: "Conflict: a document of that name exists (pass replace=true to replace it), or the index was "
     "built with another embedding model (run `assistant ingest --reindex`)",
     413: "The file is larger than RAG_MAX_UPLOAD_MB",
-    415: "Unsupported file type (supported: txt, md, rst, html, pdf, docx, pptx, xlsx, csv, tsv)",
+    415: f"Unsupported file type (supported: {', '.join(SUPPORTED_SUFFIXES)})",
     422: "A supported file type that contains no readable text",
     500: "Unexpected internal error",
     502: "The chat model server is down or answered with an error",

@@ -71,7 +71,7 @@ async def list_documents(ingest: IngestDep, storage: StorageDep, principal: Prin
 async def upload_documents(
     files: Annotated[
         list[UploadFile],
-        File(description="txt, md, rst, html, pdf, docx, pptx, xlsx, csv, tsv", min_length=1),
+        File(description=f"Files of the supported types: {', '.join(SUPPORTED_SUFFIXES)}", min_length=1),
     ],
     settings: SettingsDep,
     ingest: IngestDep,
