@@ -51,17 +51,17 @@ def rss_mb(pid: int) -> float:
     return round(total / 1e6, 1)
 
 
-def child_env(data: Path, key: str) -> dict[str, str]:
+def child_env(data: Path, key: str, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RAG_", "OPENAI_"))}
-    env.update(RAG_DATA_DIR=str(data), RAG_DOCS_DIR=str(ROOT / "seeds"), RAG_API_KEYS=key)
+    env.update(RAG_DATA_DIR=str(data), RAG_DOCS_DIR=str(ROOT / "seeds"), RAG_API_KEYS=key, **extra)
     return env
 
 
-def start_app(data: Path, key: str, log: Path) -> tuple[subprocess.Popen[bytes], str]:
+def start_app(data: Path, key: str, log: Path, **extra: str) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, str(ROOT / "app.py"), "--host", HOST, "--port", str(port)],
-        env=child_env(data, key),
+        env=child_env(data, key, **extra),
         stdout=log.open("wb"),
         stderr=subprocess.STDOUT,
     )

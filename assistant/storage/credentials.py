@@ -7,6 +7,7 @@ import secrets
 
 from pwdlib import PasswordHash
 from pwdlib.exceptions import UnknownHashError
+from pwdlib.hashers.argon2 import Argon2Hasher
 
 KEY_PREFIX = "ga_"  # grounded assistant: recognisable in logs and by secret scanners
 
@@ -25,7 +26,9 @@ class Passwords:
     """Hashes and checks passwords; `PasswordHash.recommended()` (argon2id) unless another is given."""
 
     def __init__(self, hasher: PasswordHash | None = None) -> None:
-        self.hasher = hasher or PasswordHash.recommended()
+        # argon2id with pwdlib's recommended costs, in one lane: a check then takes one core, not all of them,
+        # so sign-ins cannot starve the answers (N4). A hash with more lanes is redone at the next sign-in.
+        self.hasher = hasher or PasswordHash((Argon2Hasher(parallelism=1),))
         self._dummy: str | None = None
 
     def hash(self, password: str) -> str:
