@@ -17,6 +17,7 @@ from assistant.datadir import private_umask
 from assistant.offline import offline_environment
 from assistant.server import auth
 from assistant.server.auth import Gate, GateMiddleware
+from assistant.server.docs_pages import add_docs_pages
 from assistant.server.errors import MethodNotAllowedMiddleware, install_error_handlers
 from assistant.server.gradio_guard import GradioEventGuard
 from assistant.server.guards import (
@@ -70,7 +71,10 @@ def create_api(container: Container) -> FastAPI:
         description="Answers from your documents with citations. OpenAI-compatible under /v1.",
         version="0.1.0",
         lifespan=lifespan,
+        docs_url=None,  # add_docs_pages: the same pages with their files served from here
+        redoc_url=None,
     )
+    add_docs_pages(app)
     app.state.container = container
     storage = container.storage
     app.state.gate = Gate.from_settings(
