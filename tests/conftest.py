@@ -139,8 +139,9 @@ class Server:
                 self.process.kill()
 
 
-def start_server(data_dir: Path, log: Path, timeout: float = 120, **env: str) -> Server:
-    """`python app.py` as a real process on 127.0.0.1, waited for on /healthz."""
+def start_server(data_dir: Path, log: Path, timeout: float = 300, **env: str) -> Server:
+    """`python app.py` as a real process on 127.0.0.1, waited for on /healthz. 120 s was seen to run out on
+    two busy cores (load 9), so the wait is generous: it costs nothing when the server is quick."""
     port = free_port()
     handle = log.open("w")
     process = subprocess.Popen(
