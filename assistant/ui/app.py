@@ -8,6 +8,7 @@ import gradio as gr
 
 from assistant.container import Container
 from assistant.server.auth import Gate
+from assistant.ui.access import principal_of
 from assistant.ui.chat import build_chat_tab
 from assistant.ui.conversations import Conversations
 from assistant.ui.documents import build_documents_tab
@@ -36,6 +37,21 @@ def _header(extractive: bool, model_label: str) -> None:
     )
 
 
+def account_html(gate: Gate | None, request: gr.Request | None) -> str:
+    """Who is signed in, and the way out; nothing for the open single-user app (no one signs in)."""
+    if gate is None or not gate.enabled:
+        return ""
+    principal = principal_of(gate, request)
+    if principal is None:
+        return ""
+    who = principal.name or ("an access key" if principal.id.startswith("key:") else principal.id)
+    role = "admin" if principal.is_admin else "member"
+    return (
+        f"<div class='account' id='account'>Signed in as <strong>{html.escape(who)}</strong> ({role}) · "
+        "<a href='/logout' id='sign-out'>Sign out</a></div>"
+    )
+
+
 def build_ui(container: Container, gate: Gate | None = None) -> gr.Blocks:
     """The UI; with the server's `gate`, the Documents admin controls are an admin's only."""
     settings, chat = container.settings, container.chat
@@ -43,6 +59,12 @@ def build_ui(container: Container, gate: Gate | None = None) -> gr.Blocks:
     # soon as they are ingested; this catches abandoned ones).
     with gr.Blocks(title="Grounded assistant", analytics_enabled=False, delete_cache=(900, 3600)) as demo:
         _header(settings.resolved_llm_provider == "extractive", chat.model_label)
+        account = gr.HTML("", elem_id="account-bar")
+
+        def who(request: gr.Request) -> str:
+            return account_html(gate, request)
+
+        demo.load(who, None, account, api_visibility="private", queue=False)
         k = passages_slider(settings)
         with gr.Tabs(elem_id="tabs"):
             conversations = (

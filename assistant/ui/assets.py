@@ -92,6 +92,7 @@ CSS = """
 .mode-badge { display: inline-block; font-size: 0.8rem; padding: 1px 8px; border-radius: 999px;
   border: 1px solid var(--border-color-primary); color: var(--body-text-color-subdued); }
 .mode-badge.offline { background: #fef3c7; color: #78350f; border-color: #fcd34d; }
+.account { font-size: 0.9rem; text-align: right; margin: 0; }
 .tagline { color: var(--body-text-color); opacity: 0.75; margin: 2px 0 0; font-size: 0.95rem; }
 #chatbot a.cite { font-weight: 600; text-decoration: none; padding: 0 2px; border-radius: 4px;
   color: var(--link-text-color, #2563eb); background: var(--color-accent-soft, #e0e7ff); cursor: pointer; }
