@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import html
 import logging
-import uuid
+import threading
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +17,7 @@ import gradio as gr
 
 from assistant.answering.service import Answer, ChatService, Done, TextDelta
 from assistant.errors import AssistantError, ModelUnavailableError
+from assistant.ids import new_request_id
 from assistant.limits import Limits
 from assistant.settings import redact_urls
 from assistant.ui.assets import CITATION_JS
@@ -173,7 +174,7 @@ def failure_text(exc: Exception) -> tuple[str, str]:
         return (
             f"{ERROR_PREFIX}<strong>No answer:</strong> {message}. Press <strong>Retry</strong> to ask again."
         ), "No answer because of an error."
-    request_id = uuid.uuid4().hex[:16]  # S17: the details go to the log, the user gets the id to quote
+    request_id = new_request_id()  # S17: the details go to the log, the user gets the id to quote
     log.error("answering failed (request id %s)", request_id, exc_info=exc)
     return (
         f"{ERROR_PREFIX}<strong>Something went wrong while answering</strong> (request id {request_id}). "
@@ -205,6 +206,55 @@ def mark_stopped(history: list[dict[str, Any]] | None, groups: dict[int, str] | 
             question, _ = last_question(history)
             groups[turn] = source_group(turn, question, None, "Stopped before the answer was complete.")
     return history, sources_html(groups)
+
+
+# How long Stop waits for the answer being written to end before it marks what was shown: the stream ends
+# at its next update or when Gradio closes it; a model stuck between two tokens does not hold Stop longer.
+STOP_WAIT_SECONDS = 5.0
+
+
+class Streaming:
+    """The answer being written in one browser session: a gr.State, so the answer's generator and the Stop
+    handler share this object. Stop once marked the browser's copy of the chat while the cancelled stream
+    could still deliver an update after the mark, unmarked: "(stopped)" flashed and was gone. Now Stop
+    raises `stopped` and waits (bounded) for the stream to end, and the stream, once `stopped`, sends only
+    the marked text and ends: whichever arrives last, the turn is marked."""
+
+    def __init__(self) -> None:
+        self.stopped = False
+        self.history: list[dict[str, Any]] | None = None  # the last history the stream sent
+        self.ended = threading.Event()
+        self.ended.set()  # nothing is being written
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Streaming:
+        return Streaming()  # gr.State copies its value once per session; an Event cannot be copied
+
+    def guard(self, outputs: Iterator[tuple[Any, ...]]) -> Iterator[tuple[Any, ...]]:
+        """`outputs` ((history, sources, box, groups, ...) each) passed on until Stop, then once marked."""
+        self.stopped, self.history = False, None
+        self.ended.clear()
+        try:
+            for out in outputs:
+                self.history = out[0]
+                if self.stopped:
+                    history, sources = mark_stopped(out[0], out[3])
+                    yield (history, sources, *out[2:])
+                    return
+                yield out
+        finally:
+            close = getattr(outputs, "close", None)
+            if close is not None:
+                close()  # ends the model's stream too, rather than leaving it to the garbage collector
+            self.ended.set()
+
+    def stop(self, shown: list[dict[str, Any]] | None) -> list[dict[str, Any]] | None:
+        """Ends the answer being written; returns the history to mark: the stream's last, the browser's
+        `shown` when nothing is being written."""
+        if self.ended.is_set():
+            return shown
+        self.stopped = True
+        self.ended.wait(STOP_WAIT_SECONDS)
+        return self.history if self.history is not None else shown
 
 
 # -- the tab ---------------------------------------------------------------------------------------------
@@ -300,6 +350,7 @@ def _chat_components(max_message_chars: int) -> dict[str, Any]:
             sources = gr.HTML(sources_html(), js_on_load=CITATION_JS, elem_id="sources")
     groups = gr.State({})
     return {
+        "streaming": gr.State(Streaming()),
         "chatbot": chatbot,
         "box": box,
         "send": send,
@@ -322,7 +373,21 @@ def _responder(chat: ChatService, conversations: Conversations | None) -> Callab
         conversation: str | None = None,
         collections: list[str] | None = None,
         documents: list[str] | None = None,
+        streaming: Streaming | None = None,
         request: gr.Request | None = None,
+    ) -> Iterator[Any]:
+        turn = answer(message, history, k, groups, conversation, collections, documents, request)
+        yield from streaming.guard(turn) if streaming is not None else turn
+
+    def answer(
+        message: str,
+        history: list[dict[str, Any]],
+        k: float,
+        groups: dict[int, str],
+        conversation: str | None,
+        collections: list[str] | None,
+        documents: list[str] | None,
+        request: gr.Request | None,
     ) -> Iterator[Any]:
         if conversations is None or not (message or "").strip():
             for out in answer_turn(chat, message, history, k, groups):
@@ -374,6 +439,7 @@ def build_chat_tab(
         conversation: str | None = None,
         collections: list[str] | None = None,
         documents: list[str] | None = None,
+        streaming: Streaming | None = None,
         request: gr.Request | None = None,
     ) -> Iterator[Any]:
         """The last question asked again, through the same door as Send: the same scope, the same store."""
@@ -382,12 +448,14 @@ def build_chat_tab(
             gr.Info("There is no question to ask again yet.")
             yield history, gr.skip(), gr.skip(), groups, conversation
             return
-        yield from respond(question, before, k, groups, conversation, collections, documents, request)
+        yield from respond(
+            question, before, k, groups, conversation, collections, documents, streaming, request
+        )
 
     # Send (or Enter) swaps to Stop while the answer streams; busy → answer → idle, in order.
     busy = {"fn": lambda: (gr.update(visible=False), gr.update(visible=True)), "outputs": [send, stop]}
     idle = {"fn": lambda: (gr.update(visible=True), gr.update(visible=False)), "outputs": [send, stop]}
-    chat_inputs = [box, chatbot, k, groups, current, picked, picked_documents]
+    chat_inputs = [box, chatbot, k, groups, current, picked, picked_documents, c["streaming"]]
     chat_outputs = [chatbot, sources, box, groups, current]
     # Answers run in parallel (the in-process llama.cpp model serialises itself); one pool for all.
     answer_options: dict[str, Any] = {
@@ -428,10 +496,11 @@ def _stop_and_clear_events(c: dict[str, Any], current: gr.State, running: list[A
         c["chatbot"], c["box"], c["send"], c["stop"], c["sources"], c["groups"]
     )  # fmt: skip
     # One unqueued step marks the turn and swaps the buttons back: a chained `.then` after a
-    # cancelling event was seen not to run on a loaded machine, leaving Stop showing.
+    # cancelling event was seen not to run on a loaded machine, leaving Stop showing. It marks the text
+    # the stream last sent, once the stream has ended (Streaming.stop), not the browser's older copy.
     stop.click(
-        lambda history, groups: (*mark_stopped(history, groups), *show_send()),
-        [chatbot, groups],
+        lambda history, groups, streaming: (*mark_stopped(streaming.stop(history), groups), *show_send()),
+        [chatbot, groups, c["streaming"]],
         [chatbot, sources, send, stop],
         cancels=running,
         queue=False,
