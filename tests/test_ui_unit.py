@@ -121,6 +121,20 @@ def test_sources_panel_shows_only_the_current_answer() -> None:
     assert "Also searched, not cited (2)" in html
 
 
+def test_cards_follow_the_answers_reading_order_and_the_rest_its_relevance() -> None:
+    def passage(n: int, similarity: float) -> RetrievedPassage:
+        return RetrievedPassage(
+            n=n, source=f"doc{n}.txt", start=0, end=10, text=PASSAGE, score=0.1, similarity=similarity
+        )
+
+    cited = [Citation(n=n, source=f"doc{n}.txt", start=0, end=10, text=PASSAGE) for n in (1, 2)]
+    retrieved = [passage(1, 0.9), passage(2, 0.8), passage(3, 0.2), passage(4, 0.7)]
+    answer = Answer(text="First fact. [2] Second fact. [1]", citations=cited, retrieved=retrieved)
+    html = ui_sources.source_group(0, "Q", answer)
+    assert html.index("id='source-0-2'") < html.index("id='source-0-1'"), "[2] is read first"
+    assert html.index("doc4.txt") < html.index("doc3.txt"), "not cited: the most relevant first"
+
+
 # -- answering -------------------------------------------------------------------------------------------
 
 

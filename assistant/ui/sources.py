@@ -29,6 +29,14 @@ def cited_segments(answer_text: str) -> list[tuple[str, list[int]]]:
     return out
 
 
+def reading_order(answer_text: str, citations: list[Citation]) -> list[Citation]:
+    """The cards in the order the answer first cites them (a card never cited in the text goes last)."""
+    first: dict[int, int] = {}
+    for match in re.finditer(r"\[(\d{1,3})\]", answer_text):
+        first.setdefault(int(match.group(1)), match.start())
+    return sorted(citations, key=lambda c: first.get(c.n, len(answer_text) + c.n))
+
+
 def _sentence_spans(passage: str) -> list[tuple[int, int]]:
     spans, pos = [], 0
     for match in _SENTENCE_END.finditer(passage):
@@ -135,7 +143,8 @@ def source_card(
 
 
 def _other_passages(retrieved: list[RetrievedPassage], cited: set[int], title: str) -> str:
-    rest = [p for p in retrieved if p.n not in cited]
+    # the most relevant first: the list shows each passage's relevance, so it reads in that order
+    rest = sorted((p for p in retrieved if p.n not in cited), key=lambda p: -p.similarity)
     if not rest:
         return ""
     items = "".join(
@@ -174,7 +183,7 @@ def source_group(turn: int, question: str, answer: Answer | None, note: str = ""
         single = len(answer.citations) == 1
         body = "".join(
             source_card(turn, c, answer.text, similarity.get(c.n), open_=single or i == 0)
-            for i, c in enumerate(answer.citations)
+            for i, c in enumerate(reading_order(answer.text, answer.citations))
         )
         body += _other_passages(answer.retrieved, {c.n for c in answer.citations}, "Also searched, not cited")
     back = "<a class='back-to-chat' href='#chatbot'>↑ Back to the conversation</a>"
