@@ -177,6 +177,23 @@ def _tables(url: str) -> set[str]:
 # --- schema
 
 
+def test_the_first_admin_takes_over_the_single_user_conversations(db_url: str) -> None:
+    """Issue 21: the conversations of the login-free phase become the first admin's, not nobody's."""
+    storage = Storage.open(Database(db_url), Passwords(CHEAP_ARGON2))
+    try:
+        local = storage.conversations.create(None, "before accounts")
+        storage.users.add("member", "long enough password")
+        assert storage.conversations.get(local.id, None) is not None, "a member does not take them"
+        admin = storage.users.add("boss", "long enough password", admin=True).user
+        assert storage.conversations.get(local.id, admin.id) is not None
+        assert storage.conversations.list(None) == []
+        later = storage.conversations.create(None)
+        storage.users.add("second", "long enough password", admin=True)
+        assert storage.conversations.get(later.id, None) is not None, "only the first admin takes them"
+    finally:
+        storage.close()
+
+
 def test_a_database_of_the_first_revision_keeps_its_data_and_never_reuses_an_id(db_url: str) -> None:
     """0001 -> 0002 on a database in use: its users, conversations and messages stay; the next user gets an
     id above every id in use, and a removed user's id is not handed out again (N2)."""

@@ -7,13 +7,13 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from assistant.errors import ConflictError, InvalidRequestError, NotFoundError
 from assistant.storage.credentials import KEY_PREFIX, Passwords, hash_api_key, new_api_key
 from assistant.storage.db import Database
-from assistant.storage.models import ApiKey, BrowserSession, User, UserId, utcnow
+from assistant.storage.models import ApiKey, BrowserSession, Conversation, User, UserId, utcnow
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
 MIN_PASSWORD, MAX_PASSWORD = 8, 1024  # the upper bound keeps one sign-in from costing a megabyte hash
@@ -68,18 +68,27 @@ class UserService:
     # --- managing people
 
     def add(self, name: str, password: str | None = None, *, admin: bool = False) -> NewKey:
-        """A new user with a first API key; without a password the user cannot sign in in a browser."""
+        """A new user with a first API key; without a password the user cannot sign in in a browser. The
+        first admin takes over the conversations of the single-user phase (no users, no login) so that they
+        are not lost when the app gains accounts."""
         check_name(name)
         hashed = self.passwords.hash(check_password(password)) if password is not None else None
         key = new_api_key()
         with self.db.session() as s:
             if s.scalar(select(User.id).where(User.name == name)) is not None:
                 raise ConflictError(f"a user named {name!r} exists", code="user_exists")
+            first_admin = admin and not s.scalar(select(func.count(User.id)).where(User.is_admin))
             user_id = s.execute(insert(UserId).values().returning(UserId.id)).scalar_one()
             user = User(id=user_id, name=name, password_hash=hashed, is_admin=admin)
             user.api_keys.append(_key_row(key))
             s.add(user)
             s.flush()
+            if first_admin:
+                s.execute(
+                    update(Conversation)
+                    .where(Conversation.owner_id.is_(None), Conversation.owner_key.is_(None))
+                    .values(owner_id=user_id)
+                )
             return NewKey(UserInfo.of(user, 1), key)
 
     def list(self) -> list[UserInfo]:
