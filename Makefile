@@ -93,7 +93,8 @@ test: install install-local browser postgres strace eval-corpus
 test-fast: install
 	$(PY) -m pytest -m "not slow and not browser and not llm"
 
-# ruff, the formatter, mypy (configured in pyproject.toml) and the README's generated settings table.
+# ruff, the formatter, mypy (configured in pyproject.toml) and docs/configuration.md's generated settings table
+# and file types (assistant/docs_settings.py).
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
