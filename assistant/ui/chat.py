@@ -373,8 +373,8 @@ def _responder(chat: ChatService, conversations: Conversations | None) -> Callab
         conversation: str | None = None,
         collections: list[str] | None = None,
         documents: list[str] | None = None,
-        streaming: Streaming | None = None,
         request: gr.Request | None = None,
+        streaming: Streaming | None = None,  # last: Gradio passes `request` by its type, not its place
     ) -> Iterator[Any]:
         turn = answer(message, history, k, groups, conversation, collections, documents, request)
         yield from streaming.guard(turn) if streaming is not None else turn
@@ -439,8 +439,8 @@ def build_chat_tab(
         conversation: str | None = None,
         collections: list[str] | None = None,
         documents: list[str] | None = None,
-        streaming: Streaming | None = None,
         request: gr.Request | None = None,
+        streaming: Streaming | None = None,  # last: Gradio passes `request` by its type, not its place
     ) -> Iterator[Any]:
         """The last question asked again, through the same door as Send: the same scope, the same store."""
         question, before = last_question(history)
@@ -449,7 +449,7 @@ def build_chat_tab(
             yield history, gr.skip(), gr.skip(), groups, conversation
             return
         yield from respond(
-            question, before, k, groups, conversation, collections, documents, streaming, request
+            question, before, k, groups, conversation, collections, documents, request, streaming
         )
 
     # Send (or Enter) swaps to Stop while the answer streams; busy → answer → idle, in order.
