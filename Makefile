@@ -95,7 +95,11 @@ PYDOCS := eval/pydocs-dev/corpus
 # The pgdocs-dev corpus: 82 HTML pages of the PostgreSQL 15 manual from Debian's postgresql-doc-15.
 PGDOCS_SRC ?= /usr/share/doc/postgresql-doc-15/html
 PGDOCS := eval/pgdocs-dev/corpus
-eval-corpus: $(PYDOCS)/.complete $(PGDOCS)/.complete
+# The three outside sets (eval/*/README.md): Node.js 18 API Markdown, LilyPond PDF manuals, Debian prose.
+MDDOCS := eval/mddocs-dev/corpus
+PDFDOCS := eval/pdfdocs-dev/corpus
+PROSE := eval/prose-dev/corpus
+eval-corpus: $(PYDOCS)/.complete $(PGDOCS)/.complete $(MDDOCS)/.complete $(PDFDOCS)/.complete $(PROSE)/.complete
 
 $(PYDOCS)/.complete: eval/pydocs-dev/corpus.txt
 	@if [ ! -d $(PYDOCS_SRC) ]; then \
@@ -112,6 +116,39 @@ $(PGDOCS)/.complete: eval/pgdocs-dev/corpus.txt
 	fi
 	@mkdir -p $(PGDOCS)
 	@while read -r p; do cp "$(PGDOCS_SRC)/$$p" "$(PGDOCS)/$$p"; done < $<
+	touch $@
+
+# Installs Debian packages when their folder is missing: $(call debian,PACKAGES).
+define debian
+	@if ! dpkg -s $(1) >/dev/null 2>&1; then \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq $(1) >/dev/null; \
+	fi
+endef
+
+# Node.js 18 API pages, mostly gzipped by Debian.
+$(MDDOCS)/.complete: eval/mddocs-dev/corpus.txt
+	$(call debian,nodejs-doc)
+	@src=$$(dpkg -L nodejs-doc | grep -m1 '/api$$'); while read -r p; do mkdir -p "$(MDDOCS)/$$(dirname "$$p")"; \
+		if [ -f "$$src/$$p" ]; then cp "$$src/$$p" "$(MDDOCS)/$$p"; else zcat "$$src/$$p.gz" > "$(MDDOCS)/$$p"; fi; \
+	done < $<
+	touch $@
+
+# Three LilyPond 2.24 manuals as PDF (271 pages).
+$(PDFDOCS)/.complete: eval/pdfdocs-dev/corpus.txt
+	$(call debian,lilypond-doc-pdf)
+	@src=$$(dpkg -L lilypond-doc-pdf | grep -m1 '/Documentation$$'); while read -r p; do \
+		mkdir -p "$(PDFDOCS)/$$(dirname "$$p")"; cp "$$src/$$p" "$(PDFDOCS)/$$p"; done < $<
+	touch $@
+
+# Hard-wrapped Debian prose (FAQ, constitution, social contract, BTS guides), gzipped by Debian.
+$(PROSE)/.complete: eval/prose-dev/corpus.txt
+	$(call debian,doc-debian debian-faq)
+	@src=$$(dpkg -L doc-debian | grep -m1 '/doc/debian$$'); while read -r p; do mkdir -p "$(PROSE)/$$(dirname "$$p")"; \
+		if [ -f "$$src/$$p" ]; then cp "$$src/$$p" "$(PROSE)/$$p"; \
+		elif [ -f "$$src/$$p.gz" ]; then zcat "$$src/$$p.gz" > "$(PROSE)/$$p"; \
+		else zcat "$$src/$${p%.txt}.gz" > "$(PROSE)/$$p"; fi; \
+	done < $<
 	touch $@
 
 # The public dev sets, each over its own corpus, with the baselines; tuning and held-out halves reported.
