@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -254,7 +255,7 @@ def reasons(results: Sequence[dict[str, Any]]) -> dict[str, int]:
     counts: dict[str, int] = defaultdict(int)
     for r in results:
         if r["refused"]:
-            counts[r["reason"].split(" mentions ")[0].split(" mention ")[0]] += 1
+            counts[re.sub(r" (mentions?|similarity) .*", r" \1 …", r["reason"])] += 1
     return dict(sorted(counts.items(), key=lambda kv: -kv[1]))
 
 

@@ -141,7 +141,7 @@ def run_items(
 
 def _reason_kind(reason: str) -> str:
     """A refusal reason without the names it quotes: "no passage mentions X" counts with its kind."""
-    return re.sub(r" (mentions?|similarity) .*| \(.*", "", reason) or "unknown"
+    return re.sub(r" (mentions?|similarity) .*", r" \1 …", reason) or "unknown"
 
 
 def _rate(values: Sequence[bool | None]) -> float | None:
