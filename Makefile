@@ -14,13 +14,14 @@ LLAMA_VERSION ?= 0.3.36
 # The offline environment (HF_HUB_OFFLINE, GRADIO_ANALYTICS_ENABLED, ...), defined once in assistant/offline.py.
 $(foreach setting,$(shell $(PYTHON) -m assistant.offline),$(eval export $(setting)))
 
-.PHONY: help install install-local browser postgres strace ocr run ingest test test-fast lint eval eval-corpus bench clean
+.PHONY: help install install-local browser postgres strace ocr run ingest test test-fast lint eval eval-corpus \
+	suite-corpus fit-answerer bench clean
 
 help:
 	@echo "make run      install, ingest seeds/ if the store is empty, serve UI + API on http://127.0.0.1:7860"
 	@echo "make test     install everything (incl. llama.cpp and Chromium) and run the whole test suite"
 	@echo "make test-fast  the suite without slow, browser and llm tests (a fresh clone, a few minutes)"
-	@echo "make eval     answer quality on the dev sets (seeds, Python docs, PostgreSQL HTML), with the baselines"
+	@echo "make eval     answer quality on the seven dev sets, with the naive baseline and leave-one-corpus-out"
 	@echo "make bench    ingestion/query/start-up benchmarks (see docs/benchmarks.md)"
 
 $(PY):
@@ -86,7 +87,7 @@ ingest: install
 
 # The test tiers are pytest markers (pyproject.toml; CONTRIBUTING.md): `slow` (over ~30 s), `browser` (Chromium),
 # `llm` (llama.cpp). `make test` installs every prerequisite and runs them all.
-test: install install-local browser postgres strace eval-corpus
+test: install install-local browser postgres strace suite-corpus
 	$(PY) -m pytest
 
 # A fresh clone, no Chromium, no llama.cpp, no eval corpora: the rest of the suite in a few minutes.
@@ -107,7 +108,13 @@ PYDOCS := eval/pydocs-dev/corpus
 # The pgdocs-dev corpus: 82 HTML pages of the PostgreSQL 15 manual from Debian's postgresql-doc-15.
 PGDOCS_SRC ?= /usr/share/doc/postgresql-doc-15/html
 PGDOCS := eval/pgdocs-dev/corpus
-eval-corpus: $(PYDOCS)/.complete $(PGDOCS)/.complete
+# The three outside sets (eval/*/README.md): Node.js 18 API Markdown, LilyPond PDF manuals, Debian prose.
+MDDOCS := eval/mddocs-dev/corpus
+PDFDOCS := eval/pdfdocs-dev/corpus
+PROSE := eval/prose-dev/corpus
+eval-corpus: $(PYDOCS)/.complete $(PGDOCS)/.complete $(MDDOCS)/.complete $(PDFDOCS)/.complete $(PROSE)/.complete
+# What the suite's eval test reads (tests/test_cli.py): the smallest outside set; the rest is `make eval`'s.
+suite-corpus: $(PROSE)/.complete
 
 $(PYDOCS)/.complete: eval/pydocs-dev/corpus.txt
 	@if [ ! -d $(PYDOCS_SRC) ]; then \
@@ -126,10 +133,51 @@ $(PGDOCS)/.complete: eval/pgdocs-dev/corpus.txt
 	@while read -r p; do cp "$(PGDOCS_SRC)/$$p" "$(PGDOCS)/$$p"; done < $<
 	touch $@
 
-# The public dev sets, each over its own corpus, with the baselines; tuning and held-out halves reported.
+# Installs Debian packages when their folder is missing: $(call debian,PACKAGES).
+define debian
+	@if ! dpkg -s $(1) >/dev/null 2>&1; then \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq $(1) >/dev/null; \
+	fi
+endef
+
+# Node.js 18 API pages, mostly gzipped by Debian.
+$(MDDOCS)/.complete: eval/mddocs-dev/corpus.txt
+	$(call debian,nodejs-doc)
+	@src=$$(dpkg -L nodejs-doc | grep -m1 '/api$$'); while read -r p; do mkdir -p "$(MDDOCS)/$$(dirname "$$p")"; \
+		if [ -f "$$src/$$p" ]; then cp "$$src/$$p" "$(MDDOCS)/$$p"; else zcat "$$src/$$p.gz" > "$(MDDOCS)/$$p"; fi; \
+	done < $<
+	touch $@
+
+# Three LilyPond 2.24 manuals as PDF (271 pages).
+$(PDFDOCS)/.complete: eval/pdfdocs-dev/corpus.txt
+	$(call debian,lilypond-doc-pdf)
+	@src=$$(dpkg -L lilypond-doc-pdf | grep -m1 '/Documentation$$'); while read -r p; do \
+		mkdir -p "$(PDFDOCS)/$$(dirname "$$p")"; cp "$$src/$$p" "$(PDFDOCS)/$$p"; done < $<
+	touch $@
+
+# Hard-wrapped Debian prose (FAQ, constitution, social contract, BTS guides), gzipped by Debian.
+$(PROSE)/.complete: eval/prose-dev/corpus.txt
+	$(call debian,doc-debian debian-faq)
+	@src=$$(dpkg -L doc-debian | grep -m1 '/doc/debian$$'); while read -r p; do mkdir -p "$(PROSE)/$$(dirname "$$p")"; \
+		if [ -f "$$src/$$p" ]; then cp "$$src/$$p" "$(PROSE)/$$p"; \
+		elif [ -f "$$src/$$p.gz" ]; then zcat "$$src/$$p.gz" > "$(PROSE)/$$p"; \
+		else zcat "$$src/$${p%.txt}.gz" > "$(PROSE)/$$p"; fi; \
+	done < $<
+	touch $@
+
+# The seven public dev sets, each over its own corpus, with the baselines (per set, half and type); then the
+# answerer's models fitted on six corpora and scored on the seventh, for each (the LOCO figures).
+EVAL_SETS := eval/dev.jsonl eval/seeds-fresh/questions.jsonl eval/pydocs-dev/questions.jsonl=$(PYDOCS) \
+	eval/pgdocs-dev/questions.jsonl=$(PGDOCS) eval/mddocs-dev/questions.jsonl=$(MDDOCS) \
+	eval/pdfdocs-dev/questions.jsonl=$(PDFDOCS) eval/prose-dev/questions.jsonl=$(PROSE)
 eval: install eval-corpus
-	$(VENV)/bin/assistant eval eval/dev.jsonl eval/seeds-fresh/questions.jsonl eval/pydocs-dev/questions.jsonl=$(PYDOCS) \
-		eval/pgdocs-dev/questions.jsonl=$(PGDOCS) --compare
+	$(PY) -m assistant.cli eval $(EVAL_SETS) --variants "naive baseline,hybrid (ours)"
+	$(PY) -m assistant.evaluation.fit --no-write
+
+# Refit the answerer's shipped weights (assistant/answering/answer_weights.json) on all seven sets.
+fit-answerer: install eval-corpus
+	$(PY) -m assistant.evaluation.fit
 
 bench: install
 	$(PY) benchmarks/run_all.py

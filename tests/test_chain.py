@@ -32,7 +32,7 @@ def test_every_marker_resolves_to_a_cited_passage_found_in_the_source_at_its_off
     for citation in answer.citations:
         source = load_text(SEEDS / citation.source)  # offsets index the file's extracted text
         assert source[citation.start : citation.end] == citation.text
-        assert answer.retrieved[citation.n - 1].text == citation.text
+        assert citation.text in answer.retrieved[citation.n - 1].text  # the span it quotes
 
 
 @pytest.mark.parametrize("question", QUESTIONS)

@@ -20,6 +20,7 @@ CHROMA = Path(sys.executable).parent / "chroma"
 
 pytestmark = pytest.mark.slow  # a `chroma run` server and the app on top of it: over 30 s a test
 
+
 class ChromaServer:
     def __init__(self, path: Path, port: int, log: Path) -> None:
         self.path, self.port, self.log = path, port, log

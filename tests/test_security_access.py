@@ -38,7 +38,7 @@ PUBLIC = "The cafeteria opens at 8 am and closes at 3 pm on weekdays."
 
 @pytest.fixture(scope="module")
 def office(tmp_path_factory: pytest.TempPathFactory) -> Container:
-    """A memo in `hr`, a notice in `public`; ada admin, bob a member of `public`, carol a member of nothing."""
+    """A memo in `hr`, a notice in `public`; ada admin, bob a member of `public`, carol of nothing."""
     data = tmp_path_factory.mktemp("office") / "data"
     container = build_container(Settings(data_dir=data))
     container.ingest.add_upload("memo.txt", MEMO.encode(), collection="hr")
@@ -86,7 +86,7 @@ def event(demo: gr.Blocks, name: str) -> Any:
     return next(fn.fn for fn in demo.fns.values() if getattr(fn.fn, "__name__", "") == name)
 
 
-# -- N1: the UI's Retry keeps to the caller's collections -------------------------------------------------------
+# -- N1: the UI's Retry keeps to the caller's collections ---------------------------------------------------
 def test_n1_retry_never_reads_a_collection_not_granted(office: Container) -> None:
     app = api(office)
     demo = build_ui(office, app.app.state.gate)  # type: ignore[attr-defined]
@@ -99,7 +99,9 @@ def test_n1_retry_never_reads_a_collection_not_granted(office: Container) -> Non
         shown = json.dumps([o for o in outputs if isinstance(o, tuple)], default=str)
         assert "BLUEHERON" not in shown, who
     admin_key = office.storage.users.rotate_key("ada").api_key  # type: ignore[union-attr]
-    outputs = list(retry(history, 6, {}, None, [], [], gradio_request({"Authorization": f"Bearer {admin_key}"})))
+    outputs = list(
+        retry(history, 6, {}, None, [], [], gradio_request({"Authorization": f"Bearer {admin_key}"}))
+    )
     assert "BLUEHERON" in json.dumps(outputs[-1], default=str), "an admin may read hr: the scope is not empty"
 
 
@@ -163,7 +165,9 @@ def test_n4_concurrent_wrong_passwords_are_throttled_and_cannot_lock_the_owner_o
 
     def attempt(_: int) -> int:
         with TestClient(app, base_url="http://localhost", client=("203.0.113.9", 5000)) as c:  # type: ignore[arg-type]
-            r = c.post("/login", data={"name": "ada", "key": "wrong guess", "next": "/"}, follow_redirects=False)
+            r = c.post(
+                "/login", data={"name": "ada", "key": "wrong guess", "next": "/"}, follow_redirects=False
+            )
             return r.status_code
 
     with ThreadPoolExecutor(20) as pool:
@@ -225,7 +229,7 @@ def test_n4_a_forwarded_for_header_is_not_believed_by_default(seeded_dir: Path, 
 
 # -- N5: multipart bodies are bounded, and a member is refused before the body is read ----------------------
 def _stream(consumed: list[int], chunks: int = 400) -> Iterator[bytes]:
-    yield b"--x\r\nContent-Disposition: form-data; name=\"files\"; filename=\"a.txt\"\r\n\r\n"
+    yield b'--x\r\nContent-Disposition: form-data; name="files"; filename="a.txt"\r\n\r\n'
     for _ in range(chunks):
         consumed.append(1)
         yield b"a" * (1 << 20)
@@ -259,8 +263,8 @@ def test_n5_multipart_bodies_are_bounded_on_every_route(office: Container) -> No
 
 # -- N7: each key of RAG_API_KEYS has its own conversations ------------------------------------------------
 def test_n7_two_api_keys_do_not_share_conversations(office: Container) -> None:
-    from tests.fakes import FakeChat
     from assistant.server.deps import get_chat
+    from tests.fakes import FakeChat
 
     client = api(office, api_keys="key-one-0123456789,key-two-0123456789")
     client.app.dependency_overrides[get_chat] = lambda: FakeChat()  # type: ignore[attr-defined]
@@ -307,7 +311,9 @@ def test_n11_the_data_dir_and_its_files_are_the_owners_alone(seeded_dir: Path, t
     data = tmp_path / "data"
     server = start_server(data, tmp_path / "server.log")
     try:
-        httpx.post(f"{server.url}/api/chat", json={"message": "Who chairs the Mine Action Centre?"}, timeout=120)
+        httpx.post(
+            f"{server.url}/api/chat", json={"message": "Who chairs the Mine Action Centre?"}, timeout=120
+        )
     finally:
         server.stop()
     assert data.stat().st_mode & 0o077 == 0, oct(data.stat().st_mode)
@@ -340,7 +346,9 @@ def ui(office: Container) -> Iterator[TestClient]:
 def test_n14_another_local_origin_cannot_read_the_ui_config(ui: TestClient) -> None:
     cookie = sign_in(ui, "bob")
     r = ui.get("/config", headers={"Origin": "http://localhost:9999"}, cookies={COOKIE: cookie})
-    assert "access-control-allow-origin" not in r.headers and "access-control-allow-credentials" not in r.headers
+    assert (
+        "access-control-allow-origin" not in r.headers and "access-control-allow-credentials" not in r.headers
+    )
 
 
 def test_n16_a_ui_event_stream_belongs_to_whoever_started_it(ui: TestClient, office: Container) -> None:

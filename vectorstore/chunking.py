@@ -32,6 +32,7 @@ class Chunk:
     page: int | None = None
     ocr: bool = False  # some of the text was recognised from a scanned page
     table_header: str = ""  # the header row of the table this chunk starts inside, when it is not in it
+    page_breaks: str = ""  # pages that begin inside the chunk: "offset:page,..." (offsets in `text`)
 
     @property
     def contextual_text(self) -> str:
@@ -108,6 +109,17 @@ def _merge_siblings(groups: list[list[Span]], limit: int) -> list[tuple[list[Spa
     return out
 
 
+def _page_breaks(group: list[Span], start: int, end: int, page: int | None) -> str:
+    """Where a new page begins inside the chunk [start, end), as "offset:page" pairs: a citation of a
+    sentence deep in the chunk names that sentence's page, not the chunk's first."""
+    breaks, current = [], page
+    for span in group:
+        if start < span.start < end and span.page is not None and span.page != current:
+            breaks.append(f"{span.start - start}:{span.page}")
+            current = span.page
+    return ",".join(breaks)
+
+
 class Chunker:
     """Packs a section's blocks into chunks of at most `chunk_size` characters."""
 
@@ -173,6 +185,7 @@ class Chunker:
                     continue
                 page = next((s.page for s in group if s.start <= start < s.end or s.start >= start), None)
                 ocr = any(s.ocr and s.start < end and start < s.end for s in group)
+                breaks = _page_breaks(group, start, end, page)
                 key = f"{section}\0{body}"
                 occurrence = seen.get(key, 0)
                 seen[key] = occurrence + 1
@@ -187,6 +200,7 @@ class Chunker:
                         page,
                         ocr,
                         table_header,
+                        breaks,
                     )
                 )
         return chunks

@@ -33,6 +33,11 @@ def to_document(chunk: StoredChunk, score: float, similarity: float) -> Document
             **({"page": int(chunk.metadata["page"])} if chunk.metadata.get("page") is not None else {}),
             **({"ocr": True} if chunk.metadata.get("ocr") else {}),
             **(
+                {"page_breaks": str(chunk.metadata["page_breaks"])}
+                if chunk.metadata.get("page_breaks")
+                else {}
+            ),
+            **(
                 {"table_header": str(chunk.metadata["table_header"])}
                 if chunk.metadata.get("table_header")
                 else {}

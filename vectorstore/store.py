@@ -285,6 +285,8 @@ def _meta(chunk: Chunk, extra: dict[str, Any]) -> dict[str, Any]:
         meta["ocr"] = True
     if chunk.table_header:
         meta["table_header"] = chunk.table_header
+    if chunk.page_breaks:
+        meta["page_breaks"] = chunk.page_breaks
     return meta
 
 

@@ -113,9 +113,12 @@ def build_generate(chat_model: BaseChatModel | None, answerer: ExtractiveAnswere
             follow_up = inputs["query"] != inputs["question"]
             # A follow-up wants something new: the sentences the assistant already said are not repeated.
             said = [str(m.content) for m in inputs.get("history") or [] if isinstance(m, AIMessage)]
-            yield from answerer.stream(
+            decision = answerer.decide(
                 inputs["question"], inputs["passages"], inputs["query"], said if follow_up else ()
             )
+            # The service reads why it refused from the same inputs dict (a stream yields text only).
+            inputs["refusal_reason"] = decision.refusal
+            yield from answerer.render(decision)
 
         return RunnableLambda(extract, name="extractive_answer")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from typing import Any
 
 from langchain_core.documents import Document
 from pydantic import BaseModel, Field
@@ -21,13 +22,24 @@ class Citation(BaseModel):
     end: int
     text: str
     section: str = Field("", description="Heading path of the passage: 'Title > Section > Subsection'.")
-    page: int | None = Field(None, description="1-based page of the passage's start, for paged documents.")
+    page: int | None = Field(None, description="1-based page of the cited text's start, for paged documents.")
+    page_end: int | None = Field(None, description="The page the cited text ends on, if not its first.")
     ocr: bool = Field(False, description="The passage was read by OCR from a scanned page.")
 
 
 class RetrievedPassage(Citation):
     score: float
     similarity: float
+
+
+def _last_page(meta: dict[str, Any]) -> int | None:
+    """The page a whole passage ends on, when a page break lies inside it."""
+    try:
+        length = int(meta["end"]) - int(meta["start"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    first, last = page_at(meta, 0), page_at(meta, length - 1)
+    return last if last != first else None
 
 
 def passage_of(n: int, doc: Document) -> Citation:
@@ -41,8 +53,64 @@ def passage_of(n: int, doc: Document) -> Citation:
         text=doc.page_content,
         section=str(meta.get("section", "")),
         page=int(page) if page is not None else None,
+        page_end=_last_page(doc.metadata),
         ocr=bool(meta.get("ocr", False)),
     )
+
+
+def page_at(meta: dict[str, Any], offset: int) -> int | None:
+    """The page of a passage's character `offset`: its start page, moved on by each page break recorded
+    before it ("412:3" is page 3 from offset 412 of the passage)."""
+    page = meta.get("page")
+    if page is None:
+        return None
+    current = int(page)
+    for pair in str(meta.get("page_breaks", "")).split(","):
+        at, _, number = pair.partition(":")
+        if at.isdigit() and number.isdigit() and int(at) <= offset:
+            current = int(number)
+    return current
+
+
+def _located(quote: str, text: str) -> tuple[int, int] | None:
+    """Where a quoted line is in the passage: as it is, or after the heading the answer put before it."""
+    for candidate in (quote, quote.partition(": ")[2]):
+        candidate = candidate.strip()
+        if candidate and (at := text.find(candidate)) >= 0:
+            return at, at + len(candidate)
+    return None
+
+
+def quoted_span(citation: Citation, doc: Document, quotes: Sequence[str]) -> Citation:
+    """The citation narrowed to what the answer quotes from its passage: `text` stays exactly
+    `source[start:end]`, without the heading lines above the quote (they are in `section`), and `page` is
+    the quote's page (`page_end` when it runs onto the next)."""
+    spans = [s for q in quotes for line in q.split("\n") if (s := _located(line, doc.page_content))]
+    if not spans:
+        return citation
+    first, last = min(a for a, _ in spans), max(b for _, b in spans)
+    page, page_end = page_at(doc.metadata, first), page_at(doc.metadata, max(first, last - 1))
+    return citation.model_copy(
+        update={
+            "start": citation.start + first,
+            "end": citation.start + last,
+            "text": doc.page_content[first:last],
+            "page": page,
+            "page_end": page_end if page_end != page else None,
+        }
+    )
+
+
+_QUOTE = re.compile(r"\s*(.+?)\s*((?:\[\d+\])+)", re.S)
+
+
+def quoted_spans(text: str, citations: Sequence[Citation], passages: Sequence[Document]) -> list[Citation]:
+    """Each citation of an extractive answer narrowed to the snippets the answer quotes from it."""
+    quotes: dict[int, list[str]] = {}
+    for match in _QUOTE.finditer(text):
+        for n in cited_numbers(match.group(2)):
+            quotes.setdefault(n, []).append(match.group(1))
+    return [quoted_span(c, passages[c.n - 1], quotes.get(c.n, [])) for c in citations]
 
 
 def retrieved_of(passages: Sequence[Document]) -> list[RetrievedPassage]:

@@ -21,7 +21,8 @@ import numpy as np
 from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 
-from assistant.answering.question import Question, has_type
+from assistant.answering.compose import Part, Weights, load_weights, read_parts, scaled_length
+from assistant.answering.question import AnswerType, Question, has_type
 from assistant.answering.units import Unit, split_units
 from vectorstore.chunking import passage_context
 from vectorstore.text import tokenize
@@ -46,21 +47,25 @@ class CorpusStats(Protocol):
 
 @dataclass
 class ExtractiveConfig:
-    min_score: float = 0.20  # below this no unit answers: refuse
-    # Share of the question's (rarity-weighted) terms the best snippet must hold. Off: on both dev sets it
-    # refused answerable paraphrases and caught no unanswerable question the other checks missed.
-    min_coverage: float = 0.0
-    semantic_weight: float = 0.6
-    second_ratio: float = 0.85  # a second snippet must score this fraction of the best, and add terms
-    snippet_chars: int = 700
-    list_items: int = 12
-    anchor_bonus: float = 0.12  # the first unit after a matching FAQ question
-    lookup_bonus: float = 0.12  # a table row whose key and one of whose columns the question names
-    code_factor: float = 0.85
+    """Every tuning number of the answerer that is not fitted, each with why it is what it is."""
+
+    # Prior-weights refusal only (no fitted refusal model): below this probability no unit answers.
+    min_score: float = 0.20
+    # A further snippet must score at least this share of the best: below it, it answers another question.
+    select_ratio: float = 0.5
+    # A further snippet must add this rarity-weighted share of the question's terms, or a part not yet
+    # touched: each sentence answers something the others did not (the MMR idea, with terms for novelty).
+    min_gain: float = 0.15
+    max_snippets: int = 3  # a short answer: one per part of a two-part question and one more
+    max_list_snippets: int = 4  # a list gathered from several sentences or bullets
+    scan: int = 12  # candidates looked at for further snippets, best first
+    snippet_chars: int = 700  # a snippet grows with the sentences that go on with it, up to this
+    list_items: int = 12  # items of one list quoted around the one that answers
     # A name of the question that at most this share of the chunks hold (or one chunk, in a small corpus) is
-    # what the question is about ("Sochi", "MERGE", "HTTPS"); the answer's passage must mention it. A name
-    # many chunks hold ("Lavrov" in his speeches, "Python") is the documents' subject and goes without saying.
-    distinctive_share: float | None = 0.02  # None: no such check
+    # what the question is about ("Sochi", "MERGE", "HTTPS"); the refusal model reads whether the answer's
+    # passage mentions it. A name many chunks hold ("Python") is the documents' subject.
+    distinctive_share: float | None = 0.02  # None: no such feature
+    weights: Weights | None = None  # None: the shipped fit (answer_weights.json)
 
 
 @dataclass
@@ -76,6 +81,10 @@ class Candidate:
     anchor: str = ""  # the question or heading this unit is the first answer to, if any
     heading: str = ""  # the nearest heading above it: inside the passage, else the section's last part
     header: str = ""  # a table row's header row: what its cells are
+    similarity: float = 0.0  # its passage's retrieval cosine
+    count: int = 1  # units in its passage
+    anchored: bool = False  # the first unit after a FAQ question or heading matching the question
+    features: dict[str, float] = field(default_factory=dict)
 
     @property
     def text(self) -> str:
@@ -106,6 +115,8 @@ class Decision:
     best_score: float = 0.0
     missing: list[str] = field(default_factory=list)
     asked: set[str] = field(default_factory=set)  # the question's own key terms
+    features: dict[str, float] = field(default_factory=dict)  # what the refusal model read
+    refusal_probability: float = 0.0
 
 
 class _VectorCache:
@@ -126,6 +137,17 @@ class _VectorCache:
         if getattr(self.embeddings, "batch_invariant", True):
             return dict(zip(texts, self.embeddings.embed_documents(texts), strict=True))
         return {t: self.embeddings.embed_documents([t])[0] for t in texts}
+
+    def query(self, text: str) -> list[float]:
+        """A question's vector: asked again when a follow-up or a re-run comes back to it."""
+        key = "\0query\0" + text
+        with self._lock:
+            cached = self._cache.get(key)
+        if cached is None:
+            cached = self.embeddings.embed_query(text)
+            with self._lock:
+                self._cache[key] = cached
+        return cached
 
     def get(self, texts: list[str]) -> np.ndarray:
         with self._lock:
@@ -229,6 +251,30 @@ def _offset(meta: dict[str, Any], key: str) -> int | None:
         return None
 
 
+def _inside(cand: Candidate, snippet: Snippet) -> bool:
+    """The candidate is already quoted by the snippet."""
+    return cand.passage == snippet.passage and snippet.start <= cand.unit.start < snippet.end
+
+
+def _overlaps(a: Snippet, b: Snippet) -> bool:
+    return a.passage == b.passage and a.start < b.end and b.start < a.end
+
+
+# Why the answerer refused, by the decision feature that weighed most towards refusing.
+_REASONS = {
+    "missing_names": "no passage mentions {names}",
+    "unplaced_names": "the best passage does not mention {names}",
+    "type_ok": "no {kind} in the passages' best answer",
+    "coverage": "the passages answer too little of the question",
+    "parts_covered": "the passages answer too little of the question",
+}
+
+
+def _reason(feature: str, question: Question, names: list[str]) -> str:
+    template = _REASONS.get(feature, "no passage answers the question closely enough")
+    return template.format(names=", ".join(names) or "the question's names", kind=question.answer_type)
+
+
 class ExtractiveAnswerer:
     def __init__(
         self,
@@ -240,6 +286,7 @@ class ExtractiveAnswerer:
         self.embeddings = embeddings
         self.config = config or ExtractiveConfig()
         self.corpus = corpus
+        self.weights = self.config.weights or load_weights()
         self._vectors = _VectorCache(embeddings, cache_size)
 
     # -- candidates and scores ----------------------------------------------------------------------
@@ -269,23 +316,20 @@ class ExtractiveAnswerer:
                 terms = set(tokenize(f"{header}\n{text}"))
                 found = Candidate(n, index, unit, section, terms=terms, anchor=anchor, heading=heading)
                 found.header = header
+                found.similarity = float(doc.metadata.get("similarity", 0.0) or 0.0)
+                found.count = len(units)
                 out.append(found)
                 anchor = ""
         return out
 
-    def score(self, question: Question, candidates: list[Candidate], query: str | None) -> list[Candidate]:
+    def score(
+        self, question: Question, candidates: list[Candidate], query: str | None, parts: list[Part]
+    ) -> list[Candidate]:
+        """Each candidate described by its features, then scored by the fitted model: the probability
+        that it is the sentence (item, row) that answers."""
         if not candidates:
             return []
-        cfg = self.config
-        vectors = self._vectors.get([c.text[:600] for c in candidates])
-        qvecs = self._vectors.embeddings
-        queries = [question.text] + ([query] if query and query != question.text else [])
-        qv = np.asarray([qvecs.embed_query(q) for q in queries], dtype=np.float32)
-        qv /= np.linalg.norm(qv, axis=1, keepdims=True) + 1e-9
-        semantic = vectors @ qv[0]
-        if len(qv) > 1:  # a follow-up: the conversation gives the topic, its own words the ask
-            own = 0.6 if len(question.terms) > 2 else 0.35
-            semantic = own * semantic + (1 - own) * (vectors @ qv[1])
+        semantic = self._semantic(question, candidates, query)
         terms = set(question.terms)
         context = set(tokenize(query or "")) - terms
         term_sets = [c.terms for c in candidates]
@@ -297,19 +341,59 @@ class ExtractiveAnswerer:
                 w * (1.0 if t in c.terms else 0.5 if t in heading else 0.0) for t, w in weights.items()
             )
             c.semantic, c.lexical = float(sem), hits / total
-            c.score = cfg.semantic_weight * c.semantic + (1 - cfg.semantic_weight) * c.lexical
-            listed = c.unit.kind in ("item", "row")
-            if not (listed or has_type(c.unit.text, question.answer_type)):
-                c.score *= (
-                    0.6  # "when" is not answered by a sentence without a time, "which areas" by one item
-                )
-            if c.unit.kind == "code":
-                c.score *= cfg.code_factor  # an example illustrates; the prose around it answers
         self._follow_anchors(question, candidates)
-        for cand in candidates:
-            if cand.header and _looks_up(set(question.terms), cand.header, cand.unit.text):
-                cand.score += cfg.lookup_bonus
+        top_sem = max(c.semantic for c in candidates)
+        top_lex = max(c.lexical for c in candidates)
+        for c in candidates:
+            c.features = self._features(c, question, parts, top_sem, top_lex)
+        rows = np.asarray([[c.features[f] for f in self.weights.scorer.features] for c in candidates])
+        for c, p in zip(candidates, self.weights.scorer.probabilities(rows), strict=True):
+            c.score = float(p)
         return sorted(candidates, key=lambda c: c.score, reverse=True)
+
+    def _semantic(self, question: Question, candidates: list[Candidate], query: str | None) -> np.ndarray:
+        """Cosine of each candidate with the question; a follow-up blends in the standalone query (the
+        conversation gives the topic, its own words the ask)."""
+        vectors = self._vectors.get([c.text[:600] for c in candidates])
+        queries = [question.text] + ([query] if query and query != question.text else [])
+        qv = np.asarray([self._vectors.query(q) for q in queries], dtype=np.float32)
+        qv /= np.linalg.norm(qv, axis=1, keepdims=True) + 1e-9
+        semantic: np.ndarray = vectors @ qv[0]
+        if len(qv) > 1:
+            own = 0.6 if len(question.terms) > 2 else 0.35
+            semantic = own * semantic + (1 - own) * (vectors @ qv[1])
+        return semantic
+
+    def _features(
+        self, c: Candidate, question: Question, parts: list[Part], top_sem: float, top_lex: float
+    ) -> dict[str, float]:
+        """The candidate as the scorer sees it (compose.UNIT_FEATURES)."""
+        asked = set(question.terms)
+        kind = c.unit.kind
+        typed: list[AnswerType] = [p.answer_type for p in parts if p.answer_type != "other"]
+        listed = kind in ("item", "row")
+        type_match = not typed or listed or any(has_type(c.unit.text, t) for t in typed)
+        section_terms = set(tokenize(f"{c.section} {c.heading}"))
+        touched = sum(1 for p in parts if p.terms & c.terms)
+        return {
+            "semantic": c.semantic,
+            "semantic_gap": top_sem - c.semantic,
+            "lexical": c.lexical,
+            "lexical_gap": top_lex - c.lexical,
+            "parts": touched / max(len(parts), 1),
+            "rank": 1.0 / c.passage,
+            "similarity": c.similarity,
+            "type_match": float(type_match),
+            "heading": len(asked & section_terms) / max(len(asked), 1),
+            "anchor": float(c.anchored),
+            "lookup": float(bool(c.header) and _looks_up(asked, c.header, c.unit.text)),
+            "item": float(kind == "item"),
+            "row": float(kind == "row"),
+            "code": float(kind == "code"),
+            "position": c.index / max(c.count - 1, 1),
+            "back_reference": float(bool(_BACK_REFERENCE.match(c.unit.text))),
+            "length": scaled_length(len(c.unit.text)),
+        }
 
     def _follow_anchors(self, question: Question, candidates: list[Candidate]) -> None:
         """A FAQ's question (a heading or a question line) that matches the user's is an anchor: the first
@@ -319,8 +403,7 @@ class ExtractiveAnswerer:
             return
         for cand in candidates:
             anchor = cand.anchor
-            if anchor and len(asked & set(tokenize(anchor))) >= 0.6 * len(asked):
-                cand.score += self.config.anchor_bonus
+            cand.anchored = bool(anchor) and len(asked & set(tokenize(anchor))) >= 0.6 * len(asked)
 
     # -- snippets ------------------------------------------------------------------------------------
     def snippet(self, best: Candidate, passage: Document, question: Question) -> Snippet:
@@ -408,7 +491,7 @@ class ExtractiveAnswerer:
             last += 1
         return last
 
-    # -- the decision --------------------------------------------------------------------------------
+    # -- the pipeline: read question -> pool -> score -> select -> decide ----------------------------
     def decide(
         self,
         question_text: str,
@@ -417,39 +500,110 @@ class ExtractiveAnswerer:
         said: Sequence[str] = (),
     ) -> Decision:
         question = Question.read(question_text, self.corpus.knows if self.corpus else None)
-        ranked = self.score(question, self.candidates(passages, said), query)
+        parts = read_parts(question_text)
+        ranked = self.score(question, self.candidates(passages, said), query, parts)
         if not ranked:
-            return Decision([], "no candidate sentence")
+            return Decision([], "no candidate sentence in the passages")
+        missing = question.missing_names(
+            [passage_context(p) for p in passages] + [str(p.metadata.get("source", "")) for p in passages]
+        )
         if question.identifiers:  # a question about an API is answered from what documents that API
             about = [c for c in ranked if not question.missing_names([c.text, c.heading, c.section], True)]
-            if not about:
-                return Decision([], f"no passage is about {', '.join(question.identifiers)}")
-            ranked = about
-        best = ranked[0]
-        sources = [str(p.metadata.get("source", "")) for p in passages]
-        missing = question.missing_names([passage_context(p) for p in passages] + sources)
-        first = self.snippet(best, passages[best.passage - 1], question)
-        coverage = self._coverage(question, first, query)
-        decision = Decision(
-            [first], coverage=coverage, best_score=best.score, missing=missing, asked=set(question.terms)
-        )
-        if missing:
-            decision.refusal = f"no passage mentions {', '.join(missing)}"
-        elif unplaced := self._unplaced(question, best.passage, passages):
-            decision.refusal = f"the answer's passage does not mention {', '.join(unplaced)}"
-        elif best.score < self.config.min_score:
-            decision.refusal = f"best score {best.score:.2f}"
-        elif question.answer_type != "list" and not has_type(first.text, question.answer_type):
-            decision.refusal = f"no {question.answer_type} in the best snippet"
-        elif coverage < self.config.min_coverage:
-            decision.refusal = f"coverage {coverage:.2f}"
+            ranked = about or ranked
+            missing += [] if about else [i for i in question.identifiers if i not in missing]
+        snippets = self.select(question, parts, ranked, passages)
+        decision = Decision(snippets, best_score=ranked[0].score, missing=missing, asked=set(question.terms))
+        self._judge(decision, question, parts, ranked[0], passages, query)
         if decision.refusal:
             decision.snippets = []
-            return decision
-        second = self._second(question, ranked, first, passages)
-        if second is not None:
-            decision.snippets.append(second)
         return decision
+
+    def select(
+        self, question: Question, parts: list[Part], ranked: list[Candidate], passages: Sequence[Document]
+    ) -> list[Snippet]:
+        """Greedy by coverage: the best unit, then each further one that answers a part, or terms of the
+        question, the chosen ones leave open, until the budget; a paragraph cut in two goes on first."""
+        cfg, best = self.config, ranked[0]
+        chosen = [self.snippet(best, passages[best.passage - 1], question)]
+        follow = self._continuation(ranked, chosen[0], passages, set(question.terms) - chosen[0].terms)
+        if follow is not None:
+            chosen.append(self.snippet(follow, passages[follow.passage - 1], question))
+        budget = cfg.max_list_snippets if question.answer_type == "list" else cfg.max_snippets
+        for cand in ranked[1 : cfg.scan]:
+            if len(chosen) >= budget or cand.score < cfg.select_ratio * best.score:
+                break
+            if any(_inside(cand, s) for s in chosen) or not self._adds(question, parts, cand, chosen):
+                continue
+            snip = self.snippet(cand, passages[cand.passage - 1], question)
+            if not any(_overlaps(snip, s) for s in chosen):
+                chosen.append(snip)
+        return chosen
+
+    def _adds(self, question: Question, parts: list[Part], cand: Candidate, chosen: list[Snippet]) -> bool:
+        """Whether the candidate answers something the chosen snippets do not: a part none of them
+        touches, or enough of the question's (rarity-weighted) terms."""
+        covered = set().union(*(s.terms | set(tokenize(s.heading)) for s in chosen))
+        if question.answer_type == "list" and (cand.unit.kind == "item" or has_type(cand.unit.text, "list")):
+            return True  # a list gathered across sentences and bullets
+        if len(parts) > 1 and any(p.terms & cand.terms and not p.terms & covered for p in parts):
+            return True
+        weights = self._term_weights(set(question.terms))
+        total = sum(weights.values()) or 1.0
+        gain = sum(w for t, w in weights.items() if t in cand.terms and t not in covered) / total
+        return gain >= self.config.min_gain
+
+    def _term_weights(self, terms: set[str]) -> dict[str, float]:
+        if self.corpus is None:
+            return dict.fromkeys(terms, 1.0)
+        return {t: self.corpus.rarity(t) for t in terms}
+
+    def _judge(
+        self,
+        decision: Decision,
+        question: Question,
+        parts: list[Part],
+        best: Candidate,
+        passages: Sequence[Document],
+        query: str | None,
+    ) -> None:
+        """One refusal decision: the fitted model over what the composition shows, with the reason that
+        weighed most; without a fitted model, the prior's score floor and name checks."""
+        unplaced = self._unplaced(question, best.passage, passages)
+        text = decision.snippets[0].text  # the best snippet must hold the kind of answer asked for
+        covered = set().union(*(s.terms | set(tokenize(s.heading)) for s in decision.snippets))
+        typed = question.answer_type == "list" or has_type(text, question.answer_type)
+        decision.coverage = self._coverage(question, covered, query)
+        decision.features = {
+            "best_probability": best.score,
+            "best_semantic": best.semantic,
+            "best_similarity": max(float(p.metadata.get("similarity", 0.0) or 0.0) for p in passages),
+            "coverage": decision.coverage,
+            "parts_covered": sum(1 for p in parts if p.terms & covered) / max(len(parts), 1),
+            "missing_names": float(bool(decision.missing)),
+            "unplaced_names": float(bool(unplaced)),
+            "type_ok": float(typed),
+        }
+        model = self.weights.refusal
+        if model is None:
+            if decision.missing or unplaced or not typed or best.score < self.config.min_score:
+                decision.refusal = _reason(
+                    "missing_names"
+                    if decision.missing
+                    else "unplaced_names"
+                    if unplaced
+                    else "type_ok"
+                    if not typed
+                    else "best_probability",
+                    question,
+                    decision.missing or unplaced,
+                )
+            return
+        row = np.asarray([[decision.features[f] for f in model.features]])
+        decision.refusal_probability = float(model.probabilities(row)[0])
+        if decision.refusal_probability >= model.threshold:
+            z = (row[0] - np.asarray(model.mean)) / np.asarray(model.scale)
+            strongest = model.features[int(np.argmax(z * np.asarray(model.coef)))]
+            decision.refusal = _reason(strongest, question, decision.missing or unplaced)
 
     def _unplaced(self, question: Question, number: int, passages: Sequence[Document]) -> list[str]:
         """The question's distinctive names (few chunks hold them) that the snippet's passage, the retrieved
@@ -473,7 +627,7 @@ class ExtractiveAnswerer:
                 context.append(passage_context(other))
         return question.missing_names(context, names=names)
 
-    def _coverage(self, question: Question, snippet: Snippet, query: str | None) -> float:
+    def _coverage(self, question: Question, covered: set[str], query: str | None) -> float:
         """Share of what was asked that the snippet (with its heading) holds, each term weighted by how
         rare it is in the documents: missing "https" and "certificate" weighs more than missing "file"."""
         own = set(question.terms)
@@ -482,29 +636,8 @@ class ExtractiveAnswerer:
             return 1.0
         if self.corpus is not None:
             weights = {t: w * self.corpus.rarity(t) for t, w in weights.items()}
-        context = snippet.terms | set(tokenize(snippet.heading))
         total = sum(weights.values()) or 1.0
-        return sum(w for t, w in weights.items() if t in context) / total
-
-    def _second(
-        self, question: Question, ranked: list[Candidate], first: Snippet, passages: Sequence[Document]
-    ) -> Snippet | None:
-        """A second snippet only when it answers a part of the question the first leaves open."""
-        covered = first.terms | set(tokenize(first.heading))
-        open_terms = set(question.terms) - covered
-        if not open_terms:
-            return None
-        follow = self._continuation(ranked, first, passages, open_terms)
-        if follow is not None:
-            return self.snippet(follow, passages[follow.passage - 1], question)
-        for cand in ranked[1:6]:
-            if cand.score < self.config.second_ratio * first.score:
-                return None
-            inside = cand.passage == first.passage and first.start <= cand.unit.start < first.end
-            if inside or not (cand.terms & open_terms):
-                continue
-            return self.snippet(cand, passages[cand.passage - 1], question)
-        return None
+        return sum(w for t, w in weights.items() if t in covered) / total
 
     @staticmethod
     def _continuation(
@@ -534,7 +667,12 @@ class ExtractiveAnswerer:
         self, question: str, passages: Sequence[Document], query: str | None = None, said: Sequence[str] = ()
     ) -> Iterator[str]:
         """Yields the answer snippet by snippet, each followed by its `[n]`; nothing means refuse."""
-        decision = self.decide(question, passages, query, said)
+        yield from self.render(self.decide(question, passages, query, said))
+
+    @staticmethod
+    def render(decision: Decision) -> Iterator[str]:
+        """The decision's snippets as answer text: each verbatim, after the heading that names its subject
+        when the snippet does not, and cited."""
         asked = decision.asked  # the question was read once, by decide()
         for i, snip in enumerate(decision.snippets):
             leaf = snip.heading

@@ -141,13 +141,19 @@ class Question:
         name the question needs and they do not have ("bcrypt" in the Python docs)."""
         common = common_words()
         specific: list[str] = []
+        asking = _asking(text)
         for match in _IDENTIFIER.finditer(text):
-            if " " not in match.group(0):  # `lambda row: row[1]` is an example, not a name
-                specific.append(match.group(0).strip("`").lower())
-        for match in _CAPITALISED.finditer(text):
+            name = match.group(0)
+            if " " in name:  # `lambda row: row[1]` is an example, not a name
+                continue
+            if re.fullmatch(r"[A-Z]{2,}", name) and not _mentions(asking, name):
+                continue  # an acronym of the user's situation ("our CI logs"), like its other words
+            specific.append(name.strip("`").lower())
+        for match in _CAPITALISED.finditer(asking):
             specific.append(match.group(0).lower())
-        for word in words(text):
+        for word in words(asking):
             uncommon = len(word) > 3 and word not in STOPWORDS and not _is_common(word, common)
+            uncommon = uncommon and not _ORDINAL.fullmatch(word)
             if uncommon and (corpus_knows is None or not corpus_knows(word)):
                 specific.append(word)
         specific = [s for s in dict.fromkeys(specific) if s not in GENERIC and s not in STOPWORDS]
@@ -183,6 +189,19 @@ class Question:
                 continue
             missing.append(name)
         return missing
+
+
+_ORDINAL = re.compile(r"\d+(?:st|nd|rd|th)")
+_SENTENCE_END = re.compile(r"(?<=[.?!])\s+(?=[A-Z\"'(])")
+
+
+def _asking(text: str) -> str:
+    """The sentences that ask (end with "?"), when a question also tells the user's situation ("Our CI logs
+    are full of escape codes. Which variable ...?"): a name in the situation need not be in the answer's
+    documents; a name in what is asked must."""
+    sentences = _SENTENCE_END.split(text.strip())
+    asked = [s for s in sentences if s.rstrip().endswith("?")]
+    return " ".join(asked) if asked and len(sentences) > 1 else text
 
 
 def _mentions(haystack: str, name: str) -> bool:

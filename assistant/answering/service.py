@@ -12,7 +12,14 @@ from langchain_core.runnables import Runnable
 from pydantic import BaseModel, Field
 
 from assistant.answering.chain import to_messages
-from assistant.answering.citations import Citation, MarkerFilter, RetrievedPassage, resolve, retrieved_of
+from assistant.answering.citations import (
+    Citation,
+    MarkerFilter,
+    RetrievedPassage,
+    quoted_spans,
+    resolve,
+    retrieved_of,
+)
 from assistant.answering.prompts import EMPTY_STORE, REFUSAL
 from assistant.answering.support import SentenceSupport, check_support
 from assistant.errors import ModelUnavailableError, model_error
@@ -28,6 +35,7 @@ class Answer(BaseModel):
     query: str = ""
     model: str = ""
     refused: bool = False
+    refusal_reason: str = Field("", description="Why the answer is a refusal, e.g. 'no passage mentions X'.")
     ungrounded: bool = Field(False, description="A generated answer that cites no passage.")
     unsupported: bool = Field(
         False, description="A generated answer with at least one sentence its cited passages do not hold."
@@ -127,6 +135,7 @@ class ChatService:
         best = max((float(p.metadata.get("similarity", 0.0)) for p in passages), default=0.0)
         if best < self.min_relevance:
             log.info("no passage relevant enough (best similarity %.3f): refusing", best)
+            base.refusal_reason = f"no passage relevant enough (best similarity {best:.2f})"
             yield from self._refuse(base, timings, started)
             return
 
@@ -153,24 +162,31 @@ class ChatService:
                 f"the model at {self.model_endpoint or self.model_label} returned an empty answer; if the "
                 "prompt is too long for its context window, set RAG_LLM_CONTEXT_WINDOW to the server's n_ctx"
             )
-        text, citations = resolve("".join(parts), passages)
-        if not text.strip() or REFUSAL.rstrip(".").lower() in text.lower():
-            # The answerer found nothing (extractive) or the model declined: no citations either way.
-            if not text.strip():
-                yield TextDelta(REFUSAL)
-            base.text, base.refused = (text.strip() or REFUSAL), True
-        else:
-            base.text, base.citations = text, citations
-            base.ungrounded = self.generative and not citations
-            if self.generative:
-                base.support = check_support(text, passages)
-                base.unsupported = any(not s.supported for s in base.support)
+        self._finish(base, "".join(parts), passages, prepared)
+        if base.refused and not "".join(parts).strip():
+            yield TextDelta(REFUSAL)
         now = time.perf_counter()
         timings["first_token_ms"] = round(((first_token or now) - started) * 1000, 1)
         timings["generate_ms"] = round((now - retrieved_at) * 1000, 1)
         timings["total_ms"] = round((now - started) * 1000, 1)
         base.timings = timings
         yield Done(base)
+
+    def _finish(self, base: Answer, raw: str, passages: list[Any], prepared: dict[str, Any]) -> None:
+        """The answer's text, citations and verdicts, or its refusal and why."""
+        text, citations = resolve(raw, passages)
+        if not text.strip() or REFUSAL.rstrip(".").lower() in text.lower():
+            # The answerer found nothing (extractive) or the model declined: no citations either way.
+            base.text, base.refused = (text.strip() or REFUSAL), True
+            base.refusal_reason = str(prepared.get("refusal_reason") or "the model declined")
+            return
+        # An extractive answer quotes: its citations are the quoted spans, not the whole passages.
+        base.citations = citations if self.generative else quoted_spans(text, citations, passages)
+        base.text = text
+        base.ungrounded = self.generative and not citations
+        if self.generative:
+            base.support = check_support(text, passages)
+            base.unsupported = any(not s.supported for s in base.support)
 
     def _refuse(self, base: Answer, timings: dict[str, float], started: float) -> Iterator[StreamEvent]:
         yield TextDelta(REFUSAL)

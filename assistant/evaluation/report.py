@@ -34,6 +34,13 @@ def set_markdown(name: str, data: dict[str, Any]) -> list[str]:
                 lines.append(f"| {variant} | {half} | {_cells(summary['by_half'][half], COLUMNS)} |")
         lines.append(f"| {variant} | all | {_cells(summary['overall'], COLUMNS)} |")
     for variant, result in data["variants"].items():
+        overall = result["summary"]["overall"]
+        reasons = ", ".join(f"{k}: {v}" for k, v in overall.get("refusal_reasons", {}).items()) or "none"
+        lines.append(
+            f"\n{variant}: refusals by reason: {reasons}; inexact citation spans: "
+            f"{overall.get('spans_inexact', 0)}"
+        )
+    for variant, result in data["variants"].items():
         lines += ["", f"### {name}, {variant}: by question type", ""]
         lines += _header(["type", "items"], COLUMNS[:5])
         for qtype, block in result["summary"]["by_type"].items():

@@ -53,13 +53,15 @@ def halves(items: Sequence[EvalItem], seed: int = SEED) -> dict[str, str]:
     return out
 
 
-def container_for(settings: Settings, evalset: EvalSet) -> Container:
-    """A collection of its own per set, ingested incrementally (a re-run embeds nothing new)."""
+def container_for(settings: Settings, evalset: EvalSet, ingest: bool = True) -> Container:
+    """A collection of its own per set, ingested incrementally (a re-run embeds nothing new); `ingest`
+    False opens it as it is (no write lock: another run may be ingesting another set)."""
     from assistant.container import build_container
 
     slug = re.sub(r"[^a-z0-9]+", "-", evalset.name.lower()).strip("-") or "set"
     container = build_container(settings.model_copy(update={"collection": f"eval-{slug}"}))
-    container.ingest.ingest([evalset.corpus])
+    if ingest:
+        container.ingest.ingest([evalset.corpus])
     return container
 
 
@@ -71,7 +73,7 @@ def evaluate_set(
     workdir = settings.data_dir / "eval-baselines"
     data: dict[str, Any] = {"items": len(evalset.items), "corpus": str(evalset.corpus), "variants": {}}
     for name in variants:
-        results = run_items(VARIANTS[name](container, workdir), evalset.items, k=k)
+        results = run_items(VARIANTS[name](container, workdir), evalset.items, k=k, corpus=evalset.corpus)
         for result in results:
             result.half = half_of[result.id]
         data["variants"][name] = {"summary": summarise(results), "items": [asdict(r) for r in results]}

@@ -6,9 +6,10 @@ import json
 import re
 import statistics
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +50,8 @@ class ItemResult:
     refused: bool = False
     cited: list[int] = field(default_factory=list)
     half: str = ""
+    refusal_reason: str = ""
+    spans_exact: bool | None = None  # every citation's text is source[start:end] (None: nothing cited)
 
 
 def load_items(path: Path) -> list[EvalItem]:
@@ -79,7 +82,31 @@ def _contains_evidence(texts: Sequence[str], evidence: Sequence[str]) -> bool:
     return any(normalise(e) in h for e in evidence for h in haystack)
 
 
+@lru_cache(maxsize=64)
+def _source_text(path: Path) -> str:
+    from vectorstore.loaders import load_text
+
+    return load_text(path)
+
+
+def spans_exact(answer: Answer, corpus: Path | None) -> bool | None:
+    """Whether each citation quotes its source exactly at its offsets (None: nothing cited, no corpus)."""
+    if corpus is None or not answer.citations:
+        return None
+    for c in answer.citations:
+        path = corpus / c.source if corpus.is_dir() else corpus
+        if not path.is_file() or _source_text(path)[c.start : c.end] != c.text:
+            return False
+    return True
+
+
 def score_item(item: EvalItem, answer: Answer, latency_ms: float) -> ItemResult:
+    result = _score(item, answer, latency_ms)
+    result.refusal_reason = answer.refusal_reason if result.refused else ""
+    return result
+
+
+def _score(item: EvalItem, answer: Answer, latency_ms: float) -> ItemResult:
     refused = answer.refused and not answer.citations
     if item.answerable:
         text = normalise(answer.text)
@@ -99,13 +126,22 @@ def score_item(item: EvalItem, answer: Answer, latency_ms: float) -> ItemResult:
     return ItemResult(item.id, item.type, False, None, None, None, refused, latency_ms, answer.text, refused)
 
 
-def run_items(service: ChatService, items: Sequence[EvalItem], k: int | None = None) -> list[ItemResult]:
+def run_items(
+    service: ChatService, items: Sequence[EvalItem], k: int | None = None, corpus: Path | None = None
+) -> list[ItemResult]:
     results = []
     for item in items:
         started = time.perf_counter()
         answer = service.answer(item.question, item.history, k=k)
-        results.append(score_item(item, answer, (time.perf_counter() - started) * 1000))
+        result = score_item(item, answer, (time.perf_counter() - started) * 1000)
+        result.spans_exact = spans_exact(answer, corpus)
+        results.append(result)
     return results
+
+
+def _reason_kind(reason: str) -> str:
+    """A refusal reason without the names it quotes: "no passage mentions X" counts with its kind."""
+    return re.sub(r" (mentions?|similarity) .*", r" \1 …", reason) or "unknown"
 
 
 def _rate(values: Sequence[bool | None]) -> float | None:
@@ -132,6 +168,8 @@ def block(rows: Sequence[ItemResult]) -> dict[str, Any]:
         "refusal_recall": _rate([r.refused_correctly for r in rows]),
         "refusal_precision": _rate([not r.answerable for r in refusals]),
         "false_refusals": sum(r.answerable for r in refusals),
+        "refusal_reasons": dict(Counter(_reason_kind(r.refusal_reason) for r in refusals).most_common()),
+        "spans_inexact": sum(r.spans_exact is False for r in rows),
         "latency_p50_ms": _percentile(latencies, 0.5),
         "latency_p95_ms": _percentile(latencies, 0.95),
         "latency_mean_ms": round(statistics.fmean(latencies), 1) if latencies else 0.0,

@@ -1,0 +1,294 @@
+"""Fits the extractive answerer's two models on the public dev sets, and reports them leave-one-corpus-out.
+
+The labels come from the sets themselves: a unit is a positive example when it holds (or is held by) one of
+the item's evidence strings, and an item should be refused when it is unanswerable. For each corpus, the
+models are fitted on the other corpora and the held-out corpus is answered with them: that is the LOCO
+figure. The weights shipped (`assistant/answering/answer_weights.json`) are fitted on all corpora.
+
+    python -m assistant.evaluation.fit            # LOCO report, then writes the shipped weights
+    python -m assistant.evaluation.fit --no-write # LOCO report only
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from assistant.answering.compose import (
+    DECISION_FEATURES,
+    UNIT_FEATURES,
+    WEIGHTS_FILE,
+    Logistic,
+    Weights,
+    read_parts,
+)
+from assistant.answering.extractive import Decision, ExtractiveAnswerer
+from assistant.answering.question import Question
+from assistant.evaluation.harvest import Harvested, harvest
+from assistant.evaluation.runner import container_for, parse_set
+from assistant.evaluation.scoring import normalise
+from assistant.settings import Settings
+
+SETS = (
+    "eval/dev.jsonl",
+    "eval/seeds-fresh/questions.jsonl",
+    "eval/pydocs-dev/questions.jsonl=eval/pydocs-dev/corpus",
+    "eval/pgdocs-dev/questions.jsonl=eval/pgdocs-dev/corpus",
+    "eval/mddocs-dev/questions.jsonl=eval/mddocs-dev/corpus",
+    "eval/pdfdocs-dev/questions.jsonl=eval/pdfdocs-dev/corpus",
+    "eval/prose-dev/questions.jsonl=eval/prose-dev/corpus",
+)
+# The seeds' two sets share one corpus: for leave-one-corpus-out they are left out together.
+CORPUS_OF = {"dev": "seeds", "seeds-fresh": "seeds"}
+MIN_REFUSAL_PRECISION = 0.9  # the refusal threshold keeps at least this share of refusals right
+REGULARISATION = 1.0  # sklearn's C: the default; the sets are small, the features few
+NEVER = 2.0  # a threshold no probability reaches: the decision model's features without refusing
+
+
+@dataclass
+class Case:
+    """One item ready for fitting: its harvest, its answerer (its corpus's statistics), its unit rows."""
+
+    harvested: Harvested
+    answerer: ExtractiveAnswerer
+    rows: np.ndarray  # one row of UNIT_FEATURES per candidate unit
+    labels: np.ndarray  # 1 when the unit holds evidence
+    gated: bool  # retrieval's relevance floor refuses before the answerer
+
+    @property
+    def corpus(self) -> str:
+        return CORPUS_OF.get(self.harvested.corpus, self.harvested.corpus)
+
+
+def _holds_evidence(unit: str, evidence: Sequence[str]) -> bool:
+    u = normalise(unit)
+    for e in (normalise(x) for x in evidence):
+        if e in u or (len(u) >= 25 and u in e) or (len(e) >= 40 and e[:40] in u):
+            return True
+    return False
+
+
+def _case(answerer: ExtractiveAnswerer, h: Harvested, min_relevance: float) -> Case:
+    """The item's candidate units with their features, as the answerer describes them."""
+    question = Question.read(h.item.question, answerer.corpus.knows if answerer.corpus else None)
+    said = h.said if h.query != h.item.question else []
+    parts = read_parts(h.item.question)
+    cands = answerer.score(question, answerer.candidates(h.passages, said), h.query, parts)
+    rows = np.asarray([[c.features[f] for f in UNIT_FEATURES] for c in cands]).reshape(-1, len(UNIT_FEATURES))
+    labels = np.asarray([_holds_evidence(c.text, h.item.evidence) for c in cands], dtype=int)
+    best = max((float(p.metadata.get("similarity", 0.0) or 0.0) for p in h.passages), default=0.0)
+    return Case(h, answerer, rows, labels, best < min_relevance)
+
+
+def load_cases(settings: Settings, specs: Sequence[str]) -> list[Case]:
+    cases: list[Case] = []
+    for spec in specs:
+        evalset = parse_set(spec, settings.docs_dir)
+        harvested = harvest(settings, evalset)
+        container = container_for(settings, evalset, ingest=False)
+        answerer = ExtractiveAnswerer(container.embeddings, corpus=container.keyword_index)
+        cases += [_case(answerer, h, settings.min_relevance) for h in harvested]
+        print(f"{evalset.name}: {len(harvested)} items", flush=True)
+    return cases
+
+
+def _logistic(rows: np.ndarray, labels: np.ndarray, features: Sequence[str], balanced: bool) -> Logistic:
+    from sklearn.linear_model import LogisticRegression
+
+    mean, scale = rows.mean(axis=0), rows.std(axis=0)
+    scale[scale < 1e-6] = 1.0
+    model = LogisticRegression(C=REGULARISATION, class_weight="balanced" if balanced else None, max_iter=2000)
+    model.fit((rows - mean) / scale, labels)
+    return Logistic(
+        tuple(features),
+        tuple(float(x) for x in mean),
+        tuple(float(x) for x in scale),
+        tuple(float(x) for x in model.coef_[0]),
+        float(model.intercept_[0]),
+    )
+
+
+def _decide(case: Case, weights: Weights) -> Decision:
+    run = case.answerer
+    run.weights = weights  # one answerer per corpus, its vectors cached: embedding is the cost
+    h = case.harvested
+    said = h.said if h.query != h.item.question else []
+    return run.decide(h.item.question, h.passages, h.query, said)
+
+
+def _threshold(probabilities: np.ndarray, unanswerable: np.ndarray, gated: np.ndarray) -> float:
+    """The lowest threshold whose refusals (with the relevance floor's) are right at least
+    MIN_REFUSAL_PRECISION of the time: as many unanswerables refused as that precision allows."""
+    best = NEVER
+    for t in sorted(set(np.round(probabilities, 4)), reverse=True):
+        refused = gated | (probabilities >= t)
+        if refused.sum() and unanswerable[refused].mean() >= MIN_REFUSAL_PRECISION:
+            best = float(t)
+    return best
+
+
+def _pairs(cases: Sequence[Case]) -> tuple[np.ndarray, np.ndarray]:
+    """Within each item, every unit holding evidence against every unit that does not: which of two units
+    of the same question answers it is what the scorer decides (a pairwise ranking)."""
+    diffs = []
+    for c in cases:
+        pos, neg = c.rows[c.labels == 1], c.rows[c.labels == 0]
+        if len(pos) and len(neg):
+            diffs.append((pos[:, None, :] - neg[None, :, :]).reshape(-1, c.rows.shape[1]))
+    x = np.vstack(diffs)
+    return np.vstack([x, -x]), np.concatenate([np.ones(len(x)), np.zeros(len(x))])
+
+
+def fit_scorer(cases: Sequence[Case]) -> Logistic:
+    """The unit scorer: a pairwise ranking over the features, then one scale and offset that turn its score
+    into the probability that a unit holds evidence (so a threshold or a ratio means the same everywhere)."""
+    from sklearn.linear_model import LogisticRegression
+
+    rows = np.vstack([c.rows for c in cases if len(c.rows)])
+    labels = np.concatenate([c.labels for c in cases if len(c.rows)])
+    mean, scale = rows.mean(axis=0), rows.std(axis=0)
+    scale[scale < 1e-6] = 1.0
+    x, y = _pairs([replace(c, rows=(c.rows - mean) / scale) for c in cases if len(c.rows)])
+    ranker = LogisticRegression(C=REGULARISATION, fit_intercept=False, max_iter=2000).fit(x, y)
+    direction = ranker.coef_[0]
+    scores = ((rows - mean) / scale) @ direction
+    calibrate = LogisticRegression(max_iter=2000).fit(scores[:, None], labels)
+    slope = float(calibrate.coef_[0][0])
+    return Logistic(
+        UNIT_FEATURES,
+        tuple(float(v) for v in mean),
+        tuple(float(v) for v in scale),
+        tuple(float(v) * slope for v in direction),
+        float(calibrate.intercept_[0]),
+    )
+
+
+def fit(cases: Sequence[Case], scorer: Logistic | None = None) -> Weights:
+    """The scorer on the units' evidence labels (unless given), then the refusal model on the items'
+    answerability."""
+    scorer = scorer or fit_scorer(cases)
+    probe = Weights(scorer, replace(_dummy_refusal(), threshold=NEVER))
+    usable = [c for c in cases if len(c.rows) and not c.gated]
+    rows = np.asarray([[_decide(c, probe).features[f] for f in DECISION_FEATURES] for c in usable])
+    unanswerable = np.asarray([not c.harvested.item.answerable for c in usable], dtype=int)
+    refusal = _logistic(rows, unanswerable, DECISION_FEATURES, balanced=True)
+    everyone = np.asarray([not c.harvested.item.answerable for c in cases], dtype=bool)
+    gated = np.asarray([c.gated for c in cases], dtype=bool)
+    probs = np.zeros(len(cases))
+    probs[[i for i, c in enumerate(cases) if len(c.rows) and not c.gated]] = refusal.probabilities(rows)
+    return Weights(scorer, replace(refusal, threshold=_threshold(probs, everyone, gated)))
+
+
+def _dummy_refusal() -> Logistic:
+    n = len(DECISION_FEATURES)
+    return Logistic(DECISION_FEATURES, (0.0,) * n, (1.0,) * n, (0.0,) * n, 0.0)
+
+
+def answer(case: Case, weights: Weights) -> dict[str, Any]:
+    """The item answered as the service would (the relevance floor, then the answerer), and scored."""
+    item = case.harvested.item
+    decision = Decision([], "no passage relevant enough") if case.gated else None
+    if decision is None:
+        decision = _decide(case, weights) if len(case.rows) else Decision([], "no candidate sentence")
+    text = "".join(ExtractiveAnswerer.render(decision))
+    refused = not decision.snippets
+    correct = item.answerable and all(any(normalise(o) in normalise(text) for o in g) for g in item.must)
+    cited = [s.text for s in decision.snippets]
+    return {
+        "id": item.id,
+        "set": case.harvested.corpus,
+        "type": item.type,
+        "answerable": item.answerable,
+        "refused": refused,
+        "reason": decision.refusal,
+        "correct": bool(correct),
+        "cited_evidence": item.answerable and _holds_evidence(" ".join(cited), item.evidence),
+        "answer": text,
+    }
+
+
+def loco(cases: Sequence[Case], scorer: Logistic | None = None) -> list[dict[str, Any]]:
+    """Each corpus answered with models fitted on the others."""
+    results: list[dict[str, Any]] = []
+    for corpus in dict.fromkeys(c.corpus for c in cases):
+        weights = fit([c for c in cases if c.corpus != corpus], scorer)
+        results += [answer(c, weights) for c in cases if c.corpus == corpus]
+        print(f"LOCO {corpus} done", flush=True)
+    return results
+
+
+def summary(results: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per set and per type: correct (answerable), refused (unanswerable), refusal precision."""
+    groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in results:
+        groups[f"set {r['set']}"].append(r)
+        groups[f"type {r['type']}"].append(r)
+        groups["all"].append(r)
+    out = {}
+    for name, rows in groups.items():
+        answerable = [r for r in rows if r["answerable"]]
+        unanswerable = [r for r in rows if not r["answerable"]]
+        refusals = [r for r in rows if r["refused"]]
+        out[name] = {
+            "items": len(rows),
+            "correct": _share(sum(r["correct"] for r in answerable), len(answerable)),
+            "cited_evidence": _share(sum(r["cited_evidence"] for r in answerable), len(answerable)),
+            "refused": _share(sum(r["refused"] for r in unanswerable), len(unanswerable)),
+            "precision": _share(sum(not r["answerable"] for r in refusals), len(refusals)),
+        }
+    return out
+
+
+def _share(n: int, d: int) -> float | None:
+    return round(n / d, 3) if d else None
+
+
+def reasons(results: Sequence[dict[str, Any]]) -> dict[str, int]:
+    counts: dict[str, int] = defaultdict(int)
+    for r in results:
+        if r["refused"]:
+            counts[re.sub(r" (mentions?|similarity) .*", r" \1 …", r["reason"])] += 1
+    return dict(sorted(counts.items(), key=lambda kv: -kv[1]))
+
+
+def markdown(table: dict[str, dict[str, Any]], title: str) -> str:
+    lines = [f"### {title}", "", "| group | items | correct | cited evidence | refused | refusal precision |"]
+    lines.append("|---|---|---|---|---|---|")
+    for name, b in table.items():
+        keys = ("correct", "cited_evidence", "refused", "precision")
+        cells = [b[k] if b[k] is not None else "–" for k in keys]
+        lines.append(f"| {name} | {b['items']} | " + " | ".join(str(c) for c in cells) + " |")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("sets", nargs="*", default=list(SETS))
+    parser.add_argument("--no-write", action="store_true", help="report only; keep the shipped weights")
+    parser.add_argument("--out", type=Path, default=Path("reports"))
+    args = parser.parse_args(argv)
+    cases = load_cases(Settings(), args.sets)
+    results = loco(cases)
+    table = summary(results)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "loco.json").write_text(json.dumps({"summary": table, "items": results}, indent=1))
+    report = markdown(table, "Leave-one-corpus-out") + f"\n\nrefusals by reason: {reasons(results)}\n"
+    (args.out / "loco.md").write_text(report)
+    print(report)
+    if not args.no_write:
+        weights = fit(cases)
+        info: dict[str, object] = {"fitted_on": list(args.sets)}
+        WEIGHTS_FILE.write_text(replace(weights, info=info).to_json() + "\n")
+        print(f"wrote {WEIGHTS_FILE}")
+
+
+if __name__ == "__main__":
+    main()
