@@ -4,24 +4,9 @@ its traceback (what a bug report needs)."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
-from tests.conftest import SEEDS, clean_env
-
-ASSISTANT = str(Path(sys.executable).parent / "assistant")
-
-
-def run(*args: str, data: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [ASSISTANT, *args],
-        env=clean_env(RAG_DATA_DIR=str(data), RAG_DOCS_DIR=str(SEEDS), **env),
-        cwd=str(data.parent),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+from tests.test_cli import run
 
 
 def corrupted_store(tmp_path: Path) -> Path:

@@ -16,9 +16,10 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from fastapi.responses import JSONResponse
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from assistant.server.error_shape import error_body
+from assistant.server.guards import replaying
 
 PREFIX = "/gradio_api/"
 # paths that name a session in their next segment
@@ -102,7 +103,7 @@ class GradioEventGuard:
                 message = f"an event holds a list of {longest} items; the limit is {self.max_items}"
                 await _refuse(scope, receive, send, 413, message, "history_too_long")
                 return
-        await self.app(scope, _replay(body, receive), send)
+        await self.app(scope, replaying(body, receive), send)
 
 
 async def _read(receive: Receive) -> bytes:
@@ -114,19 +115,6 @@ async def _read(receive: Receive) -> bytes:
         body += message.get("body", b"")
         more = bool(message.get("more_body"))
     return bytes(body)
-
-
-def _replay(body: bytes, receive: Receive) -> Receive:
-    sent = False
-
-    async def replay() -> Message:
-        nonlocal sent
-        if sent:
-            return await receive()
-        sent = True
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    return replay
 
 
 async def _refuse(scope: Scope, receive: Receive, send: Send, status: int, message: str, code: str) -> None:

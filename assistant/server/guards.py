@@ -204,13 +204,19 @@ class BodyLimitMiddleware:
             if len(body) > limit:
                 await too_large(scope, receive, send)
                 return
-        replayed = False
+        await self.app(scope, replaying(bytes(body), receive), send)
 
-        async def replay() -> Message:
-            nonlocal replayed
-            if replayed:
-                return await receive()
-            replayed = True
-            return {"type": "http.request", "body": bytes(body), "more_body": False}
 
-        await self.app(scope, replay, send)
+def replaying(body: bytes, receive: Receive) -> Receive:
+    """A `receive` that hands the app a body already read, whole, then goes on with the real one (for the
+    disconnect): for a middleware that had to read the body before the app."""
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if sent:
+            return await receive()
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return replay
