@@ -42,6 +42,7 @@ from vectorstore.loaders import DEFAULT_MAX_TEXT_CHARS, LoadError, load_document
 POLL_SECONDS = 0.05  # how often a waiting parent checks for a cancel
 _ROOT = Path(__file__).resolve().parent.parent
 MB = 1024 * 1024
+OUT_OF_MEMORY = 86  # the worker's exit code when a MemoryError escaped even its own answer
 # What the worker inherits of the environment: no keys or passwords (RAG_*, OPENAI_API_KEY) for a parser.
 _PASSED_ENV = frozenset({"PATH", "HOME", "LANG", "TMPDIR", "TESSDATA_PREFIX", "VIRTUAL_ENV", "SYSTEMROOT"})
 
@@ -236,6 +237,8 @@ class ParserSandbox:
                 f"refused file: the parser was stopped by {name} (it may have needed more than "
                 f"{self.limits.memory_mb} MB of memory)"
             )
+        if code == OUT_OF_MEMORY:
+            return f"refused file: parsing needed more than {self.limits.memory_mb} MB of memory"
         return f"refused file: the parser process exited with status {code}"
 
 
@@ -278,9 +281,14 @@ def serve(memory_mb: int) -> None:
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # a SIGXCPU leaves no core file
     for line in sys.stdin.buffer:
-        answer = _answer(json.loads(line), memory_mb)
-        replies.write(json.dumps(answer).encode() + b"\n")
-        replies.flush()
+        try:
+            answer = _answer(json.loads(line), memory_mb)
+            replies.write(json.dumps(answer).encode() + b"\n")
+            replies.flush()
+        except MemoryError:
+            # Near the limit even the error's answer (or Python's traceback) can fail to allocate: an exit
+            # code needs no memory, and the server maps it to the same message.
+            os._exit(OUT_OF_MEMORY)
         if answer.get("restart"):
             return
 
