@@ -42,6 +42,34 @@ def test_hard_wrapped_sentences_come_out_whole() -> None:
     assert items == ["- open the file and read every line of it", "- close the file"]
 
 
+INDENTED = """Procedure
+
+   1. The Developers follow the Standard Resolution Procedure. A
+      resolution is introduced if proposed by any Developer and
+      sponsored by at least K other Developers.
+   2. Voting is by the Concorde method.
+
+     With about 1012 volunteers constantly contributing new code, the
+     archives are updated twice every day.
+
+     dpkg-divert --divert /bin/login.debian /bin/login
+     mv /usr/local/bin/login /bin/login
+"""
+
+
+def test_indented_prose_reads_as_prose_and_indented_commands_stay_code() -> None:
+    """Text dumps of web pages indent every paragraph: a sentence there must come out whole, as a sentence
+    an answer can quote, while an indented command keeps its lines."""
+    doc = render(parse_plain(INDENTED))
+    assert "the archives are updated twice every day." in doc.text
+    said = sentences(doc.text)
+    assert any(s.startswith("With about 1012 volunteers") and s.endswith("twice every day.") for s in said)
+    items = [u.text for u in split_units(doc.text) if u.kind == "item"]
+    assert items[0].endswith("sponsored by at least K other Developers.")
+    codes = [u.text for u in split_units(doc.text) if u.kind == "code"]
+    assert len(codes) == 1 and "dpkg-divert --divert /bin/login.debian /bin/login\nmv" in codes[0]
+
+
 def test_chunk_offsets_are_exact_spans_of_the_extracted_text_after_unwrapping(tmp_path: Path) -> None:
     path = tmp_path / "notes.txt"
     path.write_text(WRAPPED * 40)

@@ -16,7 +16,7 @@ from langchain_text_splitters import RecursiveCharacterTextSplitter
 from vectorstore.document import Span, StructuredText
 
 # Bump when parsing or chunking changes what a file turns into: stored chunks of another layout are redone.
-LAYOUT_VERSION = "6"  # 4: small sections merged; 5: table headers; 6: HTML note boxes label, not head
+LAYOUT_VERSION = "7"  # 5: table headers; 6: HTML note boxes label, not head; 7: indented prose
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,9 @@ _LIST_ITEM = re.compile(r"^\s*(?:[-*•‣◦▪–+]|\(?\d{1,3}[.)]|\(?[a-zA-Z]
 _UNDERLINE = re.compile(r"^\s*([=\-~#*^])\1{2,}\s*$")
 _NUMBERED_HEADING = re.compile(r"^(\d{1,2}(?:\.\d{1,2}){0,4})\.?\s+[A-Z]")
 _TERMINAL = re.compile(r"[.!?;,:…][\"'”’)\]]*$")
+# a word, or a small number
+_WORD = re.compile(r"^[(\"'“‘`]*[A-Za-z][a-z'’-]*[.,;:!?)\"'”’]*$|^\d{1,4}[.,;:)%]?$")
+_SYMBOLS = re.compile(r"[{}\[\]<>=;$\\|&]|\(\)|->|::|//")  # what code has and prose rarely does
 _CODE_HINT = re.compile(r"^(?:>>>|\$ |#include|def |class |import |from \S+ import|\s*[{}]\s*$)")
 
 
@@ -49,9 +52,23 @@ def unwrap(lines: list[str]) -> str:
     return collapse(out)
 
 
+def _reads_as_prose(lines: list[str]) -> bool:
+    """Indented text that is still prose: text dumps of HTML (w3m, lynx, Debian's FAQ) indent whole
+    paragraphs and lists. Prose is mostly plain words, few code symbols, and some sentence punctuation."""
+    tokens = " ".join(lines).split()
+    if len(tokens) < 4:
+        return False
+    words = sum(bool(_WORD.match(t)) for t in tokens)
+    symbols = sum(len(_SYMBOLS.findall(line)) for line in lines)
+    punctuated = any(_TERMINAL.search(line.rstrip()) or ". " in line for line in lines)
+    return words >= 0.75 * len(tokens) and symbols <= len(tokens) / 10 and punctuated
+
+
 def _is_code(lines: list[str]) -> bool:
+    if _CODE_HINT.match(lines[0]):
+        return True
     indented = all(line.startswith(("    ", "\t")) for line in lines)
-    return indented or bool(_CODE_HINT.match(lines[0]))
+    return indented and not _reads_as_prose(lines)
 
 
 def _is_table(lines: list[str]) -> bool:
@@ -115,6 +132,7 @@ def parse_plain(text: str, page: int | None = None, outline: Outline | None = No
             code = textwrap.dedent("\n".join(lines))
             blocks.append(Block("code", f"```\n{code}\n```", outline.path, page))
         else:
+            lines = textwrap.dedent("\n".join(lines)).split("\n")  # indented prose: its items stay items
             for kind, part in _split_prose_and_list(lines):
                 if kind == "list":
                     blocks.append(Block("list", "\n".join(_list_items(part)), outline.path, page))
