@@ -59,6 +59,10 @@ class ExtractiveConfig:
     max_snippets: int = 3  # a short answer: one per part of a two-part question and one more
     max_list_snippets: int = 4  # a list gathered from several sentences or bullets
     scan: int = 12  # candidates looked at for further snippets, best first
+    part_semantic: float = 0.6  # a part's own best unit: cosine and keywords blended as the prior scorer does
+    # The sentence right after the answering one goes on with its subject when it shares this many terms
+    # with it ("The lists accept advertising for payment. The fee for advertisements is USD 1000.").
+    subject_terms: int = 2
     snippet_chars: int = 700  # a snippet grows with the sentences that go on with it, up to this
     list_items: int = 12  # items of one list quoted around the one that answers
     # A name of the question that at most this share of the chunks hold (or one chunk, in a small corpus) is
@@ -228,6 +232,16 @@ def _referent(units: list[Unit], i: int) -> bool:
     return alone and len(before.text) <= 120 and all(u.block != unit.block for u in units[:i])
 
 
+_SECTION_NUMBER = re.compile(r"(?<!\S)\d{1,3}(?:\.\d{1,3})+\.?(?!\S)")
+
+
+def _navigation(text: str) -> bool:
+    """A table of contents run into one line ("9.1. How can I ...? 9.1.1. aptitude 9.2. Must I ..."):
+    it names sections, it answers nothing. Three section numbers or more, one per eight words or more."""
+    numbers = len(_SECTION_NUMBER.findall(text))
+    return numbers >= 3 and numbers * 8 >= len(text.split())
+
+
 def _distinctive(corpus: CorpusStats, name: str, share: float) -> bool:
     """Whether few chunks hold a part of the name: at most `share` of them, or one (an empty index says
     nothing)."""
@@ -258,6 +272,29 @@ def _inside(cand: Candidate, snippet: Snippet) -> bool:
 
 def _overlaps(a: Snippet, b: Snippet) -> bool:
     return a.passage == b.passage and a.start < b.end and b.start < a.end
+
+
+def _reaching_value(units: list[Unit], first: int, i: int, wanted: set[AnswerType], limit: int) -> int:
+    """Where the snippet must end to hold the kind of value asked for (a number, a date) when the answering
+    sentence lacks it and a later sentence of its paragraph gives it, within the length limit: "... the
+    queue of pending connections. The actual length is set by the OS. The default value is 511." """
+    lacking = {t for t in wanted if not has_type(units[i].text, t)}
+    last = i
+    while lacking and last + 1 < len(units):
+        nxt = units[last + 1]
+        if nxt.kind != "sentence" or nxt.block != units[i].block or nxt.end - units[first].start > limit:
+            return i
+        last += 1
+        if any(has_type(nxt.text, t) for t in lacking):
+            return last
+    return i
+
+
+def _same_words(a: Snippet, b: Snippet) -> bool:
+    """Two snippets that say the same (a document and its older version, a page and its copy): mostly the
+    same terms. Quoting both answers nothing more."""
+    small, large = sorted((a.terms, b.terms), key=len)
+    return bool(small) and len(small & large) >= 0.8 * len(small)
 
 
 # Why the answerer refused, by the decision feature that weighed most towards refusing.
@@ -310,6 +347,8 @@ class ExtractiveAnswerer:
                 if unit.kind not in ANSWERABLE_KINDS or key in seen or any(text in a for a in said):
                     continue
                 if unit.kind != "code" and (len(text) < 15 or len(text.split()) < 3):
+                    continue
+                if _navigation(text):
                     continue
                 seen.add(key)
                 header = _table_header(units, index, doc) if unit.kind == "row" else ""
@@ -433,7 +472,9 @@ class ExtractiveAnswerer:
                 ):
                     first -= 1  # "... one function to generate a UUID:" introduced the signature
             limit = self.config.snippet_chars * (2 if question.answer_type == "list" else 1)
+            wanted = {p.answer_type for p in read_parts(question.text)} - {"other", "list"}
             last = self._extend(units, first, i, set(question.terms), limit)
+            last = max(last, _reaching_value(units, first, i, wanted, limit))
         text = passage.page_content[units[first].start : units[last].end]
         header = best.header if best.header and best.header not in text else ""
         terms = set(tokenize(f"{header}\n{text}"))
@@ -468,7 +509,8 @@ class ExtractiveAnswerer:
 
     def _extend(self, units: list[Unit], first: int, i: int, asked: set[str], limit: int) -> int:
         """Following sentences of the paragraph that go on with the snippet: they refer back to it, it
-        introduced them (':'), or they hold asked words it does not."""
+        introduced them (':'), they hold asked words it does not, or the one right after it goes on with
+        its subject (two of its terms)."""
         last = i
         said = set(tokenize(units[i].text))
         while last + 1 < len(units):
@@ -483,7 +525,8 @@ class ExtractiveAnswerer:
             if nxt.kind != "sentence" or nxt.block != cur.block:
                 return last
             adds = (set(tokenize(nxt.text)) & asked) - said
-            if not (_BACK_REFERENCE.match(nxt.text) or cur.text.endswith(":") or adds):
+            subject = last == i and len(set(tokenize(nxt.text)) & said) >= self.config.subject_terms
+            if not (_BACK_REFERENCE.match(nxt.text) or cur.text.endswith(":") or adds or subject):
                 return last
             said |= set(tokenize(nxt.text))
             if nxt.end - units[first].start > limit:
@@ -529,15 +572,43 @@ class ExtractiveAnswerer:
         if follow is not None:
             chosen.append(self.snippet(follow, passages[follow.passage - 1], question))
         budget = cfg.max_list_snippets if question.answer_type == "list" else cfg.max_snippets
+        for cand in self._part_answers(parts, ranked[: cfg.scan], chosen):
+            if len(chosen) >= budget or cand.score < cfg.select_ratio * best.score:
+                continue
+            snip = self.snippet(cand, passages[cand.passage - 1], question)
+            if not any(_overlaps(snip, s) or _same_words(snip, s) for s in chosen):
+                chosen.append(snip)
         for cand in ranked[1 : cfg.scan]:
             if len(chosen) >= budget or cand.score < cfg.select_ratio * best.score:
                 break
             if any(_inside(cand, s) for s in chosen) or not self._adds(question, parts, cand, chosen):
                 continue
             snip = self.snippet(cand, passages[cand.passage - 1], question)
-            if not any(_overlaps(snip, s) for s in chosen):
+            if not any(_overlaps(snip, s) or _same_words(snip, s) for s in chosen):
                 chosen.append(snip)
         return chosen
+
+    def _part_answers(
+        self, parts: list[Part], ranked: list[Candidate], chosen: list[Snippet]
+    ) -> list[Candidate]:
+        """For a question of several parts, the unit that best answers each part on its own (its cosine
+        with the part and the share of the part's rare terms it holds), when the snippets so far do not
+        quote it: "What is the smallest MTU, and what happens to a bigger datagram?" asks two sentences."""
+        if len(parts) < 2 or not ranked:
+            return []
+        vectors = self._vectors.get([c.text[:600] for c in ranked])
+        out: list[Candidate] = []
+        for part in parts:
+            query = np.asarray(self._vectors.query(part.text), dtype=np.float32)
+            cosine = vectors @ (query / (np.linalg.norm(query) + 1e-9))
+            weights = self._term_weights(set(part.terms))
+            total = sum(weights.values()) or 1.0
+            lexical = [sum(w for t, w in weights.items() if t in c.terms) / total for c in ranked]
+            blend = self.config.part_semantic * cosine + (1 - self.config.part_semantic) * np.asarray(lexical)
+            cand = ranked[int(np.argmax(blend))]
+            if not any(_inside(cand, s) for s in chosen) and cand not in out:
+                out.append(cand)
+        return out
 
     def _adds(self, question: Question, parts: list[Part], cand: Candidate, chosen: list[Snippet]) -> bool:
         """Whether the candidate answers something the chosen snippets do not: a part none of them
@@ -568,7 +639,9 @@ class ExtractiveAnswerer:
     ) -> None:
         """One refusal decision: the fitted model over what the composition shows, with the reason that
         weighed most; without a fitted model, the prior's score floor and name checks."""
-        unplaced = self._unplaced(question, best.passage, passages)
+        # one question, one place its names must be; a question of two parts may place them in two
+        answering = decision.snippets if len(parts) > 1 else decision.snippets[:1]
+        unplaced = self._unplaced(question, [s.passage for s in answering], passages)
         text = decision.snippets[0].text  # the best snippet must hold the kind of answer asked for
         covered = set().union(*(s.terms | set(tokenize(s.heading)) for s in decision.snippets))
         typed = question.answer_type == "list" or has_type(text, question.answer_type)
@@ -605,18 +678,26 @@ class ExtractiveAnswerer:
             strongest = model.features[int(np.argmax(z * np.asarray(model.coef)))]
             decision.refusal = _reason(strongest, question, decision.missing or unplaced)
 
-    def _unplaced(self, question: Question, number: int, passages: Sequence[Document]) -> list[str]:
-        """The question's distinctive names (few chunks hold them) that the snippet's passage, the retrieved
-        chunk just before it, its document's opening (title, byline: "at the Valdai Club" frames a question
-        about the speech given there) and its source's name all leave out: the snippet is about something
-        else."""
+    def _unplaced(self, question: Question, numbers: list[int], passages: Sequence[Document]) -> list[str]:
+        """The question's distinctive names (few chunks hold them) that the answer's passages, the retrieved
+        chunks just before them, their documents' openings (title, byline: "at the Valdai Club" frames a
+        question about the speech given there) and their sources' names all leave out: the answer is about
+        something else. A question of two parts may find each part's names in another snippet's passage."""
         corpus, limit = self.corpus, self.config.distinctive_share
         if corpus is None or limit is None:
             return []
         names = [n for n in question.specific if _distinctive(corpus, n, limit)]
         if not names:
             return []
-        here = passages[number - 1]
+        context: list[str] = []
+        for number in dict.fromkeys(numbers):
+            context += self._surroundings(passages[number - 1], passages)
+        return question.missing_names(context, names=names)
+
+    @staticmethod
+    def _surroundings(here: Document, passages: Sequence[Document]) -> list[str]:
+        """A passage's text with its heading path, its source's name, and the retrieved chunks of the same
+        source that open the document or lead into it."""
         context = [passage_context(here), str(here.metadata.get("source", ""))]
         source, start = here.metadata.get("source"), _offset(here.metadata, "start")
         for other in passages:
@@ -625,7 +706,7 @@ class ExtractiveAnswerer:
             begins, ends = _offset(other.metadata, "start"), _offset(other.metadata, "end")
             if begins == 0 or _just_before(begins, ends, start):
                 context.append(passage_context(other))
-        return question.missing_names(context, names=names)
+        return context
 
     def _coverage(self, question: Question, covered: set[str], query: str | None) -> float:
         """Share of what was asked that the snippet (with its heading) holds, each term weighted by how

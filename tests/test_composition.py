@@ -1,0 +1,86 @@
+"""Answers composed from the evidence a question asks for: each part of a two-part question gets its own
+sentence, a value asked for is reached within its paragraph, a copy of a sentence is not quoted twice
+(real model, real store)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+HARBOUR = """# Harbour handbook
+
+## Berths
+
+Kessa harbour has berths on both banks of the river. The smallest berth the harbour guarantees to any
+visiting barge is 12 metres long. Berths are assigned by the harbour master in order of arrival.
+
+## Queue
+
+The night queue holds barges that arrive after the last lock closes. Its real length depends on the
+tide tables of the season. The default length of the night queue is 40 barges.
+
+## Pilots
+
+Pilots board at the outer lock and leave at the inner quay. A pilot is paid by the barge, never by the
+harbour.
+
+## Refusals
+
+A barge longer than its assigned berth is turned away at the outer lock and must wait for a larger one.
+"""
+
+RULES_V1 = """# Lock rules (1998)
+
+## Tolls
+
+Tolls are paid in crowns at the first lock a barge passes. The lock keeper writes a receipt for every toll.
+"""
+
+RULES_V2 = """# Lock rules (2024)
+
+## Tolls
+
+Tolls are paid in crowns at the first lock a barge passes. The lock keeper writes a receipt for every toll.
+
+## Records
+
+Receipts are kept by the harbour office for seven years.
+"""
+
+
+@pytest.fixture(scope="module")
+def harbour(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    from assistant.container import build_container
+    from assistant.settings import Settings
+
+    base = tmp_path_factory.mktemp("harbour")
+    docs = base / "docs"
+    docs.mkdir()
+    (docs / "harbour.md").write_text(HARBOUR)
+    (docs / "rules-1998.md").write_text(RULES_V1)
+    (docs / "rules-2024.md").write_text(RULES_V2)
+    container = build_container(Settings(data_dir=base / "data", docs_dir=docs))
+    container.ingest.ingest([docs])
+    yield container
+
+
+def test_each_part_of_a_two_part_question_gets_its_sentence(harbour) -> None:
+    answer = harbour.chat.answer(
+        "What is the smallest berth the harbour guarantees, and what happens to a barge longer than its berth?"
+    )
+    assert "12 metres" in answer.text, answer.text
+    assert "turned away at the outer lock" in answer.text, answer.text
+    assert "Pilots board" not in answer.text, "only the sentences that answer"
+
+
+def test_a_number_asked_for_is_reached_within_its_paragraph(harbour) -> None:
+    answer = harbour.chat.answer("How many barges does the night queue hold unless the tides change it?")
+    assert "40 barges" in answer.text, answer.text
+    assert not answer.refusal_reason
+
+
+def test_a_sentence_in_two_versions_of_a_document_is_quoted_once(harbour) -> None:
+    answer = harbour.chat.answer("Where are tolls paid, and how long are the receipts kept?")
+    assert answer.text.count("Tolls are paid in crowns at the first lock") == 1, answer.text
+    assert "seven years" in answer.text, answer.text
