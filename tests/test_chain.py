@@ -32,7 +32,7 @@ def test_every_marker_resolves_to_a_cited_passage_found_in_the_source_at_its_off
     for citation in answer.citations:
         source = load_text(SEEDS / citation.source)  # offsets index the file's extracted text
         assert source[citation.start : citation.end] == citation.text
-        assert citation.text in answer.retrieved[citation.n - 1].text  # the span it quotes
+        assert citation.passage and citation.text in answer.retrieved[citation.passage - 1].text  # its span
 
 
 @pytest.mark.parametrize("question", QUESTIONS)
@@ -127,8 +127,17 @@ def test_markers_pointing_nowhere_are_dropped() -> None:
     assert [c.n for c in citations] == [1, 2, 3]
 
 
+def test_markers_are_numbered_in_reading_order_and_keep_their_passage() -> None:
+    """A reader meets [1] first: "[7] ... [2]" from the model reads "[1] ... [2]", each citation still
+    pointing at the passage the model cited."""
+    text, citations = resolve("Alpha [3]. Beta [1, 3]. Gamma [2]. Delta [9].", _docs(3))
+    assert text == "Alpha [1]. Beta [2][1]. Gamma [3]. Delta."
+    assert [(c.n, c.passage) for c in citations] == [(1, 3), (2, 1), (3, 2)]
+    assert [c.text for c in citations] == ["passage 3", "passage 1", "passage 2"]
+
+
 def test_marker_filter_streams_the_same_text_as_resolve_whatever_the_chunking() -> None:
-    raw = "Alpha [1]. Beta [12]. Gamma [2, 9] and [x] stays. End [3"
+    raw = "Alpha [2]. Beta [12]. Gamma [3, 1, 9] and [x] stays. End [3"
     expected, _ = resolve(raw, _docs(3))
     for size in (1, 2, 3, 5, 8):
         f = MarkerFilter(3)

@@ -68,8 +68,9 @@ def test_ask_json_has_answer_citations_and_retrieved_passages(fresh_copy: Path) 
         body["citations"][0]
     )
     assert body["retrieved"] and {"n", "source", "start", "end", "text", "score"} <= set(body["retrieved"][0])
-    cited = {c["n"] for c in body["citations"]}
+    cited = {c["passage"] for c in body["citations"]}
     assert cited <= {p["n"] for p in body["retrieved"]}
+    assert [c["n"] for c in body["citations"]] == list(range(1, len(body["citations"]) + 1))
 
 
 def test_ask_streams_plain_text_with_its_sources(fresh_copy: Path) -> None:

@@ -67,11 +67,25 @@ def harbour(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
 
 def test_each_part_of_a_two_part_question_gets_its_sentence(harbour) -> None:
     answer = harbour.chat.answer(
-        "What is the smallest berth the harbour guarantees, and what happens to a barge longer than its berth?"
+        "What is the smallest berth the harbour guarantees, and what happens to a barge longer than "
+        "its berth?"
     )
     assert "12 metres" in answer.text, answer.text
     assert "turned away at the outer lock" in answer.text, answer.text
     assert "Pilots board" not in answer.text, "only the sentences that answer"
+
+
+def test_citations_read_one_two_in_the_order_of_the_answer(harbour) -> None:
+    """Whatever the passages' search ranks, the reader meets [1] first, and each citation still quotes
+    the passage its marker stands for."""
+    import re
+
+    answer = harbour.chat.answer("Where are tolls paid, and how long are the receipts kept?")
+    markers = [int(n) for n in re.findall(r"\[(\d+)\]", answer.text)]
+    assert markers and markers[0] == 1
+    assert [c.n for c in answer.citations] == sorted(dict.fromkeys(markers))
+    for c in answer.citations:
+        assert c.passage is not None and c.text in answer.retrieved[c.passage - 1].text
 
 
 def test_a_number_asked_for_is_reached_within_its_paragraph(harbour) -> None:

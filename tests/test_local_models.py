@@ -26,7 +26,7 @@ def assert_citation_structure(answer: dict) -> None:
     """Whatever a tiny model writes: markers resolve to passages it was given, or the answer says so."""
     retrieved = {p["n"]: p for p in answer["retrieved"]}
     for c in answer["citations"]:
-        assert c["n"] in retrieved and retrieved[c["n"]]["text"] == c["text"]
+        assert c["passage"] in retrieved and retrieved[c["passage"]]["text"] == c["text"]
         assert f"[{c['n']}]" in answer["answer"]
     assert answer["answer"].strip()
     assert bool(answer["citations"]) != answer["ungrounded"] or answer["refused"]

@@ -1,4 +1,5 @@
-"""`[n]` markers: resolve them to passages, drop the ones that point nowhere, also while streaming."""
+"""`[n]` markers: resolve them to passages, drop the ones that point nowhere, and number them in the order
+a reader meets them ([1] first, whatever the passage's rank), also while streaming."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ _PARTIAL = re.compile(r"\s?\[[\d,; ]{0,12}$|\s$")
 class Citation(BaseModel):
     """A passage the answer cites: `text == source_text[start:end]` (the source's extracted text)."""
 
-    n: int
+    n: int = Field(description="The answer's marker: [1] is the first cited in reading order.")
     source: str
     start: int
     end: int
@@ -25,6 +26,9 @@ class Citation(BaseModel):
     page: int | None = Field(None, description="1-based page of the cited text's start, for paged documents.")
     page_end: int | None = Field(None, description="The page the cited text ends on, if not its first.")
     ocr: bool = Field(False, description="The passage was read by OCR from a scanned page.")
+    passage: int | None = Field(
+        None, description="The retrieved passage it comes from: its `n` in `retrieved` (search rank)."
+    )
 
 
 class RetrievedPassage(Citation):
@@ -110,7 +114,7 @@ def quoted_spans(text: str, citations: Sequence[Citation], passages: Sequence[Do
     for match in _QUOTE.finditer(text):
         for n in cited_numbers(match.group(2)):
             quotes.setdefault(n, []).append(match.group(1))
-    return [quoted_span(c, passages[c.n - 1], quotes.get(c.n, [])) for c in citations]
+    return [quoted_span(c, passages[(c.passage or c.n) - 1], quotes.get(c.n, [])) for c in citations]
 
 
 def retrieved_of(passages: Sequence[Document]) -> list[RetrievedPassage]:
@@ -124,18 +128,35 @@ def retrieved_of(passages: Sequence[Document]) -> list[RetrievedPassage]:
     ]
 
 
-def _rewrite(match: re.Match[str], count: int) -> str:
-    """`[1, 7]` with 3 passages → ` [1]`; a marker citing nothing valid disappears with its space."""
+class Numbering:
+    """Markers in reading order: the first passage cited becomes [1], the next new one [2], whatever their
+    search ranks; `passages` maps each marker back to its passage's rank."""
+
+    def __init__(self) -> None:
+        self.passages: dict[int, int] = {}  # marker -> passage rank
+        self._markers: dict[int, int] = {}  # passage rank -> marker
+
+    def marker(self, passage: int) -> int:
+        if passage not in self._markers:
+            self._markers[passage] = len(self._markers) + 1
+            self.passages[self._markers[passage]] = passage
+        return self._markers[passage]
+
+
+def _rewrite(match: re.Match[str], count: int, numbering: Numbering) -> str:
+    """`[7, 2]` with 9 passages, none cited before → ` [1][2]`; `[1, 12]` with 3 → ` [1]`; a marker citing
+    nothing valid disappears with its space."""
     numbers = [int(x) for x in re.split(r"\s*[,;]\s*", match.group(1))]
-    valid = [n for n in numbers if 1 <= n <= count]
+    valid = [numbering.marker(n) for n in dict.fromkeys(numbers) if 1 <= n <= count]
     if not valid:
         return ""
     lead = " " if match.group(0).startswith((" ", "\n", "\t")) else ""
     return lead + "".join(f"[{n}]" for n in dict.fromkeys(valid))
 
 
-def clean_markers(text: str, count: int) -> str:
-    return MARKER.sub(lambda m: _rewrite(m, count), text)
+def clean_markers(text: str, count: int, numbering: Numbering | None = None) -> str:
+    numbering = numbering or Numbering()
+    return MARKER.sub(lambda m: _rewrite(m, count, numbering), text)
 
 
 def cited_numbers(text: str) -> list[int]:
@@ -145,11 +166,21 @@ def cited_numbers(text: str) -> list[int]:
     return list(dict.fromkeys(numbers))
 
 
-def resolve(text: str, passages: Sequence[Document]) -> tuple[str, list[Citation]]:
-    """Clean text and the passages it cites, in order of first citation."""
-    clean = clean_markers(text, len(passages))
-    citations = [passage_of(n, passages[n - 1]) for n in cited_numbers(clean) if 1 <= n <= len(passages)]
-    return clean, citations
+def resolve(
+    text: str, passages: Sequence[Document], numbering: Numbering | None = None
+) -> tuple[str, list[Citation]]:
+    """Clean text, its markers in reading order, and the passages it cites in that order. With the
+    `numbering` a MarkerFilter streamed the text with, the text is already clean and numbered."""
+    if numbering is None:
+        numbering = Numbering()
+        text = clean_markers(text, len(passages), numbering)
+    ranks = numbering.passages
+    citations = [
+        passage_of(n, passages[ranks[n] - 1]).model_copy(update={"passage": ranks[n]})
+        for n in cited_numbers(text)
+        if n in ranks
+    ]
+    return text, citations
 
 
 class MarkerFilter:
@@ -160,6 +191,7 @@ class MarkerFilter:
 
     def __init__(self, count: int) -> None:
         self.count = count
+        self.numbering = Numbering()
         self._pending = ""
 
     def feed(self, delta: str) -> str:
@@ -167,8 +199,8 @@ class MarkerFilter:
         partial = _PARTIAL.search(text)
         cut = partial.start() if partial else len(text)
         self._pending = text[cut:]
-        return clean_markers(text[:cut], self.count)
+        return clean_markers(text[:cut], self.count, self.numbering)
 
     def flush(self) -> str:
         rest, self._pending = self._pending, ""
-        return clean_markers(rest, self.count)
+        return clean_markers(rest, self.count, self.numbering)

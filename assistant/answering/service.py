@@ -15,6 +15,7 @@ from assistant.answering.chain import to_messages
 from assistant.answering.citations import (
     Citation,
     MarkerFilter,
+    Numbering,
     RetrievedPassage,
     quoted_spans,
     resolve,
@@ -162,7 +163,7 @@ class ChatService:
                 f"the model at {self.model_endpoint or self.model_label} returned an empty answer; if the "
                 "prompt is too long for its context window, set RAG_LLM_CONTEXT_WINDOW to the server's n_ctx"
             )
-        self._finish(base, "".join(parts), passages, prepared)
+        self._finish(base, "".join(parts), passages, prepared, markers.numbering)
         if base.refused and not "".join(parts).strip():
             yield TextDelta(REFUSAL)
         now = time.perf_counter()
@@ -172,9 +173,11 @@ class ChatService:
         base.timings = timings
         yield Done(base)
 
-    def _finish(self, base: Answer, raw: str, passages: list[Any], prepared: dict[str, Any]) -> None:
+    def _finish(
+        self, base: Answer, raw: str, passages: list[Any], prepared: dict[str, Any], numbering: Numbering
+    ) -> None:
         """The answer's text, citations and verdicts, or its refusal and why."""
-        text, citations = resolve(raw, passages)
+        text, citations = resolve(raw, passages, numbering)
         if not text.strip() or REFUSAL.rstrip(".").lower() in text.lower():
             # The answerer found nothing (extractive) or the model declined: no citations either way.
             base.text, base.refused = (text.strip() or REFUSAL), True

@@ -182,10 +182,11 @@ def source_group(turn: int, question: str, answer: Answer | None, note: str = ""
         similarity = {p.n: p.similarity for p in answer.retrieved}
         single = len(answer.citations) == 1
         body = "".join(
-            source_card(turn, c, answer.text, similarity.get(c.n), open_=single or i == 0)
+            source_card(turn, c, answer.text, similarity.get(c.passage or c.n), open_=single or i == 0)
             for i, c in enumerate(reading_order(answer.text, answer.citations))
         )
-        body += _other_passages(answer.retrieved, {c.n for c in answer.citations}, "Also searched, not cited")
+        cited = {c.passage or c.n for c in answer.citations}
+        body += _other_passages(answer.retrieved, cited, "Also searched, not cited")
     back = "<a class='back-to-chat' href='#chatbot'>↑ Back to the conversation</a>"
     return f"<section class='source-group' data-turn='{turn}'>{head}{body}{back}</section>"
 
