@@ -206,9 +206,9 @@ def documents(
             _fail(ValueError(f"no document named {delete!r}; see `assistant documents`"), expected=True)
         console.print(f"removed {delete} ({removed} chunks)")
         return
-    table = Table("source", "chunks", "chars", "path")
+    table = Table("source", "title", "chunks", "chars", "path")
     for doc in c.ingest.list_documents():
-        table.add_row(doc.source, str(doc.chunks), str(doc.chars), doc.path)
+        table.add_row(doc.source, doc.title, str(doc.chunks), str(doc.chars), doc.path)
     Console().print(table)
 
 

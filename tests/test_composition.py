@@ -86,6 +86,7 @@ def test_citations_read_one_two_in_the_order_of_the_answer(harbour) -> None:
     assert [c.n for c in answer.citations] == sorted(dict.fromkeys(markers))
     for c in answer.citations:
         assert c.passage is not None and c.text in answer.retrieved[c.passage - 1].text
+        assert c.title in ("Lock rules (1998)", "Lock rules (2024)"), "the document's title, not its file"
 
 
 def test_a_number_asked_for_is_reached_within_its_paragraph(harbour) -> None:

@@ -70,6 +70,25 @@ def test_indented_prose_reads_as_prose_and_indented_commands_stay_code() -> None
     assert len(codes) == 1 and "dpkg-divert --divert /bin/login.debian /bin/login\nmv" in codes[0]
 
 
+def test_a_document_is_called_by_its_title_heading_or_first_line_not_its_file_name() -> None:
+    from vectorstore.document import display_title
+
+    assert display_title(render(parse_plain(WRAPPED)), "3f9a.txt") == "Quarterly report"
+    long_first = "This first line is a sentence of a paragraph, not a title. " * 4
+    assert display_title(render(parse_plain(long_first)), "3f9a.txt") == "3f9a.txt"
+    blocks, title = parse_html("<html><head><title>Lock fees</title></head><body><p>Tolls.</p></body></html>")
+    assert display_title(render(blocks, title), "fees.html") == "Lock fees"
+
+
+def test_a_documents_title_is_shown_as_text_in_its_source_card() -> None:
+    from assistant.answering.citations import Citation
+    from assistant.ui.sources import source_card
+
+    hostile = Citation(n=1, source="a.md", start=0, end=5, text="Tolls", title="<img src=x onerror=alert(1)>")
+    card = source_card(0, hostile, "Tolls [1]", 0.5, open_=True)
+    assert "<img" not in card and "&lt;img src=x onerror=alert(1)&gt;" in card and "a.md" in card
+
+
 def test_chunk_offsets_are_exact_spans_of_the_extracted_text_after_unwrapping(tmp_path: Path) -> None:
     path = tmp_path / "notes.txt"
     path.write_text(WRAPPED * 40)

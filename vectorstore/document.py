@@ -48,6 +48,25 @@ class StructuredText:
     title: str = ""
 
 
+TITLE_CHARS = 160  # a first line longer than this is a paragraph, not a title
+
+
+def display_title(document: StructuredText, name: str) -> str:
+    """What a person calls the document: its own title (HTML <title>, PDF metadata), else its first
+    heading, else a short first line ("Discussing a pan-Eurasian security architecture ..."), else the
+    file name. Seed files are named by hash; their first line says what they are."""
+    if document.title.strip():
+        return collapse(document.title)[:TITLE_CHARS]
+    for span in document.spans:
+        if span.kind == "heading" and span.path:
+            return span.path[-1][:TITLE_CHARS]
+        break
+    first = document.text.strip().split("\n", 1)[0].lstrip("# ").strip()
+    if first and len(first) <= TITLE_CHARS and not first.endswith((".", ":", ";", ",")):
+        return first
+    return name
+
+
 def collapse(text: str) -> str:
     """Inline whitespace as a reader sees it: runs of spaces, tabs and line breaks become one space."""
     return _SPACES.sub(" ", text.replace("\r", " ").replace("\n", " ")).strip()

@@ -19,7 +19,7 @@ from typing import IO, Any
 from tqdm import tqdm
 
 from vectorstore.chunking import LAYOUT_VERSION, Chunk, Chunker
-from vectorstore.document import StructuredText
+from vectorstore.document import StructuredText, display_title
 from vectorstore.embeddings import LazyEmbeddings
 from vectorstore.jobs import JobCancelled
 from vectorstore.keyword import KeywordIndex
@@ -103,6 +103,7 @@ class DocumentInfo:
     path: str
     ingested_at: float
     collection: str = DEFAULT_COLLECTION
+    title: str = ""  # what a person calls it (its title, first heading or first line), else ""
 
 
 @dataclass(frozen=True)
@@ -396,6 +397,7 @@ class IngestService:
             "root": job.root,
             "file_sha": PENDING_SHA,  # the real hash is set last, on every chunk (below)
             "chars": len(document.text),
+            "title": display_title(document, job.path.name),
             "layout": LAYOUT_VERSION,
             "ingested_at": time.time(),
             "collection": collection,
@@ -584,6 +586,7 @@ class IngestService:
                     path=str(meta.get("path", "")),
                     ingested_at=float(meta.get("ingested_at", 0.0)),
                     collection=str(meta.get("collection", DEFAULT_COLLECTION)),
+                    title=str(meta.get("title", "")),
                 )
             )
         return docs

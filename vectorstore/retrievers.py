@@ -32,6 +32,7 @@ def to_document(chunk: StoredChunk, score: float, similarity: float) -> Document
             "section": str(chunk.metadata.get("section", "")),
             **({"page": int(chunk.metadata["page"])} if chunk.metadata.get("page") is not None else {}),
             **({"ocr": True} if chunk.metadata.get("ocr") else {}),
+            **({"title": str(chunk.metadata["title"])} if chunk.metadata.get("title") else {}),
             **(
                 {"page_breaks": str(chunk.metadata["page_breaks"])}
                 if chunk.metadata.get("page_breaks")

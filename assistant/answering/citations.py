@@ -29,6 +29,7 @@ class Citation(BaseModel):
     passage: int | None = Field(
         None, description="The retrieved passage it comes from: its `n` in `retrieved` (search rank)."
     )
+    title: str = Field("", description="The document's title, first heading or first line, if it has one.")
 
 
 class RetrievedPassage(Citation):
@@ -59,6 +60,7 @@ def passage_of(n: int, doc: Document) -> Citation:
         page=int(page) if page is not None else None,
         page_end=_last_page(doc.metadata),
         ocr=bool(meta.get("ocr", False)),
+        title=str(meta.get("title", "")),
     )
 
 

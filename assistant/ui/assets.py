@@ -112,6 +112,7 @@ CSS = """
   margin: 6px 0; background: var(--background-fill-primary); }
 .source-card summary { cursor: pointer; font-weight: 600; overflow-wrap: anywhere; }
 .source-card summary .n { color: var(--link-text-color, #2563eb); margin-right: 4px; }
+.source-card .file, .other-passages .file { font-weight: 400; opacity: 0.7; font-size: 0.9em; }
 .source-card .meta { color: var(--body-text-color-subdued); font-size: 0.8rem; margin-top: 2px; }
 .source-card .passage { white-space: pre-wrap; margin-top: 6px; line-height: 1.5; font-size: 0.9rem;
   max-height: 320px; overflow-y: auto; overflow-wrap: anywhere; }

@@ -127,6 +127,14 @@ def _where(passage: Citation) -> str:
     return "".join(f"{part} · " for part in parts)
 
 
+def _named(passage: Citation) -> str:
+    """The document as a person knows it: its title, with the file name after it; escaped."""
+    title = getattr(passage, "title", "")
+    if not title or title == passage.source:
+        return html.escape(passage.source)
+    return f"{html.escape(_shorten(title, 120))} <span class='file'>{html.escape(passage.source)}</span>"
+
+
 def source_card(
     turn: int, citation: Citation, answer_text: str, similarity: float | None, open_: bool
 ) -> str:
@@ -136,7 +144,7 @@ def source_card(
     return (
         f"<details class='source-card' id='source-{turn}-{citation.n}' data-n='{citation.n}' "
         f"data-hint='{html.escape(_hint(citation, spans), quote=True)}'{' open' if open_ else ''}>"
-        f"<summary><span class='n'>[{citation.n}]</span>{html.escape(citation.source)}</summary>"
+        f"<summary><span class='n'>[{citation.n}]</span>{_named(citation)}</summary>"
         f"<div class='meta'>{_where(citation)}characters {citation.start:,}–{citation.end:,}{score}</div>"
         f"<div class='passage'>{marked_passage(citation.text, spans)}</div></details>"
     )
@@ -148,7 +156,7 @@ def _other_passages(retrieved: list[RetrievedPassage], cited: set[int], title: s
     if not rest:
         return ""
     items = "".join(
-        f"<li><b>{html.escape(p.source)}</b> · {_where(p)}characters {p.start:,}–{p.end:,} · relevance "
+        f"<li><b>{_named(p)}</b> · {_where(p)}characters {p.start:,}–{p.end:,} · relevance "
         f"{p.similarity:.2f}<br>{html.escape(_shorten(p.text, 160))}</li>"
         for p in rest
     )
