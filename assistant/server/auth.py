@@ -1,35 +1,13 @@
-"""One gate for every door (S1): when RAG_API_KEYS is set, every route but `/healthz`, `/readyz` and the login
-page needs a key, the API and the mounted Gradio UI alike (its page, `/config`, `/gradio_api/*`: uploads,
-queue/join, file downloads).
-
-- Bots send `Authorization: Bearer <key>` (the `openai` client, `httpx`, `gradio_client.Client(url,
-  headers={"Authorization": "Bearer KEY"})`).
-- People sign in with a key on `/login` and get a session cookie: signed (HMAC-SHA256 with a secret from
-  RAG_SESSION_SECRET or generated into the data dir, 0600), HttpOnly, SameSite=Strict, Secure over HTTPS,
-  expiring after RAG_SESSION_HOURS. A session names the key it was opened with (by a fingerprint, never the
-  key): removing a key from RAG_API_KEYS ends its sessions.
-
-Users of the database (issue 12) pass the same gate: their API key as a bearer, or name and password on
-`/login`; their Principal carries the user id, name and admin flag, and a user that exists turns the gate
-on even without RAG_API_KEYS. `Gate.authenticate(request) -> Principal | None` is the seam;
-`GateMiddleware` and the `require_api_key` dependency only ask the gate.
+"""The HTTP side of the gate (S1): the middleware around every door, the FastAPI dependencies and the login
+page. Who a request comes from is decided by `assistant.access.gate.Gate`; this module only asks it.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import hashlib
-import hmac
 import html
-import json
 import logging
-import os
-import secrets
-import time
-from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import Annotated
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Request
@@ -39,216 +17,17 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from assistant.access.gate import UNAUTHORIZED, Gate, admin_only
+from assistant.access.principal import OPEN_PRINCIPAL, Principal
+from assistant.access.sessions import COOKIE, SECURE_COOKIE
+from assistant.access.throttle import SignInBusy
 from assistant.errors import AuthenticationError, ForbiddenError
 from assistant.server.error_shape import error_body, render
-from assistant.server.throttle import SignInBusy, SignInGuard
-from assistant.settings import Settings
-from assistant.storage.credentials import KEY_PREFIX
-
-if TYPE_CHECKING:
-    from assistant.storage import SessionService, UserInfo, UserService
 
 log = logging.getLogger(__name__)
 
-COOKIE = "assistant_session"
-# Over HTTPS the cookie is `__Host-` prefixed (N9): the browser then takes it only from this exact origin,
-# Secure, for path /, so a page on another port or a subdomain cannot plant one.
-SECURE_COOKIE = "__Host-assistant_session"
 # Paths open without a key: orchestrators' probes and the page where a person signs in.
 OPEN_PATHS = frozenset({"/healthz", "/readyz", "/login", "/logout"})
-SECRET_FILE = "session_secret"
-
-
-@dataclass(frozen=True)
-class Principal:
-    """Who is asking. `id` is stable and safe to log: `key:<HMAC fingerprint of the key>` for a key of
-    RAG_API_KEYS (an admin without an account), `user:<id>` for a user of the database."""
-
-    id: str
-    via: Literal["bearer", "session"]
-    user_id: int | None = None
-    name: str | None = None
-    is_admin: bool = True
-
-    @property
-    def owner(self) -> int | str | None:
-        """Whose conversations these are: the user's id; a key of RAG_API_KEYS by its fingerprint (each key
-        its own, N7); None for the open single-user app."""
-        if self.user_id is not None:
-            return self.user_id
-        return self.id if self.id.startswith("key:") else None
-
-    @classmethod
-    def of_user(cls, user: UserInfo, via: Literal["bearer", "session"]) -> Principal:
-        return cls(f"user:{user.id}", via, user.id, user.name, user.is_admin)
-
-
-class Gate:
-    """Decides who a request comes from: a key of RAG_API_KEYS, or a user of the database (their API key,
-    or a session opened with name and password). Disabled (everything open) when no key is configured and
-    no user exists: the local single-user app."""
-
-    def __init__(
-        self,
-        keys: list[str],
-        secret: bytes,
-        session_seconds: float = 12 * 3600,
-        users: UserService | None = None,
-        secret_file: Path | None = None,
-        sessions: SessionService | None = None,
-        sign_in: SignInGuard | None = None,
-    ) -> None:
-        self.secret = secret
-        self.session_seconds = session_seconds
-        self.users = users
-        self.sessions = sessions
-        self._secret_file = secret_file
-        # fingerprint -> key; a fingerprint is an HMAC of the key, so a cookie never carries the key itself
-        self._keys = {self._fingerprint(key): key.encode() for key in keys}
-        # once a user has been seen, the gate stays closed (N13): removing every user does not open the app
-        self._users_seen = False
-        self.sign_in = sign_in or SignInGuard()
-
-    @classmethod
-    def from_settings(
-        cls, settings: Settings, users: UserService | None = None, sessions: SessionService | None = None
-    ) -> Gate:
-        keys = settings.api_key_list
-        secret_file = settings.data_dir / SECRET_FILE
-        if settings.session_secret is not None:
-            secret = settings.session_secret.get_secret_value().encode()
-        elif keys:
-            secret = load_or_create_secret(secret_file)
-        else:
-            secret = b""  # made when the first user appears (see `enabled`)
-        return cls(
-            keys,
-            secret,
-            settings.session_hours * 3600,
-            users,
-            secret_file,
-            sessions,
-            SignInGuard(settings.sign_in_concurrency),
-        )
-
-    @property
-    def enabled(self) -> bool:
-        return bool(self._keys) or self._have_users()
-
-    def _have_users(self) -> bool:
-        """Asked on every request until the first user appears (N12: no open window after `users add`),
-        then never again (N13: removing every user while serving does not open the app)."""
-        if self._users_seen or self.users is None:
-            return self._users_seen
-        if self.users.count() > 0:
-            if not self.secret and self._secret_file is not None:
-                self.secret = load_or_create_secret(self._secret_file)
-            self._users_seen = True
-        return self._users_seen
-
-    # -- the seam -------------------------------------------------------------------------------------------
-    def authenticate(self, request: HTTPConnection) -> Principal | None:
-        """The principal behind a bearer key or a session cookie; None when neither is valid."""
-        header = request.headers.get("authorization", "")
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() == "bearer" and token.strip():
-            return self.check_key(token.strip())
-        https = getattr(getattr(request, "url", None), "scheme", "http") == "https"
-        cookie = request.cookies.get(SECURE_COOKIE) or (None if https else request.cookies.get(COOKIE))
-        if cookie:
-            return self.check_session(cookie)
-        return None
-
-    def check_key(self, key: str) -> Principal | None:
-        given = key.encode()
-        found: str | None = None
-        # compare against every key, in constant time, so timing tells nothing about which one (or a prefix)
-        for fingerprint, known in self._keys.items():
-            if hmac.compare_digest(given, known):
-                found = fingerprint
-        if found:
-            return Principal(f"key:{found}", "bearer")
-        if self.users is not None and key.startswith(KEY_PREFIX):
-            user = self.users.authenticate_key(key)  # looked up by its hash
-            if user is not None:
-                return Principal.of_user(user, "bearer")
-        return None
-
-    def check_password(self, name: str, password: str) -> Principal | None:
-        if self.users is None or not name or not password:
-            return None
-        user = self.users.authenticate_password(name, password)
-        return None if user is None else Principal.of_user(user, "session")
-
-    # -- sessions -------------------------------------------------------------------------------------------
-    def open_session(self, principal: Principal) -> str:
-        """A cookie value for a new server-side session of the principal's user (or key): signed, naming
-        a random token whose row in the database is the session (N2, N3: ended there, it is worth nothing)."""
-        if self.sessions is None:
-            raise ValueError("browser sessions need the database (no SessionService was given)")
-        if principal.user_id is not None:
-            token = self.sessions.open(user_id=principal.user_id, seconds=self.session_seconds)
-        else:
-            fingerprint = principal.id.removeprefix("key:")
-            if fingerprint not in self._keys:
-                raise ValueError("a session is opened for a principal of a configured key")
-            token = self.sessions.open(key_tag=fingerprint, seconds=self.session_seconds)
-        body = json.dumps({"s": token, "exp": int(time.time() + self.session_seconds)}).encode()
-        payload = base64.urlsafe_b64encode(body).decode().rstrip("=")
-        return f"{payload}.{self._sign(payload)}"
-
-    def session_token(self, value: str) -> str | None:
-        """The session token a cookie names, when the cookie is this server's, unaltered and unexpired."""
-        payload, _, signature = value.partition(".")
-        if not self.secret or not payload:
-            return None
-        if not hmac.compare_digest(signature.encode(), self._sign(payload).encode()):
-            return None
-        try:
-            data = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-            expires, token = float(data["exp"]), str(data["s"])
-        except (ValueError, KeyError, TypeError):
-            return None
-        return token if expires >= time.time() else None
-
-    def check_session(self, value: str) -> Principal | None:
-        token = self.session_token(value)
-        found = self.sessions.check(token) if token is not None and self.sessions is not None else None
-        if found is None:
-            return None
-        if found.user_id is not None:
-            user = self.users.by_id(found.user_id) if self.users is not None else None
-            return None if user is None else Principal.of_user(user, "session")
-        if found.key_tag not in self._keys:
-            return None  # its key was removed from RAG_API_KEYS
-        return Principal(f"key:{found.key_tag}", "session")
-
-    def end_session(self, value: str) -> None:
-        """Sign-out: the session's row goes, so a copy of the cookie no longer works (N3)."""
-        token = self.session_token(value)
-        if token is not None and self.sessions is not None:
-            self.sessions.end(token)
-
-    def _sign(self, payload: str) -> str:
-        digest = hmac.new(self.secret, b"session:" + payload.encode(), hashlib.sha256).digest()
-        return base64.urlsafe_b64encode(digest).decode().rstrip("=")
-
-    def _fingerprint(self, key: str) -> str:
-        return hmac.new(self.secret, b"key:" + key.encode(), hashlib.sha256).hexdigest()[:32]
-
-
-def load_or_create_secret(path: Path) -> bytes:
-    """The session secret kept in the data dir: created once (random, mode 0600), then read."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        if path.stat().st_mode & 0o077:
-            path.chmod(0o600)
-        return path.read_bytes().strip()
-    with os.fdopen(fd, "w") as handle:
-        handle.write(secrets.token_hex(32))
-    return path.read_bytes().strip()
 
 
 # -- the middleware -----------------------------------------------------------------------------------------
@@ -300,21 +79,9 @@ class GateMiddleware:
         await response(scope, receive, send)
 
 
-def admin_only(method: str, path: str) -> bool:
-    """Requests only an admin may make, refused to members by the middleware before their body is read:
-    uploads (API and Gradio), deletes, jobs and the admin API. The routes check again (AdminDep)."""
-    path = path.rstrip("/")
-    if path == "/gradio_api/upload" or path.startswith(("/api/admin", "/api/jobs")):
-        return True
-    return method in ("POST", "PUT", "PATCH", "DELETE") and path.startswith("/api/documents")
-
-
 async def _forbidden(scope: Scope, receive: Receive, send: Send) -> None:
     refusal = ForbiddenError("only an admin may manage documents, jobs, users and collections")
     await render(refusal)(scope, receive, send)
-
-
-UNAUTHORIZED = "missing or invalid API key: send 'Authorization: Bearer <key>' (browsers: sign in at /login)"
 
 
 # -- the dependency (documents the bearer scheme in /openapi.json; the middleware already let the call in) --
@@ -356,7 +123,6 @@ def require_admin(principal: Annotated[Principal, Depends(current_principal)]) -
     return principal
 
 
-OPEN_PRINCIPAL = Principal("local", "session")
 PrincipalDep = Annotated[Principal, Depends(current_principal)]
 AdminDep = Annotated[Principal, Depends(require_admin)]
 

@@ -15,6 +15,7 @@ from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
+from assistant.access.scopes import usable_collections
 from assistant.errors import (
     ConflictError,
     FileTooLargeError,
@@ -27,7 +28,6 @@ from assistant.server.deps import IngestDep, IngestQueueDep, SettingsDep, Storag
 from assistant.server.errors import as_assistant_error, error_responses
 from assistant.server.routers.jobs import job_info
 from assistant.server.schemas import DeleteResult, DocumentList, IngestedFile, JobInfo, UploadResult
-from assistant.server.scope import usable_collections
 from assistant.storage import Storage
 from assistant.storage.users import check_name
 from vectorstore.ingest import (

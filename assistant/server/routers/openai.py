@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 
+from assistant.access.scopes import collection_of_model, scope_for, usable_collections
 from assistant.answering.budget import approx_tokens
 from assistant.answering.service import Done, StreamEvent, TextDelta
 from assistant.errors import InvalidRequestError, NotFoundError
@@ -30,7 +31,6 @@ from assistant.server.schemas import (
     ModelList,
     Usage,
 )
-from assistant.server.scope import collection_of_model, scope_for, usable_collections
 from assistant.settings import redact_urls
 
 log = logging.getLogger(__name__)
