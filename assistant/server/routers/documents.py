@@ -23,8 +23,15 @@ from assistant.errors import (
     UnreadableFileError,
     UnsupportedFileTypeError,
 )
-from assistant.server.auth import AdminDep, PrincipalDep, require_api_key
-from assistant.server.deps import IngestDep, IngestQueueDep, SettingsDep, StorageDep
+from assistant.server.deps import (
+    AdminDep,
+    IngestDep,
+    IngestQueueDep,
+    PrincipalDep,
+    SettingsDep,
+    StorageDep,
+    require_api_key,
+)
 from assistant.server.errors import as_assistant_error, error_responses
 from assistant.server.routers.jobs import job_info
 from assistant.server.schemas import DeleteResult, DocumentList, IngestedFile, JobInfo, UploadResult

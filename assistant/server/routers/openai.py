@@ -17,8 +17,7 @@ from assistant.access.scopes import collection_of_model, scope_for, usable_colle
 from assistant.answering.budget import approx_tokens
 from assistant.answering.service import Done, StreamEvent, TextDelta
 from assistant.errors import InvalidRequestError, NotFoundError
-from assistant.server.auth import PrincipalDep, require_api_key
-from assistant.server.deps import ChatDep, SettingsDep, StorageDep
+from assistant.server.deps import ChatDep, PrincipalDep, SettingsDep, StorageDep, require_api_key
 from assistant.server.errors import as_assistant_error, error_body, error_responses, internal_error
 from assistant.server.guards import request_id_of
 from assistant.server.questions import answer, check_question

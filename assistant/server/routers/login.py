@@ -1,133 +1,25 @@
-"""The HTTP side of the gate (S1): the middleware around every door, the FastAPI dependencies and the login
-page. Who a request comes from is decided by `assistant.access.gate.Gate`; this module only asks it.
-"""
+"""The sign-in page for people (`/login`, a key or a name and password) and sign-out (`/logout`): they open
+and end the browser session the gate checks. Guessing is throttled (N4, assistant/access/throttle.py); the
+page is open to all (the middleware's OPEN_PATHS) and never in the OpenAPI schema."""
 
 from __future__ import annotations
 
 import asyncio
 import html
 import logging
-from typing import Annotated
-from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Request
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import HTTPConnection
-from starlette.types import ASGIApp, Receive, Scope, Send
 
-from assistant.access.gate import UNAUTHORIZED, Gate, admin_only
-from assistant.access.principal import OPEN_PRINCIPAL, Principal
-from assistant.access.sessions import COOKIE, SECURE_COOKIE
+from assistant.access.gate import Gate
+from assistant.access.principal import Principal
+from assistant.access.sessions import COOKIE, SECURE_COOKIE, cookie_name
 from assistant.access.throttle import SignInBusy
-from assistant.errors import AuthenticationError, ForbiddenError
-from assistant.server.error_shape import error_body, render
+from assistant.server.deps import get_gate
 
 log = logging.getLogger(__name__)
 
-# Paths open without a key: orchestrators' probes and the page where a person signs in.
-OPEN_PATHS = frozenset({"/healthz", "/readyz", "/login", "/logout"})
-
-
-# -- the middleware -----------------------------------------------------------------------------------------
-def _wants_html(scope: Scope) -> bool:
-    headers = dict(scope.get("headers") or [])
-    accept = headers.get(b"accept", b"").decode("latin-1")
-    path: str = scope.get("path", "")
-    api = path.startswith(("/api/", "/v1/", "/gradio_api/")) or path in ("/api", "/v1")
-    return scope.get("method") in ("GET", "HEAD") and "text/html" in accept and not api
-
-
-class GateMiddleware:
-    """Wraps the whole app (API routers and the mounted Gradio app): nothing but OPEN_PATHS passes without
-    a principal. The principal is left in `request.state.principal` for the routes."""
-
-    def __init__(self, app: ASGIApp, gate: Gate) -> None:
-        self.app = app
-        self.gate = gate
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in ("http", "websocket") or not self.gate.enabled:
-            await self.app(scope, receive, send)
-            return
-        principal = self.gate.authenticate(HTTPConnection(scope))
-        if principal is not None:
-            if not principal.is_admin and admin_only(scope.get("method", ""), scope.get("path", "")):
-                await _forbidden(scope, receive, send)  # N5: before the body is read or spooled
-                return
-            scope.setdefault("state", {})["principal"] = principal
-            await self.app(scope, receive, send)
-            return
-        if scope.get("path") in OPEN_PATHS:
-            await self.app(scope, receive, send)
-            return
-        if scope["type"] == "websocket":
-            await send({"type": "websocket.close", "code": 1008})
-            return
-        response: Response
-        if _wants_html(scope):
-            query = scope.get("query_string", b"").decode("latin-1")
-            target = scope.get("path", "/") + (f"?{query}" if query else "")
-            response = RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
-        else:
-            response = JSONResponse(
-                error_body(UNAUTHORIZED, "invalid_request_error", code="invalid_api_key"),
-                status_code=401,
-                headers={"WWW-Authenticate": "Bearer"},
-            )
-        await response(scope, receive, send)
-
-
-async def _forbidden(scope: Scope, receive: Receive, send: Send) -> None:
-    refusal = ForbiddenError("only an admin may manage documents, jobs, users and collections")
-    await render(refusal)(scope, receive, send)
-
-
-# -- the dependency (documents the bearer scheme in /openapi.json; the middleware already let the call in) --
-bearer = HTTPBearer(
-    auto_error=False,
-    scheme_name="apiKey",
-    description="One of RAG_API_KEYS or a user's key (`assistant users add`); needed only when keys or users "
-    "exist.",
-)
-
-
-def get_gate(request: Request) -> Gate:
-    gate: Gate = request.app.state.gate
-    return gate
-
-
-def require_api_key(
-    request: Request,
-    gate: Annotated[Gate, Depends(get_gate)],
-    _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-) -> Principal | None:
-    if not gate.enabled:
-        return None
-    principal = request.scope.get("state", {}).get("principal") or gate.authenticate(request)
-    if principal is None:
-        raise AuthenticationError(UNAUTHORIZED)
-    return principal
-
-
-def current_principal(principal: Annotated[Principal | None, Depends(require_api_key)]) -> Principal:
-    """Who asks; the open single-user app (no keys, no users) is its own admin with no account."""
-    return principal or OPEN_PRINCIPAL
-
-
-def require_admin(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
-    """403 for a member: documents and collections are managed by admins."""
-    if not principal.is_admin:
-        raise ForbiddenError("only an admin may manage documents and collections")
-    return principal
-
-
-PrincipalDep = Annotated[Principal, Depends(current_principal)]
-AdminDep = Annotated[Principal, Depends(require_admin)]
-
-
-# -- the login page -----------------------------------------------------------------------------------------
 router = APIRouter(include_in_schema=False)
 
 LOGIN_PAGE = """<!doctype html>
@@ -159,9 +51,9 @@ button {{ margin-top: 12px; width: 100%; padding: 8px; font-size: 1rem; border: 
 </form></body></html>
 """
 
-
-def cookie_name(request: Request) -> str:
-    return SECURE_COOKIE if request.url.scheme == "https" else COOKIE
+# Seconds a refused (429) or turned-away (503) sign-in waits before its answer: an idle await, no CPU, and a
+# guessing loop then makes one request a second instead of hundreds (benchmarks/bench_sign_in.py).
+REFUSAL_DELAY = 1.0
 
 
 def _safe_next(target: str | None) -> str:
@@ -190,11 +82,6 @@ async def login_page(request: Request, next: str = "/") -> Response:
     if not gate.enabled or gate.authenticate(request) is not None:
         return RedirectResponse(_safe_next(next), status_code=303)
     return _login_page(next)
-
-
-# Seconds a refused (429) or turned-away (503) sign-in waits before its answer: an idle await, no CPU, and a
-# guessing loop then makes one request a second instead of hundreds (benchmarks/bench_sign_in.py).
-REFUSAL_DELAY = 1.0
 
 
 @router.post("/login")
@@ -229,7 +116,7 @@ async def login(request: Request) -> Response:
     gate.sign_in.succeeded(name, host)
     response = RedirectResponse(_safe_next(next_), status_code=303)
     response.set_cookie(
-        cookie_name(request),
+        cookie_name(request.url.scheme == "https"),
         await run_in_threadpool(gate.open_session, principal),
         max_age=int(gate.session_seconds),
         httponly=True,
