@@ -378,8 +378,8 @@ def test_the_documents_tab_uploads_through_a_job_shows_progress_and_cancels(tmp_
 def test_a_member_sees_only_the_documents_of_their_collections_in_the_tab(tmp_path: Path) -> None:
     import gradio as gr
 
+    from assistant.access import Gate
     from assistant.container import build_components
-    from assistant.server.auth import Gate
     from assistant.storage import Storage
     from assistant.ui.documents import DocumentsEvents
     from vectorstore.jobs import IngestQueue

@@ -19,13 +19,14 @@ import pytest
 from fastapi.testclient import TestClient
 from langchain_core.runnables import RunnableLambda
 
+from assistant.access import Gate
+from assistant.access.sessions import COOKIE
 from assistant.answering.service import Answer, ChatService, Done, TextDelta
 from assistant.answering.support import SentenceSupport
 from assistant.container import Container, build_chat, build_container
 from assistant.errors import InvalidRequestError, ModelUnavailableError
 from assistant.limits import Limits
 from assistant.server import create_api
-from assistant.server.auth import COOKIE, Gate
 from assistant.server.deps import get_chat, get_ingest
 from assistant.settings import Settings
 from assistant.storage import Storage

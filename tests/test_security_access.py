@@ -20,11 +20,11 @@ import pytest
 from fastapi.testclient import TestClient
 from starlette.requests import Request
 
+from assistant.access.sessions import COOKIE, SECURE_COOKIE
+from assistant.access.throttle import SignInBusy, SignInGuard
 from assistant.container import Container, build_container
 from assistant.server import create_api
 from assistant.server.app import create_app
-from assistant.server.auth import COOKIE, SECURE_COOKIE
-from assistant.server.throttle import SignInBusy, SignInGuard
 from assistant.settings import Settings
 from assistant.ui.app import build_ui
 from assistant.ui.documents import shown_name

@@ -8,9 +8,9 @@ import gradio as gr
 from fastapi.testclient import TestClient
 from starlette.requests import Request
 
+from assistant.access.sessions import COOKIE
 from assistant.container import build_container
 from assistant.server import create_api
-from assistant.server.auth import COOKIE
 from assistant.settings import Settings
 from assistant.ui.app import account_html
 

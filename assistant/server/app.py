@@ -12,11 +12,10 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
 
+from assistant.access.gate import Gate
 from assistant.container import Container, build_container
 from assistant.datadir import private_umask
 from assistant.offline import offline_environment
-from assistant.server import auth
-from assistant.server.auth import Gate, GateMiddleware
 from assistant.server.docs_pages import add_docs_pages
 from assistant.server.errors import MethodNotAllowedMiddleware, install_error_handlers
 from assistant.server.gradio_guard import GradioEventGuard
@@ -26,7 +25,8 @@ from assistant.server.guards import (
     SecurityHeadersMiddleware,
     TrustedHostMiddleware,
 )
-from assistant.server.routers import admin, chat, conversations, documents, health, jobs, openai
+from assistant.server.middleware import GateMiddleware
+from assistant.server.routers import admin, chat, conversations, documents, health, jobs, login, openai
 from assistant.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -83,7 +83,7 @@ def create_api(container: Container) -> FastAPI:
         storage.sessions if storage is not None else None,
     )
     install_error_handlers(app)
-    app.include_router(auth.router)
+    app.include_router(login.router)
     for router in ROUTERS:
         app.include_router(router)
     secure(app, container.settings)

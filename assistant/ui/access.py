@@ -9,7 +9,7 @@ from typing import Any, cast
 import gradio as gr
 from starlette.requests import HTTPConnection
 
-from assistant.server.auth import OPEN_PRINCIPAL, Gate, Principal
+from assistant.access import OPEN_PRINCIPAL, Gate, Principal
 
 MEMBER_REFUSAL = "✗ Only an admin may add or delete documents."
 

@@ -6,8 +6,8 @@ import html
 
 import gradio as gr
 
+from assistant.access import Gate
 from assistant.container import Container
-from assistant.server.auth import Gate
 from assistant.ui.access import principal_of
 from assistant.ui.chat import build_chat_tab
 from assistant.ui.conversations import Conversations

@@ -10,11 +10,11 @@ from typing import Any
 
 import gradio as gr
 
+from assistant.access import Gate, Principal
+from assistant.access.scopes import scope_for, usable_collections
 from assistant.answering.citations import Citation
 from assistant.answering.service import Answer
 from assistant.errors import AuthenticationError
-from assistant.server.auth import Gate, Principal
-from assistant.server.scope import scope_for, usable_collections
 from assistant.storage import Storage
 from assistant.ui.access import principal_of
 from assistant.ui.chat import display

@@ -15,10 +15,10 @@ from typing import Any
 import gradio as gr
 from gradio.utils import get_upload_folder
 
+from assistant.access import Gate
+from assistant.access.scopes import usable_collections
 from assistant.errors import AssistantError
 from assistant.ids import new_request_id
-from assistant.server.auth import Gate
-from assistant.server.scope import usable_collections
 from assistant.storage import Storage
 from assistant.ui.access import MEMBER_REFUSAL, is_admin, principal_of
 from vectorstore.ingest import DocumentExistsError, IngestService, UnknownDocumentError, UploadError

@@ -6,7 +6,7 @@ from typing import Any
 
 import gradio as gr
 
-from assistant.server.auth import Gate
+from assistant.access import Gate
 from assistant.settings import Settings
 from assistant.ui.access import is_admin
 

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, Path
 from sqlalchemy.exc import IntegrityError, OperationalError
 from starlette.concurrency import run_in_threadpool
 
+from assistant.access.principal import Principal
 from assistant.errors import ConflictError, ForbiddenError, NotFoundError, ServiceUnavailableError
 from assistant.server.admin_schemas import (
     NAME_PATTERN,
@@ -25,8 +26,7 @@ from assistant.server.admin_schemas import (
     UserList,
     UserOut,
 )
-from assistant.server.auth import Principal, PrincipalDep, require_api_key
-from assistant.server.deps import StorageDep
+from assistant.server.deps import PrincipalDep, StorageDep, require_api_key
 from assistant.server.errors import ErrorResponse, error_responses
 from assistant.storage import Storage
 from assistant.storage.users import check_name

@@ -6,14 +6,13 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends
 from starlette.concurrency import run_in_threadpool
 
+from assistant.access.scopes import scope_for
 from assistant.errors import NotFoundError
 from assistant.limits import Limits
-from assistant.server.auth import PrincipalDep, require_api_key
-from assistant.server.deps import ChatDep, SettingsDep, StorageDep
+from assistant.server.deps import ChatDep, PrincipalDep, SettingsDep, StorageDep, require_api_key
 from assistant.server.errors import error_responses
 from assistant.server.questions import answer, check_question
 from assistant.server.schemas import ChatRequest, ChatResponse
-from assistant.server.scope import scope_for
 
 router = APIRouter(
     prefix="/api",

@@ -7,8 +7,7 @@ from fastapi import APIRouter, Depends
 from starlette.concurrency import run_in_threadpool
 
 from assistant.errors import InvalidRequestError, NotFoundError
-from assistant.server.auth import PrincipalDep, require_api_key
-from assistant.server.deps import StorageDep
+from assistant.server.deps import PrincipalDep, StorageDep, require_api_key
 from assistant.server.errors import error_responses
 from assistant.server.schemas import (
     ConversationDeleted,

@@ -15,6 +15,7 @@ from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
+from assistant.access.scopes import usable_collections
 from assistant.errors import (
     ConflictError,
     FileTooLargeError,
@@ -22,12 +23,18 @@ from assistant.errors import (
     UnreadableFileError,
     UnsupportedFileTypeError,
 )
-from assistant.server.auth import AdminDep, PrincipalDep, require_api_key
-from assistant.server.deps import IngestDep, IngestQueueDep, SettingsDep, StorageDep
+from assistant.server.deps import (
+    AdminDep,
+    IngestDep,
+    IngestQueueDep,
+    PrincipalDep,
+    SettingsDep,
+    StorageDep,
+    require_api_key,
+)
 from assistant.server.errors import as_assistant_error, error_responses
 from assistant.server.routers.jobs import job_info
 from assistant.server.schemas import DeleteResult, DocumentList, IngestedFile, JobInfo, UploadResult
-from assistant.server.scope import usable_collections
 from assistant.storage import Storage
 from assistant.storage.users import check_name
 from vectorstore.ingest import (

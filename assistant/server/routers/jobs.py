@@ -8,8 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Depends
 
 from assistant.errors import NotFoundError
-from assistant.server.auth import AdminDep, require_api_key
-from assistant.server.deps import IngestQueueDep
+from assistant.server.deps import AdminDep, IngestQueueDep, require_api_key
 from assistant.server.errors import error_responses
 from assistant.server.schemas import JobInfo, JobLinks, JobList, UploadResult
 from vectorstore.jobs import IngestQueue, Job

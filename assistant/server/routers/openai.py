@@ -13,11 +13,11 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 
+from assistant.access.scopes import collection_of_model, scope_for, usable_collections
 from assistant.answering.budget import approx_tokens
 from assistant.answering.service import Done, StreamEvent, TextDelta
 from assistant.errors import InvalidRequestError, NotFoundError
-from assistant.server.auth import PrincipalDep, require_api_key
-from assistant.server.deps import ChatDep, SettingsDep, StorageDep
+from assistant.server.deps import ChatDep, PrincipalDep, SettingsDep, StorageDep, require_api_key
 from assistant.server.errors import as_assistant_error, error_body, error_responses, internal_error
 from assistant.server.guards import request_id_of
 from assistant.server.questions import answer, check_question
@@ -30,7 +30,6 @@ from assistant.server.schemas import (
     ModelList,
     Usage,
 )
-from assistant.server.scope import collection_of_model, scope_for, usable_collections
 from assistant.settings import redact_urls
 
 log = logging.getLogger(__name__)

@@ -1,13 +1,14 @@
 """What a question may search: the collections a caller may use and the documents asked about, as the Chroma
-metadata filter (`where`) that dense retrieval and the BM25 hits both keep to."""
+metadata filter (`where`) that dense retrieval and the BM25 hits both keep to. Every door (the API, the
+OpenAI-compatible routes, the UI) computes its scope here, so none can search more than another (N1)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
 
+from assistant.access.principal import Principal
 from assistant.errors import ForbiddenError, NotFoundError
-from assistant.server.auth import Principal
 from assistant.storage import Storage, UserInfo
 from vectorstore.ingest import DEFAULT_COLLECTION
 
