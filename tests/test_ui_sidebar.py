@@ -263,3 +263,56 @@ def test_the_list_groups_by_day_marks_the_open_one_and_escapes_titles() -> None:
     )
     assert "No conversation matches" in list_html(items, None, "nothing like it", today)
     assert "No conversations yet" in list_html([], None, "", today)
+
+
+# -- without a browser: another person's `?c=` through the sidebar's own handlers --------------------------
+
+
+def as_request(key: str, query: str = "") -> Any:
+    """What Gradio hands a load event: the page's request, with its bearer and its query string."""
+    import gradio as gr
+    from starlette.requests import Request
+
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "path": "/",
+        "headers": [(b"authorization", f"Bearer {key}".encode())],
+        "query_string": query.encode(),
+        "client": ("127.0.0.1", 1),
+        "server": ("localhost", 80),
+        "scheme": "http",
+    }
+    return gr.Request(request=Request(scope))
+
+
+def test_an_id_of_another_persons_conversation_neither_opens_nor_renames_nor_deletes(tmp_path: Path) -> None:
+    from assistant.server.auth import Gate
+    from assistant.settings import Settings
+    from assistant.storage import Storage
+    from assistant.ui.conversations import Conversations
+    from assistant.ui.sidebar import SidebarEvents
+
+    storage = Storage.from_settings(Settings(data_dir=tmp_path))
+    try:
+        ann, bob = storage.users.add("ann", PASSWORD).api_key, storage.users.add("bob", PASSWORD).api_key
+        gate = Gate([], b"s" * 32, users=storage.users, sessions=storage.sessions)
+        conversations = Conversations(storage, gate)
+        events = SidebarEvents(conversations)
+        owner = conversations.principal(as_request(ann)).owner  # type: ignore[union-attr]
+        anns = storage.conversations.create(owner, "Ann's secret plans")
+
+        mine = events.on_load(as_request(ann, f"c={anns.id}"))  # (pickers, chat, sources, groups, id, ...)
+        assert mine[5] == anns.id and "Ann&#x27;s secret plans" in mine[7]
+
+        with pytest.warns(UserWarning, match="not yours"):
+            theirs = events.on_load(as_request(bob, f"c={anns.id}"))
+        assert theirs[2] == [] and theirs[5] is None and "secret" not in theirs[7]
+        assert "data-current=''" in theirs[7], "the address loses ?c="
+        with pytest.warns(UserWarning, match="no longer exists"):  # to bob, it does not exist
+            events.renamed(anns.id, "Taken over", "", as_request(bob))
+        with pytest.warns(UserWarning, match="no longer exists"):
+            events.deleted(anns.id, "", as_request(bob))
+        assert [c.title for c in storage.conversations.list(owner)] == ["Ann's secret plans"]
+    finally:
+        storage.close()
