@@ -209,7 +209,8 @@ def test_retry_asks_the_last_question_again_and_clear_starts_over(page: Any) -> 
     page.locator("#clear").click()
     expect(bots(page)).to_have_count(0)
     expect(page.locator("#sources")).to_contain_text("The passages an answer cites appear here")
-    expect(page.get_by_text(MINE_ACTION).first).to_be_visible()  # the example questions are back
+    examples = page.locator("#chatbot").get_by_text(MINE_ACTION)  # the example questions are back
+    expect(examples.first).to_be_visible()
     shot(page, "06-cleared")
 
 
@@ -355,7 +356,8 @@ def test_phone_width_chat_is_usable(browser: Any, server: Server) -> None:
         shot(page, "14-phone-empty")
 
         before = bots(page).count()
-        run_and_wait(page, lambda: page.get_by_text(MINE_ACTION).first.tap())  # an example question
+        example = page.locator("#chatbot").get_by_text(MINE_ACTION).first  # not the sidebar's title
+        run_and_wait(page, lambda: example.tap())  # an example question
         expect(bots(page)).to_have_count(before + 1)
         expect(bots(page).first).to_contain_text("Cambodia")
         link = bots(page).first.locator("a.cite").first

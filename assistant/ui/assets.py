@@ -129,6 +129,8 @@ a.back-to-chat { display: none; font-size: 0.85rem; margin-top: 6px; }
   background: var(--background-fill-secondary); }
 #documents-status p { margin: 4px 0; }
 #confirm-row { border: 1px solid #fca5a5; border-radius: 8px; padding: 8px; }
+/* the closed sidebar leaves its toggle over the left edge of the page: the title moves aside */
+.gradio-container:not(:has(.sidebar.open)) .app-header { padding-left: 36px; }
 #conversation-list .html-container { padding: 0; }
 .conversation-list { font-size: 0.9rem; }
 .conversation-day { font-size: 0.75rem; font-weight: 600; text-transform: uppercase; letter-spacing: 0.04em;
