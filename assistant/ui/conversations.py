@@ -1,6 +1,7 @@
-"""The Chat tab's stored conversations and collection picker (issue 12): the caller's conversations listed,
-continued, renamed and deleted; each exchange stored with its citations, so an old answer's sources open
-again after a reload or a restart."""
+"""The stored conversations and the collection picker (issue 12), for the Chat tab and the sidebar (issue 21,
+ui/sidebar.py): the caller's conversations listed, continued, renamed and deleted, each read through the
+caller's own owner; each exchange stored with its citations, so an old answer's sources open again after a
+reload or a restart."""
 
 from __future__ import annotations
 
