@@ -209,7 +209,8 @@ def test_retry_asks_the_last_question_again_and_clear_starts_over(page: Any) -> 
     page.locator("#clear").click()
     expect(bots(page)).to_have_count(0)
     expect(page.locator("#sources")).to_contain_text("The passages an answer cites appear here")
-    expect(page.get_by_text(MINE_ACTION).first).to_be_visible()  # the example questions are back
+    examples = page.locator("#chatbot").get_by_text(MINE_ACTION)  # the example questions are back
+    expect(examples.first).to_be_visible()
     shot(page, "06-cleared")
 
 
@@ -355,7 +356,8 @@ def test_phone_width_chat_is_usable(browser: Any, server: Server) -> None:
         shot(page, "14-phone-empty")
 
         before = bots(page).count()
-        run_and_wait(page, lambda: page.get_by_text(MINE_ACTION).first.tap())  # an example question
+        example = page.locator("#chatbot").get_by_text(MINE_ACTION).first  # not the sidebar's title
+        run_and_wait(page, lambda: example.tap())  # an example question
         expect(bots(page)).to_have_count(before + 1)
         expect(bots(page).first).to_contain_text("Cambodia")
         link = bots(page).first.locator("a.cite").first
@@ -493,28 +495,26 @@ def test_a_member_signs_in_with_name_and_password_and_sees_no_documents_admin_co
 def test_conversations_survive_a_reload_and_an_old_answers_source_opens(
     browser: Any, people_server: Server
 ) -> None:
+    """The sidebar (issue 21): the conversation's address survives a reload; an old one opens from the list
+    with its sources; New chat starts another; delete asks first. tests/test_ui_sidebar.py has the rest."""
     ctx, page, errors = sign_in(browser, people_server.url, "bob", "bob-password")
+    items = page.locator("#conversation-list a.conversation-item")
+    opened = page.locator("#conversation-list a.conversation-item[aria-current]")
     try:
         first = ask(page, VIENTIANE)
         assert "Vientiane" in first and MARKER.search(first), first
-        choice = page.locator("#conversation-choice input")
-        expect(choice).to_have_value(re.compile("What happened during Lavrov"))
+        expect(opened).to_have_text(re.compile("What happened during Lavrov"))
         title = page.locator("#conversation-title textarea")
         expect(title).to_have_value(re.compile("What happened during Lavrov"))
         title.fill(RENAMED)
         page.locator("#rename-conversation").click()
-        expect(choice).to_have_value(RENAMED)  # the list is read again, the same conversation stays chosen
+        expect(opened).to_have_text(RENAMED)  # the list is read again, the same conversation stays open
         expect(bots(page)).to_have_count(1)
-        page.reload()
-        expect(page.locator("#question textarea")).to_be_visible()
-        expect(bots(page)).to_have_count(0)
-        page.locator("#conversation-choice input").click()
-        renamed = page.get_by_role("option", name=RENAMED)
-        expect(renamed).to_be_visible()  # the stored title after a reload, and the old one gone
-        expect(page.get_by_role("option", name=re.compile("What happened during Lavrov"))).to_have_count(0)
-        renamed.click()
+        page.reload()  # the address (?c=) keeps the conversation open
+        expect(bots(page)).to_have_count(1)
+        expect(opened).to_have_text(RENAMED)  # the stored title after a reload, and the old one gone
+        expect(items.filter(has_text="What happened during Lavrov")).to_have_count(0)
         expect(title).to_have_value(RENAMED)
-        expect(bots(page)).to_have_count(1)
         expect(bots(page).first).to_contain_text("Vientiane")
         link = bots(page).first.locator("a.cite").first
         expect(link).to_be_visible()
@@ -527,8 +527,9 @@ def test_conversations_survive_a_reload_and_an_old_answers_source_opens(
 
         second = ask(page, FOLLOW_UP)  # continues the stored conversation
         assert "sign" in second.lower() and MARKER.search(second), second
-        page.locator("#new-conversation").click()
+        page.locator("#new-chat").click()
         expect(bots(page)).to_have_count(0)
+        expect(opened).to_have_count(0)
 
         page.locator("#collection-picker input").click()
         page.get_by_role("option", name="moon").click()
@@ -541,14 +542,15 @@ def test_conversations_survive_a_reload_and_an_old_answers_source_opens(
         shot(page, "42-collection-picker")
 
         page.reload()
-        expect(page.locator("#question textarea")).to_be_visible()
-        page.locator("#conversation-choice input").click()
-        page.get_by_role("option", name=RENAMED).click()
+        expect(bots(page)).to_have_count(1)  # the lunar conversation, by its address
+        items.filter(has_text=RENAMED).click()
         expect(bots(page)).to_have_count(2)
         page.locator("#delete-conversation").click()
+        expect(items.filter(has_text=RENAMED)).to_have_count(1)  # not yet: a confirmation first
+        page.locator("#confirm-delete-chat").click()
         expect(bots(page)).to_have_count(0)
-        page.locator("#conversation-choice input").click()
-        expect(page.get_by_role("option", name=RENAMED)).to_have_count(0)
+        expect(items.filter(has_text=RENAMED)).to_have_count(0)
+        expect(items.filter(has_text="Quixotl accord")).to_have_count(1)  # the other one stays
     finally:
         ctx.close()
     assert not errors, f"JavaScript errors on the page: {errors}"

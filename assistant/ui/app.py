@@ -13,6 +13,7 @@ from assistant.ui.chat import build_chat_tab
 from assistant.ui.conversations import Conversations
 from assistant.ui.documents import build_documents_tab
 from assistant.ui.settings_tab import build_settings_tab, passages_slider
+from assistant.ui.sidebar import build_sidebar
 
 
 def theme() -> gr.themes.Base:
@@ -66,13 +67,14 @@ def build_ui(container: Container, gate: Gate | None = None) -> gr.Blocks:
 
         demo.load(who, None, account, api_visibility="private", queue=False)
         k = passages_slider(settings)
+        conversations = (
+            Conversations(container.storage, gate, container.ingest.list_documents)
+            if container.storage is not None
+            else None
+        )
+        bar = build_sidebar() if conversations is not None else None
         with gr.Tabs(elem_id="tabs"):
-            conversations = (
-                Conversations(container.storage, gate, container.ingest.list_documents)
-                if container.storage is not None
-                else None
-            )
-            build_chat_tab(chat, k, settings.max_message_chars, demo, conversations)
+            build_chat_tab(chat, k, settings.max_message_chars, demo, conversations, bar)
             build_documents_tab(
                 demo,
                 container.ingest,

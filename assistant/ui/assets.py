@@ -130,6 +130,19 @@ a.back-to-chat { display: none; font-size: 0.85rem; margin-top: 6px; }
   background: var(--background-fill-secondary); }
 #documents-status p { margin: 4px 0; }
 #confirm-row { border: 1px solid #fca5a5; border-radius: 8px; padding: 8px; }
+/* the closed sidebar leaves its toggle over the left edge of the page: the title moves aside */
+.gradio-container:not(:has(.sidebar.open)) .app-header { padding-left: 36px; }
+#conversation-list .html-container { padding: 0; }
+.conversation-list { font-size: 0.9rem; }
+.conversation-day { font-size: 0.75rem; font-weight: 600; text-transform: uppercase; letter-spacing: 0.04em;
+  color: var(--body-text-color-subdued); margin: 12px 0 4px; }
+.conversation-items { list-style: none; margin: 0; padding: 0; }
+.conversation-item { display: block; padding: 5px 8px; border-radius: 6px; color: var(--body-text-color);
+  text-decoration: none; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
+.conversation-item:hover, .conversation-item:focus { background: var(--background-fill-primary); }
+.conversation-item[aria-current] { background: var(--color-accent-soft, #e0e7ff); font-weight: 600; }
+.conversation-empty { color: var(--body-text-color-subdued); margin: 8px 0; }
+#confirm-delete-chat-row { border: 1px solid #fca5a5; border-radius: 8px; padding: 8px; }
 @media (max-width: 640px) {
   a.back-to-chat { display: inline-block; }
   .app-header h1 { font-size: 1.15rem; }

@@ -21,6 +21,7 @@ from assistant.ids import new_request_id
 from assistant.limits import Limits
 from assistant.settings import redact_urls
 from assistant.ui.assets import CITATION_JS
+from assistant.ui.sidebar import wire_sidebar
 from assistant.ui.sources import source_group, sources_html
 
 if TYPE_CHECKING:
@@ -265,19 +266,8 @@ def _example_text(evt: gr.SelectData) -> str:
     return str(value.get("text", "")) if isinstance(value, dict) else str(value)
 
 
-def _conversation_components() -> dict[str, Any]:
-    """The stored conversations' bar and the collection picker; call inside `gr.Tab`."""
-    with gr.Row(elem_id="conversation-bar", equal_height=True):
-        choice = gr.Dropdown(
-            label="Conversation", choices=[], scale=3, min_width=160, elem_id="conversation-choice"
-        )
-        title = gr.Textbox(
-            label="Title", scale=2, min_width=120, max_length=200, elem_id="conversation-title"
-        )
-    with gr.Row(elem_id="conversation-actions"):
-        new = gr.Button("New", size="sm", min_width=60, elem_id="new-conversation")
-        rename = gr.Button("Rename", size="sm", min_width=60, elem_id="rename-conversation")
-        delete = gr.Button("Delete", size="sm", min_width=60, elem_id="delete-conversation")
+def _picker_components() -> dict[str, Any]:
+    """The collection and document pickers; call inside `gr.Tab`."""
     picker = gr.Dropdown(
         label="Ask about collections",
         info="None chosen: every collection you may use.",
@@ -296,15 +286,7 @@ def _conversation_components() -> dict[str, Any]:
         min_width=160,
         elem_id="document-picker",
     )
-    return {
-        "choice": choice,
-        "new": new,
-        "title": title,
-        "rename": rename,
-        "delete": delete,
-        "picker": picker,
-        "documents": documents,
-    }
+    return {"picker": picker, "documents": documents}
 
 
 def _chat_components(max_message_chars: int) -> dict[str, Any]:
@@ -416,13 +398,15 @@ def build_chat_tab(
     max_message_chars: int,
     demo: gr.Blocks | None = None,
     conversations: Conversations | None = None,
+    bar: dict[str, Any] | None = None,
 ) -> None:
     """The Chat tab and its events; `k` is the (Settings tab's) slider for passages per question. With
-    `conversations` (and `demo`), answers are stored; the tab lists, continues, renames, deletes them."""
+    `conversations` (and `demo`), answers are stored; with the sidebar's components (`bar`, see
+    ui/sidebar.py), people list, open, rename and delete them."""
     with gr.Tab("Chat", id="chat", elem_id="chat-tab"):
         c = _chat_components(max_message_chars)
         # below the chat: on a phone, the question box stays in view
-        bar = _conversation_components() if conversations is not None else None
+        scope = _picker_components() if conversations is not None else None
         current = gr.State(None)  # the stored conversation's id (inside the Tab: a child of Tabs is a tab)
         picked = gr.State([])  # the collections chosen (a State: the `/chat` API keeps its parameters)
         picked_documents = gr.State([])  # the documents chosen, likewise
@@ -483,15 +467,15 @@ def build_chat_tab(
     retried.then(**idle, queue=False, api_visibility="private")
 
     running = [submit, example_run, retried]
-    _stop_and_clear_events(c, current, running)
-    if conversations is not None and bar is not None and demo is not None:
-        answered = [submitted, example_done]
-        pickers = (picked, picked_documents)
-        _conversation_events(conversations, bar, demo, c, current, pickers, answered, running)
+    c["cleared"] = _stop_and_clear_events(c, current, running)
+    if conversations is not None and scope is not None and bar is not None and demo is not None:
+        pickers = {**scope, "picked": picked, "chosen": picked_documents}
+        wire_sidebar(conversations, bar, demo, c, current, pickers, [submitted, example_done], running)
 
 
-def _stop_and_clear_events(c: dict[str, Any], current: gr.State, running: list[Any]) -> None:
-    """Stop ends the answer being written (marked as stopped); Clear empties the chat. Both cancel."""
+def _stop_and_clear_events(c: dict[str, Any], current: gr.State, running: list[Any]) -> dict[str, Any]:
+    """Stop ends the answer being written (marked as stopped); Clear empties the chat and starts a new
+    conversation. Both cancel. Returns Clear's step (fn and outputs), for New chat to do the same."""
     chatbot, box, send, stop, sources, groups = (
         c["chatbot"], c["box"], c["send"], c["stop"], c["sources"], c["groups"]
     )  # fmt: skip
@@ -512,82 +496,4 @@ def _stop_and_clear_events(c: dict[str, Any], current: gr.State, running: list[A
     }
     c["clear"].click(**cleared, cancels=running, queue=False, api_visibility="private")
     chatbot.clear(**cleared, cancels=running, queue=False, api_visibility="private")
-
-
-def _conversation_events(
-    conversations: Conversations,
-    bar: dict[str, Any],
-    demo: gr.Blocks,
-    c: dict[str, Any],
-    current: gr.State,
-    pickers: tuple[gr.State, gr.State],
-    answered: list[Any],
-    running: list[Any],
-) -> None:
-    chatbot, sources, groups, choice, title = (
-        c["chatbot"],
-        c["sources"],
-        c["groups"],
-        bar["choice"],
-        bar["title"],
-    )
-    private: dict[str, Any] = {"api_visibility": "private"}
-
-    def listed(conversation: str | None, request: gr.Request) -> Any:
-        return gr.update(choices=conversations.choices(request), value=conversation)
-
-    def on_load(request: gr.Request) -> tuple[Any, Any, Any]:
-        picker = gr.update(choices=conversations.collections(request), value=[])
-        documents = gr.update(choices=conversations.documents(request), value=[])
-        return gr.update(choices=conversations.choices(request), value=None), picker, documents
-
-    def opened(conversation: str | None, request: gr.Request) -> tuple[Any, ...]:
-        return conversations.load(request, conversation)
-
-    def renamed(conversation: str | None, new_title: str, request: gr.Request) -> tuple[Any, Any]:
-        """One update, no chained step: the list read again (so the label is the new title) with the same
-        conversation chosen, and the title as stored."""
-        if not conversation or not (new_title or "").strip():
-            gr.Info("Choose a conversation and type its new title first.")
-            return gr.skip(), gr.skip()
-        stored: str | None = None
-        try:
-            stored = conversations.rename(request, conversation, new_title)
-            if stored is None:
-                gr.Warning("That conversation no longer exists.")
-        except AssistantError as exc:
-            gr.Warning(exc.message)
-        return listed(conversation if stored is not None else None, request), stored or gr.skip()
-
-    def deleted(conversation: str | None, request: gr.Request) -> tuple[Any, ...]:
-        principal = conversations.principal(request)
-        if conversation and principal is not None:
-            conversations.storage.conversations.delete(conversation, principal.owner)
-        return ([], sources_html(), {}, None, "", listed(None, request))
-
-    def title_of(conversation: str | None, request: gr.Request) -> Any:
-        principal = conversations.principal(request)
-        found = (
-            conversations.storage.conversations.get(conversation, principal.owner)
-            if conversation and principal is not None
-            else None
-        )
-        return found.title if found is not None else gr.skip()
-
-    demo.load(on_load, None, [choice, bar["picker"], bar["documents"]], **private)
-    for picker, state in zip((bar["picker"], bar["documents"]), pickers, strict=True):
-        picker.change(lambda names: list(names or []), picker, state, queue=False, **private)
-    loaded = [chatbot, sources, groups, current, title]
-    choice.input(opened, [choice], loaded, cancels=running, **private)
-    bar["new"].click(
-        lambda: ([], sources_html(), {}, None, "", gr.update(value=None)),
-        None,
-        [*loaded, choice],
-        cancels=running,
-        queue=False,
-        **private,
-    )
-    gr.on([bar["rename"].click, title.submit], renamed, [current, title], [choice, title], **private)
-    bar["delete"].click(deleted, [current], [*loaded, choice], cancels=running, **private)
-    for done in answered:
-        done.then(listed, [current], choice, **private).then(title_of, [current], title, **private)
+    return cleared

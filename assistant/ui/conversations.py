@@ -1,6 +1,7 @@
-"""The Chat tab's stored conversations and collection picker (issue 12): the caller's conversations listed,
-continued, renamed and deleted; each exchange stored with its citations, so an old answer's sources open
-again after a reload or a restart."""
+"""The stored conversations and the collection picker (issue 12), for the Chat tab and the sidebar (issue 21,
+ui/sidebar.py): the caller's conversations listed, continued, renamed and deleted, each read through the
+caller's own owner; each exchange stored with its citations, so an old answer's sources open again after a
+reload or a restart."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from assistant.access.scopes import scope_for, usable_collections
 from assistant.answering.citations import Citation
 from assistant.answering.service import Answer
 from assistant.errors import AuthenticationError
-from assistant.storage import Storage
+from assistant.storage import ConversationInfo, Storage
 from assistant.ui.access import principal_of
 from assistant.ui.chat import display
 from assistant.ui.sources import source_group, sources_html
@@ -40,11 +41,23 @@ class Conversations:
     def principal(self, request: gr.Request | None) -> Principal | None:
         return principal_of(self.gate, request)
 
-    def choices(self, request: gr.Request | None) -> list[tuple[str, str]]:
+    def listing(self, request: gr.Request | None) -> list[ConversationInfo]:
+        """The caller's conversations, the most recently active first; none when no one is signed in."""
         principal = self.principal(request)
-        if principal is None:
-            return []
-        return [(c.title or "(untitled)", c.id) for c in self.storage.conversations.list(principal.owner)]
+        return [] if principal is None else self.storage.conversations.list(principal.owner)
+
+    def title(self, request: gr.Request | None, conversation: str | None) -> str | None:
+        """The title of the caller's `conversation`; None when it is not theirs (or gone)."""
+        principal = self.principal(request)
+        if principal is None or not conversation:
+            return None
+        found = self.storage.conversations.get(conversation, principal.owner)
+        return None if found is None else found.title
+
+    def delete(self, request: gr.Request | None, conversation: str) -> bool:
+        """Deletes the caller's `conversation`; False when it is not theirs (or gone)."""
+        principal = self.principal(request)
+        return principal is not None and self.storage.conversations.delete(conversation, principal.owner)
 
     def rename(self, request: gr.Request | None, conversation: str, title: str) -> str | None:
         """The title as stored (trimmed); None when the conversation is not the caller's (or gone)."""
