@@ -85,8 +85,8 @@ run: install
 ingest: install
 	$(VENV)/bin/assistant ingest
 
-# The test tiers are pytest markers (pyproject.toml; CONTRIBUTING.md): `slow` (over ~30 s), `browser` (Chromium),
-# `llm` (llama.cpp). `make test` installs every prerequisite and runs them all.
+# The test tiers are pytest markers (pyproject.toml; CONTRIBUTING.md): `slow` (over ~30 s, or a process of its
+# own), `browser` (Chromium), `llm` (llama.cpp). `make test` installs every prerequisite and runs them all.
 test: install install-local browser postgres strace suite-corpus
 	$(PY) -m pytest
 

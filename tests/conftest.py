@@ -18,11 +18,19 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 import pytest
 
 from assistant.offline import offline_environment
+
+if TYPE_CHECKING:
+    from langchain_core.embeddings import Embeddings
+
+    from assistant.container import Container
+    from assistant.settings import Settings
+    from vectorstore.embeddings import LazyEmbeddings
 
 offline_environment()  # before anything imports huggingface_hub, chromadb or gradio
 
@@ -91,14 +99,36 @@ def _isolated_settings(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest
     monkeypatch.chdir(tmp_path_factory.getbasetemp())
 
 
+_LOADED: dict[str, Embeddings] = {}
+
+
+def shared_embeddings(settings: Settings) -> LazyEmbeddings:
+    """The embedding model of `settings`, loaded once per test process (a load costs seconds); each call
+    gives a fresh `LazyEmbeddings` around it, so a test patching its instance patches only its own."""
+    from assistant.providers import embeddings_from
+    from vectorstore.embeddings import LazyEmbeddings
+
+    built = embeddings_from(settings)
+    if built.model_id not in _LOADED:
+        _LOADED[built.model_id] = built.model
+    model = _LOADED[built.model_id]
+    return LazyEmbeddings(built.model_id, lambda: model)
+
+
+def build_shared(settings: Settings) -> Container:
+    """`build_components(settings)` over the process's one loaded embedding model."""
+    from assistant.container import build_components
+
+    return build_components(settings, embeddings=shared_embeddings(settings))
+
+
 @pytest.fixture(scope="session")
 def seeded_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A data dir with seeds/ ingested once per session; copy it before writing to it."""
-    from assistant.container import build_components
     from assistant.settings import Settings
 
     data = tmp_path_factory.mktemp("seeded")
-    components = build_components(Settings(data_dir=data))
+    components = build_shared(Settings(data_dir=data))
     report = components.ingest.ingest([SEEDS])
     assert report.chunks_added > 0 and not report.skipped
     return data
@@ -107,12 +137,11 @@ def seeded_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def components(seeded_dir: Path, tmp_path_factory: pytest.TempPathFactory):
     """Read-only components over a private copy of the seeded store."""
-    from assistant.container import build_components
     from assistant.settings import Settings
 
     data = tmp_path_factory.mktemp("readonly") / "data"
     shutil.copytree(seeded_dir, data)
-    return build_components(Settings(data_dir=data))
+    return build_shared(Settings(data_dir=data))
 
 
 @pytest.fixture
@@ -177,8 +206,9 @@ def serving_copy(seeded_dir: Path, base: Path, **env: str) -> Iterator[Server]:
         srv.stop()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def server(seeded_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """The real app (UI + API) in its default offline mode, one per test module."""
+    """The real app (UI + API) in its default offline mode, one per session: starting it costs tens of
+    seconds. Its users leave its store as they found it (a test that uploads deletes again)."""
     with serving_copy(seeded_dir, tmp_path_factory.mktemp("server")) as srv:
         yield srv

@@ -60,15 +60,15 @@ FEES = (
 
 @pytest.fixture(scope="module")
 def notes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
-    from assistant.container import build_container
     from assistant.settings import Settings
+    from tests.conftest import build_shared
 
     base = tmp_path_factory.mktemp("notes")
     docs = base / "docs"
     docs.mkdir()
     (docs / "field-notes.md").write_text(VISITS)
     (docs / "fees.html").write_text(FEES)
-    container = build_container(Settings(data_dir=base / "data"))
+    container = build_shared(Settings(data_dir=base / "data"))
     container.ingest.ingest([docs])
     yield container
 
@@ -108,10 +108,10 @@ def test_a_when_question_without_a_date_in_the_documents_is_refused(notes) -> No
 
 
 def test_an_empty_store_says_nothing_is_ingested_and_how_to_ingest(tmp_path: Path) -> None:
-    from assistant.container import build_container
     from assistant.settings import Settings
+    from tests.conftest import build_shared
 
-    answer = build_container(Settings(data_dir=tmp_path / "data")).chat.answer("Anything?")
+    answer = build_shared(Settings(data_dir=tmp_path / "data")).chat.answer("Anything?")
     assert answer.text == EMPTY_STORE and answer.empty_store and answer.refused
     assert "assistant ingest" in answer.text
 

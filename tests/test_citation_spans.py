@@ -47,15 +47,15 @@ def make_tides_pdf(path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def container(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
-    from assistant.container import build_container
     from assistant.settings import Settings
+    from tests.conftest import build_shared
 
     root = tmp_path_factory.mktemp("spans")
     docs = root / "docs"
     docs.mkdir()
     (docs / "expenses.md").write_text(NOTE, encoding="utf-8")
     make_tides_pdf(docs / "tides.pdf")
-    built = build_container(Settings(data_dir=root / "data", docs_dir=docs))
+    built = build_shared(Settings(data_dir=root / "data", docs_dir=docs))
     report = built.ingest.ingest([docs])
     assert not report.skipped, report.skipped
     built.docs = docs  # type: ignore[attr-defined]

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tests.test_cli import run
 
 
@@ -17,6 +19,7 @@ def corrupted_store(tmp_path: Path) -> Path:
     return data
 
 
+@pytest.mark.slow  # two CLI processes, each importing the whole app
 def test_an_expected_error_is_one_line_even_with_verbose(tmp_path: Path) -> None:
     for args in (("ask", "hello"), ("-v", "ask", "hello")):
         out = run(*args, data=tmp_path / "data", RAG_LLM_PROVIDER="openai-compatible")
@@ -25,6 +28,7 @@ def test_an_expected_error_is_one_line_even_with_verbose(tmp_path: Path) -> None
         assert "Traceback" not in out.stderr and "unexpected" not in out.stderr
 
 
+@pytest.mark.slow  # two CLI processes, each importing the whole app
 def test_an_unexpected_error_says_so_and_verbose_shows_its_traceback(tmp_path: Path) -> None:
     data = corrupted_store(tmp_path)
     quiet = run("documents", data=data)

@@ -72,6 +72,7 @@ def test_int8_loads_offline_and_agrees_with_torch(
         assert max(range(len(SENTENCES)), key=lambda j: cosine(vector, torch_vectors[j])) == i
 
 
+@pytest.mark.slow  # an ONNX export of the model (onnx_cache)
 def test_fp32_onnx_matches_torch(onnx_cache: Path, torch_vectors: list[list[float]]) -> None:
     embeddings = build_embeddings("local", "all-MiniLM-L6-v2", backend="onnx", cache_dir=onnx_cache)
     vectors = embeddings.embed_documents(SENTENCES)
@@ -81,6 +82,7 @@ def test_fp32_onnx_matches_torch(onnx_cache: Path, torch_vectors: list[list[floa
     assert cosine(embeddings.embed_query(SENTENCES[-1]), vectors[-1]) > 0.9999
 
 
+@pytest.mark.slow  # an ONNX export of the model (onnx_cache)
 def test_switching_backend_on_an_existing_store_names_reindex(tmp_path: Path, onnx_cache: Path) -> None:
     from assistant.container import build_container
     from assistant.settings import Settings
@@ -107,6 +109,7 @@ def test_switching_backend_on_an_existing_store_names_reindex(tmp_path: Path, on
     assert switched.store.info()["embedding_model"] == "local:all-MiniLM-L6-v2:onnx-int8"
 
 
+@pytest.mark.slow  # an ONNX export of the model (onnx_cache)
 def test_the_answerer_embeds_in_one_call_unless_the_batch_changes_the_vectors(onnx_cache: Path) -> None:
     """int8 quantizes per batch, so the answerer embeds its sentences one by one there; a model whose
     vectors do not depend on the batch (fp32, a remote API) gets one call, not one request per sentence."""

@@ -145,10 +145,10 @@ def container(docs: Path) -> Iterator[object]:
         pytest.fail(
             "Debian's tesseract-ocr is needed for scanned PDFs: `make ocr` (or apt-get install tesseract-ocr)"
         )
-    from assistant.container import build_container
     from assistant.settings import Settings
+    from tests.conftest import build_shared
 
-    built = build_container(Settings(data_dir=docs.parent / "data"))
+    built = build_shared(Settings(data_dir=docs.parent / "data"))
     report = built.ingest.ingest([docs])
     assert not report.skipped, report.skipped
     assert report.files_seen == 5

@@ -7,9 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from assistant.container import build_components
 from assistant.settings import Settings
-from tests.conftest import SEEDS
+from tests.conftest import SEEDS, build_shared
 from vectorstore.loaders import load_text
 from vectorstore.store import ChunkStore, EmbeddingMismatchError, open_client
 
@@ -22,7 +21,7 @@ def corpus(tmp_path: Path) -> Path:
 
 
 def _components(data: Path):
-    return build_components(Settings(data_dir=data))
+    return build_shared(Settings(data_dir=data))  # the process's one loaded model, not a load per test
 
 
 def test_reingest_of_unchanged_files_embeds_nothing(fresh_copy: Path) -> None:

@@ -290,11 +290,11 @@ def wait_for(lines: list[str], pattern: str, timeout: float = 120) -> str:
 
 
 def test_watch_ingests_added_and_changed_files_and_removes_deleted_ones(tmp_path: Path) -> None:
-    from assistant.container import build_components
     from assistant.settings import Settings
+    from tests.conftest import build_shared
     from vectorstore.watch import watch
 
-    ingest = build_components(Settings(data_dir=tmp_path / "data")).ingest
+    ingest = build_shared(Settings(data_dir=tmp_path / "data")).ingest
     folder = tmp_path / "notes"
     (folder / "sub").mkdir(parents=True)
     stop, ready, lines = threading.Event(), threading.Event(), []

@@ -202,6 +202,7 @@ def test_n4_password_checks_run_in_bounded_slots_and_the_rest_are_turned_away() 
     assert len(running) == 2, "the third check never ran"
 
 
+@pytest.mark.slow  # a server process of its own
 def test_n4_a_forwarded_for_header_is_not_believed_by_default(seeded_dir: Path, tmp_path: Path) -> None:
     """The real server (uvicorn): six guesses for one name, each 'from' another X-Forwarded-For address,
     are one client's: the sixth is refused."""
@@ -307,6 +308,7 @@ def test_n9_https_sessions_use_a_host_only_cookie(office: Container) -> None:
 
 
 # -- N11: the data dir is private -------------------------------------------------------------------------
+@pytest.mark.slow  # a server process that ingests seeds/ at start
 def test_n11_the_data_dir_and_its_files_are_the_owners_alone(seeded_dir: Path, tmp_path: Path) -> None:
     data = tmp_path / "data"
     server = start_server(data, tmp_path / "server.log")

@@ -137,6 +137,7 @@ def keyed(seeded_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         yield srv
 
 
+@pytest.mark.slow  # a server process of its own
 def test_s16_unauthenticated_readyz_shows_no_part_of_a_password_holding_at(keyed: Server) -> None:
     r = httpx.get(f"{keyed.url}/readyz", timeout=60)
     assert r.status_code == 503 and "127.0.0.1" in r.text, r.text  # not ready, and says where it looked

@@ -7,7 +7,12 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import ROOT, clean_env
+
+# Each test runs pytest in a child process that imports the whole suite: 20-70 s apiece on two cores.
+pytestmark = pytest.mark.slow
 
 
 def pytest_run(*args: str, code: str = "", **env: str) -> subprocess.CompletedProcess[str]:
