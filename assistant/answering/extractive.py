@@ -290,13 +290,6 @@ def _reaching_value(units: list[Unit], first: int, i: int, wanted: set[AnswerTyp
     return i
 
 
-def _same_words(a: Snippet, b: Snippet) -> bool:
-    """Two snippets that say the same (a document and its older version, a page and its copy): mostly the
-    same terms. Quoting both answers nothing more."""
-    small, large = sorted((a.terms, b.terms), key=len)
-    return bool(small) and len(small & large) >= 0.8 * len(small)
-
-
 # Why the answerer refused, by the decision feature that weighed most towards refusing.
 _REASONS = {
     "missing_names": "no passage mentions {names}",
@@ -576,7 +569,7 @@ class ExtractiveAnswerer:
             if len(chosen) >= budget or cand.score < cfg.select_ratio * best.score:
                 continue
             snip = self.snippet(cand, passages[cand.passage - 1], question)
-            if not any(_overlaps(snip, s) or _same_words(snip, s) for s in chosen):
+            if not any(_overlaps(snip, s) for s in chosen):
                 chosen.append(snip)
         for cand in ranked[1 : cfg.scan]:
             if len(chosen) >= budget or cand.score < cfg.select_ratio * best.score:
@@ -584,7 +577,7 @@ class ExtractiveAnswerer:
             if any(_inside(cand, s) for s in chosen) or not self._adds(question, parts, cand, chosen):
                 continue
             snip = self.snippet(cand, passages[cand.passage - 1], question)
-            if not any(_overlaps(snip, s) or _same_words(snip, s) for s in chosen):
+            if not any(_overlaps(snip, s) for s in chosen):
                 chosen.append(snip)
         return chosen
 
