@@ -1,6 +1,6 @@
 """Answers composed from the evidence a question asks for: each part of a two-part question gets its own
-sentence, a value asked for is reached within its paragraph, a copy of a sentence is not quoted twice
-(real model, real store)."""
+sentence, a value asked for is reached within its paragraph, a sentence two versions of a document share is
+quoted once (real model, real store)."""
 
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ visiting barge is 12 metres long. Berths are assigned by the harbour master in o
 
 ## Queue
 
-The night queue holds barges that arrive after the last lock closes. Its real length depends on the
-tide tables of the season. The default length of the night queue is 40 barges.
+The night queue holds barges that arrive after the last lock closes. Tide tables of the season decide
+its real size. By default the berth master allows 40.
 
 ## Pilots
 
@@ -90,8 +90,10 @@ def test_citations_read_one_two_in_the_order_of_the_answer(harbour) -> None:
 
 
 def test_a_number_asked_for_is_reached_within_its_paragraph(harbour) -> None:
-    answer = harbour.chat.answer("How many barges does the night queue hold unless the tides change it?")
-    assert "40 barges" in answer.text, answer.text
+    """The sentence that matches ("the night queue holds barges") lacks the number; the one that gives it
+    shares no word with the question: the paragraph is followed to it instead of refusing."""
+    answer = harbour.chat.answer("How many barges does the night queue hold?")
+    assert "allows 40" in answer.text, answer.text
     assert not answer.refusal_reason
 
 
