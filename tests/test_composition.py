@@ -51,8 +51,8 @@ Receipts are kept by the harbour office for seven years.
 
 @pytest.fixture(scope="module")
 def harbour(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
-    from assistant.container import build_container
     from assistant.settings import Settings
+    from tests.conftest import build_shared
 
     base = tmp_path_factory.mktemp("harbour")
     docs = base / "docs"
@@ -60,7 +60,7 @@ def harbour(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     (docs / "harbour.md").write_text(HARBOUR)
     (docs / "rules-1998.md").write_text(RULES_V1)
     (docs / "rules-2024.md").write_text(RULES_V2)
-    container = build_container(Settings(data_dir=base / "data", docs_dir=docs))
+    container = build_shared(Settings(data_dir=base / "data", docs_dir=docs))
     container.ingest.ingest([docs])
     yield container
 
