@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 import typer
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.markup import escape
 from rich.table import Table
 
 from assistant.datadir import private_umask
@@ -168,7 +169,7 @@ def ingest(
     else:
         console.print(f"[green]ingested:[/] {report.summary()}")
         for skipped in report.skipped:
-            console.print(f"[yellow]skipped[/] {skipped.path}: {skipped.reason}")
+            console.print(f"[yellow]skipped[/] {escape(str(skipped.path))}: {escape(skipped.reason)}")
     if watch:
         _watch(c, targets, into)
 
@@ -208,7 +209,10 @@ def documents(
         return
     table = Table("source", "title", "chunks", "chars", "path")
     for doc in c.ingest.list_documents():
-        table.add_row(doc.source, doc.title, str(doc.chunks), str(doc.chars), doc.path)
+        # names and titles come from documents: text, never rich markup ("[link=...]")
+        table.add_row(
+            escape(doc.source), escape(doc.title), str(doc.chunks), str(doc.chars), escape(doc.path)
+        )
     Console().print(table)
 
 
@@ -241,7 +245,8 @@ def ask(
         out.print()
         if final is not None:
             for cit in final.citations:
-                out.print(f"[bold][{cit.n}][/] {cit.source} [{cit.start}:{cit.end}]", highlight=False)
+                source = escape(cit.source)
+                out.print(f"[bold]\\[{cit.n}][/] {source} \\[{cit.start}:{cit.end}]", highlight=False)
             if final.ungrounded:
                 out.print("[yellow]note: the model cited no passage; this answer is not grounded.[/]")
     except Exception as exc:

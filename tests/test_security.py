@@ -625,3 +625,25 @@ def test_an_oversized_json_body_is_413_before_it_is_read(locked: Server) -> None
         timeout=120,
     )
     assert small.status_code == 200 and small.json()["answer"]
+
+
+def test_a_documents_name_and_title_are_printed_as_text_not_terminal_markup(tmp_path: Path) -> None:
+    """The CLI prints through rich, which reads "[link=...]" and "[bold]" as markup: a document's title and
+    file name are shown as the characters they are."""
+    from typer.testing import CliRunner
+
+    from assistant.cli import app as cli
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "[bold]note.md").write_text(
+        "# [link=https://evil.example]Click[/link]\n\nTolls are paid in crowns.\n"
+    )
+    env = {"RAG_DATA_DIR": str(tmp_path / "data"), "COLUMNS": "250"}
+    assert CliRunner().invoke(cli, ["ingest", str(docs)], env=env).exit_code == 0
+    listed = CliRunner().invoke(cli, ["documents"], env=env)
+    assert listed.exit_code == 0, listed.output
+    assert "[link=https://evil.example]Click[/link]" in listed.output
+    assert "[bold]note.md" in listed.output
+    asked = CliRunner().invoke(cli, ["ask", "How are tolls paid?"], env=env)
+    assert asked.exit_code == 0 and "[bold]note.md" in asked.output, asked.output
