@@ -57,10 +57,9 @@ def display_title(document: StructuredText, name: str) -> str:
     file name. Seed files are named by hash; their first line says what they are."""
     if document.title.strip():
         return collapse(document.title)[:TITLE_CHARS]
-    for span in document.spans:
-        if span.kind == "heading" and span.path:
-            return span.path[-1][:TITLE_CHARS]
-        break
+    opening = document.spans[0] if document.spans else None
+    if opening is not None and opening.kind == "heading" and opening.path:
+        return opening.path[-1][:TITLE_CHARS]
     first = document.text.strip().split("\n", 1)[0].lstrip("# ").strip()
     if first and len(first) <= TITLE_CHARS and not first.endswith((".", ":", ";", ",")):
         return first

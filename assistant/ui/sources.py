@@ -129,7 +129,7 @@ def _where(passage: Citation) -> str:
 
 def _named(passage: Citation) -> str:
     """The document as a person knows it: its title, with the file name after it; escaped."""
-    title = getattr(passage, "title", "")
+    title = passage.title
     if not title or title == passage.source:
         return html.escape(passage.source)
     return f"{html.escape(_shorten(title, 120))} <span class='file'>{html.escape(passage.source)}</span>"
