@@ -11,10 +11,12 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
+from starlette.routing import Route
 
 from assistant.access.gate import Gate
 from assistant.container import Container, build_container
 from assistant.datadir import private_umask
+from assistant.mcp_server.http import MCP_PATH, mcp_endpoint
 from assistant.offline import offline_environment
 from assistant.server.docs_pages import add_docs_pages
 from assistant.server.errors import MethodNotAllowedMiddleware, install_error_handlers
@@ -26,7 +28,16 @@ from assistant.server.guards import (
     TrustedHostMiddleware,
 )
 from assistant.server.middleware import GateMiddleware
-from assistant.server.routers import admin, chat, conversations, documents, health, jobs, login, openai
+from assistant.server.routers import (
+    admin,
+    chat,
+    conversations,
+    documents,
+    health,
+    jobs,
+    login,
+    openai,
+)
 from assistant.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -58,13 +69,22 @@ class AssistantAPI(FastAPI):
 def create_api(container: Container) -> FastAPI:
     """The API alone (no UI): what the in-process tests drive with TestClient."""
 
+    storage = container.storage
+    gate = Gate.from_settings(
+        container.settings,
+        storage.users if storage is not None else None,
+        storage.sessions if storage is not None else None,
+    )
+    mcp = mcp_endpoint(container, gate)  # MCP at /mcp: the same gate, services and scopes as /api
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if container.storage is not None:
             container.storage.database.migrate()  # users, collections, conversations: schema up to date
         # load the embedding model off the request path, without delaying start-up
         threading.Thread(target=lambda: container.embeddings.dimension, daemon=True).start()
-        yield
+        async with mcp.running():
+            yield
 
     app = AssistantAPI(
         title="Grounded assistant",
@@ -76,16 +96,12 @@ def create_api(container: Container) -> FastAPI:
     )
     add_docs_pages(app)
     app.state.container = container
-    storage = container.storage
-    app.state.gate = Gate.from_settings(
-        container.settings,
-        storage.users if storage is not None else None,
-        storage.sessions if storage is not None else None,
-    )
+    app.state.gate = gate
     install_error_handlers(app)
     app.include_router(login.router)
     for router in ROUTERS:
         app.include_router(router)
+    app.router.routes.append(Route(MCP_PATH, endpoint=mcp))
     secure(app, container.settings)
     return app
 
