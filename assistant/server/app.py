@@ -36,8 +36,10 @@ from assistant.server.routers import (
     health,
     jobs,
     login,
+    metrics,
     openai,
 )
+from assistant.server.timing import RequestMetricsMiddleware
 from assistant.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -50,6 +52,7 @@ ROUTERS = (
     jobs.router,
     admin.router,
     health.router,
+    metrics.router,
 )
 # A UI event carries the question and the chat shown (at most RAG_MAX_HISTORY_CHARS, HTML-escaped, in JSON)
 UI_EVENT_LIMIT = 4 * 1024 * 1024
@@ -108,8 +111,8 @@ def create_api(container: Container) -> FastAPI:
 
 def secure(app: FastAPI, settings: Settings) -> None:
     """The guards around everything this app serves, the UI mounted later included (a middleware wraps every
-    route and mount). Added innermost first; a request meets them outermost first: CORS → headers and request
-    id → Host → Origin → the key gate → body limits → Gradio's events → 405."""
+    route and mount). Added innermost first; a request meets them outermost first: CORS → latency (/metrics) →
+    headers and request id → Host → Origin → the key gate → body limits → Gradio's events → 405."""
     app.add_middleware(MethodNotAllowedMiddleware, routes=[r for router in ROUTERS for r in router.routes])
     # S4, N16: Gradio's events looked at before Gradio does; a conversation's lists hold at most this many
     app.add_middleware(GradioEventGuard, max_items=max(1000, 2 * settings.max_history_turns + 4))
@@ -124,6 +127,7 @@ def secure(app: FastAPI, settings: Settings) -> None:
     app.add_middleware(SameOriginMiddleware)
     app.add_middleware(TrustedHostMiddleware, allowed=settings.allowed_host_list)
     app.add_middleware(SecurityHeadersMiddleware)
+    app.add_middleware(RequestMetricsMiddleware, metrics=app.state.container.metrics)  # latency per route
     # N14: no cross-origin reads. A CORS policy of the app's own (no origin allowed) also stops Gradio from
     # adding its own, which let a page on another local port read /config with the user's cookie.
     app.add_middleware(CORSMiddleware, allow_origins=[])
