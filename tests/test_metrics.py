@@ -10,9 +10,10 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from assistant.answering.extractive import _REASONS
+from assistant.answering.service import Answer
+from assistant.metrics import Metrics, refusal_kind
 from tests.conftest import MOON_QUESTION, TeamServer
-
-pytestmark = pytest.mark.slow  # the session's team server is a process of its own
 
 FAR = "What is the boiling point of mercury on Jupiter's moons?"
 UNKNOWN_NAME = "What does the Quixotl accord say about the Vexmar treaty?"
@@ -61,6 +62,7 @@ def chats(team_server: TeamServer) -> Iterator[tuple[dict[Any, float], dict[str,
     yield before, answers
 
 
+@pytest.mark.slow  # the session's team server is a process of its own
 def test_answers_are_counted_by_outcome_and_refusal_reason(team_server: TeamServer, chats: Any) -> None:
     before, answers = chats
     after = scrape(team_server)
@@ -89,6 +91,7 @@ def test_answers_are_counted_by_outcome_and_refusal_reason(team_server: TeamServ
     )
 
 
+@pytest.mark.slow  # the session's team server is a process of its own
 def test_request_latency_is_labelled_by_route_template(team_server: TeamServer, chats: Any) -> None:
     before, _ = chats
     with client(team_server, team_server.team.admin_key) as ada:
@@ -106,6 +109,7 @@ def test_request_latency_is_labelled_by_route_template(team_server: TeamServer, 
     assert not any("no-such-job" in r or "nope-123" in r for r in routes), routes
 
 
+@pytest.mark.slow  # the session's team server is a process of its own
 def test_an_upload_counts_its_chunks_seconds_and_job(team_server: TeamServer) -> None:
     before = scrape(team_server)
     with client(team_server, team_server.team.admin_key) as ada:
@@ -131,6 +135,7 @@ def test_an_upload_counts_its_chunks_seconds_and_job(team_server: TeamServer) ->
     assert {"assistant_feedback", "assistant_ingest_queue_depth"} <= families(team_server)
 
 
+@pytest.mark.slow  # the session's team server is a process of its own
 def test_metrics_are_for_admins_only(team_server: TeamServer) -> None:
     with client(team_server, None) as anonymous:
         r = anonymous.get("/metrics")
@@ -138,3 +143,29 @@ def test_metrics_are_for_admins_only(team_server: TeamServer) -> None:
     with client(team_server, team_server.team.member_key) as bob:
         r = bob.get("/metrics")
         assert r.status_code == 403 and "assistant_" not in r.text
+
+
+# -- without a server ---------------------------------------------------------------------------------------
+def test_every_refusal_reason_the_answerers_give_has_a_label_of_its_own() -> None:
+    reasons = [template.format(names="Vexmar", kind="date") for template in _REASONS.values()]
+    reasons += ["no passage answers the question closely enough", "the model declined"]
+    reasons += ["no passage relevant enough (best similarity 0.12)"]
+    kinds = [refusal_kind(Answer(text="", refused=True, refusal_reason=r)) for r in reasons]
+    assert "other" not in kinds and "unknown" not in kinds, dict(zip(reasons, kinds, strict=True))
+    assert refusal_kind(Answer(text="", refused=True, empty_store=True)) == "empty_store"
+
+
+def test_two_apps_in_one_process_count_apart() -> None:
+    """No process-wide registry: each container's metrics are its own."""
+
+    def answers(metrics: Metrics) -> dict[str, float]:
+        text = metrics.render().decode()
+        families = text_string_to_metric_families(text)
+        return {
+            s.labels["reason"]: s.value for f in families if f.name == "assistant_answers" for s in f.samples
+        }
+
+    one, other = Metrics(), Metrics()
+    one.record_answer(Answer(text="x", refused=True, refusal_reason="no passage mentions Vexmar"))
+    assert answers(one) == {"names_missing": 1.0}
+    assert answers(other) == {}
