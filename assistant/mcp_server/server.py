@@ -55,7 +55,11 @@ def call(work: Callable[[], T]) -> T:
 def build_mcp(container: Container, identify: Identify) -> MCPServer:
     """An MCPServer whose tools run over `container`, each as the principal `identify` names."""
     tools = AssistantTools(container)
-    server: MCPServer = MCPServer("grounded-assistant", instructions=INSTRUCTIONS, version="0.1.0")
+    # The SDK calls logging.basicConfig(level=log_level) when the root logger has no handler yet (an app
+    # built outside the CLI): WARNING is Python's own default, so building one changes no one's verbosity.
+    server: MCPServer = MCPServer(
+        "grounded-assistant", instructions=INSTRUCTIONS, version="0.1.0", log_level="WARNING"
+    )
 
     def search(
         query: str, ctx: Context, collection: Collection = None, sources: Sources = None, k: K = None
