@@ -325,6 +325,18 @@ def serve(
     run(_settings(**overrides), ingest_if_empty=ingest_seeds)
 
 
+@app.command("mcp")
+def mcp_stdio() -> None:
+    """Serve MCP over stdin/stdout for a desktop agent (docs/mcp.md); as RAG_MCP_API_KEY's holder if set."""
+    from assistant.mcp_server.stdio import run_stdio
+
+    container = _components(_settings())
+    try:
+        run_stdio(container)
+    except Exception as exc:
+        _fail(exc)
+
+
 # --- people and collections (assistant.storage; the database of RAG_DATABASE_URL or <data dir>/assistant.db)
 
 users_app = typer.Typer(help="People who may sign in or call the API.", no_args_is_help=True)

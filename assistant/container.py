@@ -11,9 +11,10 @@ from typing import TYPE_CHECKING
 
 from langchain_core.runnables import Runnable
 
-from assistant.answering.service import ChatService
+from assistant.answering.service import Answer, ChatService
 from assistant.datadir import make_private
 from assistant.limits import Limits
+from assistant.metrics import Metrics
 from assistant.offline import offline_environment
 from assistant.settings import Settings, redact_url, redact_urls
 from vectorstore.embeddings import LazyEmbeddings
@@ -42,6 +43,8 @@ class Container:
     ingest_queue: IngestQueue = field(default_factory=IngestQueue)
     # Users, collections, conversations (SQLite in the data dir or RAG_DATABASE_URL); migrated on first use.
     storage: Storage | None = None
+    # Prometheus metrics in a registry of this container's own (GET /metrics, admins only).
+    metrics: Metrics = field(default_factory=Metrics)
 
 
 def build_container(
@@ -55,6 +58,7 @@ def build_container(
     chat: ChatService | None = None,
     ingest_queue: IngestQueue | None = None,
     storage: Storage | None = None,
+    metrics: Metrics | None = None,
 ) -> Container:
     """Every component, built from `settings` unless given; a given one is used as is by those built after."""
     from assistant.providers import embeddings_from
@@ -63,6 +67,7 @@ def build_container(
 
     offline_environment()
     make_private(settings.data_dir)  # N11: password hashes, conversations, uploads
+    metrics = metrics or Metrics()
     embeddings = embeddings or embeddings_from(settings)
     if store is None:
         client = open_client(settings.data_dir, settings.chroma_host, settings.chroma_port)
@@ -82,15 +87,21 @@ def build_container(
         embeddings,
         Chunker(settings.chunk_size, settings.chunk_overlap),
         settings.uploads_dir,
+        on_report=metrics.record_ingest,
     )
-    chat = chat or build_chat(settings, retriever, embeddings, is_empty=lambda: store.count() == 0)
-    ingest_queue = ingest_queue or IngestQueue(settings.ingest_workers, settings.ingest_queue)
+    chat = chat or build_chat(
+        settings, retriever, embeddings, is_empty=lambda: store.count() == 0, on_answer=metrics.record_answer
+    )
+    ingest_queue = ingest_queue or IngestQueue(
+        settings.ingest_workers, settings.ingest_queue, on_finish=metrics.record_job
+    )
+    metrics.watch_queue(ingest_queue)
     if storage is None:
         from assistant.storage import Storage
 
         storage = Storage.from_settings(settings)  # no connection yet: opened and migrated on first use
     return Container(
-        settings, embeddings, store, keyword_index, retriever, ingest, chat, ingest_queue, storage
+        settings, embeddings, store, keyword_index, retriever, ingest, chat, ingest_queue, storage, metrics
     )
 
 
@@ -99,6 +110,7 @@ def build_chat(
     retriever: HybridRetriever,
     embeddings: LazyEmbeddings,
     is_empty: Callable[[], bool] | None = None,
+    on_answer: Callable[[Answer], None] | None = None,
 ) -> ChatService:
     """The answering pipeline: a chat model when one is configured, else the offline extractive answerer."""
     from assistant.answering.budget import approx_tokens
@@ -124,6 +136,7 @@ def build_chat(
         max_history_messages=2 * settings.max_history_turns,
         is_empty=is_empty,
         limits=Limits.from_settings(settings),
+        on_answer=on_answer,
     )
 
 

@@ -121,6 +121,11 @@ class Settings(BaseSettings):
         description="Signs browser session cookies; unset: generated once into RAG_DATA_DIR/session_secret "
         "(mode 0600).",
     )
+    mcp_api_key: SecretStr | None = Field(
+        None,
+        description="`assistant mcp` (stdio) acts as the holder of this key (one of RAG_API_KEYS: an admin; "
+        "a user's key: that user and their collections); unset: the local admin, as the other CLI commands.",
+    )
     session_hours: float = Field(12.0, gt=0, description="How long a browser session lasts, in hours.")
     sign_in_concurrency: int = Field(
         1, ge=1, le=64, description="Password checks run at once (argon2: 64 MB and a core each); more wait."

@@ -212,3 +212,68 @@ def server(seeded_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     seconds. Its users leave its store as they found it (a test that uploads deletes again)."""
     with serving_copy(seeded_dir, tmp_path_factory.mktemp("server")) as srv:
         yield srv
+
+
+# -- a server with people: an admin, a member granted `default` only, and a collection `moon` ----------------
+MOON_FACT = (
+    "The Quixotl accord on lunar irrigation. The Quixotl accord on lunar irrigation was signed by the "
+    "Zorbulan water council in 2031. It establishes twelve crater reservoirs for lunar irrigation and a "
+    "shared Zorbulan ice registry."
+)
+MOON_QUESTION = "What does the Quixotl accord on lunar irrigation establish?"
+
+
+@dataclass
+class Team:
+    """A data dir holding the seeds (collection `default`) and lunar.txt (collection `moon`), with ada (an
+    admin) and bob (a member granted `default` only), and their API keys."""
+
+    data_dir: Path
+    admin_key: str
+    member_key: str
+
+
+def make_team(seeded_dir: Path, base: Path) -> Team:
+    from assistant.settings import Settings
+    from assistant.storage import Storage
+
+    data = base / "data"
+    shutil.copytree(seeded_dir, data)
+    (base / "moon").mkdir()
+    (base / "moon" / "lunar.txt").write_text(MOON_FACT)
+    settings = Settings(data_dir=data)
+    assert build_shared(settings).ingest.ingest([base / "moon"], collection="moon").chunks_added
+    storage = Storage.from_settings(settings)
+    try:
+        storage.database.migrate()
+        admin_key = storage.users.add("ada", "admin password 1", admin=True).api_key
+        member_key = storage.users.add("bob").api_key
+        for name in ("default", "moon"):
+            storage.collections.add(name)
+        storage.collections.grant("default", "bob")
+    finally:
+        storage.close()
+    return Team(data, admin_key, member_key)
+
+
+@dataclass
+class TeamServer:
+    server: Server
+    team: Team
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+
+@pytest.fixture(scope="session")
+def team_server(seeded_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TeamServer]:
+    """The real app over a team's data dir (users exist, so every route but the probes wants a key): one per
+    session, for the MCP and metrics tests."""
+    base = tmp_path_factory.mktemp("team")
+    team = make_team(seeded_dir, base)
+    srv = start_server(team.data_dir, base / "server.log")
+    try:
+        yield TeamServer(srv, team)
+    finally:
+        srv.stop()

@@ -236,6 +236,7 @@ def test_openapi_documents_every_status_and_400_not_422(container: Container) ->
         "DELETE /api/jobs/{job_id}": {"200", "403", "404", "500"},
         "GET /healthz": {"200"},
         "GET /readyz": {"200", "503"},
+        "GET /metrics": {"200", "403", "500"},
         "GET /api/admin/users": {"200", "403", "500", "503"},
         "POST /api/admin/users": {"201", "400", "403", "409", "500", "503"},
         "DELETE /api/admin/users/{name}": {"200", "400", "403", "404", "409", "500", "503"},

@@ -238,6 +238,7 @@ class IngestService:
         batch_size: int = 64,
         write_lock: ProcessLock | None = None,
         parser: ParserSandbox | None = None,
+        on_report: Callable[[IngestReport], None] | None = None,
     ) -> None:
         self.store = store
         self.keyword_index = keyword_index
@@ -250,6 +251,7 @@ class IngestService:
         self._write_lock = write_lock or data_dir_write_lock(uploads_dir.parent)
         # Files are parsed in a worker process bounded in CPU time and memory, killed on a cancel (N6).
         self.parser = parser or ParserSandbox()
+        self.on_report = on_report  # each finished ingest's report (the metrics: chunks, seconds)
 
     # -- discovery --------------------------------------------------------------------------------------
     def _discover(self, paths: Iterable[Path], report: IngestReport) -> tuple[list[_FileJob], list[str]]:
@@ -314,6 +316,8 @@ class IngestService:
         self.keyword_index.ensure_current()
         report.seconds = time.perf_counter() - started
         log.info("ingest: %s", report.summary())
+        if self.on_report is not None:
+            self.on_report(report)
         return report
 
     def _ingest_jobs(

@@ -185,8 +185,14 @@ class IngestQueue:
     """A fixed pool of ingestion workers with a bounded queue in front of it, and the recent jobs."""
 
     def __init__(
-        self, workers: int = 1, capacity: int = 16, keep: int = 100, keep_seconds: float = 3600.0
+        self,
+        workers: int = 1,
+        capacity: int = 16,
+        keep: int = 100,
+        keep_seconds: float = 3600.0,
+        on_finish: Callable[[Job[Any]], None] | None = None,
     ) -> None:
+        self.on_finish = on_finish  # each job as it ends, done, failed or cancelled (the metrics)
         self.workers = workers
         self.capacity = capacity
         self.keep = keep
@@ -239,6 +245,8 @@ class IngestQueue:
             self._done[job.id] = job
             self._prune()
         self._slots.release()
+        if self.on_finish is not None:
+            self.on_finish(job)
 
     def _prune(self) -> None:
         """Forgets finished jobs beyond the last `keep` or older than `keep_seconds` (under `_lock`)."""

@@ -5,12 +5,13 @@ OpenAI-compatible routes, the UI) computes its scope here, so none can search mo
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from assistant.access.principal import Principal
 from assistant.errors import ForbiddenError, NotFoundError
 from assistant.storage import Storage, UserInfo
-from vectorstore.ingest import DEFAULT_COLLECTION
+from vectorstore.ingest import DEFAULT_COLLECTION, DocumentInfo, IngestService
 
 Where = dict[str, Any]
 
@@ -40,6 +41,18 @@ def usable_collections(storage: Storage | None, principal: Principal) -> list[st
     if member is not None:
         return storage.collections.names_for(member)
     return [c.name for c in storage.collections.list()]
+
+
+def visible_documents(
+    ingest: IngestService, storage: Storage | None, principal: Principal
+) -> list[DocumentInfo]:
+    """The documents the caller may see: all for an admin; for a member those of the collections granted to
+    them, without the server's file paths (N8)."""
+    documents = ingest.list_documents()
+    if principal.is_admin:
+        return documents
+    allowed = set(usable_collections(storage, principal))
+    return [replace(d, path="") for d in documents if d.collection in allowed]
 
 
 def allowed_collections(

@@ -77,6 +77,7 @@ class ChatService:
         max_history_messages: int = 50,
         is_empty: Callable[[], bool] | None = None,
         limits: Limits | None = None,
+        on_answer: Callable[[Answer], None] | None = None,
     ) -> None:
         self.prepare = prepare
         self.generate = generate
@@ -88,6 +89,7 @@ class ChatService:
         self.is_empty = is_empty
         # Every entry point (UI, API, CLI) asks through here: the limits hold for all of them (S3, S4).
         self.limits = limits or Limits(max_history_turns=max(0, max_history_messages // 2))
+        self.on_answer = on_answer  # every answer, refusals included, as it is given (the metrics)
 
     def answer(
         self,
@@ -108,6 +110,18 @@ class ChatService:
         history: Sequence[dict[str, str]] = (),
         k: int | None = None,
         scope: dict[str, Any] | None = None,
+    ) -> Iterator[StreamEvent]:
+        for event in self._stream(question, history, k, scope):
+            if isinstance(event, Done) and self.on_answer is not None:
+                self.on_answer(event.answer)
+            yield event
+
+    def _stream(
+        self,
+        question: str,
+        history: Sequence[dict[str, str]],
+        k: int | None,
+        scope: dict[str, Any] | None,
     ) -> Iterator[StreamEvent]:
         self.limits.check(question, history)  # before anything is embedded, tokenised or cached
         started = time.perf_counter()

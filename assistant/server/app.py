@@ -11,10 +11,12 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
+from starlette.routing import Route
 
 from assistant.access.gate import Gate
 from assistant.container import Container, build_container
 from assistant.datadir import private_umask
+from assistant.mcp_server.http import MCP_PATH, mcp_endpoint
 from assistant.offline import offline_environment
 from assistant.server.docs_pages import add_docs_pages
 from assistant.server.errors import MethodNotAllowedMiddleware, install_error_handlers
@@ -26,7 +28,18 @@ from assistant.server.guards import (
     TrustedHostMiddleware,
 )
 from assistant.server.middleware import GateMiddleware
-from assistant.server.routers import admin, chat, conversations, documents, health, jobs, login, openai
+from assistant.server.routers import (
+    admin,
+    chat,
+    conversations,
+    documents,
+    health,
+    jobs,
+    login,
+    metrics,
+    openai,
+)
+from assistant.server.timing import RequestMetricsMiddleware
 from assistant.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -39,6 +52,7 @@ ROUTERS = (
     jobs.router,
     admin.router,
     health.router,
+    metrics.router,
 )
 # A UI event carries the question and the chat shown (at most RAG_MAX_HISTORY_CHARS, HTML-escaped, in JSON)
 UI_EVENT_LIMIT = 4 * 1024 * 1024
@@ -58,13 +72,22 @@ class AssistantAPI(FastAPI):
 def create_api(container: Container) -> FastAPI:
     """The API alone (no UI): what the in-process tests drive with TestClient."""
 
+    storage = container.storage
+    gate = Gate.from_settings(
+        container.settings,
+        storage.users if storage is not None else None,
+        storage.sessions if storage is not None else None,
+    )
+    mcp = mcp_endpoint(container, gate)  # MCP at /mcp: the same gate, services and scopes as /api
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if container.storage is not None:
             container.storage.database.migrate()  # users, collections, conversations: schema up to date
         # load the embedding model off the request path, without delaying start-up
         threading.Thread(target=lambda: container.embeddings.dimension, daemon=True).start()
-        yield
+        async with mcp.running():
+            yield
 
     app = AssistantAPI(
         title="Grounded assistant",
@@ -76,24 +99,20 @@ def create_api(container: Container) -> FastAPI:
     )
     add_docs_pages(app)
     app.state.container = container
-    storage = container.storage
-    app.state.gate = Gate.from_settings(
-        container.settings,
-        storage.users if storage is not None else None,
-        storage.sessions if storage is not None else None,
-    )
+    app.state.gate = gate
     install_error_handlers(app)
     app.include_router(login.router)
     for router in ROUTERS:
         app.include_router(router)
+    app.router.routes.append(Route(MCP_PATH, endpoint=mcp))
     secure(app, container.settings)
     return app
 
 
 def secure(app: FastAPI, settings: Settings) -> None:
     """The guards around everything this app serves, the UI mounted later included (a middleware wraps every
-    route and mount). Added innermost first; a request meets them outermost first: CORS → headers and request
-    id → Host → Origin → the key gate → body limits → Gradio's events → 405."""
+    route and mount). Added innermost first; a request meets them outermost first: CORS → latency (/metrics) →
+    headers and request id → Host → Origin → the key gate → body limits → Gradio's events → 405."""
     app.add_middleware(MethodNotAllowedMiddleware, routes=[r for router in ROUTERS for r in router.routes])
     # S4, N16: Gradio's events looked at before Gradio does; a conversation's lists hold at most this many
     app.add_middleware(GradioEventGuard, max_items=max(1000, 2 * settings.max_history_turns + 4))
@@ -108,6 +127,7 @@ def secure(app: FastAPI, settings: Settings) -> None:
     app.add_middleware(SameOriginMiddleware)
     app.add_middleware(TrustedHostMiddleware, allowed=settings.allowed_host_list)
     app.add_middleware(SecurityHeadersMiddleware)
+    app.add_middleware(RequestMetricsMiddleware, metrics=app.state.container.metrics)  # latency per route
     # N14: no cross-origin reads. A CORS policy of the app's own (no origin allowed) also stops Gradio from
     # adding its own, which let a page on another local port read /config with the user's cookie.
     app.add_middleware(CORSMiddleware, allow_origins=[])

@@ -15,23 +15,16 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from assistant.errors import (
-    AssistantError,
-    ConflictError,
-    InvalidRequestError,
-    NotFoundError,
-    ServiceUnavailableError,
-    UnreadableFileError,
-)
+from assistant.error_map import FOREIGN_ERRORS, as_assistant_error
+from assistant.errors import AssistantError, InvalidRequestError
 from assistant.server.error_shape import ErrorResponse, error_body, render
 from assistant.server.guards import request_id_of
-from vectorstore.ingest import DocumentExistsError, UnknownDocumentError, UploadError
 from vectorstore.jobs import QueueFullError
-from vectorstore.loaders import SUPPORTED_SUFFIXES, LoadError
-from vectorstore.locking import DataDirBusyError
-from vectorstore.store import EmbeddingMismatchError, StoreUnavailableError
+from vectorstore.loaders import SUPPORTED_SUFFIXES
 
 log = logging.getLogger(__name__)
+
+__all__ = ["FOREIGN_ERRORS", "as_assistant_error", "error_responses", "install_error_handlers"]
 
 
 # What each status means on this API, for the OpenAPI schema.
@@ -59,30 +52,6 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {
         status: {"model": ErrorResponse, "description": STATUS_DESCRIPTIONS[status]} for status in statuses
     }
-
-
-# Errors raised below the assistant (vectorstore), mapped by class. The first matching class wins.
-FOREIGN_ERRORS: list[tuple[type[Exception], type[AssistantError], str]] = [
-    (EmbeddingMismatchError, ConflictError, "embedding_mismatch"),
-    (StoreUnavailableError, ServiceUnavailableError, "store_unavailable"),
-    (DataDirBusyError, ServiceUnavailableError, "store_busy"),
-    (QueueFullError, ServiceUnavailableError, "ingest_queue_full"),
-    (UnknownDocumentError, NotFoundError, "not_found"),
-    (DocumentExistsError, ConflictError, "document_exists"),  # before UploadError, its base class
-    (UploadError, InvalidRequestError, "invalid_file"),
-    (LoadError, UnreadableFileError, "unreadable_file"),
-]
-
-
-def as_assistant_error(exc: BaseException) -> AssistantError | None:
-    """The AssistantError an exception stands for, or None when it is unexpected."""
-    if isinstance(exc, AssistantError):
-        return exc
-    for foreign, ours, code in FOREIGN_ERRORS:
-        if isinstance(exc, foreign):
-            message = f"no document named {exc.args[0]!r}" if isinstance(exc, KeyError) and exc.args else None
-            return ours(message or str(exc), code=code)
-    return None
 
 
 def internal_error(request_id: str) -> AssistantError:

@@ -176,7 +176,8 @@ class BodyLimitMiddleware:
     def limit_for(self, path: str, multipart: bool) -> int:
         if multipart and path.rstrip("/") in UPLOAD_PATHS:
             return self.upload_limit
-        return self.api_limit if path.startswith(("/api/", "/v1/")) else self.other_limit
+        api = path.startswith(("/api/", "/v1/")) or path.rstrip("/") == "/mcp"
+        return self.api_limit if api else self.other_limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

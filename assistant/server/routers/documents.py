@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -15,7 +14,7 @@ from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from assistant.access.scopes import usable_collections
+from assistant.access.scopes import visible_documents
 from assistant.errors import (
     ConflictError,
     FileTooLargeError,
@@ -59,11 +58,7 @@ router = APIRouter(
 
 @router.get("", response_model=DocumentList)
 async def list_documents(ingest: IngestDep, storage: StorageDep, principal: PrincipalDep) -> DocumentList:
-    documents = await run_in_threadpool(ingest.list_documents)
-    if not principal.is_admin:  # a member sees the documents of the collections granted to them
-        allowed = set(await run_in_threadpool(usable_collections, storage, principal))
-        # N8: without the server's file paths
-        documents = [replace(d, path="") for d in documents if d.collection in allowed]
+    documents = await run_in_threadpool(visible_documents, ingest, storage, principal)
     return DocumentList(documents=documents)
 
 
