@@ -479,10 +479,6 @@ def main() -> None:
     app()
 
 
-if __name__ == "__main__":
-    main()
-
-
 @app.command()
 def worker(
     threads: Annotated[
@@ -517,3 +513,7 @@ def worker(
         pass
     console.print("stopping: a running job goes back to the queue", markup=False, highlight=False)
     pool.stop(wait=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -180,7 +180,7 @@ def start_server(data_dir: Path, log: Path, timeout: float = 300, **env: str) ->
     process = subprocess.Popen(
         [sys.executable, str(ROOT / "app.py"), "--port", str(port), "--host", "127.0.0.1"],
         cwd=str(data_dir.parent),
-        env=clean_env(RAG_DATA_DIR=str(data_dir), RAG_DOCS_DIR=str(SEEDS), **env),
+        env=clean_env(**{"RAG_DATA_DIR": str(data_dir), "RAG_DOCS_DIR": str(SEEDS), **env}),
         stdout=handle,
         stderr=subprocess.STDOUT,
     )

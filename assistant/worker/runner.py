@@ -55,7 +55,7 @@ class Worker:
         work: StoredWork,
         name: str | None = None,
         poll_seconds: float = 1.0,
-        report_seconds: float = 1.0,
+        report_seconds: float = 0.5,
     ) -> None:
         self.jobs = jobs
         self.work = work
