@@ -14,8 +14,12 @@ from pathlib import Path
 
 import pytest
 
+from assistant.server.ingest_jobs import stored_upload_work
+from assistant.settings import Settings
 from assistant.storage import Database, JobQueueService
-from tests.conftest import PostgresServer
+from assistant.worker import Worker
+from tests.conftest import PostgresServer, build_shared
+from tests.test_jobs import big_text
 
 UPLOADS = [("a.txt", b"alpha " * 100), ("b.txt", b"bravo " * 100)]
 OPTIONS = {"replace": False, "collection": "default", "limit": 1_000_000}
@@ -111,3 +115,44 @@ def test_a_worker_that_stops_gives_its_job_back_and_a_job_that_kills_workers_is_
     final = jobs.get(job_id)
     assert final is not None and final.state == "failed" and "stopped 3 times" in (final.error or "")
     assert jobs.uploads(job_id) == []
+
+
+def test_a_stopped_worker_gives_its_job_back_and_the_next_resumes_after_the_finished_file(
+    tmp_path: Path,
+) -> None:
+    """Real ingestion into a real store: worker 1 finishes the first file, is stopped in the second, and the
+    job goes back to the queue; worker 2 skips the first file and ingests the second whole."""
+    container = build_shared(Settings(data_dir=tmp_path / "data"))
+    assert container.storage is not None
+    jobs, work = container.storage.jobs, stored_upload_work(container.ingest)
+    files = [("first.txt", big_text("delta", 6)), ("second.txt", big_text("echo", 260))]
+    progress = {
+        "files": [{"name": n, "state": "queued", "chunks": 0, "chunks_total": None} for n, _ in files]
+    }
+    job_id = jobs.submit("first.txt (+1 more)", files, OPTIONS, progress).id
+
+    first = Worker(jobs, work)
+    runner = threading.Thread(target=first.run_one)
+    runner.start()
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        seen = jobs.get(job_id).progress.get("files", [{}, {}])  # type: ignore[union-attr]
+        if seen[1].get("chunks", 0) > 0:
+            break
+        time.sleep(0.1)
+    assert seen[0]["state"] == "done" and seen[1]["state"] == "running", seen
+    first.stop()
+    runner.join(120)
+    given_back = jobs.get(job_id)
+    assert given_back is not None and given_back.state == "queued", given_back
+    assert [n for n, _ in jobs.uploads(job_id)] == ["first.txt", "second.txt"], "the bytes stay"
+
+    assert Worker(jobs, work).run_one()
+    final = jobs.get(job_id)
+    assert final is not None and final.state == "done", final
+    report = {item["filename"]: item for item in (final.result or {})["ingested"]}
+    assert sorted(report) == ["first.txt", "second.txt"], "each file reported once"
+    by_source = container.ingest.list_documents()
+    chunks = {d.source: d.chunks for d in by_source}
+    assert chunks["first.txt"] == report["first.txt"]["chunks_added"] > 0
+    assert chunks["second.txt"] == report["second.txt"]["chunks_added"] > 64, "the second file, whole"
