@@ -117,6 +117,7 @@ def test_a_worker_that_stops_gives_its_job_back_and_a_job_that_kills_workers_is_
     assert jobs.uploads(job_id) == []
 
 
+@pytest.mark.slow  # embeds some 140 chunks
 def test_a_stopped_worker_gives_its_job_back_and_the_next_resumes_after_the_finished_file(
     tmp_path: Path,
 ) -> None:
