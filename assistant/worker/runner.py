@@ -12,6 +12,7 @@ import logging
 import os
 import socket
 import threading
+import time
 import uuid
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
@@ -26,6 +27,8 @@ if TYPE_CHECKING:
     from assistant.server.ingest_jobs import StoredWork
 
 log = logging.getLogger(__name__)
+KEEP_SECONDS = 3600.0  # finished jobs stay listed this long, as in the in-memory queue
+PRUNE_EVERY = 60.0
 
 
 def worker_name() -> str:
@@ -68,9 +71,13 @@ class Worker:
         self.stopping.set()
 
     def run(self) -> None:
+        pruned = 0.0
         while not self.stopping.is_set():
             try:
                 took = self.run_one()
+                if not took and time.monotonic() - pruned > PRUNE_EVERY:  # idle: forget old finished jobs
+                    self.jobs.prune(KEEP_SECONDS)
+                    pruned = time.monotonic()
             except SQLAlchemyError as exc:  # the database is away: wait and ask again
                 log.warning("worker %s: the job queue is unreachable: %s", self.name, exc)
                 took = False
