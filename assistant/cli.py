@@ -485,12 +485,10 @@ def worker(
         int, typer.Option(min=1, max=32, help="Jobs taken at the same time (one thread each).")
     ] = 1,
 ) -> None:
-    """Take ingestion jobs from the queue in the database (RAG_DATABASE_URL) until stopped.
-
-    Run as many as you like, on any host that reaches the database and the Chroma server; set
-    RAG_INGEST_IN_PROCESS=false on the app replicas so they leave the ingesting to the workers. SIGTERM or
-    Ctrl-C gives a running job back to the queue at its next safe point; a worker killed outright loses it to
-    another when its lease runs out (RAG_JOB_LEASE_SECONDS)."""
+    """Take ingestion jobs from the queue in the database until stopped (docs/deployment.md)."""
+    # As many as you like, on any host that reaches the database and the Chroma server; the replicas then
+    # run with RAG_INGEST_IN_PROCESS=false. SIGTERM or Ctrl-C gives a running job back to the queue at its
+    # next safe point; a worker killed outright loses it to another when its lease runs out.
     import signal
     import threading
 
