@@ -15,7 +15,7 @@ LLAMA_VERSION ?= 0.3.36
 $(foreach setting,$(shell $(PYTHON) -m assistant.offline),$(eval export $(setting)))
 
 .PHONY: help install install-local browser postgres strace ocr run ingest test test-fast lint eval eval-corpus \
-	suite-corpus fit-answerer bench clean
+	suite-corpus fit-answerer bench fleet clean
 
 help:
 	@echo "make run      install, ingest seeds/ if the store is empty, serve UI + API on http://127.0.0.1:7860"
@@ -23,6 +23,7 @@ help:
 	@echo "make test-fast  the suite without slow, browser and llm tests (a fresh clone, a few minutes)"
 	@echo "make eval     answer quality on the seven dev sets, with the naive baseline and leave-one-corpus-out"
 	@echo "make bench    ingestion/query/start-up benchmarks (see docs/benchmarks.md)"
+	@echo "make fleet    PostgreSQL, Chroma, two replicas and two workers on 127.0.0.1 (docs/deployment.md)"
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -181,6 +182,11 @@ fit-answerer: install eval-corpus
 
 bench: install
 	$(PY) benchmarks/run_all.py
+
+# A fleet on 127.0.0.1: PostgreSQL, a Chroma server, two replicas (ports 7861, 7862), two workers; Ctrl-C
+# stops them all. Data in .fleet/ (docs/deployment.md).
+fleet: install postgres
+	$(PY) scripts/fleet.py
 
 clean:
 	rm -rf $(VENV) data reports test-artifacts

@@ -491,5 +491,39 @@ def main() -> None:
     app()
 
 
+@app.command()
+def worker(
+    threads: Annotated[
+        int, typer.Option(min=1, max=32, help="Jobs taken at the same time (one thread each).")
+    ] = 1,
+) -> None:
+    """Take ingestion jobs from the queue in the database until stopped (docs/deployment.md)."""
+    # As many as you like, on any host that reaches the database and the Chroma server; the replicas then
+    # run with RAG_INGEST_IN_PROCESS=false. SIGTERM or Ctrl-C gives a running job back to the queue at its
+    # next safe point; a worker killed outright loses it to another when its lease runs out.
+    import signal
+    import threading
+
+    from assistant.server.ingest_jobs import stored_upload_work
+    from assistant.worker import WorkerPool
+
+    c = _components(_settings())
+    if c.storage is None:
+        _fail(RuntimeError("no database configured: a worker takes its jobs from RAG_DATABASE_URL"), 2, True)
+    pool = WorkerPool(c.storage.jobs, stored_upload_work(c.ingest), threads)
+    stopped = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stopped.set())
+    pool.start()
+    names = ", ".join(w.name for w in pool.workers)
+    console.print(
+        f"worker {names} taking jobs from {c.storage.database.label}", markup=False, highlight=False
+    )
+    while not stopped.wait(1.0):  # signals are handled between waits
+        pass
+    console.print("stopping: a running job goes back to the queue", markup=False, highlight=False)
+    pool.stop(wait=True)
+
+
 if __name__ == "__main__":
     main()

@@ -164,6 +164,18 @@ class Settings(BaseSettings):
     ingest_queue: int = Field(
         16, ge=1, description="Most uploads waiting to be ingested; more are refused (503, Retry-After)."
     )
+    ingest_in_process: bool = Field(
+        True,
+        description="Each app process also takes queued ingestion jobs (RAG_INGEST_WORKERS threads); false "
+        "when `assistant worker` processes do it (docs/deployment.md).",
+    )
+    job_lease_seconds: float = Field(
+        30.0,
+        ge=2,
+        le=3600,
+        description="How long a worker's hold on a job lasts without renewal: a worker killed mid-job loses "
+        "the job to another this long after.",
+    )
     model_id: str = Field("grounded-assistant", description="Model id the API announces.")
 
     @model_validator(mode="before")

@@ -5,17 +5,9 @@ Every test runs against both; without PostgreSQL installed its half is skipped, 
 from __future__ import annotations
 
 import hashlib
-import itertools
-import os
-import shutil
-import signal
-import subprocess
-import tempfile
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from alembic import command
@@ -31,7 +23,7 @@ from assistant.settings import Settings
 from assistant.storage import Database, Passwords, Storage
 from assistant.storage.db import alembic_config
 from assistant.storage.models import Base
-from tests.conftest import free_port
+from tests.conftest import PostgresServer
 
 TABLES = {
     "users",
@@ -42,110 +34,10 @@ TABLES = {
     "conversations",
     "messages",
     "sessions",
+    "ingest_jobs",
+    "ingest_uploads",
 }
 CHEAP_ARGON2 = PasswordHash((Argon2Hasher(time_cost=1, memory_cost=8 * 1024, parallelism=1),))
-
-
-# --- a throwaway PostgreSQL cluster for the session
-
-
-def _pg_bin() -> Path | None:
-    found = sorted(
-        Path("/usr/lib/postgresql").glob("*/bin/postgres"), key=lambda p: int(p.parent.parent.name)
-    )
-    return found[-1].parent if found else None
-
-
-def _as_postgres() -> dict[str, Any]:
-    """initdb and postgres refuse to run as root: as root, they run as Debian's `postgres` user (set by
-    Popen itself, not a runuser wrapper, so the server gets our signals directly)."""
-    if os.geteuid() != 0:
-        return {}
-    return {"user": "postgres", "group": "postgres", "extra_groups": []}
-
-
-class PostgresServer:
-    def __init__(self, port: int) -> None:
-        self.port = port
-        self._names = itertools.count()
-        self.admin = create_engine(self.url("postgres"), isolation_level="AUTOCOMMIT")
-
-    def url(self, database: str) -> str:
-        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{database}"
-
-    def new_database(self) -> str:
-        """An empty database of its own for one test."""
-        name = f"t{os.getpid()}_{next(self._names)}"
-        with self.admin.connect() as connection:
-            connection.execute(text(f'CREATE DATABASE "{name}" TEMPLATE template0'))
-        return self.url(name)
-
-
-@pytest.fixture(scope="session")
-def postgres() -> Iterator[PostgresServer]:
-    pg_bin = _pg_bin()
-    if pg_bin is None:
-        pytest.skip("Debian's postgresql is not installed (`make postgres`): PostgreSQL half skipped")
-    started = time.perf_counter()
-    # not under pytest's basetemp: that folder is root's (0700), and the server runs as `postgres`
-    root = Path(tempfile.mkdtemp(prefix="assistant-pg-"))
-    process: subprocess.Popen[bytes] | None = None
-    server: PostgresServer | None = None
-    try:
-        if os.geteuid() == 0:
-            shutil.chown(root, "postgres", "postgres")
-        data, port = root / "data", free_port()
-        initdb = [str(pg_bin / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust", "-E", "UTF8"]
-        subprocess.run(
-            [*initdb, "--locale=C", "--no-sync", "--no-instructions"],
-            check=True,
-            capture_output=True,
-            cwd=root,
-            **_as_postgres(),
-        )
-        serve = [
-            str(pg_bin / "postgres"),
-            "-D",
-            str(data),
-            "-h",
-            "127.0.0.1",
-            "-p",
-            str(port),
-            "-k",
-            str(root),
-        ]
-        # a throwaway cluster: no durability wanted, speed is
-        fast = ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
-        with (root / "server.log").open("wb") as log:
-            process = subprocess.Popen(
-                [*serve, *fast], stdout=log, stderr=subprocess.STDOUT, cwd=root, **_as_postgres()
-            )
-        server = PostgresServer(port)
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with server.admin.connect() as connection:
-                    connection.execute(text("SELECT 1"))
-                break
-            except Exception:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(
-                        "PostgreSQL did not start: " + (root / "server.log").read_text()[-2000:]
-                    ) from None
-                time.sleep(0.1)
-        print(f"\nPostgreSQL {pg_bin.parent.name} up on port {port} in {time.perf_counter() - started:.2f}s")
-        yield server
-    finally:
-        if server is not None:
-            server.admin.dispose()
-        if process is not None:
-            process.send_signal(signal.SIGINT)  # fast shutdown: open sessions are ended, not waited for
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        shutil.rmtree(root, ignore_errors=True)
 
 
 # --- one empty database per test, on each backend
@@ -225,7 +117,7 @@ def test_migrations_create_the_schema_from_empty_and_match_the_models(db_url: st
         assert db.current_revision() is None
         db.migrate()
         assert _tables(db_url) == TABLES | {"alembic_version"}
-        assert db.current_revision() == "0002"
+        assert db.current_revision() == "0003"
         db.migrate()  # idempotent, also from another process's Database
         other = Database(db_url)
         other.migrate()

@@ -11,6 +11,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
+from starlette.concurrency import run_in_threadpool
 from starlette.routing import Route
 
 from assistant.access.gate import Gate
@@ -27,6 +28,7 @@ from assistant.server.guards import (
     SecurityHeadersMiddleware,
     TrustedHostMiddleware,
 )
+from assistant.server.ingest_jobs import stored_upload_work
 from assistant.server.middleware import GateMiddleware
 from assistant.server.routers import (
     admin,
@@ -41,6 +43,7 @@ from assistant.server.routers import (
 )
 from assistant.server.timing import RequestMetricsMiddleware
 from assistant.settings import Settings
+from assistant.worker import WorkerPool
 
 log = logging.getLogger(__name__)
 
@@ -82,12 +85,19 @@ def create_api(container: Container) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        if container.storage is not None:
-            container.storage.database.migrate()  # users, collections, conversations: schema up to date
+        storage, settings = container.storage, container.settings
+        if storage is not None:
+            storage.database.migrate()  # users, collections, conversations: schema up to date
         # load the embedding model off the request path, without delaying start-up
         threading.Thread(target=lambda: container.embeddings.dimension, daemon=True).start()
+        workers = None
+        if storage is not None and settings.ingest_in_process:  # the single-machine default: no worker to run
+            work = stored_upload_work(container.ingest)
+            workers = WorkerPool(storage.jobs, work, settings.ingest_workers).start()
         async with mcp.running():
             yield
+        if workers is not None:  # a running job goes back to the queue, resumed by the next worker
+            await run_in_threadpool(workers.stop, True, 30.0)
 
     app = AssistantAPI(
         title="Grounded assistant",

@@ -20,6 +20,7 @@ from assistant.storage.conversations import (
 )
 from assistant.storage.credentials import Passwords
 from assistant.storage.db import Database, database_url
+from assistant.storage.jobs import JobQueueService, JobRecord
 from assistant.storage.sessions import SessionInfo, SessionService
 from assistant.storage.users import NewKey, UserInfo, UserService
 
@@ -33,6 +34,8 @@ __all__ = [
     "ConversationInfo",
     "ConversationService",
     "Database",
+    "JobQueueService",
+    "JobRecord",
     "MessageRecord",
     "NewKey",
     "Owner",
@@ -53,20 +56,24 @@ class Storage:
     collections: CollectionService
     conversations: ConversationService
     sessions: SessionService
+    jobs: JobQueueService
 
     @classmethod
-    def open(cls, database: Database, passwords: Passwords | None = None) -> Storage:
+    def open(
+        cls, database: Database, passwords: Passwords | None = None, lease_seconds: float = 30.0
+    ) -> Storage:
         return cls(
             database,
             UserService(database, passwords),
             CollectionService(database),
             ConversationService(database),
             SessionService(database),
+            JobQueueService(database, lease_seconds),
         )
 
     @classmethod
     def from_settings(cls, settings: Settings, **options: Any) -> Storage:
-        return cls.open(Database.from_settings(settings, **options))
+        return cls.open(Database.from_settings(settings, **options), lease_seconds=settings.job_lease_seconds)
 
     def close(self) -> None:
         self.database.dispose()

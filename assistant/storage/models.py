@@ -10,7 +10,17 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Integer, MetaData, String, Text, TypeDecorator
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+)
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -187,3 +197,41 @@ class BrowserSession(Base):
     key_tag: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class IngestJob(Base):
+    """An ingestion job of the durable queue (`POST /api/documents?wait=false`): any replica reads it, any
+    worker takes it. `progress` is the job's snapshot as the API shows it (files, counters), written by the
+    worker that holds the lease; `cancel_requested` is written by whoever cancels, read by that worker."""
+
+    __tablename__ = "ingest_jobs"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(300))
+    # queued, running, done, failed, cancelled (vectorstore.jobs.JobState)
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    cancel_requested: Mapped[bool] = mapped_column(default=False)
+    # {"replace": bool, "collection": str, "limit": int}: how the upload asked to be ingested
+    options: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    progress: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # the UploadResult once the job ended (done, or failed for some of its files)
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    error: Mapped[str | None] = mapped_column(Text)
+    # the worker holding the job, until when: a worker that stops renewing it (kill -9) loses it to another
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(index=True)
+    attempts: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    started_at: Mapped[datetime | None] = mapped_column()
+    finished_at: Mapped[datetime | None] = mapped_column()
+
+
+class IngestUpload(Base):
+    """An uploaded file's bytes, kept where every worker can read them until its job ends."""
+
+    __tablename__ = "ingest_uploads"
+
+    job_id: Mapped[str] = mapped_column(ForeignKey("ingest_jobs.id", ondelete="CASCADE"), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(255))
+    data: Mapped[bytes] = mapped_column(LargeBinary)

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -31,10 +32,11 @@ from assistant.server.deps import (
     StorageDep,
     require_api_key,
 )
-from assistant.server.errors import as_assistant_error, error_responses
-from assistant.server.routers.jobs import job_info
+from assistant.server.errors import error_responses
+from assistant.server.ingest_jobs import ingest_uploads
+from assistant.server.routers.jobs import job_info, record_info
 from assistant.server.schemas import DeleteResult, DocumentList, IngestedFile, JobInfo, UploadResult
-from assistant.storage import Storage
+from assistant.storage import JobRecord, Storage
 from assistant.storage.users import check_name
 from vectorstore.ingest import (
     DEFAULT_COLLECTION,
@@ -43,7 +45,7 @@ from vectorstore.ingest import (
     IngestService,
     safe_upload_name,
 )
-from vectorstore.jobs import IngestQueue, Job, JobCancelled
+from vectorstore.jobs import FileProgress, IngestQueue, Job, JobCancelled, QueueFullError
 from vectorstore.loaders import SUPPORTED_SUFFIXES
 
 log = logging.getLogger(__name__)
@@ -110,7 +112,7 @@ async def upload_documents(
         target = collection
     if not wait:
         uploads = [await read_upload(upload, limit, settings.max_upload_mb) for upload in files]
-        return await start_upload_job(queue, ingest, uploads, limit, replace, target)
+        return await start_upload_job(queue, storage, ingest, uploads, limit, replace, target)
     into: dict[str, Any] = {"collection": collection} if collection is not None else {}
     ingested = []
     for upload in files:
@@ -165,61 +167,48 @@ async def read_upload(upload: UploadFile, limit: int, limit_mb: float) -> tuple[
 
 async def start_upload_job(
     queue: IngestQueue,
+    storage: Storage | None,
     ingest: IngestService,
     uploads: list[tuple[str, bytes]],
     limit: int,
     replace: bool,
     collection: str,
 ) -> JSONResponse:
-    """Queues the uploads as one job and answers 202 with it; a name taken is 409 now, not a failed job."""
+    """Queues the uploads as one job and answers 202 with it; a name taken is 409 now, not a failed job.
+    The job goes to the durable queue in the database, where any worker takes it and any replica answers for
+    it; without a database, to this process's own queue."""
     if not replace:
         for name, _ in uploads:
             if await run_in_threadpool(ingest.has_document, name):
                 raise DocumentExistsError(name)
     names = [name for name, _ in uploads]
     label = names[0] + (f" (+{len(names) - 1} more)" if len(names) > 1 else "")
-    job = queue.submit_job(  # QueueFullError: 503 + Retry-After
-        label,
-        lambda job: ingest_uploads(job, ingest, uploads, limit, replace, collection),
-        files=names,
-    )
-    info = job_info(job)
+    if storage is None:
+        job = queue.submit_job(  # QueueFullError: 503 + Retry-After
+            label,
+            lambda job: ingest_uploads(job, ingest, uploads, limit, replace, collection),
+            files=names,
+        )
+        info = job_info(job)
+    else:
+        options = {"replace": replace, "collection": collection, "limit": limit}
+        info = record_info(await run_in_threadpool(submit_stored, storage, queue, label, uploads, options))
     return JSONResponse(info.model_dump(mode="json"), status_code=202, headers={"Location": info.links.job})
 
 
-def ingest_uploads(
-    job: Job[UploadResult],
-    ingest: IngestService,
+def submit_stored(
+    storage: Storage,
+    queue: IngestQueue,
+    label: str,
     uploads: list[tuple[str, bytes]],
-    limit: int,
-    replace: bool,
-    collection: str,
-) -> UploadResult:
-    """The job's work, in a worker: each file in turn, its progress and failure recorded on the job. A file
-    that fails does not stop the others (the job ends `failed`, naming it); a cancel stops at a batch."""
-    ingested = []
-    for index, (name, data) in enumerate(uploads):
-        job.check_cancelled()
-        job.file_started(index)
-        try:
-            report = ingest.add_upload(
-                name, data, limit, replace=replace, collection=collection, **job.hooks(index)
-            )
-        except JobCancelled:
-            raise
-        except Exception as exc:
-            known = as_assistant_error(exc)
-            if known is None:
-                log.error("background upload of %s failed (job %s)", name, job.id, exc_info=exc)
-            message = known.message if known else "internal error; the details are in the server log"
-            job.file_finished(index, "failed", message)
-            continue
-        if report.skipped:
-            job.file_finished(index, "failed", f"'{name}' could not be ingested: {report.skipped[0].reason}")
-            continue
-        job.file_finished(index, "done")
-        ingested.append(IngestedFile(filename=name, **report.as_dict()))
-    return UploadResult(ingested=ingested)
+    options: dict[str, Any],
+) -> JobRecord:
+    """The job and its uploads stored; QueueFullError (503) when the queue's bound of waiting jobs is met."""
+    if storage.jobs.waiting() >= queue.capacity:
+        raise QueueFullError(queue.capacity)
+    names = [name for name, _ in uploads]
+    progress = Job(label, Future(), [FileProgress(name) for name in names]).snapshot()
+    return storage.jobs.submit(label, uploads, options, progress)
 
 
 def ensure_collection(storage: Storage | None, name: str) -> None:
