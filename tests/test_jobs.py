@@ -250,7 +250,8 @@ def test_a_background_upload_is_checked_before_the_202(jobs_server: tuple[Server
 
 
 def test_a_queued_job_never_starts_and_finished_jobs_are_kept_for_a_bounded_count() -> None:
-    from vectorstore.jobs import IngestQueue, JobCancelled, QueueFullError
+    from vectorstore.errors import JobCancelled, QueueFullError
+    from vectorstore.jobs import IngestQueue
 
     queue = IngestQueue(workers=1, capacity=1, keep=2)
     release, ran = threading.Event(), []

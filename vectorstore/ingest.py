@@ -21,9 +21,9 @@ from tqdm import tqdm
 from vectorstore.chunking import LAYOUT_VERSION, Chunk, Chunker
 from vectorstore.document import StructuredText, display_title
 from vectorstore.embeddings import LazyEmbeddings
-from vectorstore.jobs import JobCancelled
+from vectorstore.errors import DocumentExistsError, JobCancelled, LoadError, UnknownDocumentError, UploadError
 from vectorstore.keyword import KeywordIndex
-from vectorstore.loaders import SUPPORTED_SUFFIXES, LoadError, is_supported
+from vectorstore.loaders import SUPPORTED_SUFFIXES, is_supported
 from vectorstore.locking import ProcessLock, data_dir_write_lock
 from vectorstore.sandbox import ParserSandbox
 from vectorstore.store import ChunkStore
@@ -40,25 +40,6 @@ PENDING_SHA = "pending"
 
 # The collection (named document set) a chunk belongs to when none is given: its `collection` metadata.
 DEFAULT_COLLECTION = "default"
-
-
-class UploadError(ValueError):
-    """An upload refused before anything was written; the message is for the user."""
-
-
-class DocumentExistsError(UploadError):
-    """An upload named like a document already in the store (an upload, or a file from an ingested folder).
-
-    Nothing was written. Adapters answer 409 and let the caller retry with `replace=True`.
-    """
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        super().__init__(f"a document named '{name}' already exists; pass replace=true to replace it")
-
-
-class UnknownDocumentError(KeyError):
-    pass
 
 
 @dataclass

@@ -39,6 +39,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
 
+from vectorstore.errors import ExportError
+
 log = logging.getLogger(__name__)
 
 Variant = Literal["fp32", "int8"]
@@ -56,10 +58,6 @@ _SOURCE_FILES = (
     "model.safetensors",
     "pytorch_model.bin",
 )
-
-
-class ExportError(RuntimeError):
-    """The local model cannot be exported; the message says why."""
 
 
 def default_cache_dir() -> Path:

@@ -17,19 +17,12 @@ import httpx
 from chromadb.config import Settings as ChromaSettings
 
 from vectorstore.chunking import Chunk, with_context
+from vectorstore.errors import EmbeddingMismatchError, StoreUnavailableError
 from vectorstore.locking import ProcessLock
 
 log = logging.getLogger(__name__)
 
 REINDEX_COMMAND = "assistant ingest --reindex"
-
-
-class EmbeddingMismatchError(RuntimeError):
-    """The collection was built with another embedding model: mixing vector spaces gives garbage."""
-
-
-class StoreUnavailableError(RuntimeError):
-    """The Chroma server cannot be reached."""
 
 
 def open_client(data_dir: Path, host: str | None = None, port: int = 8000) -> chromadb.ClientAPI:

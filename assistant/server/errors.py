@@ -25,11 +25,17 @@ from assistant.errors import (
 )
 from assistant.server.error_shape import ErrorResponse, error_body, render
 from assistant.server.guards import request_id_of
-from vectorstore.ingest import DocumentExistsError, UnknownDocumentError, UploadError
-from vectorstore.jobs import QueueFullError
-from vectorstore.loaders import SUPPORTED_SUFFIXES, LoadError
-from vectorstore.locking import DataDirBusyError
-from vectorstore.store import EmbeddingMismatchError, StoreUnavailableError
+from vectorstore.errors import (
+    DataDirBusyError,
+    DocumentExistsError,
+    EmbeddingMismatchError,
+    LoadError,
+    QueueFullError,
+    StoreUnavailableError,
+    UnknownDocumentError,
+    UploadError,
+)
+from vectorstore.loaders import SUPPORTED_SUFFIXES
 
 log = logging.getLogger(__name__)
 

@@ -37,14 +37,14 @@ from assistant.server.routers.jobs import job_info
 from assistant.server.schemas import DeleteResult, DocumentList, IngestedFile, JobInfo, UploadResult
 from assistant.storage import Storage
 from assistant.storage.users import check_name
+from vectorstore.errors import DocumentExistsError, JobCancelled
 from vectorstore.ingest import (
     DEFAULT_COLLECTION,
-    DocumentExistsError,
     IngestReport,
     IngestService,
     safe_upload_name,
 )
-from vectorstore.jobs import IngestQueue, Job, JobCancelled
+from vectorstore.jobs import IngestQueue, Job
 from vectorstore.loaders import SUPPORTED_SUFFIXES
 
 log = logging.getLogger(__name__)
