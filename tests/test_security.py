@@ -21,6 +21,7 @@ from langchain_core.runnables import RunnableLambda
 
 from assistant.access import Gate
 from assistant.access.sessions import COOKIE
+from assistant.answering.chain import Prepared, Request
 from assistant.answering.service import Answer, ChatService, Done, TextDelta
 from assistant.answering.support import SentenceSupport
 from assistant.container import Container, build_chat, build_container
@@ -34,7 +35,8 @@ from assistant.ui import chat as ui
 from assistant.ui import documents as ui_documents
 from assistant.ui import sources as ui_sources
 from tests.conftest import Server, free_port, serving_copy
-from vectorstore.ingest import DocumentExistsError, IngestReport
+from vectorstore.errors import DocumentExistsError
+from vectorstore.ingest import IngestReport
 from vectorstore.jobs import IngestQueue
 
 KEY = "s3cret-key-one"
@@ -269,9 +271,9 @@ def test_replace_over_http_on_the_real_app(locked: Server) -> None:
 def _recording_service(limits: Limits) -> tuple[ChatService, list[Any]]:
     seen: list[Any] = []
 
-    def prepare(inputs: dict[str, Any]) -> dict[str, Any]:
-        seen.append(inputs)
-        return {"query": inputs["question"], "passages": []}
+    def prepare(request: Request) -> Prepared:
+        seen.append(request)
+        return Prepared(request, request.question)
 
     service = ChatService(
         prepare=RunnableLambda(prepare),
