@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -165,19 +164,6 @@ def test_gradio_client_drives_the_ui_chat_endpoint(server: Server) -> None:
 
 
 # -- auth and limits ------------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def locked_server(seeded_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    with serving_copy(
-        seeded_dir,
-        tmp_path_factory.mktemp("locked"),
-        RAG_API_KEYS="key-one, key-two",
-        RAG_MAX_MESSAGE_CHARS="200",
-        RAG_MAX_HISTORY_TURNS="2",
-        RAG_MAX_UPLOAD_MB="0.001",
-    ) as srv:
-        yield srv
-
-
 def test_api_keys_are_required_when_configured(locked_server: Server) -> None:
     url = locked_server.url
     for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "key-one"}):
