@@ -20,6 +20,7 @@ from rich.table import Table
 from assistant.datadir import private_umask
 from assistant.offline import offline_environment
 from assistant.settings import Settings
+from vectorstore.errors import ProviderError
 
 if TYPE_CHECKING:
     from assistant.container import Container
@@ -74,7 +75,6 @@ def _expected(exc: BaseException) -> bool:
     """An error raised on purpose, its message written for the user (an AssistantError, or a lower layer's
     error the API maps to one, or a provider misconfiguration): its one line says everything."""
     from assistant.server.errors import as_assistant_error
-    from vectorstore.embeddings import ProviderError
 
     return isinstance(exc, ProviderError) or as_assistant_error(exc) is not None
 

@@ -11,11 +11,16 @@ from assistant.errors import (
     ServiceUnavailableError,
     UnreadableFileError,
 )
-from vectorstore.ingest import DocumentExistsError, UnknownDocumentError, UploadError
-from vectorstore.jobs import QueueFullError
-from vectorstore.loaders import LoadError
-from vectorstore.locking import DataDirBusyError
-from vectorstore.store import EmbeddingMismatchError, StoreUnavailableError
+from vectorstore.errors import (
+    DataDirBusyError,
+    DocumentExistsError,
+    EmbeddingMismatchError,
+    LoadError,
+    QueueFullError,
+    StoreUnavailableError,
+    UnknownDocumentError,
+    UploadError,
+)
 
 # Errors raised below the assistant (vectorstore), mapped by class. The first matching class wins.
 FOREIGN_ERRORS: list[tuple[type[Exception], type[AssistantError], str]] = [

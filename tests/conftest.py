@@ -383,3 +383,23 @@ def postgres() -> Iterator[PostgresServer]:
                 process.kill()
                 process.wait()
         shutil.rmtree(root, ignore_errors=True)
+
+
+# The keys of `locked_server`: tests/test_api.py uses the first two, tests/test_security.py its own KEY.
+LOCKED_KEYS = ("key-one", "key-two", "s3cret-key-one")
+
+
+@pytest.fixture(scope="session")
+def locked_server(seeded_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """The real app with API keys and small limits (a 200-character message, two earlier turns, uploads of
+    1 KB), one a session for every module that tests the gate and the limits over HTTP. Its users may add
+    small documents; none deletes a seed."""
+    with serving_copy(
+        seeded_dir,
+        tmp_path_factory.mktemp("locked"),
+        RAG_API_KEYS=", ".join(LOCKED_KEYS),
+        RAG_MAX_MESSAGE_CHARS="200",
+        RAG_MAX_HISTORY_TURNS="2",
+        RAG_MAX_UPLOAD_MB="0.001",
+    ) as srv:
+        yield srv

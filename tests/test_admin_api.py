@@ -116,6 +116,7 @@ def error_of(r: httpx.Response) -> dict[str, Any]:
 
 
 # -- users ---------------------------------------------------------------------------------------------------
+@pytest.mark.slow  # a server process of its own (`admin`, with a user database)
 def test_an_admin_adds_a_user_whose_key_answers_on_api_chat(admin: Admin) -> None:
     made = new_user(admin, "eve")
     assert made["api_key"].startswith("ga_")
@@ -138,6 +139,7 @@ def test_an_admin_adds_a_user_whose_key_answers_on_api_chat(admin: Admin) -> Non
         assert eve.get("/api/admin/users").status_code == 403, "a member, not an admin"
 
 
+@pytest.mark.slow  # a server process of its own (`admin`, with a user database)
 def test_rotating_a_key_turns_the_old_one_away_and_the_new_one_in(admin: Admin) -> None:
     old = new_user(admin, "fay")["api_key"]
     with admin.client(old) as fay:
@@ -154,6 +156,7 @@ def test_rotating_a_key_turns_the_old_one_away_and_the_new_one_in(admin: Admin) 
         assert fay.get("/api/conversations").status_code == 200
 
 
+@pytest.mark.slow  # a server process of its own (`admin`, with a user database)
 def test_an_admin_made_with_the_api_may_use_the_admin_api(admin: Admin) -> None:
     key = new_user(admin, "gus", admin=True)["api_key"]
     with admin.client(key) as gus:
@@ -166,6 +169,7 @@ def test_an_admin_made_with_the_api_may_use_the_admin_api(admin: Admin) -> None:
         }
 
 
+@pytest.mark.slow  # a server process of its own (`admin`, with a user database)
 def test_a_password_set_by_an_admin_signs_in_and_removing_it_stops_that(admin: Admin) -> None:
     new_user(admin, "hal")
     with admin.admin() as ada:
@@ -186,6 +190,7 @@ def test_a_password_set_by_an_admin_signs_in_and_removing_it_stops_that(admin: A
         )
 
 
+@pytest.mark.slow  # a server process of its own (`admin`, with a user database)
 def test_a_removed_user_is_gone_with_their_key(admin: Admin) -> None:
     key = new_user(admin, "ivy")["api_key"]
     with admin.admin() as ada:
@@ -199,6 +204,7 @@ def test_a_removed_user_is_gone_with_their_key(admin: Admin) -> None:
 
 
 # -- collections ---------------------------------------------------------------------------------------------
+@pytest.mark.slow  # a server process of its own (`admin`, with a user database)
 def test_grant_and_revoke_change_what_a_member_lists_and_may_ask(admin: Admin) -> None:
     key = new_user(admin, "jon")["api_key"]
     ensure_moon(admin)
@@ -227,6 +233,7 @@ def test_grant_and_revoke_change_what_a_member_lists_and_may_ask(admin: Admin) -
 
 
 # -- refusals ------------------------------------------------------------------------------------------------
+@pytest.mark.slow  # a server process of its own (`admin`, with a user database)
 def test_a_member_gets_403_on_every_admin_route_and_nothing_changes(admin: Admin) -> None:
     key = new_user(admin, "kim")["api_key"]
     with admin.client(key) as kim:
@@ -243,6 +250,7 @@ def test_a_member_gets_403_on_every_admin_route_and_nothing_changes(admin: Admin
         assert r.status_code == 303, "ada's password is untouched"
 
 
+@pytest.mark.slow  # a server process of its own (`admin`, with a user database)
 def test_no_key_is_401_on_every_admin_route(admin: Admin) -> None:
     with admin.client() as anyone:
         for method, path, body in ADMIN_ROUTES:
@@ -250,6 +258,7 @@ def test_no_key_is_401_on_every_admin_route(admin: Admin) -> None:
             assert r.status_code == 401, (method, path, r.text)
 
 
+@pytest.mark.slow  # a server process of its own (`admin`, with a user database)
 def test_a_duplicate_is_409_an_unknown_404_and_a_bad_name_400(admin: Admin) -> None:
     new_user(admin, "lou")
     ensure_moon(admin)
@@ -283,6 +292,7 @@ def test_a_duplicate_is_409_an_unknown_404_and_a_bad_name_400(admin: Admin) -> N
 
 
 # -- last: what the answers above (and these) left out -------------------------------------------------------
+@pytest.mark.slow  # a server process of its own (`admin`, with a user database)
 def test_no_answer_carries_a_password_hash_or_a_stored_key_hash(admin: Admin) -> None:
     new_user(admin, "ned", password="ned's password", admin=True)
     ensure_moon(admin)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
 from pathlib import Path
 
 import httpx
 import openai
 import pytest
 
+from assistant.server.app import SHUTDOWN_GRACE_SECONDS
 from tests.conftest import Server, serving_copy
 
 QUESTION = "With which country is Russia jointly chairing the Mine Action Centre?"
@@ -163,19 +164,6 @@ def test_gradio_client_drives_the_ui_chat_endpoint(server: Server) -> None:
 
 
 # -- auth and limits ------------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def locked_server(seeded_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    with serving_copy(
-        seeded_dir,
-        tmp_path_factory.mktemp("locked"),
-        RAG_API_KEYS="key-one, key-two",
-        RAG_MAX_MESSAGE_CHARS="200",
-        RAG_MAX_HISTORY_TURNS="2",
-        RAG_MAX_UPLOAD_MB="0.001",
-    ) as srv:
-        yield srv
-
-
 def test_api_keys_are_required_when_configured(locked_server: Server) -> None:
     url = locked_server.url
     for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "key-one"}):
@@ -206,3 +194,18 @@ def test_limits_give_clear_4xx_errors(locked_server: Server) -> None:
     assert "big.txt" not in [
         d["source"] for d in httpx.get(f"{url}/api/documents", headers=auth).json()["documents"]
     ]
+
+
+@pytest.mark.slow  # a server process of its own, stopped on purpose
+def test_the_server_stops_on_sigterm_while_a_ui_session_is_open(seeded_dir: Path, tmp_path: Path) -> None:
+    """An open UI session keeps an event stream that never ends by itself; SIGTERM still stops the server
+    after the grace period for answers in flight, instead of waiting for that stream forever."""
+    from gradio_client import Client
+
+    with serving_copy(seeded_dir, tmp_path) as srv:
+        report, *_ = Client(srv.url + "/", verbose=False).predict([], False, api_name="/upload")
+        assert "Choose one or more files" in report
+        asked = time.monotonic()
+        srv.process.terminate()
+        srv.process.wait(timeout=SHUTDOWN_GRACE_SECONDS + 10)
+        assert time.monotonic() - asked < SHUTDOWN_GRACE_SECONDS + 10

@@ -16,9 +16,14 @@ from assistant.server import create_api
 from assistant.server.deps import get_chat, get_ingest
 from assistant.settings import Settings
 from tests.fakes import CAMBODIA, FakeChat
-from vectorstore.ingest import IngestReport, SkippedFile, UnknownDocumentError, UploadError
-from vectorstore.locking import DataDirBusyError
-from vectorstore.store import EmbeddingMismatchError, StoreUnavailableError
+from vectorstore.errors import (
+    DataDirBusyError,
+    EmbeddingMismatchError,
+    StoreUnavailableError,
+    UnknownDocumentError,
+    UploadError,
+)
+from vectorstore.ingest import IngestReport, SkippedFile
 
 QUESTION = {"message": "With whom?"}
 

@@ -7,11 +7,13 @@ from pathlib import Path
 
 import pytest
 
+from assistant.answering.chain import Request
 from assistant.answering.citations import MarkerFilter, resolve
 from assistant.answering.prompts import REFUSAL
 from assistant.answering.service import Done, TextDelta
 from tests.conftest import SEEDS
 from vectorstore.loaders import load_text
+from vectorstore.metadata import ChunkMeta, StoredMeta
 
 QUESTIONS = [
     "With which country is Russia jointly chairing the Mine Action Centre?",
@@ -169,3 +171,40 @@ def test_an_answer_embeds_its_question_once(components, monkeypatch) -> None:
     monkeypatch.setattr(cls, "embed_query", lambda self, text: calls.append(text) or original(self, text))
     components.chat.answer("Which memorandum concerns teaching Russian in schools in Laos?")
     assert calls == ["Which memorandum concerns teaching Russian in schools in Laos?"]
+
+
+def test_stored_and_retrieved_metadata_keep_to_their_typed_keys(components) -> None:
+    """What the store writes (StoredMeta) and the retriever hands the answerer (ChunkMeta) has exactly the
+    keys the types name: a key outside them would be read by an unchecked string somewhere, and a missing
+    one would cite a passage without its place in the source."""
+    stored = components.store.metadatas()
+    assert stored
+    for meta in stored.values():
+        assert (
+            StoredMeta.__required_keys__
+            <= set(meta)
+            <= StoredMeta.__required_keys__ | StoredMeta.__optional_keys__
+        )
+    question = QUESTIONS[0]
+    passages = components.retriever.retrieve(question, components.embeddings.embed_query(question))
+    assert passages
+    for passage in passages:
+        keys = set(passage.metadata)
+        assert {"id", "score", "similarity", "section"} | ChunkMeta.__required_keys__ <= keys
+        assert keys <= ChunkMeta.__required_keys__ | ChunkMeta.__optional_keys__, keys
+
+
+def test_the_chain_steps_pass_the_request_and_its_passages_along(components) -> None:
+    """`prepare` keeps the request it was given (scope and k included) with the standalone query and the
+    passages; the extractive `generate` writes why it refused into the same object."""
+    request = Request(QUESTIONS[0], k=2, scope={"source": "003_50dedbe65a896504.txt"})
+    prepared = components.chat.prepare.invoke(request)
+    assert prepared.request == request and prepared.query == QUESTIONS[0]
+    assert 1 <= len(prepared.passages) <= 2 + components.retriever.section_leads
+    assert {p.metadata["source"] for p in prepared.passages} == {"003_50dedbe65a896504.txt"}
+    near = components.chat.prepare.invoke(Request(QUESTIONS[0]))
+    answered = "".join(components.chat.generate.stream(near))
+    assert "Cambodia" in answered and near.refusal_reason == ""
+    far = components.chat.prepare.invoke(Request("What is the boiling point of liquid nitrogen?"))
+    assert "".join(components.chat.generate.stream(far)) == ""
+    assert far.refusal_reason, "the refusal says why"

@@ -77,7 +77,7 @@ def test_assistant_ingests_and_answers_through_a_chroma_server(chroma: ChromaSer
 
 
 def test_unreachable_chroma_server_is_a_clear_error(tmp_path: Path) -> None:
-    from vectorstore.store import StoreUnavailableError
+    from vectorstore.errors import StoreUnavailableError
 
     port = free_port()
     with pytest.raises(StoreUnavailableError, match=f"127.0.0.1:{port}"):

@@ -73,11 +73,13 @@ def test_ask_json_has_answer_citations_and_retrieved_passages(fresh_copy: Path) 
     assert [c["n"] for c in body["citations"]] == list(range(1, len(body["citations"]) + 1))
 
 
+@pytest.mark.slow  # a CLI process of its own
 def test_ask_streams_plain_text_with_its_sources(fresh_copy: Path) -> None:
     out = run("ask", "What did Lavrov thank Malaysia for regarding the conflict in Ukraine?", data=fresh_copy)
     assert out.returncode == 0 and "balanced position" in out.stdout and ".txt [" in out.stdout
 
 
+@pytest.mark.slow  # a CLI process of its own
 def test_config_shows_effective_values_with_secrets_masked(tmp_path: Path) -> None:
     out = run(
         "config", data=tmp_path / "data", OPENAI_API_KEY="sk-very-secret", RAG_K="9", RAG_API_KEYS="a,b"
@@ -87,12 +89,14 @@ def test_config_shows_effective_values_with_secrets_masked(tmp_path: Path) -> No
     assert "openai" in out.stdout, "a key switches the auto provider to openai"
 
 
+@pytest.mark.slow  # a CLI process of its own
 def test_unknown_provider_is_a_readable_error(tmp_path: Path) -> None:
     out = run("ask", "hello", data=tmp_path / "data", RAG_LLM_PROVIDER="gpt5000")
     assert out.returncode != 0 and "llm_provider" in (out.stderr + out.stdout)
     assert "Traceback" not in out.stderr
 
 
+@pytest.mark.slow  # a CLI process of its own
 def test_openai_compatible_without_url_names_the_setting(tmp_path: Path) -> None:
     out = run("ask", "hello", data=tmp_path / "data", RAG_LLM_PROVIDER="openai-compatible")
     assert out.returncode == 1 and "RAG_LLM_BASE_URL" in out.stderr and "Traceback" not in out.stderr
@@ -125,6 +129,7 @@ def test_eval_meets_the_floors_and_every_citation_is_an_exact_span(tmp_path: Pat
     assert "refusals by reason" in (reports / "eval.md").read_text()
 
 
+@pytest.mark.slow  # a CLI process of its own
 def test_ask_on_an_empty_store_says_nothing_is_ingested_and_how_to_ingest(tmp_path: Path) -> None:
     out = run("ask", "What is in my documents?", data=tmp_path / "data")
     assert out.returncode == 0, out.stderr

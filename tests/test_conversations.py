@@ -15,6 +15,9 @@ import pytest
 
 from tests.conftest import Server, start_server
 
+# Every test here talks to `world`, a server process of its own (with a user database), or restarts it.
+pytestmark = pytest.mark.slow
+
 FIRST = "What happened during Lavrov's meeting in Vientiane with the Lao minister?"
 FOLLOW_UP = "And what did they sign there?"
 SIGNED = "signed three strategically important bilateral documents"
@@ -249,7 +252,6 @@ def test_each_collection_is_a_model_for_the_openai_api(world: World) -> None:
         assert r.status_code == 404 and r.json()["error"]["code"] == "model_not_found"
 
 
-@pytest.mark.slow
 # -- restart (last: it replaces the server) ------------------------------------------------------------------
 def test_a_restart_keeps_every_conversation(world: World) -> None:
     before: dict[str, Any] = {}
@@ -273,7 +275,6 @@ def test_a_restart_keeps_every_conversation(world: World) -> None:
         assert any(SIGNED in c["text"] for c in follow["citations"]), "the context survived too"
 
 
-@pytest.mark.slow
 # -- the command line ----------------------------------------------------------------------------------------
 def test_cli_ingests_into_a_collection_it_registers_and_moves_a_document_between_collections(
     tmp_path: Path,

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from vectorstore.embeddings import LazyEmbeddings, ProviderError, build_embeddings
-from vectorstore.store import EmbeddingMismatchError
+from vectorstore.embeddings import LazyEmbeddings, build_embeddings
+from vectorstore.errors import EmbeddingMismatchError, ProviderError
 
 SENTENCES = [
     "Russia and Cambodia jointly chair the Mine Action Centre.",

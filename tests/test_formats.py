@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from vectorstore.loaders import LoadError, load_document
+from vectorstore.errors import LoadError
+from vectorstore.loaders import load_document
 
 KEEPER = "The Quellport lighthouse keeper is named Oswin Tarrant and has served there since 1987."
 VAULT = "The storage vault at Brindlecombe holds exactly 4,312 sealed crates of winter barley."

@@ -9,8 +9,9 @@ import pytest
 
 from assistant.settings import Settings
 from tests.conftest import SEEDS, build_shared
+from vectorstore.errors import EmbeddingMismatchError
 from vectorstore.loaders import load_text
-from vectorstore.store import ChunkStore, EmbeddingMismatchError, open_client
+from vectorstore.store import ChunkStore, open_client
 
 
 @pytest.fixture

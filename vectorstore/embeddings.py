@@ -12,16 +12,14 @@ from typing import Any, Literal
 from langchain_core.embeddings import Embeddings
 from pydantic import SecretStr
 
+from vectorstore.errors import ExportError, ProviderError
+
 # How the local model runs. torch: sentence-transformers; onnx: the same weights exported to ONNX (fp32) and
 # run by ONNX Runtime; onnx-int8: that export with int8 weights. Each gives a different embedding id, since
 # their vectors differ slightly: a store built with one must be re-indexed to be searched with another.
 LocalBackend = Literal["torch", "onnx", "onnx-int8"]
 LOCAL_BACKENDS: tuple[str, ...] = ("torch", "onnx", "onnx-int8")
 BUNDLED_MODEL = "all-MiniLM-L6-v2"
-
-
-class ProviderError(RuntimeError):
-    """A provider that cannot be built; the message says what to install or set."""
 
 
 class LazyEmbeddings(Embeddings):
@@ -222,7 +220,7 @@ def _onnx_factory(
 ) -> Callable[[], Embeddings]:
     def build() -> Embeddings:
         quiet_onnxruntime()  # the export loads ONNX Runtime too (its optimizer and quantizer)
-        from vectorstore.onnx_export import ExportError, ensure_exported, model_config
+        from vectorstore.onnx_export import ensure_exported, model_config
 
         path = Path(_local_model_path(model))
         try:

@@ -21,10 +21,11 @@ from tqdm import tqdm
 from vectorstore.chunking import LAYOUT_VERSION, Chunk, Chunker
 from vectorstore.document import StructuredText, display_title
 from vectorstore.embeddings import LazyEmbeddings
-from vectorstore.jobs import JobCancelled
+from vectorstore.errors import DocumentExistsError, JobCancelled, LoadError, UnknownDocumentError, UploadError
 from vectorstore.keyword import KeywordIndex
-from vectorstore.loaders import SUPPORTED_SUFFIXES, LoadError, is_supported
+from vectorstore.loaders import SUPPORTED_SUFFIXES, is_supported
 from vectorstore.locking import ProcessLock, data_dir_write_lock
+from vectorstore.metadata import StoredMeta
 from vectorstore.sandbox import ParserSandbox
 from vectorstore.store import ChunkStore
 
@@ -40,25 +41,6 @@ PENDING_SHA = "pending"
 
 # The collection (named document set) a chunk belongs to when none is given: its `collection` metadata.
 DEFAULT_COLLECTION = "default"
-
-
-class UploadError(ValueError):
-    """An upload refused before anything was written; the message is for the user."""
-
-
-class DocumentExistsError(UploadError):
-    """An upload named like a document already in the store (an upload, or a file from an ingested folder).
-
-    Nothing was written. Adapters answer 409 and let the caller retry with `replace=True`.
-    """
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        super().__init__(f"a document named '{name}' already exists; pass replace=true to replace it")
-
-
-class UnknownDocumentError(KeyError):
-    pass
 
 
 @dataclass
@@ -323,7 +305,7 @@ class IngestService:
     def _ingest_jobs(
         self,
         jobs: list[_FileJob],
-        existing: dict[str, dict[str, dict[str, Any]]],
+        existing: dict[str, dict[str, StoredMeta]],
         report: IngestReport,
         collection: str,
         progress: bool = False,
@@ -360,8 +342,8 @@ class IngestService:
 
     def _remove_missing(
         self,
-        existing: dict[str, dict[str, dict[str, Any]]],
-        gone: Callable[[str, dict[str, Any]], bool],
+        existing: dict[str, dict[str, StoredMeta]],
+        gone: Callable[[str, StoredMeta], bool],
         report: IngestReport,
     ) -> None:
         """Deletes the documents for which `gone(source, metadata of one of its chunks)` holds."""
@@ -374,7 +356,7 @@ class IngestService:
     def _ingest_file(
         self,
         job: _FileJob,
-        existing: dict[str, dict[str, Any]],
+        existing: dict[str, StoredMeta],
         report: IngestReport,
         collection: str = DEFAULT_COLLECTION,
         hooks: _Hooks = NO_HOOKS,
@@ -452,8 +434,8 @@ class IngestService:
             self.store.delete([c.id for c in written])  # new ids: none of them was in the store before
             raise JobCancelled()
 
-    def _by_source(self) -> dict[str, dict[str, dict[str, Any]]]:
-        grouped: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
+    def _by_source(self) -> dict[str, dict[str, StoredMeta]]:
+        grouped: dict[str, dict[str, StoredMeta]] = defaultdict(dict)
         for chunk_id, meta in self.store.metadatas().items():
             grouped[str(meta.get("source", ""))][chunk_id] = meta
         return grouped
@@ -485,7 +467,7 @@ class IngestService:
     @staticmethod
     def _changed_files(
         target: Path, marked: set[Path], folder: bool, report: IngestReport
-    ) -> tuple[list[_FileJob], Callable[[str, dict[str, Any]], bool]]:
+    ) -> tuple[list[_FileJob], Callable[[str, StoredMeta], bool]]:
         """The files of `target` among the `marked` paths (or under them), and which stored documents of
         `target` the marked paths stand for (removed when their file is no longer found)."""
 
@@ -615,10 +597,10 @@ class IngestService:
         with self._write_lock:
             docs = self._by_source()
             self.store.drop()
-            by_collection: dict[str, dict[str, dict[str, dict[str, Any]]]] = defaultdict(dict)
+            by_collection: dict[str, dict[str, dict[str, StoredMeta]]] = defaultdict(dict)
             for source, chunks in docs.items():
-                meta = next(iter(chunks.values()), {})
-                by_collection[str(meta.get("collection", DEFAULT_COLLECTION))][source] = chunks
+                named = next((m.get("collection") for m in chunks.values()), None)
+                by_collection[DEFAULT_COLLECTION if named is None else str(named)][source] = chunks
             total = IngestReport()
             for collection, group in sorted(by_collection.items()) or [(DEFAULT_COLLECTION, {})]:
                 report = self.ingest(self._known_paths(group), progress=progress, collection=collection)
@@ -631,7 +613,7 @@ class IngestService:
             return total
 
     @staticmethod
-    def _known_paths(docs: dict[str, dict[str, dict[str, Any]]]) -> list[str]:
+    def _known_paths(docs: dict[str, dict[str, StoredMeta]]) -> list[str]:
         roots = sorted({m.get("root", "") for c in docs.values() for m in c.values()} - {""})
         files = sorted(
             {m.get("path", "") for c in docs.values() for m in c.values() if not m.get("root")} - {""}

@@ -24,28 +24,12 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, TypedDict, TypeVar
 
+from vectorstore.errors import JobCancelled, QueueFullError
+
 T = TypeVar("T")
 JobState = Literal["queued", "running", "done", "failed", "cancelled"]
 FileState = Literal["queued", "running", "done", "failed", "cancelled"]
 FINISHED: frozenset[str] = frozenset({"done", "failed", "cancelled"})
-
-
-class QueueFullError(RuntimeError):
-    """Too many uploads are waiting; the message is for the user."""
-
-    def __init__(self, capacity: int, retry_after: int = 5) -> None:
-        self.capacity = capacity
-        self.retry_after = retry_after
-        super().__init__(
-            f"the ingestion queue is full ({capacity} uploads waiting); try again in a few seconds"
-        )
-
-
-class JobCancelled(Exception):
-    """The job was cancelled: raised by the work at a safe point, or set on a queued job's future."""
-
-    def __init__(self, message: str = "the job was cancelled") -> None:
-        super().__init__(message)
 
 
 class ProgressHooks(TypedDict):

@@ -18,7 +18,8 @@ from typing import Any
 import bm25s
 import numpy as np
 
-from vectorstore.locking import DataDirBusyError, ProcessLock
+from vectorstore.errors import DataDirBusyError
+from vectorstore.locking import ProcessLock
 from vectorstore.store import ChunkStore, contextual, release_free_memory
 from vectorstore.text import tokenize
 

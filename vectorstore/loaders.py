@@ -13,7 +13,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from vectorstore.document import Block, StructuredText, render
-from vectorstore.safety import LoadError, check_before_parse, check_text_size
+from vectorstore.errors import LoadError
+from vectorstore.safety import check_before_parse, check_text_size
 
 # Extracted text a file may have: 2,000 pages of dense prose is ~6 M characters. Past it, LoadError (N6).
 DEFAULT_MAX_TEXT_CHARS = 10_000_000

@@ -19,13 +19,11 @@ from types import TracebackType
 
 from filelock import FileLock, Timeout
 
+from vectorstore.errors import DataDirBusyError
+
 log = logging.getLogger(__name__)
 
 WRITE_LOCK_NAME = ".write.lock"
-
-
-class DataDirBusyError(RuntimeError):
-    """Another process held a data dir lock for longer than we were willing to wait."""
 
 
 class ProcessLock:

@@ -39,6 +39,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
 
+from vectorstore.errors import ExportError
+
 log = logging.getLogger(__name__)
 
 Variant = Literal["fp32", "int8"]
@@ -56,10 +58,6 @@ _SOURCE_FILES = (
     "model.safetensors",
     "pytorch_model.bin",
 )
-
-
-class ExportError(RuntimeError):
-    """The local model cannot be exported; the message says why."""
 
 
 def default_cache_dir() -> Path:
@@ -196,6 +194,35 @@ def _torch_export(model_dir: Path, out: Path, pooling: str) -> None:
     except ImportError as exc:  # pragma: no cover - both are dependencies of the project
         raise ExportError("exporting to ONNX needs torch and transformers") from exc
 
+    _register_classic_attention()
+    model = AutoModel.from_pretrained(str(model_dir), local_files_only=True, attn_implementation=_ATTENTION)
+    model.eval()
+    ids = torch.ones((2, 16), dtype=torch.long)
+    mask = torch.ones((2, 16), dtype=torch.long)
+    with torch.inference_mode(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # TracerWarnings, and the legacy exporter's deprecation notice
+        torch.onnx.export(
+            _sentence_embedding(model, pooling),
+            (ids, mask),
+            str(out),
+            dynamo=False,  # the TorchScript exporter: fast, no onnxscript, and its graph is what ORT fuses
+            input_names=["input_ids", "attention_mask"],
+            output_names=["sentence_embedding"],
+            dynamic_axes={
+                "input_ids": {0: "batch", 1: "sequence"},
+                "attention_mask": {0: "batch", 1: "sequence"},
+                "sentence_embedding": {0: "batch"},
+            },
+            opset_version=OPSET,
+        )
+
+
+def _register_classic_attention() -> None:
+    """Registers `_ATTENTION` with transformers: eager attention written as classic BERT wrote it (scores /
+    sqrt(d) + additive mask), the subgraph ONNX Runtime's optimiser fuses into one Attention operator.
+    transformers 5's eager attention multiplies by the scale, which its pattern matcher confuses with the
+    mask's Mul."""
+    import torch
     from transformers import AttentionInterface
 
     def classic_attention(
@@ -208,9 +235,6 @@ def _torch_export(model_dir: Path, out: Path, pooling: str) -> None:
         dropout: float = 0.0,
         **kwargs: Any,
     ) -> tuple[Any, None]:
-        """Eager attention written as classic BERT wrote it (scores / sqrt(d) + additive mask): the
-        subgraph ONNX Runtime's optimiser fuses into one Attention operator. transformers 5's eager
-        attention multiplies by the scale, which its pattern matcher confuses with the mask's Mul."""
         scores = torch.matmul(query, key.transpose(-1, -2)) / math.sqrt(module.attention_head_size)
         if attention_mask is not None:
             scores = scores + attention_mask
@@ -218,12 +242,14 @@ def _torch_export(model_dir: Path, out: Path, pooling: str) -> None:
         return torch.matmul(probs, value).transpose(1, 2).contiguous(), None
 
     AttentionInterface.register(_ATTENTION, classic_attention)
-    model = AutoModel.from_pretrained(str(model_dir), local_files_only=True, attn_implementation=_ATTENTION)
-    model.eval()
+
+
+def _sentence_embedding(model: Any, pooling: str) -> Any:
+    """The module to export: the encoder, then the model's pooling and L2 normalisation, what
+    sentence-transformers computes."""
+    import torch
 
     class SentenceEmbedding(torch.nn.Module):
-        """Encoder, then the model's pooling and L2 normalisation: what sentence-transformers computes."""
-
         def __init__(self) -> None:
             super().__init__()
             self.encoder = model
@@ -244,24 +270,7 @@ def _torch_export(model_dir: Path, out: Path, pooling: str) -> None:
                 pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
             return torch.nn.functional.normalize(pooled, p=2.0, dim=1)
 
-    ids = torch.ones((2, 16), dtype=torch.long)
-    mask = torch.ones((2, 16), dtype=torch.long)
-    with torch.inference_mode(), warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # TracerWarnings, and the legacy exporter's deprecation notice
-        torch.onnx.export(
-            SentenceEmbedding(),
-            (ids, mask),
-            str(out),
-            dynamo=False,  # the TorchScript exporter: fast, no onnxscript, and its graph is what ORT fuses
-            input_names=["input_ids", "attention_mask"],
-            output_names=["sentence_embedding"],
-            dynamic_axes={
-                "input_ids": {0: "batch", 1: "sequence"},
-                "attention_mask": {0: "batch", 1: "sequence"},
-                "sentence_embedding": {0: "batch"},
-            },
-            opset_version=OPSET,
-        )
+    return SentenceEmbedding()
 
 
 def _optimise(model_dir: Path, source: Path, out: Path) -> None:

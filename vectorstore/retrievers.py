@@ -12,6 +12,7 @@ from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict
 
 from vectorstore.keyword import KeywordIndex
+from vectorstore.metadata import ChunkMeta
 from vectorstore.store import ChunkStore, StoredChunk
 
 RetrievalMode = Literal["hybrid", "dense", "bm25"]
@@ -19,32 +20,28 @@ RRF_K = 60  # the constant from Cormack et al. (2009); robust across collections
 
 
 def to_document(chunk: StoredChunk, score: float, similarity: float) -> Document:
-    return Document(
+    """A stored chunk as the answerer's passage: where it is, how it ranked, and what a citation shows."""
+    stored = chunk.metadata
+    meta = ChunkMeta(
         id=chunk.id,
-        page_content=chunk.text,
-        metadata={
-            "id": chunk.id,
-            "source": chunk.source,
-            "start": chunk.start,
-            "end": chunk.end,
-            "score": score,
-            "similarity": similarity,
-            "section": str(chunk.metadata.get("section", "")),
-            **({"page": int(chunk.metadata["page"])} if chunk.metadata.get("page") is not None else {}),
-            **({"ocr": True} if chunk.metadata.get("ocr") else {}),
-            **({"title": str(chunk.metadata["title"])} if chunk.metadata.get("title") else {}),
-            **(
-                {"page_breaks": str(chunk.metadata["page_breaks"])}
-                if chunk.metadata.get("page_breaks")
-                else {}
-            ),
-            **(
-                {"table_header": str(chunk.metadata["table_header"])}
-                if chunk.metadata.get("table_header")
-                else {}
-            ),
-        },
+        source=chunk.source,
+        start=chunk.start,
+        end=chunk.end,
+        score=score,
+        similarity=similarity,
+        section=str(stored.get("section", "")),
     )
+    if stored.get("page") is not None:
+        meta["page"] = int(stored["page"])
+    if stored.get("ocr"):
+        meta["ocr"] = True
+    if stored.get("title"):
+        meta["title"] = str(stored["title"])
+    if stored.get("page_breaks"):
+        meta["page_breaks"] = str(stored["page_breaks"])
+    if stored.get("table_header"):
+        meta["table_header"] = str(stored["table_header"])
+    return Document(id=chunk.id, page_content=chunk.text, metadata=dict(meta))
 
 
 class HybridRetriever(BaseRetriever):

@@ -26,10 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-
-class LoadError(Exception):
-    """A file that cannot be ingested; the message says why, for the ingest report."""
-
+from vectorstore.errors import LoadError
 
 # Office Open XML, OpenDocument and EPUB files are zip archives.
 ZIP_SUFFIXES = frozenset(

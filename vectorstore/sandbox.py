@@ -36,8 +36,8 @@ from pathlib import Path
 from typing import IO, Any
 
 from vectorstore.document import BlockKind, Span, StructuredText
-from vectorstore.jobs import JobCancelled
-from vectorstore.loaders import DEFAULT_MAX_TEXT_CHARS, LoadError, load_document
+from vectorstore.errors import JobCancelled, LoadError
+from vectorstore.loaders import DEFAULT_MAX_TEXT_CHARS, load_document
 
 POLL_SECONDS = 0.05  # how often a waiting parent checks for a cancel
 _ROOT = Path(__file__).resolve().parent.parent

@@ -17,19 +17,13 @@ import httpx
 from chromadb.config import Settings as ChromaSettings
 
 from vectorstore.chunking import Chunk, with_context
+from vectorstore.errors import EmbeddingMismatchError, StoreUnavailableError
 from vectorstore.locking import ProcessLock
+from vectorstore.metadata import StoredMeta, stored_meta
 
 log = logging.getLogger(__name__)
 
 REINDEX_COMMAND = "assistant ingest --reindex"
-
-
-class EmbeddingMismatchError(RuntimeError):
-    """The collection was built with another embedding model: mixing vector spaces gives garbage."""
-
-
-class StoreUnavailableError(RuntimeError):
-    """The Chroma server cannot be reached."""
 
 
 def open_client(data_dir: Path, host: str | None = None, port: int = 8000) -> chromadb.ClientAPI:
@@ -63,7 +57,7 @@ class StoredChunk:
     text: str
     start: int
     end: int
-    metadata: dict[str, Any]
+    metadata: StoredMeta
 
 
 class ChunkStore:
@@ -162,12 +156,12 @@ class ChunkStore:
         with reachable():
             return self._fresh().count()
 
-    def metadatas(self, where: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:
+    def metadatas(self, where: dict[str, Any] | None = None) -> dict[str, StoredMeta]:
         """id → metadata, paged so large collections do not hit request limits."""
-        out: dict[str, dict[str, Any]] = {}
+        out: dict[str, StoredMeta] = {}
         for batch in self._paged(include=["metadatas"], where=where):
             for chunk_id, meta in zip(batch["ids"], batch["metadatas"], strict=True):
-                out[chunk_id] = dict(meta or {})
+                out[chunk_id] = stored_meta(meta)
         return out
 
     def all_chunks(self) -> list[StoredChunk]:
@@ -277,8 +271,10 @@ class ChunkStore:
         self._touch()
 
 
-def _meta(chunk: Chunk, extra: dict[str, Any]) -> dict[str, Any]:
-    meta = {**extra, "source": chunk.source, "start": chunk.start, "end": chunk.end, "section": chunk.section}
+def _meta(chunk: Chunk, extra: dict[str, Any]) -> StoredMeta:
+    meta = stored_meta(extra)  # the file's keys, then the chunk's own
+    meta["source"], meta["start"], meta["end"] = chunk.source, chunk.start, chunk.end
+    meta["section"] = chunk.section
     if chunk.page is not None:
         meta["page"] = chunk.page
     if chunk.ocr:
@@ -290,8 +286,8 @@ def _meta(chunk: Chunk, extra: dict[str, Any]) -> dict[str, Any]:
     return meta
 
 
-def _stored(chunk_id: str, text: str, meta: Any) -> StoredChunk:
-    meta = dict(meta or {})
+def _stored(chunk_id: str, text: str, raw: Any) -> StoredChunk:
+    meta = stored_meta(raw)
     return StoredChunk(
         id=chunk_id,
         source=str(meta.get("source", "")),

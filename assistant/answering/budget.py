@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from langchain_core.documents import Document
 from langchain_core.messages import BaseMessage
 
+from vectorstore.metadata import chunk_meta
+
 log = logging.getLogger(__name__)
 
 TokenCounter = Callable[[str], int]
@@ -64,10 +66,9 @@ def fit_to_window(
     if kept and sum(cost) > available:
         budget_chars = max(200, int(len(kept[0].page_content) * max(available, 50) / max(cost[0], 1)))
         doc = kept[0]
-        kept[0] = Document(
-            id=doc.id, page_content=doc.page_content[:budget_chars], metadata=dict(doc.metadata)
-        )
-        kept[0].metadata["end"] = doc.metadata["start"] + budget_chars
+        meta = chunk_meta(doc).copy()
+        meta["end"] = meta["start"] + budget_chars
+        kept[0] = Document(id=doc.id, page_content=doc.page_content[:budget_chars], metadata=dict(meta))
         result.truncated.append(1)
     if result.dropped_turns or result.dropped_passages or result.truncated:
         log.warning(

@@ -1,21 +1,25 @@
 """The LCEL pipeline: condense → retrieve → (gate) → generate, as runnables the service composes.
 
 Two runnables, so the service can stream the second one and still know the passages it was given:
-- `prepare`: {question, history, k, scope?} → adds `query` (standalone) and `passages` (numbered, best first);
-- `generate`: the prepared dict → streamed answer text with `[n]` markers.
+- `prepare`: a `Request` → `Prepared`: the request with its standalone `query` and `passages` (numbered,
+  best first);
+- `generate`: the `Prepared` → streamed answer text with `[n]` markers.
+
+The steps pass these dataclasses, not dicts: a misspelt field is a type error, not a silent `None`.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from langchain_core.documents import Document
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langchain_core.output_parsers import StrOutputParser
-from langchain_core.runnables import Runnable, RunnableLambda, RunnablePassthrough
+from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda
 
 from assistant.answering.budget import TokenCounter, fit_to_window
 from assistant.answering.extractive import ExtractiveAnswerer
@@ -30,6 +34,31 @@ _DEPENDENT = re.compile(
 )
 
 
+@dataclass(frozen=True)
+class Request:
+    """What the service asks the chain: the question, the conversation before it, how many passages, and
+    `scope`, a Chroma metadata filter (collections, documents) that both retrievers honour."""
+
+    question: str
+    history: list[BaseMessage] = field(default_factory=list)
+    k: int | None = None
+    scope: dict[str, Any] | None = None
+
+
+@dataclass
+class Prepared:
+    """What `prepare` hands `generate`, and the service resolves citations against: the request (its history
+    trimmed to the context window for a generative model), the standalone query and the passages.
+
+    `refusal_reason` is the one field a step writes back: the extractive answerer says there why it refused
+    (a stream yields text only)."""
+
+    request: Request
+    query: str
+    passages: list[Document] = field(default_factory=list)
+    refusal_reason: str = ""
+
+
 def to_messages(history: Sequence[dict[str, str]]) -> list[BaseMessage]:
     messages: list[BaseMessage] = []
     for turn in history:
@@ -41,13 +70,13 @@ def to_messages(history: Sequence[dict[str, str]]) -> list[BaseMessage]:
     return messages
 
 
-def heuristic_condense(inputs: dict[str, Any]) -> str:
+def heuristic_condense(request: Request) -> str:
     """Without a model: a question that leans on the conversation gets the previous exchange as context.
 
     The previous answer matters as much as the previous question: "Which areas does it cover?" refers to
     what the assistant just said.
     """
-    question, history = inputs["question"], inputs.get("history") or []
+    question, history = request.question, request.history
     if not history or not _DEPENDENT.search(question):
         return question
     last_user = next((str(m.content) for m in reversed(history) if isinstance(m, HumanMessage)), "")
@@ -56,77 +85,94 @@ def heuristic_condense(inputs: dict[str, Any]) -> str:
     return " ".join(part for part in (last_user, last_answer, question) if part)
 
 
-def build_condenser(chat_model: BaseChatModel | None) -> Runnable:
+def build_condenser(chat_model: BaseChatModel | None) -> Runnable[Request, str]:
     """The standalone-query step: the model rewrites follow-ups; a first question passes unchanged."""
     if chat_model is None:
         return RunnableLambda(heuristic_condense, name="condense")
     rewrite = CONDENSE_PROMPT | chat_model | StrOutputParser()
 
-    def condense(inputs: dict[str, Any]) -> str:
-        if not inputs.get("history"):
-            return inputs["question"]
-        standalone = rewrite.invoke({"question": inputs["question"], "history": inputs["history"][-6:]})
+    def condense(request: Request) -> str:
+        if not request.history:
+            return request.question
+        standalone = rewrite.invoke({"question": request.question, "history": request.history[-6:]})
         standalone = standalone.strip().strip('"').splitlines()[0].strip() if standalone.strip() else ""
         # Small models sometimes answer instead of rewriting: keep the heuristic as the floor.
-        return f"{standalone} {heuristic_condense(inputs)}" if standalone else heuristic_condense(inputs)
+        return f"{standalone} {heuristic_condense(request)}" if standalone else heuristic_condense(request)
 
     return RunnableLambda(condense, name="condense")
 
 
-def build_prepare(retriever: HybridRetriever, condenser: Runnable, fit: Runnable | None = None) -> Runnable:
+def with_query(condenser: Runnable[Request, str]) -> Runnable[Request, Prepared]:
+    """The condense step, its standalone query kept with the request it came from."""
+
+    def condensed(request: Request, config: RunnableConfig) -> Prepared:
+        return Prepared(request, condenser.invoke(request, config))
+
+    return RunnableLambda(condensed, name="with_query")
+
+
+def build_prepare(
+    retriever: HybridRetriever,
+    condenser: Runnable[Request, str],
+    fit: Runnable[Prepared, Prepared] | None = None,
+) -> Runnable[Request, Prepared]:
     """`fit` (for generative models) trims passages and history to the context window, so the passages
     the service resolves markers against are exactly the ones the model saw."""
 
-    def retrieve(inputs: dict[str, Any]) -> list[Document]:
-        # `scope`: a Chroma metadata filter (collections, documents) that both retrievers honour
-        scope = {"where": inputs["scope"]} if inputs.get("scope") else {}
-        return retriever.retrieve(
-            inputs["query"], retriever.embeddings.embed_query(inputs["query"]), k=inputs.get("k"), **scope
-        )
+    def retrieve(prepared: Prepared) -> Prepared:
+        request, query = prepared.request, prepared.query
+        scope = {"where": request.scope} if request.scope else {}
+        found = retriever.retrieve(query, retriever.embeddings.embed_query(query), k=request.k, **scope)
+        return replace(prepared, passages=found)
 
-    chain = RunnablePassthrough.assign(query=condenser).assign(
-        passages=RunnableLambda(retrieve, name="retrieve")
-    )
+    chain = with_query(condenser) | RunnableLambda(retrieve, name="retrieve")
     return chain | fit if fit is not None else chain
 
 
-def build_fit(count_tokens: TokenCounter, context_window: int, max_tokens: int) -> Runnable:
-    def fit(inputs: dict[str, Any]) -> dict[str, Any]:
+def build_fit(
+    count_tokens: TokenCounter, context_window: int, max_tokens: int
+) -> Runnable[Prepared, Prepared]:
+    def fit(prepared: Prepared) -> Prepared:
+        request = prepared.request
         fitted = fit_to_window(
-            inputs["passages"],
-            inputs.get("history") or [],
-            ANSWER_SYSTEM + inputs["question"],
+            prepared.passages,
+            request.history,
+            ANSWER_SYSTEM + request.question,
             count_tokens,
             context_window,
             reserve=max_tokens,
         )
-        return {**inputs, "passages": fitted.passages, "history": fitted.history}
+        trimmed = replace(request, history=fitted.history)
+        return replace(prepared, request=trimmed, passages=fitted.passages)
 
     return RunnableLambda(fit, name="fit_context")
 
 
-def build_generate(chat_model: BaseChatModel | None, answerer: ExtractiveAnswerer | None) -> Runnable:
+def build_generate(
+    chat_model: BaseChatModel | None, answerer: ExtractiveAnswerer | None
+) -> Runnable[Prepared, str]:
     if chat_model is None:
         assert answerer is not None
 
-        def extract(inputs: dict[str, Any]) -> Iterator[str]:
-            follow_up = inputs["query"] != inputs["question"]
+        def extract(prepared: Prepared) -> Iterator[str]:
+            request = prepared.request
+            follow_up = prepared.query != request.question
             # A follow-up wants something new: the sentences the assistant already said are not repeated.
-            said = [str(m.content) for m in inputs.get("history") or [] if isinstance(m, AIMessage)]
+            said = [str(m.content) for m in request.history if isinstance(m, AIMessage)]
             decision = answerer.decide(
-                inputs["question"], inputs["passages"], inputs["query"], said if follow_up else ()
+                request.question, prepared.passages, prepared.query, said if follow_up else ()
             )
-            # The service reads why it refused from the same inputs dict (a stream yields text only).
-            inputs["refusal_reason"] = decision.refusal
+            prepared.refusal_reason = decision.refusal
             yield from answerer.render(decision)
 
         return RunnableLambda(extract, name="extractive_answer")
 
-    def to_prompt_inputs(inputs: dict[str, Any]) -> dict[str, Any]:
+    def to_prompt_inputs(prepared: Prepared) -> dict[str, Any]:
+        """The prompt template's variables: LangChain's prompts take a dict, so the dataclass ends here."""
         return {
-            "context": format_passages(inputs["passages"]),
-            "history": inputs.get("history") or [],
-            "question": inputs["question"],
+            "context": format_passages(prepared.passages),
+            "history": prepared.request.history,
+            "question": prepared.request.question,
         }
 
     return RunnableLambda(to_prompt_inputs, name="format") | ANSWER_PROMPT | chat_model | StrOutputParser()

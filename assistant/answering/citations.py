@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Any
 
 from langchain_core.documents import Document
 from pydantic import BaseModel, Field
+
+from vectorstore.metadata import ChunkMeta, StoredMeta, chunk_meta
 
 MARKER = re.compile(r"\s?\[(\d{1,3}(?:\s*[,;]\s*\d{1,3})*)\]")
 _PARTIAL = re.compile(r"\s?\[[\d,; ]{0,12}$|\s$")
@@ -37,7 +38,7 @@ class RetrievedPassage(Citation):
     similarity: float
 
 
-def _last_page(meta: dict[str, Any]) -> int | None:
+def _last_page(meta: ChunkMeta) -> int | None:
     """The page a whole passage ends on, when a page break lies inside it."""
     try:
         length = int(meta["end"]) - int(meta["start"])
@@ -48,7 +49,7 @@ def _last_page(meta: dict[str, Any]) -> int | None:
 
 
 def passage_of(n: int, doc: Document) -> Citation:
-    meta = doc.metadata
+    meta = chunk_meta(doc)
     page = meta.get("page")
     return Citation(
         n=n,
@@ -58,13 +59,13 @@ def passage_of(n: int, doc: Document) -> Citation:
         text=doc.page_content,
         section=str(meta.get("section", "")),
         page=int(page) if page is not None else None,
-        page_end=_last_page(doc.metadata),
+        page_end=_last_page(meta),
         ocr=bool(meta.get("ocr", False)),
         title=str(meta.get("title", "")),
     )
 
 
-def page_at(meta: dict[str, Any], offset: int) -> int | None:
+def page_at(meta: ChunkMeta | StoredMeta, offset: int) -> int | None:
     """The page of a passage's character `offset`: its start page, moved on by each page break recorded
     before it ("412:3" is page 3 from offset 412 of the passage)."""
     page = meta.get("page")
@@ -95,7 +96,8 @@ def quoted_span(citation: Citation, doc: Document, quotes: Sequence[str]) -> Cit
     if not spans:
         return citation
     first, last = min(a for a, _ in spans), max(b for _, b in spans)
-    page, page_end = page_at(doc.metadata, first), page_at(doc.metadata, max(first, last - 1))
+    meta = chunk_meta(doc)
+    page, page_end = page_at(meta, first), page_at(meta, max(first, last - 1))
     return citation.model_copy(
         update={
             "start": citation.start + first,
@@ -123,8 +125,8 @@ def retrieved_of(passages: Sequence[Document]) -> list[RetrievedPassage]:
     return [
         RetrievedPassage(
             **passage_of(n, doc).model_dump(),
-            score=round(float(doc.metadata.get("score", 0.0)), 6),
-            similarity=round(float(doc.metadata.get("similarity", 0.0)), 4),
+            score=round(float(chunk_meta(doc).get("score", 0.0)), 6),
+            similarity=round(float(chunk_meta(doc).get("similarity", 0.0)), 4),
         )
         for n, doc in enumerate(passages, start=1)
     ]

@@ -10,6 +10,8 @@ from collections.abc import Callable, Sequence
 from langchain_core.documents import Document
 from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder
 
+from vectorstore.metadata import chunk_meta
+
 REFUSAL = "The documents do not contain an answer to this question."
 EMPTY_STORE = (
     "No documents have been ingested yet, so there is nothing to answer from. Add documents with "
@@ -116,10 +118,11 @@ def _attribute(value: object) -> str:
 def format_passages(passages: Sequence[Document]) -> str:
     parts = []
     for n, doc in enumerate(passages, start=1):
-        source = _attribute(doc.metadata.get("source", "?"))
-        section = _attribute(doc.metadata.get("section", ""))
+        meta = chunk_meta(doc)
+        source = _attribute(meta.get("source", "?"))
+        section = _attribute(meta.get("section", ""))
         head = f'<document n="{n}" source="{source}"' + (f' section="{section}"' if section else "") + ">"
-        header = str(doc.metadata.get("table_header", ""))  # the passage starts inside this table
+        header = str(meta.get("table_header", ""))  # the passage starts inside this table
         body = f"{header}\n{doc.page_content.strip()}" if header else doc.page_content.strip()
         parts.append(f"{head}\n{neutralise(body)}\n</document>")
     return "\n".join(parts)

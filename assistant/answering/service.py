@@ -11,7 +11,7 @@ from typing import Any
 from langchain_core.runnables import Runnable
 from pydantic import BaseModel, Field
 
-from assistant.answering.chain import to_messages
+from assistant.answering.chain import Prepared, Request, to_messages
 from assistant.answering.citations import (
     Citation,
     MarkerFilter,
@@ -25,6 +25,7 @@ from assistant.answering.prompts import EMPTY_STORE, REFUSAL
 from assistant.answering.support import SentenceSupport, check_support
 from assistant.errors import ModelUnavailableError, model_error
 from assistant.limits import Limits
+from vectorstore.metadata import chunk_meta
 
 log = logging.getLogger(__name__)
 
@@ -68,8 +69,8 @@ class ChatService:
 
     def __init__(
         self,
-        prepare: Runnable,
-        generate: Runnable,
+        prepare: Runnable[Request, Prepared],
+        generate: Runnable[Prepared, str],
         model_label: str,
         min_relevance: float,
         generative: bool,
@@ -129,33 +130,36 @@ class ChatService:
             yield TextDelta(EMPTY_STORE)
             yield Done(Answer(text=EMPTY_STORE, model=self.model_label, refused=True, empty_store=True))
             return
-        inputs: dict[str, Any] = {
-            "question": question.strip(),
-            "history": to_messages(list(history)[-self.max_history_messages :]),
-            "k": k,
-        }
-        if scope:
-            inputs["scope"] = scope
+        request = Request(
+            question=question.strip(),
+            history=to_messages(list(history)[-self.max_history_messages :]),
+            k=k,
+            scope=scope or None,
+        )
         try:
-            prepared = self.prepare.invoke(inputs)
+            prepared = self.prepare.invoke(request)
         except Exception as exc:
             raise self._mapped(exc) from exc
-        passages = prepared["passages"]
-        retrieved_at = time.perf_counter()
-        timings = {"retrieve_ms": round((retrieved_at - started) * 1000, 1)}
-        base = Answer(
-            text="", query=prepared["query"], model=self.model_label, retrieved=retrieved_of(passages)
-        )
+        passages = prepared.passages
+        timings = {"retrieve_ms": round((time.perf_counter() - started) * 1000, 1)}
+        base = Answer(text="", query=prepared.query, model=self.model_label, retrieved=retrieved_of(passages))
 
-        best = max((float(p.metadata.get("similarity", 0.0)) for p in passages), default=0.0)
+        best = max((float(chunk_meta(p).get("similarity", 0.0)) for p in passages), default=0.0)
         if best < self.min_relevance:
             log.info("no passage relevant enough (best similarity %.3f): refusing", best)
             base.refusal_reason = f"no passage relevant enough (best similarity {best:.2f})"
             yield from self._refuse(base, timings, started)
             return
+        yield from self._generated(base, prepared, timings, started)
 
+    def _generated(
+        self, base: Answer, prepared: Prepared, timings: dict[str, float], started: float
+    ) -> Iterator[StreamEvent]:
+        """The model's (or the answerer's) text as it comes, markers held back until they are whole; then
+        the finished answer with its citations and timings."""
+        retrieved_at = time.perf_counter()
         parts: list[str] = []
-        markers = MarkerFilter(len(passages))
+        markers = MarkerFilter(len(prepared.passages))
         first_token: float | None = None
         try:
             for delta in self.generate.stream(prepared):
@@ -177,7 +181,7 @@ class ChatService:
                 f"the model at {self.model_endpoint or self.model_label} returned an empty answer; if the "
                 "prompt is too long for its context window, set RAG_LLM_CONTEXT_WINDOW to the server's n_ctx"
             )
-        self._finish(base, "".join(parts), passages, prepared, markers.numbering)
+        self._finish(base, "".join(parts), prepared, markers.numbering)
         if base.refused and not "".join(parts).strip():
             yield TextDelta(REFUSAL)
         now = time.perf_counter()
@@ -187,15 +191,14 @@ class ChatService:
         base.timings = timings
         yield Done(base)
 
-    def _finish(
-        self, base: Answer, raw: str, passages: list[Any], prepared: dict[str, Any], numbering: Numbering
-    ) -> None:
+    def _finish(self, base: Answer, raw: str, prepared: Prepared, numbering: Numbering) -> None:
         """The answer's text, citations and verdicts, or its refusal and why."""
+        passages = prepared.passages
         text, citations = resolve(raw, passages, numbering)
         if not text.strip() or REFUSAL.rstrip(".").lower() in text.lower():
             # The answerer found nothing (extractive) or the model declined: no citations either way.
             base.text, base.refused = (text.strip() or REFUSAL), True
-            base.refusal_reason = str(prepared.get("refusal_reason") or "the model declined")
+            base.refusal_reason = prepared.refusal_reason or "the model declined"
             return
         # An extractive answer quotes: its citations are the quoted spans, not the whole passages.
         base.citations = citations if self.generative else quoted_spans(text, citations, passages)

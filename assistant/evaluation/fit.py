@@ -36,6 +36,7 @@ from assistant.evaluation.harvest import Harvested, harvest
 from assistant.evaluation.runner import container_for, parse_set
 from assistant.evaluation.scoring import normalise
 from assistant.settings import Settings
+from vectorstore.metadata import chunk_meta
 
 SETS = (
     "eval/dev.jsonl",
@@ -84,7 +85,7 @@ def _case(answerer: ExtractiveAnswerer, h: Harvested, min_relevance: float) -> C
     cands = answerer.score(question, answerer.candidates(h.passages, said), h.query, parts)
     rows = np.asarray([[c.features[f] for f in UNIT_FEATURES] for c in cands]).reshape(-1, len(UNIT_FEATURES))
     labels = np.asarray([_holds_evidence(c.text, h.item.evidence) for c in cands], dtype=int)
-    best = max((float(p.metadata.get("similarity", 0.0) or 0.0) for p in h.passages), default=0.0)
+    best = max((float(chunk_meta(p).get("similarity", 0.0) or 0.0) for p in h.passages), default=0.0)
     return Case(h, answerer, rows, labels, best < min_relevance)
 
 

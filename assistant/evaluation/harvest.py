@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from langchain_core.documents import Document
 
-from assistant.answering.chain import to_messages
+from assistant.answering.chain import Request, to_messages
 from assistant.evaluation.runner import EvalSet, container_for
 from assistant.evaluation.scoring import EvalItem
 from assistant.settings import Settings
@@ -35,10 +35,10 @@ def _slug(name: str) -> str:
 
 
 def _retrieve(container: Container, item: EvalItem) -> dict[str, Any]:
-    inputs = {"question": item.question.strip(), "history": to_messages(item.history), "k": None}
-    prepared = container.chat.prepare.invoke(inputs)
-    passages = [{"text": p.page_content, "metadata": p.metadata} for p in prepared["passages"]]
-    return {"id": item.id, "query": prepared["query"], "passages": passages}
+    request = Request(item.question.strip(), to_messages(item.history))
+    prepared = container.chat.prepare.invoke(request)
+    passages = [{"text": p.page_content, "metadata": p.metadata} for p in prepared.passages]
+    return {"id": item.id, "query": prepared.query, "passages": passages}
 
 
 def harvest(settings: Settings, evalset: EvalSet) -> list[Harvested]:

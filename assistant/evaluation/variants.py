@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from langchain_core.documents import Document
-from langchain_core.runnables import RunnableLambda, RunnablePassthrough
+from langchain_core.runnables import RunnableLambda
 
 from assistant.answering.service import ChatService
+from vectorstore.metadata import ChunkMeta
 
 if TYPE_CHECKING:
     from assistant.container import Container
@@ -33,7 +35,7 @@ def naive_baseline(container: Container, workdir: Path) -> ChatService:
     from langchain_chroma import Chroma
     from langchain_text_splitters import RecursiveCharacterTextSplitter
 
-    from assistant.answering.chain import build_condenser, build_generate
+    from assistant.answering.chain import Prepared, build_condenser, build_generate, with_query
     from assistant.answering.extractive import ExtractiveAnswerer
     from vectorstore.store import open_client
 
@@ -49,17 +51,20 @@ def naive_baseline(container: Container, workdir: Path) -> ChatService:
         splits = RecursiveCharacterTextSplitter(chunk_size=1000, chunk_overlap=200, add_start_index=True)
         store.add_documents(splits.split_documents(docs))
 
-    def retrieve(inputs: dict[str, Any]) -> list[Document]:
+    def retrieve(prepared: Prepared) -> Prepared:
         out = []
-        for doc, similarity in store.similarity_search_with_relevance_scores(inputs["query"], k=4):
+        for doc, similarity in store.similarity_search_with_relevance_scores(prepared.query, k=4):
             start = int(doc.metadata["start_index"])
-            meta = {"source": doc.metadata["source"], "start": start, "end": start + len(doc.page_content)}
-            out.append(Document(page_content=doc.page_content, metadata={**meta, "similarity": similarity}))
-        return out
+            meta = ChunkMeta(
+                source=doc.metadata["source"],
+                start=start,
+                end=start + len(doc.page_content),
+                similarity=similarity,
+            )
+            out.append(Document(page_content=doc.page_content, metadata=dict(meta)))
+        return replace(prepared, passages=out)
 
-    prepare = RunnablePassthrough.assign(query=build_condenser(None)).assign(
-        passages=RunnableLambda(retrieve, name="naive_retrieve")
-    )
+    prepare = with_query(build_condenser(None)) | RunnableLambda(retrieve, name="naive_retrieve")
     return ChatService(
         prepare=prepare,
         generate=build_generate(
@@ -88,7 +93,6 @@ def with_answerer(**changes: Any) -> Builder:
     """Our pipeline with one setting of the extractive answerer changed (an ablation)."""
 
     def build(container: Container, workdir: Path) -> ChatService:
-        from dataclasses import replace
 
         from assistant.answering.chain import build_condenser, build_generate, build_prepare
         from assistant.answering.extractive import ExtractiveAnswerer, ExtractiveConfig

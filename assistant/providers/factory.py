@@ -9,7 +9,8 @@ from langchain_core.language_models import BaseChatModel
 from pydantic import SecretStr
 
 from assistant.settings import Settings
-from vectorstore.embeddings import LazyEmbeddings, ProviderError, build_embeddings
+from vectorstore.embeddings import LazyEmbeddings, build_embeddings
+from vectorstore.errors import ProviderError
 
 
 def secret(value: SecretStr | None) -> str | None:

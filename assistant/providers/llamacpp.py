@@ -12,7 +12,7 @@ from typing import Any
 from langchain_core.language_models import BaseChatModel
 
 from assistant.settings import Settings
-from vectorstore.embeddings import ProviderError
+from vectorstore.errors import ProviderError
 
 INSTALL_HINT = (
     "install the local extra: make install-local (or pip install -e '.[local]', compiles llama.cpp)"

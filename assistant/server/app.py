@@ -193,6 +193,9 @@ def _openapi(app: FastAPI, settings: Settings) -> dict[str, Any]:
     return schema
 
 
+SHUTDOWN_GRACE_SECONDS = 5
+
+
 def run(settings: Settings, ingest_if_empty: bool = True) -> None:
     import uvicorn
 
@@ -217,4 +220,8 @@ def run(settings: Settings, ingest_if_empty: bool = True) -> None:
         # uvicorn's own default trusts 127.0.0.1, so any local process could pick its address)
         proxy_headers=bool(settings.trusted_proxy_list),
         forwarded_allow_ips=",".join(settings.trusted_proxy_list) or None,
+        # On SIGTERM or Ctrl-C, requests in flight get this long to finish. Without a bound uvicorn waits for
+        # every connection to close, and an open UI page (Gradio's event stream, a gradio_client session)
+        # never closes its own: the server did not exit at all.
+        timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
     )

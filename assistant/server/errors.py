@@ -19,7 +19,7 @@ from assistant.error_map import FOREIGN_ERRORS, as_assistant_error
 from assistant.errors import AssistantError, InvalidRequestError
 from assistant.server.error_shape import ErrorResponse, error_body, render
 from assistant.server.guards import request_id_of
-from vectorstore.jobs import QueueFullError
+from vectorstore.errors import QueueFullError
 from vectorstore.loaders import SUPPORTED_SUFFIXES
 
 log = logging.getLogger(__name__)

@@ -21,8 +21,15 @@ from assistant.errors import AssistantError
 from assistant.ids import new_request_id
 from assistant.storage import Storage
 from assistant.ui.access import MEMBER_REFUSAL, is_admin, principal_of
-from vectorstore.ingest import DocumentExistsError, IngestService, UnknownDocumentError, UploadError
-from vectorstore.jobs import IngestQueue, Job, JobCancelled, ProgressHooks, QueueFullError
+from vectorstore.errors import (
+    DocumentExistsError,
+    JobCancelled,
+    QueueFullError,
+    UnknownDocumentError,
+    UploadError,
+)
+from vectorstore.ingest import IngestService
+from vectorstore.jobs import IngestQueue, Job, ProgressHooks
 from vectorstore.loaders import SUPPORTED_SUFFIXES
 
 log = logging.getLogger(__name__)

@@ -17,7 +17,7 @@ from bs4 import BeautifulSoup, Comment, NavigableString, Tag
 from bs4.element import CData, Declaration, Doctype, PageElement, ProcessingInstruction
 
 from vectorstore.document import Block, Outline, collapse, heading_line
-from vectorstore.safety import LoadError
+from vectorstore.errors import LoadError
 
 MAX_LIST_INDENT = 8  # list levels deeper than this are indented as this one
 MAX_TEXT_RATIO = 2.0  # extracted text / HTML length; markup is dropped, so real pages stay well under 1

@@ -19,7 +19,7 @@ import subprocess
 import time
 from typing import Any
 
-from vectorstore.safety import LoadError
+from vectorstore.errors import LoadError
 
 MAX_OCR_PAGES = 100  # scanned pages one file may have; a longer scan: OCR it beforehand (ocrmypdf)
 MAX_OCR_SECONDS = 300.0  # all OCR of one file

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from vectorstore.document import Block, Outline, collapse, heading_line
-from vectorstore.safety import LoadError
+from vectorstore.errors import LoadError
 
 MAX_ROWS = 20_000  # non-empty rows a spreadsheet file may have (all sheets); ~1.5 MB of text, ~2k chunks
 MAX_COLUMNS = 200

@@ -38,14 +38,14 @@ from assistant.server.routers.jobs import job_info, record_info
 from assistant.server.schemas import DeleteResult, DocumentList, IngestedFile, JobInfo, UploadResult
 from assistant.storage import JobRecord, Storage
 from assistant.storage.users import check_name
+from vectorstore.errors import DocumentExistsError, JobCancelled, QueueFullError
 from vectorstore.ingest import (
     DEFAULT_COLLECTION,
-    DocumentExistsError,
     IngestReport,
     IngestService,
     safe_upload_name,
 )
-from vectorstore.jobs import FileProgress, IngestQueue, Job, JobCancelled, QueueFullError
+from vectorstore.jobs import FileProgress, IngestQueue, Job
 from vectorstore.loaders import SUPPORTED_SUFFIXES
 
 log = logging.getLogger(__name__)
