@@ -419,3 +419,25 @@ def test_a_member_sees_only_the_documents_of_their_collections_in_the_tab(tmp_pa
     assert shown(member) == ["moon_notes.txt"]
     assert shown(None) == [], "no credential, nothing"
     storage.close()
+
+
+def test_a_jobs_percentage_counts_each_file_by_its_chunks_embedded() -> None:
+    from concurrent.futures import Future
+
+    from vectorstore.jobs import FileProgress, Job
+
+    job: Job[str] = Job("two", Future(), [FileProgress("a.txt"), FileProgress("b.txt")])
+    job.state = "running"
+    assert job.snapshot()["percent"] == 0
+    job.file_started(0)
+    assert job.snapshot()["files"][0]["stage"] == "reading"
+    job.file_stage(0, "embedding")
+    job.file_progress(0, 50, 200)
+    snap = job.snapshot()
+    assert snap["percent"] == 12 and snap["files"][0]["stage"] == "embedding"
+    job.file_finished(0, "done")
+    job.file_started(1)
+    job.file_progress(1, 199, 200)
+    assert job.snapshot()["percent"] == 99 and job.snapshot()["files"][0]["stage"] is None
+    job._finish("done", result="ok")
+    assert job.snapshot()["percent"] == 100
