@@ -124,9 +124,11 @@ a.back-to-chat { display: none; font-size: 0.85rem; margin-top: 6px; }
 .other-passages summary { cursor: pointer; }
 .other-passages li { margin: 4px 0; overflow-wrap: anywhere; }
 .mode-note { font-size: 0.9em; color: var(--body-text-color); opacity: 0.8; }
-#documents-table table.documents { width: 100%; border-collapse: collapse; font-size: 0.9rem; }
+#documents-table table.documents { width: 100%; border-collapse: collapse; font-size: 0.9rem; border: 0;
+  margin: 0; }
 #documents-table th, #documents-table td { padding: 6px 8px; text-align: left; vertical-align: top;
-  border-bottom: 1px solid var(--border-color-primary); }
+  border: 0; border-bottom: 1px solid var(--border-color-primary); }
+#documents-table td[data-label='Added'] { white-space: nowrap; }
 #documents-table th { font-weight: 600; color: var(--body-text-color-subdued); font-size: 0.8rem; }
 #documents-table .num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 #documents-table .doc-name { overflow-wrap: anywhere; }

@@ -229,9 +229,12 @@ def delete_question(ingest: IngestService, source: str | None) -> tuple[Any, Any
     """The status, the confirm row's visibility and its question for a document about to be deleted."""
     if not source:
         return "Choose a document to delete first.", gr.update(visible=False), gr.update()
-    chunks = next((d.chunks for d in ingest.list_documents() if d.source == source), 0)
+    doc = next((d for d in ingest.list_documents() if d.source == source), None)
+    chunks, title = (doc.chunks, doc.title.strip()) if doc is not None else (0, "")
+    named = f"**{shown_name(title)}** ({shown_name(source)}, " if title and title != source else ""
+    named = named or f"**{shown_name(source)}** ("
     question = (
-        f"Delete **{shown_name(source)}** ({plural(chunks, 'chunk')})? Answers will no longer use it. "
+        f"Delete {named}{plural(chunks, 'chunk')})? Answers will no longer use it. "
         "Documents added through this page are removed from disk too."
     )
     return "", gr.update(visible=True), question

@@ -155,7 +155,7 @@ def job_progress(snapshot: dict[str, Any], now: float | None = None) -> str:
             if running
             else f" · {snapshot['files_done']} of {total} done"
         )
-    if snapshot["chunks_total"]:
+    if snapshot["chunks_total"] and total > 1:  # one file: its own line says it
         head += f" · {snapshot['chunks_done']:,} of {plural(snapshot['chunks_total'], 'chunk')} embedded"
     if snapshot["cancel_requested"] and snapshot["state"] in ("queued", "running"):
         head += " · cancelling…"
