@@ -441,3 +441,11 @@ def test_a_jobs_percentage_counts_each_file_by_its_chunks_embedded() -> None:
     assert job.snapshot()["percent"] == 99 and job.snapshot()["files"][0]["stage"] is None
     job._finish("done", result="ok")
     assert job.snapshot()["percent"] == 100
+
+    pdf: Job[str] = Job("pdf", Future(), [FileProgress("manual.pdf")])
+    pdf.state = "running"
+    pdf.file_started(0)
+    pdf.file_pages(0, 50, 100)  # a PDF's parse counts for a quarter of it
+    assert pdf.snapshot()["percent"] == 12 and pdf.snapshot()["files"][0]["pages_total"] == 100
+    pdf.file_progress(0, 100, 200)
+    assert pdf.snapshot()["percent"] == 62

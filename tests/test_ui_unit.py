@@ -297,3 +297,5 @@ def test_upload_progress_says_the_stage_the_seconds_and_the_percentage() -> None
     snapshot["files"][1] |= {"stage": "parsing", "stage_started_at": 3.5, "chunks_total": None}
     assert "→ **b.pdf**: extracting the text (6 s)" in job_progress(snapshot, now=10.0)
     assert "→ **b.pdf**: extracting the text…" in job_progress(snapshot, now=4.0)
+    snapshot["files"][1] |= {"pages": 1_200, "pages_total": 4_000}
+    assert "→ **b.pdf**: extracting the text: page 1,200 of 4,000 (30%)" in job_progress(snapshot, now=10.0)

@@ -139,16 +139,19 @@ class _FileJob:
 Progress = Callable[[int, int], None]
 # `stage(name)`: the current file entered a stage (reading, parsing, chunking, embedding, saving, indexing).
 StageHook = Callable[[Stage], None]
+# `pages(done, total)`: pages of the current file (a PDF) read so far by the parser.
+Pages = Callable[[int, int], None]
 
 
 @dataclass(frozen=True)
 class _Hooks:
-    """A job's view into an ingestion: the stage a file is in, progress after each embedding batch, and a
-    cancel check between batches."""
+    """A job's view into an ingestion: the stage a file is in, its pages parsed, progress after each
+    embedding batch, and a cancel check between batches."""
 
     progress: Progress | None = None
     cancelled: Callable[[], bool] | None = None
     stage: StageHook | None = None
+    pages: Pages | None = None
 
     def report(self, done: int, total: int) -> None:
         if self.progress is not None:
@@ -291,17 +294,20 @@ class IngestService:
         on_progress: Progress | None = None,
         cancelled: Callable[[], bool] | None = None,
         on_stage: StageHook | None = None,
+        on_pages: Pages | None = None,
     ) -> IngestReport:
         """Ingests files and folders into `collection` (each chunk's `collection` metadata; a document
         ingested again into another collection moves there).
 
         `on_progress(done, total)` follows the current file's embedding batch by batch, `on_stage(name)` its
-        stages; `cancelled()` is asked between batches and files, and while a file is parsed (the parser
-        process is killed): when true, the file being parsed or embedded is taken out again (its chunks
-        written so far are deleted) and JobCancelled is raised, so every file is either fully in or out.
+        stages, `on_pages(done, total)` a PDF's pages as they are parsed; `cancelled()` is asked between
+        batches and files, and while a file is parsed (the parser process is killed): when true, the file
+        being parsed or embedded is taken out again (its chunks written so far are deleted) and
+        JobCancelled is raised, so every file is either fully in or out.
         """
         with self._write_lock:
-            return self._ingest(paths, progress, collection, _Hooks(on_progress, cancelled, on_stage))
+            hooks = _Hooks(on_progress, cancelled, on_stage, on_pages)
+            return self._ingest(paths, progress, collection, hooks)
 
     def _ingest(
         self,
@@ -443,7 +449,7 @@ class IngestService:
                 for block in iter(lambda: handle.read(1 << 20), b""):
                     digest.update(block)
                     out.write(block)
-            return self.parser.parse(copy, hooks.cancelled), digest.hexdigest()
+            return self.parser.parse(copy, hooks.cancelled, hooks.pages), digest.hexdigest()
 
     def _add_new(self, new: list[Chunk], extra: dict[str, Any], hooks: _Hooks) -> None:
         """Embeds and adds the file's new chunks, written `batch_size` at a time, reporting each batch the
@@ -552,12 +558,14 @@ class IngestService:
         progress: Progress | None = None,
         cancelled: Callable[[], bool] | None = None,
         stage: StageHook | None = None,
+        pages: Pages | None = None,
     ) -> IngestReport:
         """Saves an uploaded file under the uploads dir (never elsewhere) and ingests it.
 
         A document of the same name, uploaded or from an ingested folder (the seeds), is replaced only when
-        `replace` is true; otherwise DocumentExistsError, and nothing is written. `progress`, `cancelled` and
-        `stage` as in `ingest`: a cancelled upload leaves the store and the uploads dir as they were.
+        `replace` is true; otherwise DocumentExistsError, and nothing is written. `progress`, `cancelled`,
+        `stage` and `pages` as in `ingest`: a cancelled upload leaves the store and the uploads dir as they
+        were.
         """
         name = safe_upload_name(filename)
         if max_bytes is not None and len(data) > max_bytes:
@@ -565,7 +573,8 @@ class IngestService:
         with self._write_lock:  # checked under the lock: two uploads of one new name cannot both pass
             if not replace and self.has_document(name):
                 raise DocumentExistsError(name)
-            return self._save_and_ingest(name, data, collection, _Hooks(progress, cancelled, stage))
+            hooks = _Hooks(progress, cancelled, stage, pages)
+            return self._save_and_ingest(name, data, collection, hooks)
 
     def has_document(self, source: str) -> bool:
         """Whether a document of that name is stored (an early 409 before an upload is queued)."""

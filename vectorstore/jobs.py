@@ -34,6 +34,9 @@ FINISHED: frozenset[str] = frozenset({"done", "failed", "cancelled"})
 # brought up to date.
 Stage = Literal["reading", "parsing", "chunking", "embedding", "saving", "indexing"]
 STAGES: tuple[str, ...] = ("reading", "parsing", "chunking", "embedding", "saving", "indexing")
+# A PDF's share of its progress that is its parse (page by page); the rest is its embedding. Measured: a
+# 255-chunk manual parsed in 29 s and embedded in 60 s on two busy cores.
+PARSE_SHARE = 0.25
 
 
 class QueueFullError(RuntimeError):
@@ -60,12 +63,14 @@ class ProgressHooks(TypedDict):
     progress: Callable[[int, int], None]
     cancelled: Callable[[], bool]
     stage: Callable[[Stage], None]
+    pages: Callable[[int, int], None]
 
 
 @dataclass
 class FileProgress:
-    """One file of a job: `chunks` embedded so far of `chunks_total` (None until the file is chunked), and
-    the `stage` it is in since `stage_started_at` (None before it starts and once it ended)."""
+    """One file of a job: `chunks` embedded so far of `chunks_total` (None until the file is chunked),
+    `pages` parsed of `pages_total` (a PDF's; None for other files), and the `stage` it is in since
+    `stage_started_at` (None before it starts and once it ended)."""
 
     name: str
     state: FileState = "queued"
@@ -74,14 +79,21 @@ class FileProgress:
     error: str | None = None
     stage: Stage | None = None
     stage_started_at: float | None = None
+    pages: int = 0
+    pages_total: int | None = None
 
     def fraction(self) -> float:
-        """How much of this file is done, 0 to 1: its share of chunks embedded (1 once it ended)."""
+        """How much of this file is done, 0 to 1 (1 once it ended): its share of chunks embedded; for a
+        PDF, whose parse takes a while, its pages parsed count for the first `PARSE_SHARE`."""
         if self.state in FINISHED:
             return 1.0
-        if self.state == "queued" or not self.chunks_total:
+        if self.state == "queued":
             return 0.0
-        return min(self.chunks / self.chunks_total, 1.0)
+        embedded = min(self.chunks / self.chunks_total, 1.0) if self.chunks_total else 0.0
+        if not self.pages_total:
+            return embedded
+        parsed = 1.0 if self.chunks_total is not None else min(self.pages / self.pages_total, 1.0)
+        return PARSE_SHARE * parsed + (1 - PARSE_SHARE) * embedded
 
 
 @dataclass
@@ -163,6 +175,12 @@ class Job(Generic[T]):
             self.files[index].chunks = done
             self.files[index].chunks_total = total
 
+    def file_pages(self, index: int, done: int, total: int) -> None:
+        """`done` of `total` pages of file `index` are parsed: the ingester's pages callback."""
+        with self._lock:
+            self.files[index].pages = done
+            self.files[index].pages_total = total
+
     def file_finished(self, index: int, state: FileState, error: str | None = None) -> None:
         with self._lock:
             entry = self.files[index]
@@ -177,6 +195,7 @@ class Job(Generic[T]):
             progress=lambda done, total: self.file_progress(index, done, total),
             cancelled=self.cancel_event.is_set,
             stage=lambda stage: self.file_stage(index, stage),
+            pages=lambda done, total: self.file_pages(index, done, total),
         )
 
     # -- the queue's transitions ------------------------------------------------------------------------

@@ -208,6 +208,8 @@ class JobFile(BaseModel):
         "embedding, saving, indexing (the keyword index); null while queued and once it ended.",
     )
     stage_started_at: float | None = Field(None, description="When the file entered its stage (Unix time).")
+    pages: int = Field(0, description="Pages of this file parsed so far (a PDF's).")
+    pages_total: int | None = Field(None, description="The PDF's pages; null for other files.")
 
 
 class JobLinks(BaseModel):
@@ -233,7 +235,8 @@ class JobInfo(BaseModel):
         ge=0,
         le=100,
         description="How much of the job is done: each file counts equally, a running one by its share of "
-        "chunks embedded; 100 only once the job has ended.",
+        "chunks embedded (a PDF: a quarter for its pages parsed, the rest for its chunks); 100 only once the "
+        "job has ended.",
     )
     files: list[JobFile]
     report: UploadResult | None = Field(None, description="The ingest report, once the job has ended.")

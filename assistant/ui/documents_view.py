@@ -130,9 +130,13 @@ def _file_line(entry: dict[str, Any], now: float) -> str:
         return f"{FILE_MARKS[state]} **{name}**: {what}"
     stage = entry.get("stage") or "reading"
     total = entry.get("chunks_total")
+    pages = entry.get("pages_total")
     if stage == "embedding" and total:
         done = entry["chunks"]
         what = f"embedding {done:,} of {plural(total, 'chunk')} ({_percent(done, total)}%)"
+    elif stage == "parsing" and pages:
+        done = entry.get("pages") or 0
+        what = f"extracting the text: page {done:,} of {pages:,} ({_percent(done, pages)}%)"
     else:
         what = STAGE_WORDS.get(stage, stage)
         started = entry.get("stage_started_at")
