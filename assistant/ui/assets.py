@@ -126,6 +126,7 @@ a.back-to-chat { display: none; font-size: 0.85rem; margin-top: 6px; }
 .mode-note { font-size: 0.9em; color: var(--body-text-color); opacity: 0.8; }
 #documents-table table.documents { width: 100%; border-collapse: collapse; font-size: 0.9rem; border: 0;
   margin: 0; }
+#documents-table tr { border: 0; }
 #documents-table th, #documents-table td { padding: 6px 8px; text-align: left; vertical-align: top;
   border: 0; border-bottom: 1px solid var(--border-color-primary); }
 #documents-table td[data-label='Added'] { white-space: nowrap; }
