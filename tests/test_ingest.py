@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import shutil
+import time
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -10,7 +12,7 @@ import pytest
 from assistant.settings import Settings
 from tests.conftest import SEEDS, build_shared
 from vectorstore.errors import EmbeddingMismatchError
-from vectorstore.loaders import load_text
+from vectorstore.loaders import load_document, load_text
 from vectorstore.store import ChunkStore, open_client
 
 
@@ -29,8 +31,10 @@ def test_reingest_of_unchanged_files_embeds_nothing(fresh_copy: Path) -> None:
     c = _components(fresh_copy)
     before = c.store.count()
     calls: list[int] = []
-    original = c.embeddings.embed_documents
-    c.embeddings.embed_documents = lambda texts: calls.append(len(texts)) or original(texts)  # type: ignore[method-assign]
+    original = c.embeddings.embed_documents_reporting
+    c.embeddings.embed_documents_reporting = (  # type: ignore[method-assign]
+        lambda texts, progress: calls.append(len(texts)) or original(texts, progress)
+    )
     report = c.ingest.ingest([SEEDS])
     assert calls == []
     assert (report.chunks_added, report.chunks_removed, report.files_unchanged) == (0, 0, 2)
@@ -198,3 +202,42 @@ def test_keyword_index_is_persisted_and_rebuilt_only_when_the_collection_changes
     shutil.rmtree(c.keyword_index.directory)  # lost: rebuilt from Chroma's stored texts
     again = KeywordIndex(c.store, c.keyword_index.directory)
     assert again.search("Mine Action Centre Cambodia", 3)[0][0] == hits[0][0]
+
+
+def test_an_upload_reports_its_stages_and_each_model_batch_and_records_size_and_date(tmp_path: Path) -> None:
+    """Issue 21: progress moves every few chunks (each batch the model runs), not once per 64 written."""
+    c = _components(tmp_path / "data")
+    data = "\n\n".join(
+        f"Entry {i} of the alder register: the ferry from Quillan carried {i * 7} crates of slate and "
+        f"{i * 3} barrels of cider past the weir at Morrow, logged by warden number {i}." * 3
+        for i in range(120)
+    ).encode()
+    stages: list[str] = []
+    progress: list[tuple[int, int]] = []
+    started = time.time()
+    report = c.ingest.add_upload(
+        "alder_register.txt", data, progress=lambda d, t: progress.append((d, t)), stage=stages.append
+    )
+    total = report.chunks_added
+    assert total > 64, "more than one write batch"
+    assert stages == ["reading", "parsing", "chunking", "embedding", "saving", "indexing"]
+    assert progress[0] == (0, total) and progress[-1] == (total, total)
+    done = [d for d, _ in progress]
+    assert done == sorted(done) and all(t == total for _, t in progress)
+    assert max(b - a for a, b in pairwise(done)) <= 32, "a step is one model batch at most"
+    assert len(set(done)) > 2 * (total // 64 + 1), f"more often than once per write batch: {done}"
+
+    doc = next(d for d in c.ingest.list_documents() if d.source == "alder_register.txt")
+    assert doc.size == len(data)
+    assert started - 1 <= doc.ingested_at <= time.time() + 1
+
+
+def test_a_document_stored_before_sizes_were_recorded_lists_none(tmp_path: Path) -> None:
+    c = _components(tmp_path / "data")
+    old = tmp_path / "old_note.txt"
+    old.write_text("An old note about the slate quarry at Morrow, stored by an earlier version.\n")
+    chunks = c.ingest.chunker.split("old_note.txt", load_document(old))
+    vectors = c.embeddings.embed_documents([ch.contextual_text for ch in chunks])
+    c.store.add(chunks, vectors, {"path": str(old), "root": "", "file_sha": "x", "chars": 70})
+    doc = next(d for d in c.ingest.list_documents() if d.source == "old_note.txt")
+    assert doc.size is None and doc.ingested_at == 0.0 and doc.collection == "default"

@@ -100,6 +100,11 @@ def follow(
     raise AssertionError(f"job {job_id} did not get there in {timeout}s; last: {seen[-1] if seen else None}")
 
 
+def table_sources(table: str) -> list[str]:
+    """The documents the Documents tab's table lists, in its order."""
+    return re.findall(r"<tr data-source='([^']+)'", table)
+
+
 def upload_later(url: str, key: str, name: str, data: bytes, **params: str) -> tuple[httpx.Response, float]:
     started = time.perf_counter()
     r = httpx.post(
@@ -174,8 +179,11 @@ def test_cancelling_a_running_upload_leaves_the_store_as_it_was(jobs_server: tup
     r, _ = upload_later(srv.url, admin, name, data)
     assert r.status_code == 202, r.text
     job_id = r.json()["id"]
-    seen = follow(srv.url, admin, job_id, lambda s: s["chunks_done"] > 0 or s["state"] in FINISHED)
-    assert seen[-1]["state"] == "running" and 0 < seen[-1]["chunks_done"] < seen[-1]["chunks_total"], seen[-1]
+    # past the first 64 (a write batch): that batch is in the store while the second one embeds
+    seen = follow(srv.url, admin, job_id, lambda s: s["chunks_done"] > 64 or s["state"] in FINISHED)
+    assert seen[-1]["state"] == "running" and 64 < seen[-1]["chunks_done"] < seen[-1]["chunks_total"], seen[
+        -1
+    ]
     assert chunk_count(srv.url) > before, "the first batch is in the store: the cancel must take it out"
 
     r = httpx.delete(f"{srv.url}/api/jobs/{job_id}", headers=bearer(admin), timeout=30)
@@ -363,18 +371,21 @@ def test_the_documents_tab_uploads_through_a_job_shows_progress_and_cancels(tmp_
     big.write_bytes(big_text("charlie", 220))
 
     def cancel_once_embedding(step: tuple[Any, ...]) -> None:
-        status, job_id = step[0], step[5]
-        if isinstance(job_id, str) and re.search(r"long_register\.txt\*\*: [1-9]\d* of", status):
+        status, job_id = step[0], step[4]
+        if isinstance(job_id, str) and re.search(r"long_register\.txt\*\*: embedding [1-9][\d,]* of", status):
             events.cancel(job_id)
 
     steps = asyncio.run(collect(events.upload([str(small), str(big)], False, None), cancel_once_embedding))
     progress = [s[0] for s in steps[:-1]]
-    assert progress and all(p.startswith("**Indexing 2 files**") for p in progress), progress
-    assert any("→ **long_register.txt**: " in p and "chunks embedded" in p for p in progress), progress
+    assert progress and all(re.match(r"\*\*Adding 2 files: \d+%\*\*", p) for p in progress), progress
+    assert any(
+        re.search(r"→ \*\*long_register\.txt\*\*: embedding \d+ of [\d,]+ chunks \(\d+%\)", p)
+        for p in progress
+    ), progress
     final = steps[-1]
     assert final[0].startswith("✓ **small_note.txt** added"), final[0]
     assert "✗ **long_register.txt** was not added: the upload was cancelled." in final[0]
-    assert [row[0] for row in final[1]] == ["small_note.txt"], "the table: the cancelled file is not in"
+    assert table_sources(final[1]) == ["small_note.txt"], "the table: the cancelled file is not in"
     assert {c.source for c in ingest.store.all_chunks()} == {"small_note.txt"}
     assert queue.jobs()[0].state == "cancelled"
     queue.shutdown()
@@ -407,9 +418,39 @@ def test_a_member_sees_only_the_documents_of_their_collections_in_the_tab(tmp_pa
 
     def shown(key: str | None) -> list[str]:
         request = gr.Request(headers={"authorization": f"Bearer {key}"} if key else {})
-        return [row[0] for row in events.refresh(request)[0]]
+        return table_sources(events.refresh(request)[0])
 
     assert shown(admin) == ["default_notes.txt", "hr_notes.txt", "moon_notes.txt"]
     assert shown(member) == ["moon_notes.txt"]
     assert shown(None) == [], "no credential, nothing"
     storage.close()
+
+
+def test_a_jobs_percentage_counts_each_file_by_its_chunks_embedded() -> None:
+    from concurrent.futures import Future
+
+    from vectorstore.jobs import FileProgress, Job
+
+    job: Job[str] = Job("two", Future(), [FileProgress("a.txt"), FileProgress("b.txt")])
+    job.state = "running"
+    assert job.snapshot()["percent"] == 0
+    job.file_started(0)
+    assert job.snapshot()["files"][0]["stage"] == "reading"
+    job.file_stage(0, "embedding")
+    job.file_progress(0, 50, 200)
+    snap = job.snapshot()
+    assert snap["percent"] == 12 and snap["files"][0]["stage"] == "embedding"
+    job.file_finished(0, "done")
+    job.file_started(1)
+    job.file_progress(1, 199, 200)
+    assert job.snapshot()["percent"] == 99 and job.snapshot()["files"][0]["stage"] is None
+    job._finish("done", result="ok")
+    assert job.snapshot()["percent"] == 100
+
+    pdf: Job[str] = Job("pdf", Future(), [FileProgress("manual.pdf")])
+    pdf.state = "running"
+    pdf.file_started(0)
+    pdf.file_pages(0, 50, 100)  # a PDF's parse counts for a quarter of it
+    assert pdf.snapshot()["percent"] == 12 and pdf.snapshot()["files"][0]["pages_total"] == 100
+    pdf.file_progress(0, 100, 200)
+    assert pdf.snapshot()["percent"] == 62

@@ -348,3 +348,26 @@ def test_s8_file_swapped_for_a_symlink_after_the_walk_is_skipped(tmp_path: Path,
     assert reasons == {"b.txt": replaced, "c.txt": replaced}
     assert _sources(service) == {"a.txt"}
     assert not any("7741" in chunk.text for chunk in service.store.all_chunks())
+
+
+def test_a_pdfs_pages_are_reported_while_it_is_parsed_and_nonsense_lines_are_ignored(tmp_path: Path) -> None:
+    """Issue 21: an upload's progress moves while a long PDF is parsed (the worker says its pages)."""
+    from vectorstore.sandbox import _pages_line
+
+    pdf = tmp_path / "report.pdf"
+    make_report_pdf(pdf)
+    seen: list[tuple[int, int]] = []
+    sandbox = ParserSandbox()
+    try:
+        document = sandbox.parse(pdf, on_pages=lambda done, total: seen.append((done, total)))
+    finally:
+        sandbox.close()
+    assert "Quellport" in document.text
+    assert seen and seen[-1] == (3, 3) and all(total == 3 for _, total in seen), seen
+
+    # a hostile file may own the worker: what it says about pages never becomes an error or a wrong count
+    calls: list[tuple[int, int]] = []
+    for nonsense in ([5, 2], ["1", 3], [-1, 3], [1], 7, [True, 3]):
+        assert _pages_line({"pages": nonsense}, lambda d, t: calls.append((d, t))) is True
+    assert calls == []
+    assert _pages_line({"pages": [1, 2], "document": {}}, lambda d, t: calls.append((d, t))) is False

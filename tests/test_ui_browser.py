@@ -246,12 +246,17 @@ def test_uploaded_document_is_cited_and_deleting_it_removes_it(page: Any, tmp_pa
     shot(page, "08-answer-cites-upload")
 
     go_to(page, "Documents")
-    page.locator("#delete-choice input").click()
-    page.get_by_role("option", name="zorbulon_treaty.txt").click()
-    page.locator("#delete").click()
+    delete = table.get_by_role("button", name="Delete zorbulon_treaty.txt")
+    delete.click()
     expect(page.locator("#confirm-row")).to_be_visible()
     expect(page.locator("#confirm-text")).to_contain_text("zorbulon_treaty.txt")
-    shot(page, "09-confirm-delete", full_page=True)
+    page.locator("#cancel-delete").click()  # changed their mind: nothing is deleted
+    expect(page.locator("#confirm-row")).to_be_hidden()
+    expect(table).to_contain_text("zorbulon_treaty.txt")
+    expect(page.locator("#documents-summary")).to_contain_text("3 documents")
+    delete.click()
+    expect(page.locator("#confirm-text")).to_contain_text("zorbulon_treaty.txt")
+    shot(page, "09-confirm-delete")
     page.locator("#confirm-delete").click()
     expect(page.locator("#documents-status")).to_contain_text("Deleted zorbulon_treaty.txt")
     expect(table).not_to_contain_text("zorbulon_treaty.txt")
@@ -480,7 +485,7 @@ def test_a_member_signs_in_with_name_and_password_and_sees_no_documents_admin_co
         expect(page.locator("#documents-table")).to_contain_text("000_78f4c420c5d86458.txt")
         shot(page, "40-member-documents")
         expect(page.locator("#upload")).to_have_count(0)
-        expect(page.locator("#delete")).to_have_count(0)
+        expect(page.locator("#documents-table button.delete-doc")).to_have_count(0)
     finally:
         ctx.close()
     assert not errors, f"JavaScript errors on the page: {errors}"
@@ -488,7 +493,7 @@ def test_a_member_signs_in_with_name_and_password_and_sees_no_documents_admin_co
     try:
         go_to(page, "Documents")
         expect(page.locator("#upload")).to_be_visible()
-        expect(page.locator("#delete")).to_be_visible()
+        expect(page.locator("#documents-table button.delete-doc").first).to_be_visible()
     finally:
         ctx.close()
     assert not errors, f"JavaScript errors on the page: {errors}"

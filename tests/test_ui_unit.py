@@ -236,3 +236,67 @@ def test_delete_messages() -> None:
     gone = documents.delete_document(FakeIngest(UnknownDocumentError("a.txt")), "a.txt")  # type: ignore[arg-type]
     assert "no longer in the library" in gone
     assert documents.delete_document(FakeIngest(None), None).startswith("Choose")  # type: ignore[arg-type]
+
+
+def test_documents_table_formats_numbers_escapes_names_and_gives_admins_a_delete_per_row() -> None:
+    from assistant.ui.documents_view import documents_summary, documents_table, format_size
+    from vectorstore.ingest import DocumentInfo
+
+    assert [format_size(n) for n in (None, 0, 999, 92_948, 1_234_567, 123_456_789)] == [
+        "—",
+        "0 B",
+        "999 B",
+        "92.9 KB",
+        "1.2 MB",
+        "123 MB",
+    ]
+    when = 1_764_706_500.0  # 2025-12-02 20:15 UTC
+    report = DocumentInfo("report.pdf", 1_234, 90_000, "", when, "finance", "Annual report", 92_948)
+    hostile = DocumentInfo("<img src=x onerror=alert(1)>.txt", 2, 10, "", 0.0, "default", "", None)
+    admin = documents_table([report, hostile], can_delete=True)
+    assert "<td data-label='Collection'>finance</td>" in admin
+    assert "title='2025-12-02 20:15 UTC'>2 Dec 2025</span>" in admin
+    assert ">92.9 KB</td>" in admin and ">1,234</td>" in admin
+    assert "<span class='doc-title'>Annual report</span><span class='doc-file'>report.pdf</span>" in admin
+    assert "<img" not in admin and "&lt;img src=x onerror=alert(1)&gt;.txt" in admin
+    assert admin.count("<button type='button' class='delete-doc'") == 2
+    hostile_row = admin.split("<tr ")[2]
+    assert hostile_row.count(">—<") == 2, "no size, no date: an old document shows dashes"
+    member = documents_table([report, hostile], can_delete=False)
+    assert "delete-doc" not in member and "finance" in member
+    assert documents_summary([report, hostile]) == "**2 documents**, 1,236 chunks searchable."
+
+
+def test_upload_progress_says_the_stage_the_seconds_and_the_percentage() -> None:
+    from assistant.ui.documents_view import job_progress
+
+    def entry(name: str, state: str, **more: Any) -> dict[str, Any]:
+        return {"name": name, "state": state, "chunks": 0, "chunks_total": None, "error": None} | more
+
+    snapshot = {
+        "state": "running",
+        "cancel_requested": False,
+        "files_done": 1,
+        "files_total": 3,
+        "chunks_done": 1_040,
+        "chunks_total": 4_182,
+        "percent": 41,
+        "files": [
+            entry("a.txt", "done", chunks=1_000, chunks_total=1_000),
+            entry("b.pdf", "running", chunks=40, chunks_total=3_182, stage="embedding", stage_started_at=1.0),
+            entry("<c>.md", "queued"),
+        ],
+    }
+    text = job_progress(snapshot, now=10.0)
+    head, *lines = text.split("\n\n")
+    assert head == "**Adding 3 files: 41%** · file 2 of 3 · 1,040 of 4,182 chunks embedded"
+    assert lines == [
+        "✓ **a.txt**: done",
+        "→ **b.pdf**: embedding 40 of 3,182 chunks (1%)",
+        "· **&lt;c&gt;.md**: waiting",
+    ]
+    snapshot["files"][1] |= {"stage": "parsing", "stage_started_at": 3.5, "chunks_total": None}
+    assert "→ **b.pdf**: extracting the text (6 s)" in job_progress(snapshot, now=10.0)
+    assert "→ **b.pdf**: extracting the text…" in job_progress(snapshot, now=4.0)
+    snapshot["files"][1] |= {"pages": 1_200, "pages_total": 4_000}
+    assert "→ **b.pdf**: extracting the text: page 1,200 of 4,000 (30%)" in job_progress(snapshot, now=10.0)

@@ -20,6 +20,11 @@ from vectorstore.errors import ExportError, ProviderError
 LocalBackend = Literal["torch", "onnx", "onnx-int8"]
 LOCAL_BACKENDS: tuple[str, ...] = ("torch", "onnx", "onnx-int8")
 BUNDLED_MODEL = "all-MiniLM-L6-v2"
+# `progress(done)`: how many of the texts given are embedded so far (called after each batch the model runs).
+EmbedProgress = Callable[[int], None]
+# Texts per call when a model cannot report its own batches: small enough that a slow CPU still reports
+# every second or two, large enough to keep a batch's speed.
+PROGRESS_STEP = 16
 
 
 class LazyEmbeddings(Embeddings):
@@ -53,9 +58,32 @@ class LazyEmbeddings(Embeddings):
         return bool(getattr(self.model, "batch_invariant", True))
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return self.embed_documents_reporting(texts, None)
+
+    def embed_documents_reporting(
+        self, texts: list[str], progress: EmbedProgress | None
+    ) -> list[list[float]]:
+        """`embed_documents`, calling `progress(done)` as batches finish (for an upload's progress).
+
+        A model that reports its own batches (ONNX) does; another is given `PROGRESS_STEP` texts at a time
+        when its vectors do not depend on their batch mates, else all at once: the vectors are the same as
+        without `progress`, whatever the machine's speed.
+        """
         if not texts:
             return []
-        vectors = self.model.embed_documents(texts)
+        model = self.model
+        if progress is None:
+            vectors = model.embed_documents(texts)
+        elif isinstance(model, OnnxEmbeddings):
+            vectors = model.embed_documents_reporting(texts, progress)
+        elif self.batch_invariant:
+            vectors = []
+            for start in range(0, len(texts), PROGRESS_STEP):
+                vectors += model.embed_documents(texts[start : start + PROGRESS_STEP])
+                progress(len(vectors))
+        else:
+            vectors = model.embed_documents(texts)
+            progress(len(vectors))
         self._dimension = len(vectors[0])
         return vectors
 
@@ -204,11 +232,21 @@ class OnnxEmbeddings(Embeddings):
         return groups
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return self.embed_documents_reporting(texts, None)
+
+    def embed_documents_reporting(
+        self, texts: list[str], progress: EmbedProgress | None
+    ) -> list[list[float]]:
+        """The vectors, calling `progress(done)` after each `session.run` (the batches do not change)."""
         token_ids = [e.ids for e in self.tokenizer.encode_batch(texts)]
         vectors: list[list[float]] = [[] for _ in texts]
+        done = 0
         for batch in self.batches([len(t) for t in token_ids]):
             for i, vector in zip(batch, self._run([token_ids[i] for i in batch]), strict=True):
                 vectors[i] = vector.tolist()
+            done += len(batch)
+            if progress is not None:
+                progress(done)
         return vectors
 
     def embed_query(self, text: str) -> list[float]:

@@ -22,6 +22,7 @@ from vectorstore.chunking import LAYOUT_VERSION, Chunk, Chunker
 from vectorstore.document import StructuredText, display_title
 from vectorstore.embeddings import LazyEmbeddings
 from vectorstore.errors import DocumentExistsError, JobCancelled, LoadError, UnknownDocumentError, UploadError
+from vectorstore.jobs import Stage
 from vectorstore.keyword import KeywordIndex
 from vectorstore.loaders import SUPPORTED_SUFFIXES, is_supported
 from vectorstore.locking import ProcessLock, data_dir_write_lock
@@ -86,6 +87,7 @@ class DocumentInfo:
     ingested_at: float
     collection: str = DEFAULT_COLLECTION
     title: str = ""  # what a person calls it (its title, first heading or first line), else ""
+    size: int | None = None  # the file's bytes; None for documents ingested before sizes were recorded
 
 
 @dataclass(frozen=True)
@@ -116,20 +118,31 @@ class _FileJob:
     file_id: _FileId | None = None
 
 
-# `progress(done, total)`: chunks of the current file written so far, of those it has to embed.
+# `progress(done, total)`: chunks of the current file embedded so far, of those it has to embed.
 Progress = Callable[[int, int], None]
+# `stage(name)`: the current file entered a stage (reading, parsing, chunking, embedding, saving, indexing).
+StageHook = Callable[[Stage], None]
+# `pages(done, total)`: pages of the current file (a PDF) read so far by the parser.
+Pages = Callable[[int, int], None]
 
 
 @dataclass(frozen=True)
 class _Hooks:
-    """A job's view into an ingestion: progress after each batch, and a cancel check between batches."""
+    """A job's view into an ingestion: the stage a file is in, its pages parsed, progress after each
+    embedding batch, and a cancel check between batches."""
 
     progress: Progress | None = None
     cancelled: Callable[[], bool] | None = None
+    stage: StageHook | None = None
+    pages: Pages | None = None
 
     def report(self, done: int, total: int) -> None:
         if self.progress is not None:
             self.progress(done, total)
+
+    def enter(self, stage: Stage) -> None:
+        if self.stage is not None:
+            self.stage(stage)
 
     def stop_requested(self) -> bool:
         return self.cancelled is not None and self.cancelled()
@@ -265,17 +278,21 @@ class IngestService:
         *,
         on_progress: Progress | None = None,
         cancelled: Callable[[], bool] | None = None,
+        on_stage: StageHook | None = None,
+        on_pages: Pages | None = None,
     ) -> IngestReport:
         """Ingests files and folders into `collection` (each chunk's `collection` metadata; a document
         ingested again into another collection moves there).
 
-        `on_progress(done, total)` follows the current file's embedding batch by batch; `cancelled()` is
-        asked between batches and files, and while a file is parsed (the parser process is killed): when
-        true, the file being parsed or embedded is taken out again (its chunks written so far are deleted)
-        and JobCancelled is raised, so every file is either fully in or out.
+        `on_progress(done, total)` follows the current file's embedding batch by batch, `on_stage(name)` its
+        stages, `on_pages(done, total)` a PDF's pages as they are parsed; `cancelled()` is asked between
+        batches and files, and while a file is parsed (the parser process is killed): when true, the file
+        being parsed or embedded is taken out again (its chunks written so far are deleted) and
+        JobCancelled is raised, so every file is either fully in or out.
         """
         with self._write_lock:
-            return self._ingest(paths, progress, collection, _Hooks(on_progress, cancelled))
+            hooks = _Hooks(on_progress, cancelled, on_stage, on_pages)
+            return self._ingest(paths, progress, collection, hooks)
 
     def _ingest(
         self,
@@ -295,6 +312,7 @@ class IngestService:
         self._remove_missing(
             existing, lambda src, meta: meta.get("root", "") in roots and src not in seen_sources, report
         )
+        hooks.enter("indexing")
         self.keyword_index.ensure_current()
         report.seconds = time.perf_counter() - started
         log.info("ingest: %s", report.summary())
@@ -363,7 +381,9 @@ class IngestService:
     ) -> None:
         if job.file_id is None:
             raise LoadError(REPLACED)
+        hooks.enter("reading")
         with _open_verified(job.file_id) as handle:
+            size = os.fstat(handle.fileno()).st_size
             file_sha = _sha256(handle)
             if existing and all(
                 meta.get("file_sha") == file_sha
@@ -376,7 +396,9 @@ class IngestService:
                 hooks.report(0, 0)
                 return
             handle.seek(0)
+            hooks.enter("parsing")
             document, file_sha = self._parse(handle, job.path.name, hooks)
+        hooks.enter("chunking")
         chunks = self.chunker.split(job.source, document)
         extra = {
             "path": str(job.path),
@@ -387,6 +409,7 @@ class IngestService:
             "layout": LAYOUT_VERSION,
             "ingested_at": time.time(),
             "collection": collection,
+            "size": size,
         }
         new = [c for c in chunks if c.id not in existing]
         kept = [c for c in chunks if c.id in existing]
@@ -394,6 +417,7 @@ class IngestService:
         # Order matters for interruptions: add, then update, then delete, then record the file's hash. A run
         # cut short leaves chunks marked PENDING_SHA, so the next run processes the file again and repairs it.
         self._add_new(new, extra, hooks)
+        hooks.enter("saving")
         self.store.update_metadata(kept, extra)
         self.store.delete(sorted(stale))
         self.store.set_metadata([c.id for c in chunks], {"file_sha": file_sha})  # last: the file is whole
@@ -412,21 +436,35 @@ class IngestService:
                 for block in iter(lambda: handle.read(1 << 20), b""):
                     digest.update(block)
                     out.write(block)
-            return self.parser.parse(copy, hooks.cancelled), digest.hexdigest()
+            return self.parser.parse(copy, hooks.cancelled, hooks.pages), digest.hexdigest()
 
     def _add_new(self, new: list[Chunk], extra: dict[str, Any], hooks: _Hooks) -> None:
-        """Embeds and adds the file's new chunks batch by batch, reporting each batch.
+        """Embeds and adds the file's new chunks, written `batch_size` at a time, reporting each batch the
+        model runs (a few chunks: progress moves every second or two even on a slow CPU).
 
-        A cancel seen between batches (or after the last, before anything of the old version is touched)
-        deletes the new chunks written so far and raises JobCancelled: the old version, if any, is still
-        whole (its chunks are only updated and deleted after this), the new one was never in.
+        A cancel seen between the model's batches (or after the last, before anything of the old version is
+        touched) deletes the new chunks written so far and raises JobCancelled: the old version, if any, is
+        still whole (its chunks are only updated and deleted after this), the new one was never in.
         """
+        hooks.enter("embedding")
         hooks.report(0, len(new))
         for i in range(0, len(new), self.batch_size):
             self._stop_if_cancelled(new[:i], hooks)
             batch = new[i : i + self.batch_size]
-            self.store.add(batch, self.embeddings.embed_documents([c.contextual_text for c in batch]), extra)
-            hooks.report(i + len(batch), len(new))
+
+            def embedded(done: int, start: int = i) -> None:
+                hooks.report(start + done, len(new))
+                if hooks.stop_requested():
+                    raise JobCancelled()
+
+            try:
+                vectors = self.embeddings.embed_documents_reporting(
+                    [c.contextual_text for c in batch], embedded
+                )
+            except JobCancelled:  # asked for while this batch was embedded: none of it is written
+                self.store.delete([c.id for c in new[:i]])
+                raise
+            self.store.add(batch, vectors, extra)
         self._stop_if_cancelled(new, hooks)
 
     def _stop_if_cancelled(self, written: list[Chunk], hooks: _Hooks) -> None:
@@ -506,12 +544,15 @@ class IngestService:
         collection: str = DEFAULT_COLLECTION,
         progress: Progress | None = None,
         cancelled: Callable[[], bool] | None = None,
+        stage: StageHook | None = None,
+        pages: Pages | None = None,
     ) -> IngestReport:
         """Saves an uploaded file under the uploads dir (never elsewhere) and ingests it.
 
         A document of the same name, uploaded or from an ingested folder (the seeds), is replaced only when
-        `replace` is true; otherwise DocumentExistsError, and nothing is written. `progress` and `cancelled`
-        as in `ingest`: a cancelled upload leaves the store and the uploads dir as they were.
+        `replace` is true; otherwise DocumentExistsError, and nothing is written. `progress`, `cancelled`,
+        `stage` and `pages` as in `ingest`: a cancelled upload leaves the store and the uploads dir as they
+        were.
         """
         name = safe_upload_name(filename)
         if max_bytes is not None and len(data) > max_bytes:
@@ -519,7 +560,8 @@ class IngestService:
         with self._write_lock:  # checked under the lock: two uploads of one new name cannot both pass
             if not replace and self.has_document(name):
                 raise DocumentExistsError(name)
-            return self._save_and_ingest(name, data, collection, _Hooks(progress, cancelled))
+            hooks = _Hooks(progress, cancelled, stage, pages)
+            return self._save_and_ingest(name, data, collection, hooks)
 
     def has_document(self, source: str) -> bool:
         """Whether a document of that name is stored (an early 409 before an upload is queued)."""
@@ -573,6 +615,7 @@ class IngestService:
                     ingested_at=float(meta.get("ingested_at", 0.0)),
                     collection=str(meta.get("collection", DEFAULT_COLLECTION)),
                     title=str(meta.get("title", "")),
+                    size=_size(meta.get("size")),
                 )
             )
         return docs
@@ -619,6 +662,11 @@ class IngestService:
             {m.get("path", "") for c in docs.values() for m in c.values() if not m.get("root")} - {""}
         )
         return [*roots, *files]
+
+
+def _size(value: Any) -> int | None:
+    """A chunk's recorded file size; None when it has none (ingested before sizes were recorded)."""
+    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 def safe_upload_name(filename: str) -> str:

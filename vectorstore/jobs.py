@@ -6,7 +6,8 @@ pool stay free for `/readyz`, `GET /api/documents` and chat. At most `workers` i
 Retry-After, the UI says to try again), instead of piling up blocked threads.
 
 Each submission is a `Job`: an unguessable id, a state (queued, running, done, failed, cancelled), per-file
-progress (chunks embedded of chunks to embed) and its own cancel event. Cancelling a queued job means it never
+progress (the stage a file is in: reading, parsing, chunking, embedding, saving, indexing; chunks embedded of
+chunks to embed; an overall percentage) and its own cancel event. Cancelling a queued job means it never
 starts; a running one is asked to stop and the work checks `job.cancelled()` at its own safe points (the
 ingester: between files and embedding batches, and every 50 ms while a file is parsed, whose parser
 process is then killed: `vectorstore.sandbox`), raising `JobCancelled`. Finished jobs stay listed for a
@@ -30,6 +31,14 @@ T = TypeVar("T")
 JobState = Literal["queued", "running", "done", "failed", "cancelled"]
 FileState = Literal["queued", "running", "done", "failed", "cancelled"]
 FINISHED: frozenset[str] = frozenset({"done", "failed", "cancelled"})
+# What a running file is doing, in order: its bytes read and hashed, its text extracted (the parser
+# process), split into chunks, the new chunks embedded, the chunks' metadata saved, the keyword index
+# brought up to date.
+Stage = Literal["reading", "parsing", "chunking", "embedding", "saving", "indexing"]
+STAGES: tuple[str, ...] = ("reading", "parsing", "chunking", "embedding", "saving", "indexing")
+# A PDF's share of its progress that is its parse (page by page); the rest is its embedding. Measured: a
+# 255-chunk manual parsed in 29 s and embedded in 60 s on two busy cores.
+PARSE_SHARE = 0.25
 
 
 class ProgressHooks(TypedDict):
@@ -37,17 +46,38 @@ class ProgressHooks(TypedDict):
 
     progress: Callable[[int, int], None]
     cancelled: Callable[[], bool]
+    stage: Callable[[Stage], None]
+    pages: Callable[[int, int], None]
 
 
 @dataclass
 class FileProgress:
-    """One file of a job: `chunks` embedded so far of `chunks_total` (None until the file is chunked)."""
+    """One file of a job: `chunks` embedded so far of `chunks_total` (None until the file is chunked),
+    `pages` parsed of `pages_total` (a PDF's; None for other files), and the `stage` it is in since
+    `stage_started_at` (None before it starts and once it ended)."""
 
     name: str
     state: FileState = "queued"
     chunks: int = 0
     chunks_total: int | None = None
     error: str | None = None
+    stage: Stage | None = None
+    stage_started_at: float | None = None
+    pages: int = 0
+    pages_total: int | None = None
+
+    def fraction(self) -> float:
+        """How much of this file is done, 0 to 1 (1 once it ended): its share of chunks embedded; for a
+        PDF, whose parse takes a while, its pages parsed count for the first `PARSE_SHARE`."""
+        if self.state in FINISHED:
+            return 1.0
+        if self.state == "queued":
+            return 0.0
+        embedded = min(self.chunks / self.chunks_total, 1.0) if self.chunks_total else 0.0
+        if not self.pages_total:
+            return embedded
+        parsed = 1.0 if self.chunks_total is not None else min(self.pages / self.pages_total, 1.0)
+        return PARSE_SHARE * parsed + (1 - PARSE_SHARE) * embedded
 
 
 @dataclass
@@ -91,6 +121,7 @@ class Job(Generic[T]):
             files = [FileProgress(**vars(f)) for f in self.files]
             state, error = self.state, self.error
         totals = [f.chunks_total for f in files if f.chunks_total is not None]
+        done = sum(f.fraction() for f in files) / len(files) if files else float(state in FINISHED)
         return {
             "id": self.id,
             "name": self.name,
@@ -100,6 +131,8 @@ class Job(Generic[T]):
             "files_total": len(files),
             "chunks_done": sum(f.chunks for f in files),
             "chunks_total": sum(totals),
+            # floored: 100 only once every file has ended
+            "percent": 100 if state in FINISHED else min(int(done * 100), 99),
             "files": [vars(f) for f in files],
             "error": error,
             "created_at": self.created_at,
@@ -110,7 +143,15 @@ class Job(Generic[T]):
     # -- written by the work ----------------------------------------------------------------------------
     def file_started(self, index: int) -> None:
         with self._lock:
-            self.files[index].state = "running"
+            entry = self.files[index]
+            entry.state, entry.stage, entry.stage_started_at = "running", "reading", time.time()
+
+    def file_stage(self, index: int, stage: Stage) -> None:
+        """File `index` entered `stage`: the ingester's stage callback."""
+        with self._lock:
+            entry = self.files[index]
+            if entry.stage != stage:
+                entry.stage, entry.stage_started_at = stage, time.time()
 
     def file_progress(self, index: int, done: int, total: int) -> None:
         """`done` of `total` chunks of file `index` are written: the ingester's progress callback."""
@@ -118,18 +159,27 @@ class Job(Generic[T]):
             self.files[index].chunks = done
             self.files[index].chunks_total = total
 
+    def file_pages(self, index: int, done: int, total: int) -> None:
+        """`done` of `total` pages of file `index` are parsed: the ingester's pages callback."""
+        with self._lock:
+            self.files[index].pages = done
+            self.files[index].pages_total = total
+
     def file_finished(self, index: int, state: FileState, error: str | None = None) -> None:
         with self._lock:
             entry = self.files[index]
             entry.state, entry.error = state, error
+            entry.stage = entry.stage_started_at = None
             if state == "done" and entry.chunks_total is None:
                 entry.chunks_total = entry.chunks
 
     def hooks(self, index: int) -> ProgressHooks:
-        """The ingester's `progress` and `cancelled` keyword arguments for file `index`."""
+        """The ingester's `progress`, `cancelled` and `stage` keyword arguments for file `index`."""
         return ProgressHooks(
             progress=lambda done, total: self.file_progress(index, done, total),
             cancelled=self.cancel_event.is_set,
+            stage=lambda stage: self.file_stage(index, stage),
+            pages=lambda done, total: self.file_pages(index, done, total),
         )
 
     # -- the queue's transitions ------------------------------------------------------------------------
@@ -151,6 +201,7 @@ class Job(Generic[T]):
         for entry in self.files:
             if entry.state in ("queued", "running"):  # files the work did not report on end with the job
                 entry.state = leftover
+            entry.stage = entry.stage_started_at = None
         failed = [f for f in self.files if f.state == "failed"]
         if state == "done" and failed:  # the work went on past a file it could not ingest
             state = "failed"

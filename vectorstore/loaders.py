@@ -75,10 +75,10 @@ def _load_html(path: Path) -> StructuredText:
     return render(blocks, title)
 
 
-def _load_pdf(path: Path) -> StructuredText:
+def _load_pdf(path: Path, on_page: Callable[[int, int], None] | None = None) -> StructuredText:
     from vectorstore.formats.pdf import parse_pdf  # pdfplumber per page: tables, OCR of scans, pypdf fallback
 
-    return render(parse_pdf(path))
+    return render(parse_pdf(path, on_page))
 
 
 def _load_pptx(path: Path) -> StructuredText:
@@ -129,8 +129,13 @@ def is_supported(path: Path) -> bool:
     return path.suffix.lower() in LOADERS
 
 
-def load_document(path: Path, max_chars: int = DEFAULT_MAX_TEXT_CHARS) -> StructuredText:
+def load_document(
+    path: Path,
+    max_chars: int = DEFAULT_MAX_TEXT_CHARS,
+    on_page: Callable[[int, int], None] | None = None,
+) -> StructuredText:
     """The file's extracted text and structure; raises LoadError with a reason a user can act on.
+    `on_page(done, total)` follows a PDF page by page (other formats have no pages to count).
 
     Runs the parser in this process, unbounded in CPU and memory but for the parsers' own budgets: ingestion
     calls it inside `vectorstore.sandbox.ParserSandbox`, which bounds both and can be cancelled.
@@ -140,7 +145,7 @@ def load_document(path: Path, max_chars: int = DEFAULT_MAX_TEXT_CHARS) -> Struct
         raise LoadError(f"unsupported file type '{suffix or path.name}' (supported: {', '.join(LOADERS)})")
     try:
         check_before_parse(path)  # zip bombs, oversized PDFs, PDF stream bombs: refused before parsing
-        document = LOADERS[suffix](path)
+        document = _load_pdf(path, on_page) if suffix == ".pdf" else LOADERS[suffix](path)
     except (LoadError, MemoryError):
         raise
     except Exception as exc:  # parsers raise anything from UnicodeDecodeError to zipfile.BadZipFile

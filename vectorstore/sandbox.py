@@ -10,6 +10,9 @@ group (tesseract included) and the next file starts a new one. Over a limit, the
 names the limit; cancelled, `JobCancelled`. The worker is warm between files (imports cost once) and replaced
 after `files_per_worker` files, a crash, a memory error or a kill.
 
+While a PDF is parsed the worker also sends `{"pages": [done, total]}` lines (at most every
+`PAGE_REPORT_SECONDS`), passed on to the caller's `on_pages`: an upload's progress moves while it is parsed.
+
 The answer comes back as JSON, never pickle: a parser compromised by a hostile file cannot run code in the
 parent through it. The worker imports the parsers only (no torch, no embedding model, no Chroma).
 """
@@ -40,6 +43,8 @@ from vectorstore.errors import JobCancelled, LoadError
 from vectorstore.loaders import DEFAULT_MAX_TEXT_CHARS, load_document
 
 POLL_SECONDS = 0.05  # how often a waiting parent checks for a cancel
+PAGE_REPORT_SECONDS = 0.5  # how often the worker says how many pages it has read
+PageProgress = Callable[[int, int], None]
 _ROOT = Path(__file__).resolve().parent.parent
 MB = 1024 * 1024
 OUT_OF_MEMORY = 86  # the worker's exit code when a MemoryError escaped even its own answer
@@ -155,8 +160,14 @@ class ParserSandbox:
         worker = self._worker
         return worker.pid if worker is not None else None
 
-    def parse(self, path: Path, cancelled: Callable[[], bool] | None = None) -> StructuredText:
-        """`load_document(path)` in the worker; LoadError over a limit, JobCancelled when `cancelled()`."""
+    def parse(
+        self,
+        path: Path,
+        cancelled: Callable[[], bool] | None = None,
+        on_pages: PageProgress | None = None,
+    ) -> StructuredText:
+        """`load_document(path)` in the worker; LoadError over a limit, JobCancelled when `cancelled()`;
+        `on_pages(done, total)` as the worker reads a PDF's pages."""
         with self._lock:
             worker = self._ready_worker()
             request = {
@@ -166,7 +177,7 @@ class ParserSandbox:
             }
             try:
                 worker.send(request)
-                answer = self._wait(worker, cancelled or (lambda: False))
+                answer = self._wait(worker, cancelled or (lambda: False), on_pages)
             except BaseException:
                 self._discard()
                 raise
@@ -195,15 +206,23 @@ class ParserSandbox:
             self._reaper = None
         self._worker = None
 
-    def _wait(self, worker: _Worker, cancelled: Callable[[], bool]) -> dict[str, Any]:
-        """The worker's answer; kills it (and raises) on a cancel, the timeout, or an answer too large."""
+    def _wait(
+        self, worker: _Worker, cancelled: Callable[[], bool], on_pages: PageProgress | None = None
+    ) -> dict[str, Any]:
+        """The worker's answer; kills it (and raises) on a cancel, the timeout, or an answer too large.
+        The pages lines before it go to `on_pages`."""
         stdout = worker.process.stdout
         assert stdout is not None
         fd = stdout.fileno()
         deadline = time.monotonic() + self.limits.wall_seconds
         max_bytes = 8 * self.limits.max_text_chars + MB  # JSON of the text and its spans
         received = bytearray()
-        while not received.endswith(b"\n"):
+        while True:
+            while (newline := received.find(b"\n")) >= 0:
+                answer = _parse_line(bytes(received[:newline]))
+                del received[: newline + 1]
+                if not _pages_line(answer, on_pages):
+                    return answer
             if cancelled():
                 raise JobCancelled()
             if time.monotonic() > deadline:
@@ -218,13 +237,6 @@ class ParserSandbox:
             received += data
             if len(received) > max_bytes:
                 raise LoadError("refused file: the parser's answer is larger than the text limit allows")
-        try:
-            answer = json.loads(bytes(received))
-        except ValueError as exc:
-            raise LoadError("the parser process answered nonsense (not JSON)") from exc
-        if not isinstance(answer, dict):
-            raise LoadError("the parser process answered nonsense (not an object)")
-        return answer
 
     def _death(self, worker: _Worker) -> str:
         """What a worker that stopped answering died of, for the ingest report."""
@@ -240,6 +252,33 @@ class ParserSandbox:
         if code == OUT_OF_MEMORY:
             return f"refused file: parsing needed more than {self.limits.memory_mb} MB of memory"
         return f"refused file: the parser process exited with status {code}"
+
+
+def _parse_line(line: bytes) -> dict[str, Any]:
+    """One line of the worker's, as an object; LoadError for anything else."""
+    try:
+        answer = json.loads(line)
+    except ValueError as exc:
+        raise LoadError("the parser process answered nonsense (not JSON)") from exc
+    if not isinstance(answer, dict):
+        raise LoadError("the parser process answered nonsense (not an object)")
+    return answer
+
+
+def _pages_line(answer: dict[str, Any], on_pages: PageProgress | None) -> bool:
+    """Whether `answer` is a pages line (passed on when its numbers make sense), not the answer."""
+    if set(answer) != {"pages"}:
+        return False
+    pages = answer["pages"]
+    if (
+        on_pages is not None
+        and isinstance(pages, list)
+        and len(pages) == 2
+        and all(type(n) is int for n in pages)
+        and 0 <= pages[0] <= pages[1]
+    ):
+        on_pages(pages[0], pages[1])
+    return True
 
 
 # -- the worker process ------------------------------------------------------------------------------------
@@ -258,10 +297,25 @@ def _set_cpu_budget(seconds: float) -> None:
     resource.setrlimit(resource.RLIMIT_CPU, (soft, hard))
 
 
-def _answer(request: dict[str, Any], memory_mb: int) -> dict[str, Any]:
+def _page_reporter(replies: IO[bytes]) -> PageProgress:
+    """Writes a pages line now and then (and for the last page) while a PDF is read."""
+    last = [0.0]
+
+    def report(done: int, total: int) -> None:
+        now = time.monotonic()
+        if done < total and now - last[0] < PAGE_REPORT_SECONDS:
+            return
+        last[0] = now
+        replies.write(json.dumps({"pages": [done, total]}).encode() + b"\n")
+        replies.flush()
+
+    return report
+
+
+def _answer(request: dict[str, Any], memory_mb: int, on_page: PageProgress | None = None) -> dict[str, Any]:
     _set_cpu_budget(float(request["cpu_seconds"]))
     try:
-        document = load_document(Path(request["path"]), max_chars=int(request["max_chars"]))
+        document = load_document(Path(request["path"]), max_chars=int(request["max_chars"]), on_page=on_page)
     except LoadError as exc:
         return {"error": str(exc)}
     except MemoryError:
@@ -282,7 +336,7 @@ def serve(memory_mb: int) -> None:
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # a SIGXCPU leaves no core file
     for line in sys.stdin.buffer:
         try:
-            answer = _answer(json.loads(line), memory_mb)
+            answer = _answer(json.loads(line), memory_mb, _page_reporter(replies))
             replies.write(json.dumps(answer).encode() + b"\n")
             replies.flush()
         except MemoryError:

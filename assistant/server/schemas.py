@@ -188,16 +188,28 @@ class DeleteResult(BaseModel):
 
 # -- ingestion jobs ----------------------------------------------------------------------------------------
 JobStateName = Literal["queued", "running", "done", "failed", "cancelled"]
+StageName = Literal["reading", "parsing", "chunking", "embedding", "saving", "indexing"]
 
 
 class JobFile(BaseModel):
     name: str
     state: JobStateName
-    chunks: int = Field(description="Chunks of this file embedded and written so far.")
+    chunks: int = Field(
+        description="Chunks of this file embedded so far (reported after each batch the model runs; written "
+        "to the store in batches of 64)."
+    )
     chunks_total: int | None = Field(
         description="Chunks this file has to embed (unchanged ones are kept); null until it is chunked."
     )
     error: str | None = Field(description="Why this file could not be ingested.")
+    stage: StageName | None = Field(
+        None,
+        description="What the running file is doing: reading, parsing (text extraction), chunking, "
+        "embedding, saving, indexing (the keyword index); null while queued and once it ended.",
+    )
+    stage_started_at: float | None = Field(None, description="When the file entered its stage (Unix time).")
+    pages: int = Field(0, description="Pages of this file parsed so far (a PDF's).")
+    pages_total: int | None = Field(None, description="The PDF's pages; null for other files.")
 
 
 class JobLinks(BaseModel):
@@ -216,8 +228,16 @@ class JobInfo(BaseModel):
     )
     files_done: int = Field(description="Files finished (done or failed).")
     files_total: int
-    chunks_done: int = Field(description="Chunks embedded and written, over all files so far.")
+    chunks_done: int = Field(description="Chunks embedded, over all files so far.")
     chunks_total: int = Field(description="Chunks to embed of the files chunked so far (grows file by file).")
+    percent: int = Field(
+        0,
+        ge=0,
+        le=100,
+        description="How much of the job is done: each file counts equally, a running one by its share of "
+        "chunks embedded (a PDF: a quarter for its pages parsed, the rest for its chunks); 100 only once the "
+        "job has ended.",
+    )
     files: list[JobFile]
     report: UploadResult | None = Field(None, description="The ingest report, once the job has ended.")
     error: str | None = Field(None, description="Why the job failed, or that it was cancelled.")

@@ -124,12 +124,30 @@ a.back-to-chat { display: none; font-size: 0.85rem; margin-top: 6px; }
 .other-passages summary { cursor: pointer; }
 .other-passages li { margin: 4px 0; overflow-wrap: anywhere; }
 .mode-note { font-size: 0.9em; color: var(--body-text-color); opacity: 0.8; }
-#delete-row { align-items: flex-end; }
-#delete-row > button { max-height: 44px; margin-bottom: 10px; }
+#documents-table table.documents { width: 100%; border-collapse: collapse; font-size: 0.9rem; border: 0;
+  margin: 0; }
+#documents-table tr { border: 0; }
+#documents-table th, #documents-table td { padding: 6px 8px; text-align: left; vertical-align: top;
+  border: 0; border-bottom: 1px solid var(--border-color-primary); }
+#documents-table td[data-label='Added'] { white-space: nowrap; }
+#documents-table th { font-weight: 600; color: var(--body-text-color-subdued); font-size: 0.8rem; }
+#documents-table .num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+#documents-table .doc-name { overflow-wrap: anywhere; }
+#documents-table .doc-title { display: block; font-weight: 500; }
+#documents-table .doc-file { display: block; font-size: 0.8em; opacity: 0.7; }
+#documents-table .doc-actions { text-align: right; width: 1%; }
+#documents-table button.delete-doc { min-height: 32px; padding: 4px 12px; border-radius: 6px; cursor: pointer;
+  border: 1px solid #fca5a5; color: #b91c1c; background: var(--background-fill-primary); }
+#documents-table button.delete-doc:hover, #documents-table button.delete-doc:focus-visible {
+  background: #fee2e2; }
+.sr-only { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); }
 .notice { border-left: 4px solid #f59e0b; padding: 8px 12px; border-radius: 4px;
   background: var(--background-fill-secondary); }
 #documents-status p { margin: 4px 0; }
-#confirm-row { border: 1px solid #fca5a5; border-radius: 8px; padding: 8px; }
+/* the confirm question floats over the page: a row's Delete may be far down a long table */
+#confirm-row { border: 1px solid #fca5a5; border-radius: 8px; padding: 8px; position: fixed; z-index: 1000;
+  left: 50%; bottom: 24px; transform: translateX(-50%); width: min(560px, calc(100vw - 24px));
+  background: var(--background-fill-primary); box-shadow: 0 8px 24px rgba(0, 0, 0, 0.2); }
 /* the closed sidebar leaves its toggle over the left edge of the page: the title moves aside */
 .gradio-container:not(:has(.sidebar.open)) .app-header { padding-left: 36px; }
 #conversation-list .html-container { padding: 0; }
@@ -152,6 +170,20 @@ a.back-to-chat { display: none; font-size: 0.85rem; margin-top: 6px; }
   #composer > div:first-child { min-width: 0 !important; }
   #composer button { min-width: 64px; }
   .source-card .passage { max-height: 240px; }
-  #documents-table table { font-size: 0.78rem; }
+  /* a phone: each document is a card of label: value lines, its Delete button a full-width row */
+  #documents-table thead { display: none; }
+  #documents-table table.documents, #documents-table tbody, #documents-table tr, #documents-table td {
+    display: block; width: auto; }
+  #documents-table tr { border: 1px solid var(--border-color-primary); border-radius: 8px; margin: 8px 0;
+    padding: 4px 8px; }
+  #documents-table td { border: none; padding: 3px 0; display: flex; justify-content: space-between;
+    gap: 12px; text-align: right; }
+  #documents-table td::before { content: attr(data-label); font-weight: 600; text-align: left;
+    color: var(--body-text-color-subdued); flex: none; }
+  #documents-table td.doc-name { display: block; text-align: left; }
+  #documents-table td.doc-name::before { content: none; }
+  #documents-table td.doc-actions { width: auto; display: block; padding-top: 6px; }
+  #documents-table td.doc-actions::before { content: none; }
+  #documents-table button.delete-doc { width: 100%; min-height: 40px; }
 }
 """

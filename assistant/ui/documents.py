@@ -1,13 +1,13 @@
-"""The Documents tab: what the assistant answers from (a member: the documents of their collections); upload
-through an ingestion job whose per-file progress the tab follows, with a Cancel button; delete with a
-confirmation."""
+"""The Documents tab: what the assistant answers from (a member: the documents of their collections), as a
+table with each document's collection, date added, size and chunks; upload through an ingestion job whose
+progress the tab follows (stage, chunks embedded, a percentage), with a Cancel button; a Delete button per
+row, confirmed first (admins only: the handlers ask the same gate as the API)."""
 
 from __future__ import annotations
 
 import asyncio
 import html
 import logging
-import re
 from collections.abc import AsyncIterator, Collection
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,14 @@ from assistant.errors import AssistantError
 from assistant.ids import new_request_id
 from assistant.storage import Storage
 from assistant.ui.access import MEMBER_REFUSAL, is_admin, principal_of
+from assistant.ui.documents_view import (
+    TABLE_JS,
+    documents_summary,
+    documents_table,
+    job_progress,
+    plural,
+    shown_name,
+)
 from vectorstore.errors import (
     DocumentExistsError,
     JobCancelled,
@@ -28,46 +36,23 @@ from vectorstore.errors import (
     UnknownDocumentError,
     UploadError,
 )
-from vectorstore.ingest import IngestService
+from vectorstore.ingest import DocumentInfo, IngestService
 from vectorstore.jobs import IngestQueue, Job, ProgressHooks
 from vectorstore.loaders import SUPPORTED_SUFFIXES
 
 log = logging.getLogger(__name__)
 
-DOC_HEADERS = ["Document", "Chunks", "Characters"]
+__all__ = ["build_documents_tab", "shown_name"]
+
 SUPPORTED_TEXT = ", ".join(s for s in SUPPORTED_SUFFIXES if s != ".htm")
 
 
 POLL_SECONDS = 0.5  # how often the tab re-reads a running upload job's progress
 
 
-def documents_rows(ingest: IngestService, allowed: Collection[str] | None = None) -> list[list[Any]]:
-    """The table's rows; only the documents of the `allowed` collections when given (a member's)."""
-    return [
-        [d.source, d.chunks, d.chars]
-        for d in ingest.list_documents()
-        if allowed is None or d.collection in allowed
-    ]
-
-
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#!|~<>])")
-
-
-def shown_name(name: str) -> str:
-    """A document's name inside the tab's Markdown (N10): escaped, so `<img onerror>` or `[x](url)` in a file
-    name is shown as the characters it is."""
-    return _MARKDOWN_SPECIAL.sub(r"\\\1", html.escape(name, quote=False))
-
-
-def plural(count: int, noun: str) -> str:
-    return f"{count} {noun}{'' if count == 1 else 's'}"
-
-
-def documents_summary(rows: list[list[Any]]) -> str:
-    if not rows:
-        return "**No documents yet.** Add some below; the assistant can only answer from them."
-    chunks = sum(int(r[1]) for r in rows)
-    return f"**{plural(len(rows), 'document')}**, {plural(chunks, 'chunk')} searchable."
+def visible_documents(ingest: IngestService, allowed: Collection[str] | None = None) -> list[DocumentInfo]:
+    """The documents listed; only those of the `allowed` collections when given (a member's)."""
+    return [d for d in ingest.list_documents() if allowed is None or d.collection in allowed]
 
 
 REPLACE_LABEL = "Replace documents of the same name"
@@ -119,28 +104,6 @@ def ingest_job_files(
     finally:
         for path in paths:
             discard_upload(path)
-    return "\n\n".join(lines)
-
-
-FILE_MARKS = {"queued": "·", "running": "→", "done": "✓", "failed": "✗", "cancelled": "✗"}
-
-
-def job_progress(snapshot: dict[str, Any]) -> str:
-    """A running upload job as Markdown: the totals, then one line per file."""
-    total = snapshot["files_total"]
-    head = f"**Indexing {plural(total, 'file')}**: {snapshot['files_done']} of {total} done"
-    if snapshot["chunks_total"]:
-        head += f", {snapshot['chunks_done']} of {plural(snapshot['chunks_total'], 'chunk')} embedded"
-    if snapshot["cancel_requested"] and snapshot["state"] in ("queued", "running"):
-        head += " · cancelling…"
-    lines = [head]
-    for entry in snapshot["files"]:
-        name, state = html.escape(entry["name"], quote=False), entry["state"]
-        if state == "running" and entry["chunks_total"]:
-            what = f"{entry['chunks']} of {plural(entry['chunks_total'], 'chunk')} embedded"
-        else:
-            what = {"queued": "waiting", "running": "reading"}.get(state, state)
-        lines.append(f"{FILE_MARKS[state]} **{name}**: {what}")
     return "\n\n".join(lines)
 
 
@@ -267,9 +230,12 @@ def delete_question(ingest: IngestService, source: str | None) -> tuple[Any, Any
     """The status, the confirm row's visibility and its question for a document about to be deleted."""
     if not source:
         return "Choose a document to delete first.", gr.update(visible=False), gr.update()
-    chunks = next((d.chunks for d in ingest.list_documents() if d.source == source), 0)
+    doc = next((d for d in ingest.list_documents() if d.source == source), None)
+    chunks, title = (doc.chunks, doc.title.strip()) if doc is not None else (0, "")
+    named = f"**{shown_name(title)}** ({shown_name(source)}, " if title and title != source else ""
+    named = named or f"**{shown_name(source)}** ("
     question = (
-        f"Delete **{shown_name(source)}** ({plural(chunks, 'chunk')})? Answers will no longer use it. "
+        f"Delete {named}{plural(chunks, 'chunk')})? Answers will no longer use it. "
         "Documents added through this page are removed from disk too."
     )
     return "", gr.update(visible=True), question
@@ -317,14 +283,15 @@ class DocumentsEvents:
         except AssistantError:  # e.g. the account was removed meanwhile
             return []
 
-    def refresh(self, request: gr.Request | None = None) -> tuple[Any, str, Any]:
-        rows = documents_rows(self.ingest, self.allowed(request))
-        return rows, documents_summary(rows), gr.update(choices=[r[0] for r in rows], value=None)
+    def refresh(self, request: gr.Request | None = None) -> tuple[str, str]:
+        """The table (with a Delete button per row for an admin) and its summary line."""
+        docs = visible_documents(self.ingest, self.allowed(request))
+        return documents_table(docs, is_admin(self.gate, request)), documents_summary(docs)
 
     async def upload(
         self, files: list[str] | None, replace: bool = False, request: gr.Request | None = None
     ) -> AsyncIterator[tuple[Any, ...]]:
-        """Status, table, summary, choice, file drop, job id, Cancel button: progress while the job runs."""
+        """Status, table, summary, file drop, job id, Cancel button: progress while the job runs."""
         skip, hidden = gr.skip(), gr.update(visible=False)
         paths = [Path(str(f)) for f in files or []]
         if not is_admin(self.gate, request) or not paths:
@@ -343,14 +310,14 @@ class DocumentsEvents:
         except QueueFullError as exc:
             for path in paths:
                 discard_upload(path)
-            yield (f"✗ Nothing was added: {exc}.", skip, skip, skip, None, None, hidden)
+            yield (f"✗ Nothing was added: {exc}.", skip, skip, None, None, hidden)
             return
         shown = ""
         cancel = gr.update(visible=True, interactive=True, value="Cancel upload")
         while not job.future.done():
             text = job_progress(job.snapshot())
             if text != shown:
-                yield (text, skip, skip, skip, skip, job.id, cancel)
+                yield (text, skip, skip, skip, job.id, cancel)
                 shown, cancel = text, skip
             await asyncio.sleep(POLL_SECONDS)
         for path in paths:  # a job cancelled before it started never read them
@@ -365,27 +332,26 @@ class DocumentsEvents:
         self.jobs.cancel(job_id)
         return gr.update(value="Cancelling…", interactive=False)
 
-    def ask_delete(self, source: str | None) -> tuple[Any, Any, Any]:
-        return delete_question(self.ingest, source)
+    def ask_delete(self, evt: gr.EventData, request: gr.Request) -> tuple[Any, Any, Any, Any]:
+        """A row's Delete button: the status, the confirm row, its question, and the document it names."""
+        data = getattr(evt, "_data", None)
+        source = str(data.get("source") or "") if isinstance(data, dict) else ""
+        if not is_admin(self.gate, request):
+            return MEMBER_REFUSAL, gr.update(visible=False), gr.skip(), ""
+        return (*delete_question(self.ingest, source), source)
 
     def confirm_delete(self, source: str | None, request: gr.Request | None = None) -> tuple[Any, ...]:
+        """The delete itself (also Gradio's `/delete_document` endpoint): an admin's only, like the API's."""
         if not is_admin(self.gate, request):
-            return (MEMBER_REFUSAL, gr.update(visible=False), *self.refresh(request))
-        return (delete_document(self.ingest, source), gr.update(visible=False), *self.refresh(request))
+            return (MEMBER_REFUSAL, gr.update(visible=False), *self.refresh(request), "")
+        done = delete_document(self.ingest, source)
+        return (done, gr.update(visible=False), *self.refresh(request), "")
 
 
 def _table() -> tuple[Any, Any]:
     """The summary line and the documents table; call inside the tab."""
     summary = gr.Markdown(elem_id="documents-summary")
-    table = gr.Dataframe(
-        headers=DOC_HEADERS,
-        datatype=["str", "number", "number"],
-        column_widths=["54%", "18%", "28%"],
-        label="Documents the assistant answers from",
-        interactive=False,
-        wrap=True,
-        elem_id="documents-table",
-    )
+    table = gr.HTML("", js_on_load=TABLE_JS, elem_id="documents-table", padding=False)
     return summary, table
 
 
@@ -405,21 +371,18 @@ def build_documents_tab(
         status = gr.Markdown(elem_id="documents-status")
         job_id = gr.State(None)
         cancel = gr.Button("Cancel upload", variant="secondary", visible=False, elem_id="cancel-upload")
-        with gr.Row(equal_height=False, elem_id="delete-row") as delete_row:
-            choice = gr.Dropdown(
-                label="Document to delete", choices=[], scale=3, elem_id="delete-choice", filterable=True
-            )
-            remove = gr.Button("Delete…", variant="stop", scale=1, min_width=100, elem_id="delete")
+        # the document a row's Delete button named, until confirmed (a textbox: `/delete_document` takes it)
+        choice = gr.Textbox(visible=False, elem_id="delete-choice")
         with gr.Column(visible=False, elem_id="confirm-row") as confirm_row:
             confirm_text = gr.Markdown(elem_id="confirm-text")
             with gr.Row():
                 yes = gr.Button("Yes, delete", variant="stop", elem_id="confirm-delete")
                 no = gr.Button("Cancel", elem_id="cancel-delete")
 
-    outputs = [docs, docs_summary, choice]
+    outputs = [docs, docs_summary]
     demo.load(events.refresh, None, outputs, api_visibility="private")
-    admin_controls = [upload_help, files, replace, delete_row]
-    demo.load(_visible_to_admins(gate, 4), None, admin_controls, queue=False, api_visibility="private")
+    admin_controls = [upload_help, files, replace]
+    demo.load(_visible_to_admins(gate, 3), None, admin_controls, queue=False, api_visibility="private")
     documents_tab.select(events.refresh, None, outputs, api_visibility="private")
     files.upload(
         events.upload,
@@ -431,9 +394,14 @@ def build_documents_tab(
         concurrency_id="upload",
     )
     cancel.click(events.cancel, job_id, cancel, queue=False, api_visibility="private")
-    remove.click(
-        events.ask_delete, choice, [status, confirm_row, confirm_text], api_visibility="private", queue=False
+    docs.click(events.ask_delete, None, [status, confirm_row, confirm_text, choice], api_visibility="private")
+    yes.click(
+        events.confirm_delete, choice, [status, confirm_row, *outputs, choice], api_name="delete_document"
     )
-    yes.click(events.confirm_delete, choice, [status, confirm_row, *outputs], api_name="delete_document")
-    no.click(lambda: gr.update(visible=False), None, confirm_row, queue=False, api_visibility="private")
-    choice.change(lambda: gr.update(visible=False), None, confirm_row, queue=False, api_visibility="private")
+    no.click(
+        lambda: (gr.update(visible=False), ""),
+        None,
+        [confirm_row, choice],
+        queue=False,
+        api_visibility="private",
+    )

@@ -19,6 +19,7 @@ import itertools
 import logging
 import re
 import statistics
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -52,29 +53,40 @@ class _Page:
     tables: list[tuple[float, list[list[str]]]] = field(default_factory=list)  # (top, rows)
 
 
-def parse_pdf(path: Path) -> list[Block]:
+# `on_page(done, total)`: pages read so far of the file's pages (an upload's progress while it is parsed).
+PageProgress = Callable[[int, int], None]
+
+
+def _no_progress(done: int, total: int) -> None:
+    pass
+
+
+def parse_pdf(path: Path, on_page: PageProgress | None = None) -> list[Block]:
+    on_page = on_page or _no_progress
     try:
-        pages = _read_pdfplumber(path)
+        pages = _read_pdfplumber(path, on_page)
     except Exception as exc:  # pdfminer raises anything on a malformed file; pypdf is more forgiving
         log.warning(
             "pdfplumber failed on %s (%s: %s); reading it with pypdf", path.name, type(exc).__name__, exc
         )
-        pages = _read_pypdf(path)
+        pages = _read_pypdf(path, on_page)
     _ocr_scans(path, pages)
     return _blocks(pages)
 
 
 # -- pdfplumber --------------------------------------------------------------------------------------------
-def _read_pdfplumber(path: Path) -> list[_Page]:
+def _read_pdfplumber(path: Path, on_page: PageProgress) -> list[_Page]:
     import pdfplumber
 
     pages: list[_Page] = []
     with pdfplumber.open(str(path)) as pdf:
+        total = len(pdf.pages)
         for page in pdf.pages:
             try:
                 pages.append(_read_page(page))
             finally:
                 page.close()  # frees the page's parsed objects: memory stays flat over long files
+            on_page(len(pages), total)
     _drop_running_lines(pages)
     for read in pages:
         if not read.scanned:
@@ -195,14 +207,16 @@ def _paragraphs(lines: list[dict[str, Any]]) -> str:
 
 
 # -- pypdf fallback ----------------------------------------------------------------------------------------
-def _read_pypdf(path: Path) -> list[_Page]:
+def _read_pypdf(path: Path, on_page: PageProgress) -> list[_Page]:
     from pypdf import PdfReader
 
     pages = []
-    for number, page in enumerate(PdfReader(str(path)).pages, start=1):
+    read = PdfReader(str(path)).pages
+    for number, page in enumerate(read, start=1):
         text = page.extract_text() or ""
         scanned = len("".join(text.split())) < MIN_TEXT_CHARS and bool(page.images)
         pages.append(_Page(number, [] if scanned else [_Piece("text", text)], scanned=scanned))
+        on_page(number, len(read))
     return pages
 
 
