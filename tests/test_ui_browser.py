@@ -862,6 +862,10 @@ def test_a_typing_indicator_shows_then_the_answer_grows_word_by_word(
             "the typing indicator stayed after the first words"
         )
         expect(bots(page).first.locator(".typing-indicator")).to_have_count(0)
+        # issue 21's glitches: no label floats over the messages...
+        expect(page.locator("#chatbot [data-testid='block-label']")).to_be_hidden()
+        # Gradio's floating trash icon (it sat on a copy icon); Clear under the chat does the same
+        expect(page.locator("#chatbot").get_by_role("button", name="Clear", exact=True)).to_have_count(0)
         shot(page, f"22-streamed-{viewport}")
     finally:
         fake_model.first_delay = 0.0
