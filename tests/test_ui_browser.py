@@ -594,6 +594,7 @@ class FakeModel:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/v1"
         self.delay = 0.05
+        self.first_delay = 0.0  # before the first word: how long the model "thinks"
         self.repeat = 1
         self.extra = ""  # appended to the answer: what a prompt-injected model might write
         self.fetched: list[str] = []  # GET requests: an image in an answer that the browser fetched
@@ -649,6 +650,8 @@ class FakeModel:
                 self.send_response(200)
                 self.send_header("Content-Type", "text/event-stream")
                 self.end_headers()
+                if model.stopped.wait(model.first_delay):
+                    return
                 try:
                     for i, word in enumerate(re.findall(r"\S+\s*", text)):
                         delta = {"content": word} | ({"role": "assistant"} if i == 0 else {})
@@ -803,5 +806,99 @@ def test_model_server_down_shows_a_friendly_error_and_the_session_goes_on(
         go_to(page, "Settings")
         expect(page.locator("#mode-note")).to_contain_text("Generative mode")
     finally:
+        ctx.close()
+    assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+# -- visible streaming (issue 21): a typing indicator, then words that arrive as the model writes them -----
+
+# Records each distinct state of the newest answer bubble as painted (at most one a frame, as a person sees
+# it, not the steps of one DOM update): its text and whether the typing indicator shows.
+WATCH_ANSWER = """(before) => {
+  const seen = [];
+  window.__seen = seen;
+  let queued = false;
+  const look = () => {
+    queued = false;
+    const all = document.querySelectorAll('#chatbot [data-testid="bot"]');
+    if (all.length <= before) return;
+    const bot = all[all.length - 1];
+    const dots = bot.querySelector('.typing-indicator');
+    const words = bot.innerText.replace(dots ? dots.innerText : '', '').trim();  // the screen reader's
+    const state = { typing: !!dots && dots.getBoundingClientRect().width > 0, text: words };
+    const last = seen[seen.length - 1];
+    if (!last || last.typing !== state.typing || last.text !== state.text) seen.push(state);
+  };
+  window.__answerWatch && window.__answerWatch.disconnect();
+  window.__answerWatch = new MutationObserver(() => {
+    if (!queued) { queued = true; requestAnimationFrame(look); }
+  });
+  window.__answerWatch.observe(document.querySelector('#chatbot'),
+    { childList: true, subtree: true, characterData: true });
+}"""
+
+PHONE = {
+    "viewport": {"width": 390, "height": 844},
+    "device_scale_factor": 2,
+    "is_mobile": True,
+    "has_touch": True,
+}
+
+
+@pytest.mark.parametrize("viewport", ["desktop", "phone"])
+def test_a_typing_indicator_shows_then_the_answer_grows_word_by_word(
+    browser: Any, generative_server: Server, fake_model: FakeModel, viewport: str
+) -> None:
+    ctx, page, errors = open_page(browser, generative_server.url, **(PHONE if viewport == "phone" else {}))
+    try:
+        fake_model.delay, fake_model.first_delay, fake_model.repeat = 0.15, 1.5, 3
+        page.evaluate(WATCH_ANSWER, 0)
+        page.locator("#question textarea").fill(MINE_ACTION)
+        run_and_wait(page, lambda: page.locator("#send").click())
+        seen: list[dict[str, Any]] = page.evaluate("window.__seen")
+        assert seen and seen[0] == {"typing": True, "text": ""}, f"no typing indicator first: {seen[:3]}"
+        texts = [s["text"] for s in seen if s["text"] and not s["typing"]]
+        final = texts[-1]
+        assert "Cambodia" in final and MARKER.search(final), final
+        growing = [t for t in dict.fromkeys(texts) if t != final]
+        assert len(growing) >= 2, f"the answer appeared in {len(growing) + 1} piece(s): {texts}"
+        assert all(final.startswith(t) or "Cambodia" not in t for t in growing[:1]), growing[:1]
+        assert not any(s["typing"] for s in seen[seen.index(next(s for s in seen if s["text"])) :]), (
+            "the typing indicator stayed after the first words"
+        )
+        expect(bots(page).first.locator(".typing-indicator")).to_have_count(0)
+        # issue 21's glitches: no label floats over the messages...
+        expect(page.locator("#chatbot [data-testid='block-label']")).to_be_hidden()
+        # Gradio's floating trash icon (it sat on a copy icon); Clear under the chat does the same
+        expect(page.locator("#chatbot").get_by_role("button", name="Clear", exact=True)).to_have_count(0)
+        shot(page, f"22-streamed-{viewport}")
+    finally:
+        fake_model.first_delay = 0.0
+        ctx.close()
+    assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+def test_the_typing_indicator_is_shown_without_a_copy_button_and_stop_replaces_it(
+    browser: Any, generative_server: Server, fake_model: FakeModel
+) -> None:
+    """Stopped before the first word: the bubble says "(stopped)", no dots are left, nothing is copied."""
+    ctx, page, errors = open_page(browser, generative_server.url)
+    try:
+        fake_model.delay, fake_model.first_delay, fake_model.repeat = 0.05, 30.0, 1
+        page.locator("#question textarea").fill(MINE_ACTION)
+        page.locator("#send").click()
+        dots = bots(page).first.locator(".typing-indicator")
+        expect(dots).to_be_visible()
+        expect(dots).to_contain_text("Writing the answer…")  # what a screen reader says
+        # the question has its copy button; the dots have none
+        expect(page.locator("#chatbot").get_by_role("button", name="Copy message")).to_have_count(1)
+        shot(page, "23-typing-indicator")
+        page.locator("#stop").click()
+        expect(page.locator("#send")).to_be_visible(timeout=15_000)
+        expect(bots(page).first).to_contain_text("(stopped)", timeout=15_000)
+        expect(dots).to_have_count(0)
+        assert "Cambodia" not in settled_text(page, bots(page).first)
+    finally:
+        fake_model.first_delay = 0.0
         ctx.close()
     assert not errors, f"JavaScript errors on the page: {errors}"

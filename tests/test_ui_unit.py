@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any
 
@@ -180,6 +181,18 @@ def test_stop_marks_the_partial_answer() -> None:
     assert "Stopped before the answer was complete" in sources
     again, _ = ui.mark_stopped(stopped, {})
     assert again[-1]["content"].count("(stopped)") == 1
+
+
+def test_the_answer_bubble_shows_the_typing_indicator_until_the_first_words() -> None:
+    chat = FakeChat([TextDelta(SENTENCE), Done(_answer(SENTENCE))])
+    # each update as the browser got it (the turn reuses its history between updates)
+    steps = [copy.deepcopy(step) for step in ui.answer_turn(chat, "Who?", [], 4, {})]  # type: ignore[arg-type]
+    assert steps[0][0][-1] == {"role": "assistant", "content": ui.TYPING}
+    assert all(ui.TYPING not in step[0][-1]["content"] for step in steps[1:])
+    # a turn that never got past the dots is not sent back as context, and Stop leaves no dots behind
+    assert ui.history_for_service(steps[0][0]) == []
+    stopped, _ = ui.mark_stopped(steps[0][0], {})
+    assert stopped[-1]["content"] == ui.STOPPED_NOTE.strip()
 
 
 # -- documents -------------------------------------------------------------------------------------------

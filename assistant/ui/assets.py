@@ -101,6 +101,20 @@ CSS = """
 #chatbot [data-testid="bot"] .message-content .md, #chatbot [data-testid="user"] .message-content .md {
   white-space: pre-wrap; }
 #chatbot .unsupported-note { color: #92400e; }
+/* the dots stand for an answer not written yet: nothing to copy under them */
+#chatbot .message-row:has(.typing-indicator) + .message-buttons { display: none; }
+/* Gradio's own trash icon floated over the messages and a copy icon: Clear, under the chat, does the same */
+#chatbot .icon-button-wrapper.top-panel { display: none; }
+#chatbot .typing-indicator { position: relative; display: inline-flex; gap: 5px; align-items: center;
+  height: 1.4em; }
+#chatbot .typing-indicator span { width: 7px; height: 7px; border-radius: 50%; background: currentColor;
+  opacity: 0.3; animation: typing-dot 1.2s infinite ease-in-out; }
+#chatbot .typing-indicator span:nth-child(2) { animation-delay: 0.2s; }
+#chatbot .typing-indicator span:nth-child(3) { animation-delay: 0.4s; }
+#chatbot .visually-hidden { position: absolute; width: 1px; height: 1px; overflow: hidden;
+  clip-path: inset(50%); white-space: nowrap; }
+@keyframes typing-dot { 0%, 80%, 100% { opacity: 0.3; transform: none; }
+  40% { opacity: 0.9; transform: translateY(-3px); } }
 .source-card .meta .section { font-style: italic; }
 #composer { align-items: stretch; }
 #composer button { min-width: 84px; }

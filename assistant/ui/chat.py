@@ -43,6 +43,13 @@ STOPPED_NOTE = "\n\n<em>(stopped)</em>"
 UNGROUNDED_NOTE = "\n\n⚠ <em>The model cited no passage: this answer is not grounded in the documents.</em>"
 UNSUPPORTED_NOTE = "\n\n⚠ <em class='unsupported-note'>Not supported by the passages it cites:</em>"
 NOTES = (UNGROUNDED_NOTE, UNSUPPORTED_NOTE, STOPPED_NOTE)
+# What the answer's bubble shows until its first words arrive (issue 21): three pulsing dots and, for a screen
+# reader, words (the sanitizer keeps no ARIA attributes), instead of an empty bubble with a copy button (the
+# CSS hides the buttons under it).
+TYPING = (
+    "<span class='typing-indicator'><span></span><span></span><span></span>"
+    "<em class='visually-hidden'>Writing the answer…</em></span>"
+)
 
 
 def display(text: str) -> str:
@@ -96,7 +103,9 @@ def history_for_service(history: list[dict[str, Any]]) -> list[dict[str, str]]:
         if role == "user" and text:
             turns.append({"role": "user", "content": html.unescape(text)})
         elif role == "assistant":
-            failed = not text or text.startswith(ERROR_PREFIX) or text.endswith(STOPPED_NOTE.strip())
+            failed = (
+                not text or text.startswith((ERROR_PREFIX, TYPING)) or text.endswith(STOPPED_NOTE.strip())
+            )
             if failed:
                 if turns and turns[-1]["role"] == "user":
                     turns.pop()
@@ -132,7 +141,11 @@ def answer_turn(
     limits: Limits = getattr(chat, "limits", None) or Limits()  # a test double may have none
     prior = limits.trim(history_for_service(history))  # N15: the oldest turns go, the chat goes on
     turn = _assistant_count(history)
-    history = [*history, {"role": "user", "content": display(message)}, {"role": "assistant", "content": ""}]
+    history = [
+        *history,
+        {"role": "user", "content": display(message)},
+        {"role": "assistant", "content": TYPING},
+    ]
     searching = {**groups, turn: source_group(turn, message, None, "Searching the documents…")}
     yield history, sources_html(searching), "", groups
     try:
@@ -201,7 +214,8 @@ def mark_stopped(history: list[dict[str, Any]] | None, groups: dict[int, str] | 
     history = [{"role": m.get("role"), "content": _content_text(m.get("content"))} for m in history or []]
     groups = dict(groups or {})
     if history and history[-1]["role"] == "assistant" and not history[-1]["content"].endswith(STOPPED_NOTE):
-        history[-1]["content"] = (history[-1]["content"] + STOPPED_NOTE).lstrip()
+        shown = history[-1]["content"].replace(TYPING, "")  # stopped before the first words: no dots left
+        history[-1]["content"] = (shown + STOPPED_NOTE).lstrip()
         turn = _assistant_count(history) - 1
         if turn not in groups:
             question, _ = last_question(history)
@@ -260,6 +274,9 @@ class Streaming:
 
 # -- the tab ---------------------------------------------------------------------------------------------
 
+# Send hidden, Stop shown: the update objects Gradio's front end applies to the event's two outputs.
+BUSY_JS = "() => [{__type__: 'update', visible: false}, {__type__: 'update', visible: true}]"
+
 
 def _example_text(evt: gr.SelectData) -> str:
     value = evt.value
@@ -295,6 +312,7 @@ def _chat_components(max_message_chars: int) -> dict[str, Any]:
         with gr.Column(scale=3, min_width=300):
             chatbot = gr.Chatbot(
                 label="Conversation",
+                show_label=False,  # a floating label covered the first message once the chat scrolled
                 elem_id="chatbot",
                 height=520,
                 buttons=["copy"],
@@ -436,8 +454,10 @@ def build_chat_tab(
             question, before, k, groups, conversation, collections, documents, request, streaming
         )
 
-    # Send (or Enter) swaps to Stop while the answer streams; busy → answer → idle, in order.
-    busy = {"fn": lambda: (gr.update(visible=False), gr.update(visible=True)), "outputs": [send, stop]}
+    # Send (or Enter) swaps to Stop while the answer streams; busy → answer → idle, in order. The swap to
+    # Stop runs in the browser: as a server call it held the answer back by a round trip (~250 ms measured,
+    # benchmarks/bench_first_token.py) before the question was even queued.
+    busy = {"fn": None, "js": BUSY_JS, "outputs": [send, stop]}
     idle = {"fn": lambda: (gr.update(visible=True), gr.update(visible=False)), "outputs": [send, stop]}
     chat_inputs = [box, chatbot, k, groups, current, picked, picked_documents, c["streaming"]]
     chat_outputs = [chatbot, sources, box, groups, current]
