@@ -671,6 +671,7 @@ class FakeModel:
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the client went away: Stop was pressed
 
+        self.stopped.clear()
         self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
         self._server.daemon_threads = True
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
@@ -807,6 +808,7 @@ def test_model_server_down_shows_a_friendly_error_and_the_session_goes_on(
         expect(page.locator("#mode-note")).to_contain_text("Generative mode")
     finally:
         ctx.close()
+        fake_model.start()  # back on its port for the module's later tests
     assert not errors, f"JavaScript errors on the page: {errors}"
 
 

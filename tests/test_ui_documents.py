@@ -73,9 +73,8 @@ def test_an_upload_shows_a_moving_percentage_then_the_table_shows_collection_dat
     assert len(set(percents)) >= 3 and any(0 < p < 100 for p in percents), seen
     assert percents == sorted(percents), "the percentage only goes up"
     assert len(set(embedded)) >= 3, f"the chunk count moves while it embeds: {seen}"
-    assert any(
-        "extracting the text" in t or "splitting it into chunks" in t or "reading" in t for t in seen
-    ), "before the chunks: what the file is going through"
+    # the stages before the chunks (reading, extracting, splitting) can be over within one half-second poll:
+    # their order is tested in test_ingest.py, their wording in test_ui_unit.py
 
     chunks = int(re.search(r"(\d+) new chunks", report).group(1))  # type: ignore[union-attr]
     row = table.locator(f"tr[data-source='{name}']")
