@@ -66,6 +66,15 @@ def browser() -> Iterator[Any]:
         chromium.close()
 
 
+# a phone's viewport, as the phone tests open their pages
+PHONE = {
+    "viewport": {"width": 390, "height": 844},
+    "device_scale_factor": 2,
+    "is_mobile": True,
+    "has_touch": True,
+}
+
+
 def open_page(browser: Any, url: str, **context: Any) -> tuple[Any, Any, list[str]]:
     ctx = browser.new_context(**({"viewport": {"width": 1280, "height": 900}} | context))
     page = ctx.new_page()
@@ -345,14 +354,7 @@ def test_settings_show_the_offline_mode_and_k_changes_the_passages_searched(page
 
 
 def test_phone_width_chat_is_usable(browser: Any, server: Server) -> None:
-    ctx, page, errors = open_page(
-        browser,
-        server.url,
-        viewport={"width": 390, "height": 844},
-        device_scale_factor=2,
-        is_mobile=True,
-        has_touch=True,
-    )
+    ctx, page, errors = open_page(browser, server.url, **PHONE)
     try:
         width = page.evaluate("document.documentElement.scrollWidth")
         assert width <= 390, f"the page scrolls sideways on a phone ({width}px wide)"
@@ -838,13 +840,6 @@ WATCH_ANSWER = """(before) => {
   window.__answerWatch.observe(document.querySelector('#chatbot'),
     { childList: true, subtree: true, characterData: true });
 }"""
-
-PHONE = {
-    "viewport": {"width": 390, "height": 844},
-    "device_scale_factor": 2,
-    "is_mobile": True,
-    "has_touch": True,
-}
 
 
 @pytest.mark.parametrize("viewport", ["desktop", "phone"])

@@ -21,6 +21,7 @@ playwright_sync = pytest.importorskip("playwright.sync_api")
 expect = playwright_sync.expect
 
 from tests.test_ui_browser import (  # noqa: E402  (after the skip: these need Playwright)
+    PHONE,
     browser,  # noqa: F401  (the fixture)
     go_to,
     open_page,
@@ -95,14 +96,7 @@ def test_an_upload_shows_a_moving_percentage_then_the_table_shows_collection_dat
 
 
 def test_the_documents_table_is_a_list_of_cards_on_a_phone(browser: Any, server: Server) -> None:  # noqa: F811
-    ctx, page, errors = open_page(
-        browser,
-        server.url,
-        viewport={"width": 390, "height": 844},
-        device_scale_factor=2,
-        is_mobile=True,
-        has_touch=True,
-    )
+    ctx, page, errors = open_page(browser, server.url, **PHONE)
     try:
         go_to(page, "Documents")
         rows = page.locator("#documents-table tbody tr")
