@@ -316,3 +316,26 @@ def test_a_units_cosine_is_the_better_of_its_own_and_its_windows(notes) -> None:
         first = next(c for c in ranked if c.index == 0)
         assert first.window == text
         assert (first.semantic > own + 1e-4) if window else abs(first.semantic - own) < 1e-4
+
+
+def test_near_ties_of_the_best_unit_are_quoted_with_it() -> None:
+    """Units scoring within tie_ratio of the best are quoted (up to max_ties), not one quoted twice."""
+    from typing import Any, cast
+
+    from assistant.answering.extractive import Candidate, ExtractiveAnswerer, Snippet
+    from assistant.answering.units import Unit
+
+    def cand(passage: int, text: str, score: float) -> Candidate:
+        return Candidate(passage, 0, Unit("sentence", 0, text, 0), "", score=score)
+
+    ranked = [
+        cand(1, "The ferry leaves at nine.", 0.90),
+        cand(2, "The ferry leaves at nine.", 0.89),  # the same words from another passage
+        cand(3, "Ferries depart at nine from the north quay.", 0.85),
+        cand(4, "The first boat sails at nine sharp.", 0.83),
+        cand(5, "Boats also leave at noon.", 0.82),  # a third tie: over max_ties
+        cand(6, "The quay opens at eight.", 0.70),  # below 0.9 of the best
+    ]
+    answerer = ExtractiveAnswerer(cast(Any, None))
+    chosen = [Snippet("", 1, 0, 25, "The ferry leaves at nine.", 0.9, "", set())]
+    assert [c.passage for c in answerer._near_ties(ranked, chosen)] == [3, 4]

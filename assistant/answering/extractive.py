@@ -64,6 +64,11 @@ class ExtractiveConfig:
     # the better of the two: an answer often takes two sentences ("The node:vm module is not a security
     # mechanism. Do not use it to run untrusted code."), and a short one says little alone.
     window_semantic: bool = True
+    # Units scoring within this share of the best are near-ties the scorer cannot order (its logits differ by
+    # less than its errors do): up to `max_ties` of them are quoted after the best, from other passages or
+    # paragraphs, before further snippets are sought for coverage.
+    tie_ratio: float = 0.9
+    max_ties: int = 2
     # The sentence right after the answering one goes on with its subject when it shares this many terms
     # with it ("The lists accept advertising for payment. The fee for advertisements is USD 1000.").
     subject_terms: int = 2
@@ -581,8 +586,9 @@ class ExtractiveAnswerer:
     def select(
         self, question: Question, parts: list[Part], ranked: list[Candidate], passages: Sequence[Document]
     ) -> list[Snippet]:
-        """Greedy by coverage: the best unit, then each further one that answers a part, or terms of the
-        question, the chosen ones leave open, until the budget; a paragraph cut in two goes on first."""
+        """Greedy by coverage: the best unit, then each further one that answers a part, the near-ties of
+        the best, then units holding terms of the question the chosen ones leave open, until the budget; a
+        paragraph cut in two goes on first."""
         cfg, best = self.config, ranked[0]
         chosen = [self.snippet(best, passages[best.passage - 1], question)]
         follow = self._continuation(ranked, chosen[0], passages, set(question.terms) - chosen[0].terms)
@@ -595,6 +601,10 @@ class ExtractiveAnswerer:
             snip = self.snippet(cand, passages[cand.passage - 1], question)
             if not any(_overlaps(snip, s) for s in chosen):
                 chosen.append(snip)
+        for cand in self._near_ties(ranked, chosen):
+            snip = self.snippet(cand, passages[cand.passage - 1], question)
+            if len(chosen) < budget and not any(_overlaps(snip, s) for s in chosen):
+                chosen.append(snip)
         for cand in ranked[1 : cfg.scan]:
             if len(chosen) >= budget or cand.score < cfg.select_ratio * best.score:
                 break
@@ -604,6 +614,21 @@ class ExtractiveAnswerer:
             if not any(_overlaps(snip, s) for s in chosen):
                 chosen.append(snip)
         return chosen
+
+    def _near_ties(self, ranked: list[Candidate], chosen: list[Snippet]) -> list[Candidate]:
+        """The units that score within `tie_ratio` of the best, best first, up to `max_ties`, that the
+        snippets so far do not quote (nor the same words from another passage): the scorer cannot tell
+        which of them answers, so the answer quotes them all."""
+        best, quoted = ranked[0], [s.text for s in chosen]
+        out: list[Candidate] = []
+        for cand in ranked[1 : self.config.scan]:
+            if len(out) >= self.config.max_ties or cand.score < self.config.tie_ratio * best.score:
+                break
+            if any(_inside(cand, s) for s in chosen) or any(cand.unit.text in q for q in quoted):
+                continue
+            out.append(cand)
+            quoted.append(cand.unit.text)
+        return out
 
     def _part_answers(
         self, parts: list[Part], ranked: list[Candidate], chosen: list[Snippet]
