@@ -282,3 +282,60 @@ def test_a_cut_paragraph_goes_on_after_the_chunks_overlap(notes) -> None:
     answer = _answer(notes, question, [before, after])
     assert first in answer and "equal tolls" in answer, answer
     assert answer.count("adopted a joint statement") == 1  # the repeated sentence is quoted once
+
+
+def test_a_unit_is_also_read_with_the_next_unit_of_its_paragraph_or_list() -> None:
+    from assistant.answering.extractive import _window
+    from assistant.answering.units import split_units
+
+    text = "The gauge is no safety device. Do not trust it in a storm.\n\n- one item\n- two item"
+    units = split_units(text)
+    assert _window(units, 0) == "The gauge is no safety device. Do not trust it in a storm."
+    assert _window(units, 1) == ""  # the paragraph ends there: a list is another block
+    assert _window(units, 2) == "- one item - two item" and _window(units, 3) == ""
+
+
+def test_a_units_cosine_is_the_better_of_its_own_and_its_windows(notes) -> None:
+    """ "Do not use it ..." says little alone; read with the sentence before it, it answers."""
+    import numpy as np
+
+    from assistant.answering.compose import read_parts
+    from assistant.answering.extractive import ExtractiveAnswerer, ExtractiveConfig, _VectorCache
+    from assistant.answering.question import Question
+
+    text = "The tide gauge is not a safety device. Do not use it to decide whether a barge may pass."
+    question = "Can I rely on the tide gauge to decide if it is safe for a barge to pass?"
+    cache = _VectorCache(notes.embeddings, 100)
+    q = np.asarray(cache.query(question))
+    own = cache.get(["The tide gauge is not a safety device."])[0] @ (q / np.linalg.norm(q))
+    for window in (True, False):
+        answerer = ExtractiveAnswerer(notes.embeddings, ExtractiveConfig(window_semantic=window))
+        ranked = answerer.score(
+            Question.read(question), answerer.candidates([_passage(text, 0)]), None, read_parts(question)
+        )
+        first = next(c for c in ranked if c.index == 0)
+        assert first.window == text
+        assert (first.semantic > own + 1e-4) if window else abs(first.semantic - own) < 1e-4
+
+
+def test_near_ties_of_the_best_unit_are_quoted_with_it() -> None:
+    """Units scoring within tie_ratio of the best are quoted (up to max_ties), not one quoted twice."""
+    from typing import Any, cast
+
+    from assistant.answering.extractive import Candidate, ExtractiveAnswerer, Snippet
+    from assistant.answering.units import Unit
+
+    def cand(passage: int, text: str, score: float) -> Candidate:
+        return Candidate(passage, 0, Unit("sentence", 0, text, 0), "", score=score)
+
+    ranked = [
+        cand(1, "The ferry leaves at nine.", 0.90),
+        cand(2, "The ferry leaves at nine.", 0.89),  # the same words from another passage
+        cand(3, "Ferries depart at nine from the north quay.", 0.85),
+        cand(4, "The first boat sails at nine sharp.", 0.83),
+        cand(5, "Boats also leave at noon.", 0.82),  # a third tie: over max_ties
+        cand(6, "The quay opens at eight.", 0.70),  # below 0.9 of the best
+    ]
+    answerer = ExtractiveAnswerer(cast(Any, None))
+    chosen = [Snippet("", 1, 0, 25, "The ferry leaves at nine.", 0.9, "", set())]
+    assert [c.passage for c in answerer._near_ties(ranked, chosen)] == [3, 4]

@@ -60,6 +60,15 @@ class ExtractiveConfig:
     max_list_snippets: int = 4  # a list gathered from several sentences or bullets
     scan: int = 12  # candidates looked at for further snippets, best first
     part_semantic: float = 0.6  # a part's own best unit: cosine and keywords blended as the prior scorer does
+    # A unit is also read with the next unit of its paragraph or list, and its cosine with the question is
+    # the better of the two: an answer often takes two sentences ("The node:vm module is not a security
+    # mechanism. Do not use it to run untrusted code."), and a short one says little alone.
+    window_semantic: bool = True
+    # Units scoring within this share of the best are near-ties the scorer cannot order (its logits differ by
+    # less than its errors do): up to `max_ties` of them are quoted after the best, from other passages or
+    # paragraphs, before further snippets are sought for coverage.
+    tie_ratio: float = 0.9
+    max_ties: int = 2
     # The sentence right after the answering one goes on with its subject when it shares this many terms
     # with it ("The lists accept advertising for payment. The fee for advertisements is USD 1000.").
     subject_terms: int = 2
@@ -89,6 +98,7 @@ class Candidate:
     count: int = 1  # units in its passage
     anchored: bool = False  # the first unit after a FAQ question or heading matching the question
     features: dict[str, float] = field(default_factory=dict)
+    window: str = ""  # the unit and the next unit of its paragraph or list, when there is one
 
     @property
     def text(self) -> str:
@@ -270,6 +280,23 @@ def _inside(cand: Candidate, snippet: Snippet) -> bool:
     return cand.passage == snippet.passage and snippet.start <= cand.unit.start < snippet.end
 
 
+def _cosines(vectors: np.ndarray, queries: np.ndarray, own: float) -> np.ndarray:
+    """Each row's cosine with the question, blended with the standalone query's when there is one."""
+    semantic: np.ndarray = vectors @ queries[0]
+    if len(queries) > 1:
+        semantic = own * semantic + (1 - own) * (vectors @ queries[1])
+    return semantic
+
+
+def _window(units: list[Unit], i: int) -> str:
+    """The unit read with the next one of the same paragraph or list ("" when it ends it, or is code)."""
+    unit = units[i]
+    if unit.kind == "code" or i + 1 >= len(units):
+        return ""
+    nxt = units[i + 1]
+    return f"{unit.text} {nxt.text}" if nxt.block == unit.block and nxt.kind == unit.kind else ""
+
+
 def _overlaps(a: Snippet, b: Snippet) -> bool:
     return a.passage == b.passage and a.start < b.end and b.start < a.end
 
@@ -350,6 +377,7 @@ class ExtractiveAnswerer:
                 found.header = header
                 found.similarity = float(doc.metadata.get("similarity", 0.0) or 0.0)
                 found.count = len(units)
+                found.window = _window(units, index)
                 out.append(found)
                 anchor = ""
         return out
@@ -385,15 +413,16 @@ class ExtractiveAnswerer:
 
     def _semantic(self, question: Question, candidates: list[Candidate], query: str | None) -> np.ndarray:
         """Cosine of each candidate with the question; a follow-up blends in the standalone query (the
-        conversation gives the topic, its own words the ask)."""
-        vectors = self._vectors.get([c.text[:600] for c in candidates])
+        conversation gives the topic, its own words the ask). A unit read with the next one of its
+        paragraph may match better: the better of the two cosines counts."""
         queries = [question.text] + ([query] if query and query != question.text else [])
         qv = np.asarray([self._vectors.query(q) for q in queries], dtype=np.float32)
         qv /= np.linalg.norm(qv, axis=1, keepdims=True) + 1e-9
-        semantic: np.ndarray = vectors @ qv[0]
-        if len(qv) > 1:
-            own = 0.6 if len(question.terms) > 2 else 0.35
-            semantic = own * semantic + (1 - own) * (vectors @ qv[1])
+        own = 0.6 if len(question.terms) > 2 else 0.35
+        semantic = _cosines(self._vectors.get([c.text[:600] for c in candidates]), qv, own)
+        if self.config.window_semantic:
+            windows = [(c.window or c.text)[:600] for c in candidates]
+            semantic = np.maximum(semantic, _cosines(self._vectors.get(windows), qv, own))
         return semantic
 
     def _features(
@@ -557,8 +586,9 @@ class ExtractiveAnswerer:
     def select(
         self, question: Question, parts: list[Part], ranked: list[Candidate], passages: Sequence[Document]
     ) -> list[Snippet]:
-        """Greedy by coverage: the best unit, then each further one that answers a part, or terms of the
-        question, the chosen ones leave open, until the budget; a paragraph cut in two goes on first."""
+        """Greedy by coverage: the best unit, then each further one that answers a part, the near-ties of
+        the best, then units holding terms of the question the chosen ones leave open, until the budget; a
+        paragraph cut in two goes on first."""
         cfg, best = self.config, ranked[0]
         chosen = [self.snippet(best, passages[best.passage - 1], question)]
         follow = self._continuation(ranked, chosen[0], passages, set(question.terms) - chosen[0].terms)
@@ -571,6 +601,10 @@ class ExtractiveAnswerer:
             snip = self.snippet(cand, passages[cand.passage - 1], question)
             if not any(_overlaps(snip, s) for s in chosen):
                 chosen.append(snip)
+        for cand in self._near_ties(ranked, chosen):
+            snip = self.snippet(cand, passages[cand.passage - 1], question)
+            if len(chosen) < budget and not any(_overlaps(snip, s) for s in chosen):
+                chosen.append(snip)
         for cand in ranked[1 : cfg.scan]:
             if len(chosen) >= budget or cand.score < cfg.select_ratio * best.score:
                 break
@@ -580,6 +614,21 @@ class ExtractiveAnswerer:
             if not any(_overlaps(snip, s) for s in chosen):
                 chosen.append(snip)
         return chosen
+
+    def _near_ties(self, ranked: list[Candidate], chosen: list[Snippet]) -> list[Candidate]:
+        """The units that score within `tie_ratio` of the best, best first, up to `max_ties`, that the
+        snippets so far do not quote (nor the same words from another passage): the scorer cannot tell
+        which of them answers, so the answer quotes them all."""
+        best, quoted = ranked[0], [s.text for s in chosen]
+        out: list[Candidate] = []
+        for cand in ranked[1 : self.config.scan]:
+            if len(out) >= self.config.max_ties or cand.score < self.config.tie_ratio * best.score:
+                break
+            if any(_inside(cand, s) for s in chosen) or any(cand.unit.text in q for q in quoted):
+                continue
+            out.append(cand)
+            quoted.append(cand.unit.text)
+        return out
 
     def _part_answers(
         self, parts: list[Part], ranked: list[Candidate], chosen: list[Snippet]

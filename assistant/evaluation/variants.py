@@ -127,6 +127,8 @@ VARIANTS: dict[str, Builder] = {
     "ours without code penalty": with_answerer(code_factor=1.0),
     "ours without table lookup": with_answerer(lookup_bonus=0.0),
     "ours without distinctive names": with_answerer(distinctive_share=None),
+    "ours without sentence window": with_answerer(window_semantic=False),
+    "ours without near-ties": with_answerer(max_ties=0),
     "hybrid (ours)": ours,
 }
 COMPARE = ["naive baseline", "dense only", "bm25 only", "hybrid (ours)"]
