@@ -30,6 +30,7 @@ class StoredMeta(TypedDict, total=False):
     root: str
     file_sha: str  # "pending" until every chunk of the file is written
     chars: int
+    size: int  # the file's bytes, as uploaded or read
     title: str
     layout: str  # chunking.LAYOUT_VERSION when it was chunked
     ingested_at: float
