@@ -8,6 +8,7 @@ export (assistant.evaluation.cases) turns it into evaluation items.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
@@ -23,6 +24,7 @@ from assistant.storage.models import Conversation, Feedback, Message, User, utcn
 Rating = Literal["up", "down"]
 RATINGS: tuple[str, ...] = ("up", "down")
 COMMENT_CHARS = 2000
+HISTORY_MESSAGES = 20  # the turns before a rated answer kept with it, for a follow-up question's replay
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,8 @@ class FeedbackRecord:
     trace: dict[str, Any] = field(default_factory=dict)
     # who gave it: a user's name, "key:<fingerprint>" for a key of RAG_API_KEYS, "" for the single-user app
     user: str = ""
+    # the conversation before the question (at most HISTORY_MESSAGES), as ChatService.answer takes it
+    history: list[dict[str, str]] = field(default_factory=list)
 
 
 def _check(rating: str, comment: str) -> str:
@@ -81,6 +85,21 @@ def _question(s: Session, answer: Message) -> str:
     return before or ""
 
 
+def _history(s: Session, answer: Message) -> list[dict[str, str]]:
+    """The turns before the answer's question, oldest first."""
+    rows = list(
+        s.execute(
+            select(Message.role, Message.content)
+            .where(Message.conversation_id == answer.conversation_id, Message.id < answer.id)
+            .order_by(Message.id.desc())
+            .limit(HISTORY_MESSAGES + 1)
+        )
+    )
+    if rows and rows[0][0] == "user":
+        rows = rows[1:]  # the question itself
+    return [{"role": role, "content": content} for role, content in reversed(rows[:HISTORY_MESSAGES])]
+
+
 def _record(s: Session, fb: Feedback, message: Message, user: str) -> FeedbackRecord:
     return FeedbackRecord(
         id=fb.id,
@@ -96,6 +115,7 @@ def _record(s: Session, fb: Feedback, message: Message, user: str) -> FeedbackRe
         citations=list(message.citations or []),
         trace=dict(message.trace or {}),
         user=user,
+        history=_history(s, message),
     )
 
 
@@ -118,8 +138,9 @@ Records = list[FeedbackRecord]  # (a module-level alias: inside the class, `list
 
 
 class FeedbackService:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, on_rate: Callable[[str], None] | None = None) -> None:
         self.db = db
+        self.on_rate = on_rate  # each rating stored ("up", "down"), as it is stored: the metrics
 
     def rate(
         self,
@@ -152,7 +173,10 @@ class FeedbackService:
                 if conversation.owner_id is None
                 else s.scalar(select(User.name).where(User.id == conversation.owner_id))
             )
-            return _record(s, fb, message, _who(conversation, name))
+            record = _record(s, fb, message, _who(conversation, name))
+        if self.on_rate is not None:
+            self.on_rate(record.rating)
+        return record
 
     def list(self, owner: Owner, *, limit: int = 100, offset: int = 0) -> Records:
         """The owner's feedback, the newest first."""

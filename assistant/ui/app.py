@@ -8,6 +8,7 @@ import gradio as gr
 
 from assistant.access import Gate
 from assistant.container import Container
+from assistant.traces import answer_trace
 from assistant.ui.access import principal_of
 from assistant.ui.chat import build_chat_tab
 from assistant.ui.conversations import Conversations
@@ -68,7 +69,14 @@ def build_ui(container: Container, gate: Gate | None = None) -> gr.Blocks:
         demo.load(who, None, account, api_visibility="private", queue=False)
         k = passages_slider(settings)
         conversations = (
-            Conversations(container.storage, gate, container.ingest.list_documents)
+            Conversations(
+                container.storage,
+                gate,
+                container.ingest.list_documents,
+                trace=lambda question, answer, k, scope: answer_trace(
+                    settings, container.store, question, answer, k=k, scope=scope
+                ),
+            )
             if container.storage is not None
             else None
         )
