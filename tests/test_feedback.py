@@ -198,3 +198,34 @@ def test_cli_export_and_eval_report_a_thumbs_down_failing(
     (item,) = report["sets"]["cases"]["variants"]["hybrid (ours)"]["items"]
     assert item["repeated"] is True
 
+
+# --- the UI's side, without a browser
+
+
+def test_the_ui_finds_the_stored_answer_a_thumb_was_given_on(components: Container, storage: Storage) -> None:
+    from assistant.ui.chat import ERROR_PREFIX, UNGROUNDED_NOTE, answer_at, display
+    from assistant.ui.conversations import Conversations
+    from assistant.ui.feedback import rating_of
+
+    assert rating_of(True) == ("up", False) and rating_of(False) == ("down", False)
+    assert rating_of("Wrong source") == ("down", True) and rating_of("") is None
+    first = _asked(components, storage, MINE_ACTION)
+    (conversation,) = storage.conversations.list(None)
+    stored = storage.conversations.get(conversation.id, None)
+    assert stored is not None
+    text = stored.messages[1].content
+    # the same conversation in the chat: a failed turn (not stored) before the stored answer, which shows
+    # HTML-escaped with a note after it
+    shown = [
+        {"role": "user", "content": "broken?"},
+        {"role": "assistant", "content": ERROR_PREFIX + "<strong>No answer</strong>"},
+        {"role": "user", "content": display(MINE_ACTION)},
+        {"role": "assistant", "content": display(text) + UNGROUNDED_NOTE},
+    ]
+    assert answer_at(shown, 3) == (0, text)
+    assert answer_at(shown, 2) is None
+    ui = Conversations(storage, None)
+    assert ui.rate(None, conversation.id, 0, text, "down", wrong_source=True, comment="<img src=x>")
+    assert not ui.rate(None, "someone-elses", 0, text, "down")
+    (given,) = storage.feedback.list(None)
+    assert (given.message_id, given.wrong_source, given.comment) == (first, True, "<img src=x>")

@@ -542,3 +542,23 @@ def test_feedback_finds_the_answer_a_chat_shows_and_goes_with_its_conversation(s
     assert storage.feedback.rate(first, None, "down") is not None
     assert storage.conversations.delete(conversation.id, None)
     assert storage.feedback.list_all() == []
+
+
+def test_ratings_of_one_answer_at_once_leave_one_row(storage: Storage) -> None:
+    """A double click sends two ratings together: both are taken, one row stays, the last word wins."""
+    answer = _answered(storage, None)
+    errors: list[BaseException] = []
+
+    def rate(rating: str) -> None:
+        try:
+            assert storage.feedback.rate(answer, None, rating) is not None
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=rate, args=("down",)) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert [f.rating for f in storage.feedback.list(None)] == ["down"]

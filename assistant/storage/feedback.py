@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from sqlalchemy import Select, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
 from assistant.errors import InvalidRequestError
@@ -130,6 +131,17 @@ def _listing() -> Select[Feedback, Message, Conversation, str | None]:
     )
 
 
+def _row(s: Session, message_id: int) -> Feedback:
+    """The answer's feedback row, made when missing."""
+    found = s.scalar(select(Feedback).where(Feedback.message_id == message_id))
+    if found is not None:
+        found.updated_at = utcnow()
+        return found
+    made = Feedback(message_id=message_id)
+    s.add(made)
+    return made
+
+
 def _who(conversation: Conversation, name: str | None) -> str:
     return name or conversation.owner_key or ""
 
@@ -154,16 +166,24 @@ class FeedbackService:
         """Rates the owner's answer `message_id` (a second rating replaces the first); None when the answer
         is missing or someone else's. InvalidRequestError for an unknown rating or an over-long comment."""
         comment = _check(rating, comment)
+        try:
+            record = self._rate(message_id, owner, rating, wrong_source, comment)
+        except IntegrityError:
+            # Two ratings of one answer at once (a double click) both found no row: the second insert broke
+            # the unique constraint and rolled back; now the row is there, and this one replaces it.
+            record = self._rate(message_id, owner, rating, wrong_source, comment)
+        if record is not None and self.on_rate is not None:
+            self.on_rate(record.rating)
+        return record
+
+    def _rate(
+        self, message_id: int, owner: Owner, rating: str, wrong_source: bool, comment: str
+    ) -> FeedbackRecord | None:
         with self.db.session() as s:
             message = _answer(s, message_id, owner)
             if message is None:
                 return None
-            fb = s.scalar(select(Feedback).where(Feedback.message_id == message_id))
-            if fb is None:
-                fb = Feedback(message_id=message_id)
-                s.add(fb)
-            else:
-                fb.updated_at = utcnow()
+            fb = _row(s, message_id)
             fb.rating, fb.wrong_source, fb.comment = rating, wrong_source, comment
             s.flush()
             conversation = s.get(Conversation, message.conversation_id)
@@ -173,10 +193,7 @@ class FeedbackService:
                 if conversation.owner_id is None
                 else s.scalar(select(User.name).where(User.id == conversation.owner_id))
             )
-            record = _record(s, fb, message, _who(conversation, name))
-        if self.on_rate is not None:
-            self.on_rate(record.rating)
-        return record
+            return _record(s, fb, message, _who(conversation, name))
 
     def list(self, owner: Owner, *, limit: int = 100, offset: int = 0) -> Records:
         """The owner's feedback, the newest first."""

@@ -59,7 +59,7 @@ async def give_feedback(body: FeedbackCreate, storage: StorageDep, principal: Pr
     return _out(rated)
 
 
-@router.get("/feedback", response_model=FeedbackList)
+@router.get("/feedback", response_model=FeedbackList, responses=error_responses(400))
 async def my_feedback(
     storage: StorageDep, principal: PrincipalDep, limit: Limit = 100, offset: Offset = 0
 ) -> FeedbackList:
@@ -72,7 +72,7 @@ async def my_feedback(
     return FeedbackList(feedback=[_out(f) for f in found])
 
 
-@router.get("/admin/feedback", response_model=FeedbackList, responses=error_responses(403))
+@router.get("/admin/feedback", response_model=FeedbackList, responses=error_responses(400, 403))
 async def all_feedback(
     storage: StorageDep, principal: PrincipalDep, limit: Limit = 100, offset: Offset = 0
 ) -> FeedbackList:
