@@ -229,3 +229,19 @@ def test_the_ui_finds_the_stored_answer_a_thumb_was_given_on(components: Contain
     assert not ui.rate(None, "someone-elses", 0, text, "down")
     (given,) = storage.feedback.list(None)
     assert (given.message_id, given.wrong_source, given.comment) == (first, True, "<img src=x>")
+
+
+def test_the_feedback_tab_shows_the_ratings_as_text(components: Container, storage: Storage) -> None:
+    from assistant.ui.conversations import Conversations
+    from assistant.ui.feedback import feedback_html
+
+    rated = storage.feedback.rate(
+        _asked(components, storage, MINE_ACTION), None, "down", wrong_source=True, comment="<img src=x>"
+    )
+    assert rated is not None
+    records, everyone = Conversations(storage, None).feedback(None)  # the open app: its own admin
+    assert everyone and [r.id for r in records] == [rated.id]
+    shown = feedback_html(records, everyone)
+    assert "&lt;img src=x&gt;" in shown and "<img" not in shown
+    assert "👎 wrong source" in shown and "Cambodia" in shown
+    assert "No feedback yet" in feedback_html([], False)

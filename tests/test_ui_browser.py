@@ -928,6 +928,11 @@ def test_a_wrong_source_thumbs_down_is_kept_and_exported_as_a_case(page: Any, se
     expect(page.locator("#feedback-comment textarea")).to_have_value("")  # sent with the rating
     expect(page.locator("img[src=x]")).to_have_count(0)
     shot(page, "60-wrong-source-feedback")
+    go_to(page, "Feedback")  # the open app's user is its own admin: everyone's feedback, as text
+    row = page.locator("#feedback-list tr.feedback-row", has_text="onerror=alert(1)").first
+    expect(row).to_contain_text("👎 wrong source")
+    expect(page.locator("#feedback-list img")).to_have_count(0)
+    shot(page, "61-feedback-tab")
 
     storage = Storage.from_settings(Settings(data_dir=server.data_dir))
     try:

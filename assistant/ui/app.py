@@ -13,6 +13,7 @@ from assistant.ui.access import principal_of
 from assistant.ui.chat import build_chat_tab
 from assistant.ui.conversations import Conversations
 from assistant.ui.documents import build_documents_tab
+from assistant.ui.feedback import build_feedback_tab
 from assistant.ui.settings_tab import build_settings_tab, passages_slider
 from assistant.ui.sidebar import build_sidebar
 
@@ -92,6 +93,8 @@ def build_ui(container: Container, gate: Gate | None = None) -> gr.Blocks:
                 storage=container.storage,
             )
             build_settings_tab(settings, chat.model_label, k, demo, gate)
+            if conversations is not None:
+                build_feedback_tab(conversations)
     # S3: a bounded queue (more waiting events are refused with "the queue is full") and bounded concurrency;
     # the chat events have their own limit (4, `answer`), uploads theirs (`upload`).
     demo.queue(max_size=settings.ui_queue_size, default_concurrency_limit=2)

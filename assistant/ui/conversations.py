@@ -16,7 +16,7 @@ from assistant.access.scopes import scope_for, usable_collections
 from assistant.answering.citations import Citation
 from assistant.answering.service import Answer
 from assistant.errors import AuthenticationError
-from assistant.storage import ConversationInfo, Storage
+from assistant.storage import ConversationInfo, FeedbackRecord, Storage
 from assistant.ui.access import principal_of
 from assistant.ui.chat import display
 from assistant.ui.sources import source_group, sources_html
@@ -24,6 +24,7 @@ from vectorstore.ingest import DocumentInfo
 
 log = logging.getLogger(__name__)
 
+FEEDBACK_SHOWN = 200  # the Feedback tab's rows; the API and the export page through all of them
 # (question, answer, k, scope) → the answer's trace (assistant.traces.answer_trace over the container's parts)
 Tracer = Callable[[str, Answer, int | None, dict[str, Any] | None], dict[str, Any]]
 
@@ -151,6 +152,15 @@ class Conversations:
             found, principal.owner, rating, wrong_source=wrong_source, comment=comment
         )
         return rated is not None
+
+    def feedback(self, request: gr.Request | None) -> tuple[list[FeedbackRecord], bool]:
+        """The feedback the caller may read (an admin: everyone's), newest first; whether it is everyone's."""
+        principal = self.principal(request)
+        if principal is None:
+            return [], False
+        if principal.is_admin:
+            return self.storage.feedback.list_all(limit=FEEDBACK_SHOWN), True
+        return self.storage.feedback.list(principal.owner, limit=FEEDBACK_SHOWN), False
 
     def load(
         self, request: gr.Request | None, conversation: str | None

@@ -5,12 +5,14 @@ stays in a Textbox and the database, never in HTML; the toasts say only our own 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import html
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 
 if TYPE_CHECKING:
+    from assistant.storage import FeedbackRecord
     from assistant.ui.conversations import Conversations
 
 LIKE, DISLIKE, WRONG_SOURCE = "Like", "Dislike", "Wrong source"
@@ -84,3 +86,44 @@ def wire_feedback(
         [comment],
         api_visibility="private",  # queued: the toasts (gr.Info) reach the page only through the queue
     )
+
+
+# -- the Feedback tab: the ratings the caller may read, as an HTML table with every cell escaped -------------
+
+
+def _cell(text: str, limit: int = 300) -> str:
+    text = " ".join(text.split())
+    text = text if len(text) <= limit else text[: limit - 1] + "…"
+    return f"<td>{html.escape(text)}</td>"
+
+
+def feedback_html(records: Sequence[FeedbackRecord], everyone: bool) -> str:
+    """The table (N10: questions, answers, comments and names are text from people and documents: escaped)."""
+    if not records:
+        return "<p id='feedback-empty'>No feedback yet: rate an answer with 👍 or 👎 in the Chat tab.</p>"
+    head = ["When", *(["Who"] if everyone else []), "Rating", "Question", "Answer", "Comment"]
+    rows = []
+    for r in records:
+        rating = ("👍" if r.rating == "up" else "👎") + (" wrong source" if r.wrong_source else "")
+        cells = [_cell(r.updated_at.strftime("%Y-%m-%d %H:%M"))]
+        cells += [_cell(r.user or "local")] if everyone else []
+        cells += [_cell(rating), _cell(r.question), _cell(r.answer), _cell(r.comment)]
+        rows.append(f"<tr class='feedback-row'>{''.join(cells)}</tr>")
+    header = "".join(f"<th>{h}</th>" for h in head)
+    scope = "everyone's (you are an admin)" if everyone else "yours"
+    return (
+        f"<p>{len(records)} ratings, {scope}, newest first. <code>assistant feedback export</code> turns "
+        f"them into evaluation cases.</p><table id='feedback-list'><thead><tr>{header}</tr></thead>"
+        f"<tbody>{''.join(rows)}</tbody></table>"
+    )
+
+
+def build_feedback_tab(conversations: Conversations) -> None:
+    """The Feedback tab (inside `gr.Tabs()`): read again each time it is opened."""
+    with gr.Tab("Feedback", id="feedback", elem_id="feedback-tab") as tab:
+        table = gr.HTML(feedback_html([], False), elem_id="feedback-table")
+
+    def show(request: gr.Request) -> str:
+        return feedback_html(*conversations.feedback(request))
+
+    tab.select(show, None, table, api_visibility="private")
