@@ -245,3 +245,30 @@ def test_the_feedback_tab_shows_the_ratings_as_text(components: Container, stora
     assert "&lt;img src=x&gt;" in shown and "<img" not in shown
     assert "👎 wrong source" in shown and "Cambodia" in shown
     assert "No feedback yet" in feedback_html([], False)
+
+
+def test_each_kind_of_rating_becomes_its_kind_of_case() -> None:
+    from datetime import UTC, datetime
+
+    from assistant.evaluation.cases import case_of
+    from assistant.storage import FeedbackRecord
+
+    now = datetime.now(UTC)
+    cited = [{"n": 1, "source": "a.txt", "start": 0, "end": 9, "text": "Cambodia."}]
+
+    def record(rating: str, refused: bool, wrong_source: bool = False) -> FeedbackRecord:
+        return FeedbackRecord(
+            1, 2, "c", rating, wrong_source, "", now, now, "Q?", "A [1].",
+            [] if refused else cited, {"refused": refused}, "ann", [{"role": "user", "content": "before"}],
+        )  # fmt: skip
+
+    up = case_of(record("up", False))
+    assert (up["type"], up["answerable"], up["evidence"], up["history"]) == (
+        "feedback-up", True, ["Cambodia."], [{"role": "user", "content": "before"}]
+    )  # fmt: skip
+    assert "must_not" not in up
+    assert case_of(record("up", True))["answerable"] is False
+    down = case_of(record("down", True))  # a refusal rated down: it should have answered
+    assert (down["type"], down["answerable"], down["must_not"]) == ("feedback-down", True, ["A [1]."])
+    wrong = case_of(record("down", False, wrong_source=True))
+    assert (wrong["type"], wrong["answerable"]) == ("feedback-wrong-source", False)

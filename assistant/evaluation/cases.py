@@ -37,7 +37,8 @@ def _provenance(record: FeedbackRecord) -> dict[str, Any]:
 
 def case_of(record: FeedbackRecord) -> dict[str, Any]:
     """One feedback record as an evaluation item (the format of eval/dev.jsonl, plus `must_not`)."""
-    refused = bool(record.trace.get("refused")) or not record.citations
+    # an answer stored before traces were kept: a refusal is what cites nothing
+    refused = bool(record.trace["refused"]) if "refused" in record.trace else not record.citations
     cited = [str(c.get("text", "")) for c in record.citations if c.get("text")]
     item: dict[str, Any] = {
         "id": f"feedback-{record.id}",
