@@ -134,7 +134,10 @@ class ChatResponse(AnswerPayload):
 # -- feedback (issue 23) -----------------------------------------------------------------------------------
 class FeedbackCreate(BaseModel):
     model_config = ConfigDict(strict=True)
-    message_id: int = Field(ge=1, description="The answer rated: `message_id` from POST /api/chat.")
+    # le: the column is a 32-bit integer (PostgreSQL refuses a larger one with an error, not a miss)
+    message_id: int = Field(
+        ge=1, le=2**31 - 1, description="The answer rated: `message_id` from POST /api/chat."
+    )
     rating: Literal["up", "down"]
     wrong_source: bool = Field(False, description="The answer rests on the wrong passages or documents.")
     comment: str = Field("", max_length=2000, description="Optional, at most 2000 characters; kept as text.")
