@@ -186,17 +186,22 @@ def test_cli_export_and_eval_report_a_thumbs_down_failing(
     try:
         answer = _asked(components, storage, MINE_ACTION)
         assert storage.feedback.rate(answer, None, "down") is not None
+        wrong = _asked(components, storage, MINE_ACTION)
+        assert storage.feedback.rate(wrong, None, "down", wrong_source=True) is not None
     finally:
         storage.close()
     exported = run_cli("feedback", "export", "--out", "cases.jsonl", data_dir=fresh_copy, cwd=tmp_path)
     assert exported.returncode == 0, exported.stdout + exported.stderr
-    assert "1 cases from 1 ratings" in exported.stdout + exported.stderr
+    assert "2 cases from 2 ratings" in exported.stdout + exported.stderr
     replayed = run_cli("eval", f"cases.jsonl={SEEDS}", data_dir=fresh_copy, cwd=tmp_path)
     assert replayed.returncode == 0, replayed.stdout + replayed.stderr
-    assert "FAIL feedback-1: repeats an answer rated down" in replayed.stdout + replayed.stderr
+    said = replayed.stdout + replayed.stderr
+    assert "FAIL feedback-1: repeats an answer rated down" in said, said
+    assert "FAIL feedback-2: repeats an answer rated down" in said, "the wrong-source 👎 fails too"
     report: dict[str, Any] = json.loads((tmp_path / "reports" / "eval.json").read_text())
-    (item,) = report["sets"]["cases"]["variants"]["hybrid (ours)"]["items"]
-    assert item["repeated"] is True
+    items = report["sets"]["cases"]["variants"]["hybrid (ours)"]["items"]
+    assert [i["repeated"] for i in items] == [True, True]
+    assert [i["answerable"] for i in items] == [True, False]
 
 
 # --- the UI's side, without a browser

@@ -319,7 +319,6 @@ def _picker_components() -> dict[str, Any]:
 def _chat_components(max_message_chars: int, feedback: bool = False) -> dict[str, Any]:
     """The tab's components, keyed by role; call inside `gr.Tab`. With `feedback`, each answer has 👍 / 👎
     and a "Wrong source" flag (ui/feedback.py), and a comment box goes with them."""
-
     with gr.Row(equal_height=False):
         with gr.Column(scale=3, min_width=300):
             chatbot = gr.Chatbot(
