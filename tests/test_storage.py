@@ -505,6 +505,8 @@ def test_feedback_is_the_answer_owners_and_keeps_the_trace(storage: Storage) -> 
     ann = storage.users.add("ann").user.id
     ben = storage.users.add("ben").user.id
     answer = _answered(storage, ann)
+    counted: list[str] = []
+    storage.feedback.on_rate = counted.append
     assert storage.feedback.rate(answer, ben, "down") is None, "another user's answer is missing"
     assert storage.feedback.rate(answer - 1, ann, "up") is None, "a question is not an answer"
     rated = storage.feedback.rate(answer, ann, "down", wrong_source=True, comment="  not that <b>doc</b> ")
@@ -515,6 +517,8 @@ def test_feedback_is_the_answer_owners_and_keeps_the_trace(storage: Storage) -> 
     assert rated.trace["retrieved"] == [{"id": "c1", "score": 0.5}]
     again = storage.feedback.rate(answer, ann, "up")  # a second rating replaces the first
     assert again is not None and again.id == rated.id and again.rating == "up" and not again.wrong_source
+    assert storage.feedback.rate(answer, ann, "up") is not None  # the same again: kept, not counted again
+    assert counted == ["down", "up"]
     assert [f.rating for f in storage.feedback.list(ann)] == ["up"]
     assert storage.feedback.list(ben) == []
     _answered(storage, "key:abc")  # a key's answers are not the single-user app's

@@ -137,7 +137,7 @@ def _row(s: Session, message_id: int) -> Feedback:
     if found is not None:
         found.updated_at = utcnow()
         return found
-    made = Feedback(message_id=message_id)
+    made = Feedback(message_id=message_id, rating="", wrong_source=False, comment="")
     s.add(made)
     return made
 
@@ -167,23 +167,25 @@ class FeedbackService:
         is missing or someone else's. InvalidRequestError for an unknown rating or an over-long comment."""
         comment = _check(rating, comment)
         try:
-            record = self._rate(message_id, owner, rating, wrong_source, comment)
+            record, changed = self._rate(message_id, owner, rating, wrong_source, comment)
         except IntegrityError:
             # Two ratings of one answer at once (a double click) both found no row: the second insert broke
             # the unique constraint and rolled back; now the row is there, and this one replaces it.
-            record = self._rate(message_id, owner, rating, wrong_source, comment)
-        if record is not None and self.on_rate is not None:
-            self.on_rate(record.rating)
+            record, changed = self._rate(message_id, owner, rating, wrong_source, comment)
+        if changed and record is not None and self.on_rate is not None:
+            self.on_rate(record.rating)  # the same rating sent twice (the browser does) counts once
         return record
 
     def _rate(
         self, message_id: int, owner: Owner, rating: str, wrong_source: bool, comment: str
-    ) -> FeedbackRecord | None:
+    ) -> tuple[FeedbackRecord | None, bool]:
+        """The record, and whether it is new or says something else than before."""
         with self.db.session() as s:
             message = _answer(s, message_id, owner)
             if message is None:
-                return None
+                return None, False
             fb = _row(s, message_id)
+            changed = (fb.rating, fb.wrong_source, fb.comment) != (rating, wrong_source, comment)
             fb.rating, fb.wrong_source, fb.comment = rating, wrong_source, comment
             s.flush()
             conversation = s.get(Conversation, message.conversation_id)
@@ -193,7 +195,7 @@ class FeedbackService:
                 if conversation.owner_id is None
                 else s.scalar(select(User.name).where(User.id == conversation.owner_id))
             )
-            return _record(s, fb, message, _who(conversation, name))
+            return _record(s, fb, message, _who(conversation, name)), changed
 
     def list(self, owner: Owner, *, limit: int = 100, offset: int = 0) -> Records:
         """The owner's feedback, the newest first."""
