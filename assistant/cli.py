@@ -293,6 +293,20 @@ def evaluate(
     console.print(f"reports: {out / 'eval.json'}, {out / 'eval.md'}")
 
 
+def _print_failures(printer: Console, name: str, data: dict[str, Any], shown: int = 20) -> None:
+    """The items each variant failed, and why: a replayed 👎 that gives the same answer is one."""
+    for variant, result in data["variants"].items():
+        failed = [item for item in result["items"] if item.get("failed")]
+        if not failed:
+            continue
+        total = len(result["items"])
+        printer.print(f"{escape(name)}, {escape(variant)}: {len(failed)} of {total} items failing")
+        for item in failed[:shown]:
+            printer.print(f"  FAIL {escape(item['id'])}: {escape(item['failed'])}")
+        if len(failed) > shown:
+            printer.print(f"  … and {len(failed) - shown} more (eval.json lists them all)")
+
+
 def _print_eval(report: dict[str, Any]) -> None:
     from assistant.evaluation import COLUMNS
 
@@ -308,6 +322,7 @@ def _print_eval(report: dict[str, Any]) -> None:
                 cells = ("–" if block[key] is None else str(block[key]) for key, _ in COLUMNS)
                 table.add_row(variant, half, *cells)
         printer.print(table)
+        _print_failures(printer, name, data)
 
 
 @app.command()
@@ -345,6 +360,8 @@ collections_app = typer.Typer(help="Named document sets, and who may use them.",
 app.add_typer(users_app, name="users")
 app.add_typer(keys_app, name="keys")
 app.add_typer(collections_app, name="collections")
+feedback_app = typer.Typer(help="Feedback on answers (👍 / 👎), as evaluation cases.", no_args_is_help=True)
+app.add_typer(feedback_app, name="feedback")
 
 
 @contextmanager
@@ -391,6 +408,28 @@ def users_add(
         made = storage.users.add(name, password, admin=admin)
     console.print(f"created {'admin' if admin else 'member'} {made.user.name}; API key (shown once):")
     print(made.api_key)
+
+
+@feedback_app.command("export")
+def feedback_export(
+    out: Annotated[Path, typer.Option("--out", help="The JSON lines file to write.")] = Path("cases.jsonl"),
+    rating: Annotated[str | None, typer.Option(help="Only this rating: up or down (default: both).")] = None,
+) -> None:
+    """Write everyone's feedback as evaluation cases (eval/dev.jsonl's format, plus `must_not`): a 👍
+    answer's cited spans become its evidence, a 👎 a case that must not give the same answer again (an
+    unanswerable one when marked "wrong source"). Replay them with `assistant eval FILE[=CORPUS_DIR]`."""
+    from assistant.evaluation.cases import cases_of, write_cases
+
+    if rating not in (None, "up", "down"):
+        _fail(ValueError(f"--rating is up or down, not {rating!r}"), code=2, expected=True)
+    with _storage() as storage:
+        records = storage.feedback.list_all(limit=None, rating=rating)
+    cases = cases_of(records)
+    try:
+        write_cases(cases, out)
+    except OSError as exc:
+        _fail(exc, expected=True)
+    console.print(f"{len(cases)} cases from {len(records)} ratings: {out}")
 
 
 @users_app.command("list")

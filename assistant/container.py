@@ -100,6 +100,7 @@ def build_container(
         from assistant.storage import Storage
 
         storage = Storage.from_settings(settings)  # no connection yet: opened and migrated on first use
+    storage.feedback.on_rate = metrics.record_feedback
     return Container(
         settings, embeddings, store, keyword_index, retriever, ingest, chat, ingest_queue, storage, metrics
     )

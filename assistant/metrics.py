@@ -108,6 +108,9 @@ class Metrics:
         self.ingest_files.labels("ingested").inc(report.files_changed)
         self.ingest_files.labels("skipped").inc(len(report.skipped))
 
+    def record_feedback(self, rating: str) -> None:
+        self.feedback.labels(rating).inc()
+
     def record_job(self, job: Job[object]) -> None:
         self.jobs.labels(job.state).inc()
 

@@ -188,8 +188,8 @@ def test_document_errors(container: Container) -> None:
 def test_the_answer_shape_is_the_service_answer_with_text_named_answer(container: Container) -> None:
     r = api(container).post("/api/chat", json=QUESTION)
     assert r.status_code == 200
-    # plus the stored conversation the exchange went to (issue 12)
-    assert set(r.json()) == ({*Answer.model_fields} - {"text"}) | {"answer", "conversation_id"}
+    # plus the stored conversation the exchange went to (issue 12) and the stored answer's id (issue 23)
+    assert set(r.json()) == ({*Answer.model_fields} - {"text"}) | {"answer", "conversation_id", "message_id"}
     assert r.json()["conversation_id"]
     assert r.json()["answer"] == CAMBODIA.text and r.json()["citations"][0]["source"] == "a.txt"
 
@@ -233,6 +233,9 @@ def test_openapi_documents_every_status_and_400_not_422(container: Container) ->
         "GET /api/conversations/{conversation_id}": {"200", "404", "500"},
         "PATCH /api/conversations/{conversation_id}": {"200", "400", "403", "404", "500"},
         "DELETE /api/conversations/{conversation_id}": {"200", "403", "404", "500"},
+        "POST /api/feedback": {"201", "400", "403", "404", "500", "503"},
+        "GET /api/feedback": {"200", "400", "500"},
+        "GET /api/admin/feedback": {"200", "400", "403", "500"},
         "GET /api/documents": {"200", "500", "503"},
         "POST /api/documents": {"200", "202", "400", "403", "409", "413", "415", "422", "500", "503"},
         "DELETE /api/documents/{source}": {"200", "403", "404", "500", "503"},

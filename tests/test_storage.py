@@ -36,6 +36,7 @@ TABLES = {
     "sessions",
     "ingest_jobs",
     "ingest_uploads",
+    "feedback",
 }
 CHEAP_ARGON2 = PasswordHash((Argon2Hasher(time_cost=1, memory_cost=8 * 1024, parallelism=1),))
 
@@ -117,7 +118,7 @@ def test_migrations_create_the_schema_from_empty_and_match_the_models(db_url: st
         assert db.current_revision() is None
         db.migrate()
         assert _tables(db_url) == TABLES | {"alembic_version"}
-        assert db.current_revision() == "0003"
+        assert db.current_revision() == "0004"
         db.migrate()  # idempotent, also from another process's Database
         other = Database(db_url)
         other.migrate()
@@ -481,3 +482,87 @@ def test_cli_users_keys_and_collections(db_url: str, monkeypatch: pytest.MonkeyP
         assert storage.users.get("carol") is None
     finally:
         storage.close()
+
+
+# --- feedback on answers (issue 23): only the answer's owner rates it or reads the rating
+
+
+def _answered(storage: Storage, owner: int | str | None, question: str = "Who signed?") -> int:
+    conversation = storage.conversations.create(owner)
+    stored = storage.conversations.add_exchange(
+        conversation.id,
+        owner,
+        question,
+        "Lavrov signed [1].",
+        citations=[{"n": 1, "source": "a.txt", "start": 3, "end": 20, "text": "Lavrov signed it"}],
+        trace={"question": question, "query": "who signed", "retrieved": [{"id": "c1", "score": 0.5}]},
+    )
+    assert stored is not None
+    return stored[1].id
+
+
+def test_feedback_is_the_answer_owners_and_keeps_the_trace(storage: Storage) -> None:
+    ann = storage.users.add("ann").user.id
+    ben = storage.users.add("ben").user.id
+    answer = _answered(storage, ann)
+    counted: list[str] = []
+    storage.feedback.on_rate = counted.append
+    assert storage.feedback.rate(answer, ben, "down") is None, "another user's answer is missing"
+    assert storage.feedback.rate(answer - 1, ann, "up") is None, "a question is not an answer"
+    rated = storage.feedback.rate(answer, ann, "down", wrong_source=True, comment="  not that <b>doc</b> ")
+    assert rated is not None
+    assert (rated.rating, rated.wrong_source, rated.comment) == ("down", True, "not that <b>doc</b>")
+    assert (rated.question, rated.answer, rated.user) == ("Who signed?", "Lavrov signed [1].", "ann")
+    assert rated.citations[0]["text"] == "Lavrov signed it"
+    assert rated.trace["retrieved"] == [{"id": "c1", "score": 0.5}]
+    again = storage.feedback.rate(answer, ann, "up")  # a second rating replaces the first
+    assert again is not None and again.id == rated.id and again.rating == "up" and not again.wrong_source
+    assert storage.feedback.rate(answer, ann, "up") is not None  # the same again: kept, not counted again
+    assert counted == ["down", "up"]
+    assert [f.rating for f in storage.feedback.list(ann)] == ["up"]
+    assert storage.feedback.list(ben) == []
+    _answered(storage, "key:abc")  # a key's answers are not the single-user app's
+    assert storage.feedback.rate(_answered(storage, "key:abc"), None, "up") is None
+    assert [f.user for f in storage.feedback.list_all()] == ["ann"]
+
+
+def test_feedback_refuses_unknown_ratings_and_long_comments(storage: Storage) -> None:
+    answer = _answered(storage, None)
+    with pytest.raises(InvalidRequestError):
+        storage.feedback.rate(answer, None, "meh")
+    with pytest.raises(InvalidRequestError):
+        storage.feedback.rate(answer, None, "down", comment="x" * 2001)
+    assert storage.feedback.list(None) == []
+
+
+def test_feedback_finds_the_answer_a_chat_shows_and_goes_with_its_conversation(storage: Storage) -> None:
+    first = _answered(storage, None, "First?")
+    conversation = storage.conversations.get(next(c.id for c in storage.conversations.list(None)), None)
+    assert conversation is not None
+    assert storage.feedback.answer_id(conversation.id, None, 0, "Lavrov signed [1].") == first
+    assert storage.feedback.answer_id(conversation.id, None, 3, "Lavrov signed [1].") == first
+    assert storage.feedback.answer_id(conversation.id, None, 0, "something else") is None
+    assert storage.feedback.answer_id(conversation.id, 7, 0, "Lavrov signed [1].") is None
+    assert storage.feedback.rate(first, None, "down") is not None
+    assert storage.conversations.delete(conversation.id, None)
+    assert storage.feedback.list_all() == []
+
+
+def test_ratings_of_one_answer_at_once_leave_one_row(storage: Storage) -> None:
+    """A double click sends two ratings together: both are taken, one row stays, the last word wins."""
+    answer = _answered(storage, None)
+    errors: list[BaseException] = []
+
+    def rate(rating: str) -> None:
+        try:
+            assert storage.feedback.rate(answer, None, rating) is not None
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=rate, args=("down",)) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert [f.rating for f in storage.feedback.list(None)] == ["down"]

@@ -899,3 +899,46 @@ def test_the_typing_indicator_is_shown_without_a_copy_button_and_stop_replaces_i
         fake_model.first_delay = 0.0
         ctx.close()
     assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+# -- feedback that replays (issue 23) ------------------------------------------------------------------
+
+
+def test_a_wrong_source_thumbs_down_is_kept_and_exported_as_a_case(page: Any, server: Server) -> None:
+    """👎 by the flag's "Wrong source", with a comment that is markup: kept with the answer's trace, and the
+    export writes it as a case that must not give the same answer again."""
+    from assistant.evaluation.cases import cases_of
+    from assistant.settings import Settings
+    from assistant.storage import Storage
+
+    answer = ask(page, MINE_ACTION)
+    assert "Cambodia" in answer, answer
+    expect(page.locator("#feedback-comment")).to_be_visible()
+    comment = "Cites the <b>wrong</b> speech <img src=x onerror=alert(1)>"
+    page.locator("#feedback-comment textarea").fill(comment)
+    bot = bots(page).last
+    bot.hover()
+    expect(page.get_by_role("button", name="Dislike").last).to_be_visible()
+    page.get_by_role("button", name="Feedback").last.click()
+    page.get_by_role("button", name="Wrong source").last.click()
+    # (Gradio sends a flag's choice twice: the second, the same, changes nothing and is not counted again)
+    expect(page.get_by_text("your 👎 (wrong source) is kept").first).to_be_visible()
+    expect(page.locator("#feedback-comment textarea")).to_have_value("")  # sent with the rating
+    expect(page.locator("img[src=x]")).to_have_count(0)
+    shot(page, "60-wrong-source-feedback")
+    go_to(page, "Feedback")  # the open app's user is its own admin: everyone's feedback, as text
+    row = page.locator("#feedback-list tr.feedback-row", has_text="onerror=alert(1)").first
+    expect(row).to_contain_text("👎 wrong source")
+    expect(page.locator("#feedback-list img")).to_have_count(0)
+    shot(page, "61-feedback-tab")
+
+    storage = Storage.from_settings(Settings(data_dir=server.data_dir))
+    try:
+        cases = [c for c in cases_of(storage.feedback.list_all()) if c["feedback"]["comment"] == comment]
+    finally:
+        storage.close()
+    assert len(cases) == 1, cases
+    (case,) = cases
+    assert case["question"] == MINE_ACTION and case["type"] == "feedback-wrong-source"
+    assert not case["answerable"] and "Cambodia" in case["must_not"][0]
+    assert case["feedback"]["retrieved"] and case["feedback"]["store"]["version"]

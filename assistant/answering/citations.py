@@ -36,6 +36,7 @@ class Citation(BaseModel):
 class RetrievedPassage(Citation):
     score: float
     similarity: float
+    id: str = Field("", description="The chunk's id in the store (kept in an answer's trace for feedback).")
 
 
 def _last_page(meta: ChunkMeta) -> int | None:
@@ -127,6 +128,7 @@ def retrieved_of(passages: Sequence[Document]) -> list[RetrievedPassage]:
             **passage_of(n, doc).model_dump(),
             score=round(float(chunk_meta(doc).get("score", 0.0)), 6),
             similarity=round(float(chunk_meta(doc).get("similarity", 0.0)), 4),
+            id=str(chunk_meta(doc).get("id") or doc.id or ""),
         )
         for n, doc in enumerate(passages, start=1)
     ]

@@ -16,6 +16,7 @@ from typing import Any
 from assistant.answering.service import Answer, ChatService
 
 _QUOTES = str.maketrans({"’": "'", "‘": "'", "“": '"', "”": '"', "«": '"', "»": '"', "–": "-", "—": "-"})
+_MARKERS = re.compile(r"\s*\[\d+\]")
 _MARKUP = re.compile(r"``|(?<!\w)\*\*?(?=\w)|(?<=\w)\*\*?(?!\w)|(?<!`)`(?!`)")
 
 
@@ -34,6 +35,9 @@ class EvalItem:
     must: list[list[str]]
     evidence: list[str]
     type: str
+    # answers it must not give again (a 👎 from feedback, assistant.evaluation.cases): an answer that
+    # contains one, markers and case aside, fails the item
+    must_not: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -52,6 +56,8 @@ class ItemResult:
     half: str = ""
     refusal_reason: str = ""
     spans_exact: bool | None = None  # every citation's text is source[start:end] (None: nothing cited)
+    repeated: bool | None = None  # gave an answer of `must_not` again (None: the item has none)
+    failed: str = ""  # why the item failed, in words ("" when it passed)
 
 
 def load_items(path: Path) -> list[EvalItem]:
@@ -70,6 +76,7 @@ def load_items(path: Path) -> list[EvalItem]:
                     must=[list(group) for group in raw.get("must") or []],
                     evidence=list(raw.get("evidence") or []),
                     type=str(raw.get("type", "other")),
+                    must_not=[str(text) for text in raw.get("must_not") or []],
                 )
             )
         except (KeyError, TypeError, json.JSONDecodeError) as exc:
@@ -100,9 +107,34 @@ def spans_exact(answer: Answer, corpus: Path | None) -> bool | None:
     return True
 
 
+def repeats(text: str, rejected: Sequence[str]) -> bool:
+    """Whether `text` gives one of the `rejected` answers again: contains it, markers and case aside."""
+    said = normalise(_MARKERS.sub("", text))
+    return any(r.strip() and normalise(_MARKERS.sub("", r)) in said for r in rejected)
+
+
+def _failure(item: EvalItem, result: ItemResult) -> str:
+    if result.repeated:
+        return "repeats an answer rated down"
+    if not item.answerable:
+        return "" if result.refused_correctly else "answers a question that should be refused"
+    if result.refused:
+        return "refuses a question it should answer"
+    if result.correct is False:
+        return "misses an expected phrase"
+    if item.evidence and result.citation_support is False:
+        return "cites no passage holding the evidence"
+    return ""
+
+
 def score_item(item: EvalItem, answer: Answer, latency_ms: float) -> ItemResult:
     result = _score(item, answer, latency_ms)
     result.refusal_reason = answer.refusal_reason if result.refused else ""
+    if item.must_not:
+        result.repeated = repeats(answer.text, item.must_not)
+        if result.correct is not None:
+            result.correct = result.correct and not result.repeated
+    result.failed = _failure(item, result)
     return result
 
 
@@ -170,6 +202,7 @@ def block(rows: Sequence[ItemResult]) -> dict[str, Any]:
         "false_refusals": sum(r.answerable for r in refusals),
         "refusal_reasons": dict(Counter(_reason_kind(r.refusal_reason) for r in refusals).most_common()),
         "spans_inexact": sum(r.spans_exact is False for r in rows),
+        "repeats_rejected": sum(r.repeated is True for r in rows),
         "latency_p50_ms": _percentile(latencies, 0.5),
         "latency_p95_ms": _percentile(latencies, 0.95),
         "latency_mean_ms": round(statistics.fmean(latencies), 1) if latencies else 0.0,

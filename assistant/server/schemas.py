@@ -126,6 +126,44 @@ class ChatResponse(AnswerPayload):
         None,
         description="The stored conversation this exchange was added to (send it with the next message).",
     )
+    message_id: int | None = Field(
+        None, description="The stored answer's id: rate it with POST /api/feedback (None when not stored)."
+    )
+
+
+# -- feedback (issue 23) -----------------------------------------------------------------------------------
+class FeedbackCreate(BaseModel):
+    model_config = ConfigDict(strict=True)
+    # le: the column is a 32-bit integer (PostgreSQL refuses a larger one with an error, not a miss)
+    message_id: int = Field(
+        ge=1, le=2**31 - 1, description="The answer rated: `message_id` from POST /api/chat."
+    )
+    rating: Literal["up", "down"]
+    wrong_source: bool = Field(False, description="The answer rests on the wrong passages or documents.")
+    comment: str = Field("", max_length=2000, description="Optional, at most 2000 characters; kept as text.")
+
+
+class FeedbackOut(BaseModel):
+    """A rating with what it rates: the question as asked, the answer, its citations and its trace (the
+    standalone query, the chunks retrieved with their scores, the scope, the store version, the settings)."""
+
+    id: int
+    message_id: int
+    conversation_id: str
+    rating: Literal["up", "down"]
+    wrong_source: bool
+    comment: str
+    created_at: datetime
+    updated_at: datetime
+    question: str
+    answer: str
+    citations: list[dict[str, Any]]
+    trace: dict[str, Any]
+    user: str = Field(description="Who gave it: a user's name, a key's fingerprint, or '' (single-user app).")
+
+
+class FeedbackList(BaseModel):
+    feedback: list[FeedbackOut]
 
 
 # -- conversations -----------------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""Storage of people, collections and conversations: SQLAlchemy 2 models, Alembic migrations, small services.
+"""Storage of people, collections, conversations and feedback: SQLAlchemy 2 models, Alembic migrations,
+small services.
 
 `Storage.from_settings(settings)` builds the database (SQLite `<data_dir>/assistant.db` unless
 RAG_DATABASE_URL says otherwise) and the services over it; nothing here is global. The schema is brought up to
@@ -20,6 +21,7 @@ from assistant.storage.conversations import (
 )
 from assistant.storage.credentials import Passwords
 from assistant.storage.db import Database, database_url
+from assistant.storage.feedback import FeedbackRecord, FeedbackService
 from assistant.storage.jobs import JobQueueService, JobRecord
 from assistant.storage.sessions import SessionInfo, SessionService
 from assistant.storage.users import NewKey, UserInfo, UserService
@@ -34,6 +36,8 @@ __all__ = [
     "ConversationInfo",
     "ConversationService",
     "Database",
+    "FeedbackRecord",
+    "FeedbackService",
     "JobQueueService",
     "JobRecord",
     "MessageRecord",
@@ -57,6 +61,7 @@ class Storage:
     conversations: ConversationService
     sessions: SessionService
     jobs: JobQueueService
+    feedback: FeedbackService
 
     @classmethod
     def open(
@@ -69,6 +74,7 @@ class Storage:
             ConversationService(database),
             SessionService(database),
             JobQueueService(database, lease_seconds),
+            FeedbackService(database),
         )
 
     @classmethod

@@ -37,10 +37,20 @@ class MessageRecord:
     timings: dict[str, float]
     meta: dict[str, Any]
     created_at: datetime
+    trace: dict[str, Any] | None = None  # an answer's trace (assistant.traces), when it was stored with one
 
     @classmethod
     def of(cls, m: Message) -> MessageRecord:
-        return cls(m.id, m.role, m.content, list(m.citations), dict(m.timings), dict(m.meta), m.created_at)
+        return cls(
+            m.id,
+            m.role,
+            m.content,
+            list(m.citations),
+            dict(m.timings),
+            dict(m.meta),
+            m.created_at,
+            None if m.trace is None else dict(m.trace),
+        )
 
 
 @dataclass(frozen=True)
@@ -178,15 +188,18 @@ class ConversationService:
         citations: Sequence[Mapping[str, Any]] = (),
         timings: Mapping[str, float] | None = None,
         meta: Mapping[str, Any] | None = None,
+        trace: Mapping[str, Any] | None = None,
     ) -> tuple[MessageRecord, MessageRecord] | None:
         """A question and its answer, stored together or not at all; None when the conversation is missing
-        or someone else's."""
+        or someone else's. `trace`: what the answer was built from (assistant.traces), kept for feedback."""
         with self.db.session() as s:
             c = _find(s, conversation_id, owner)
             if c is None:
                 return None
             asked = _add(s, c, "user", question, (), None, None)
             answered = _add(s, c, "assistant", answer, citations, timings, meta)
+            answered.trace = None if trace is None else dict(trace)
+            s.flush()
             return MessageRecord.of(asked), MessageRecord.of(answered)
 
     def history_for(

@@ -1,4 +1,5 @@
-"""The tables: users and their API keys, collections and who may use them, conversations and their messages.
+"""The tables: users and their API keys, collections and who may use them, conversations and their messages
+(an answer with its trace), feedback on answers.
 
 Timestamps are stored as naive UTC and read back as aware UTC on every backend (SQLite has no time zones).
 Conversation ids are random strings, not counters: they appear in URLs (`/api/conversations/{id}`).
@@ -170,9 +171,34 @@ class Message(Base):
     timings: Mapped[dict[str, float]] = mapped_column(JSON, default=dict)
     # the rest of an answer a client shows again: model, refused, ungrounded...
     meta: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # an answer's trace (assistant.traces): the question as asked, the standalone query, the chunks retrieved
+    # with their scores, the scope, the store version and the settings that shaped it; None for questions
+    # and for answers stored before migration 0004
+    trace: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     conversation: Mapped[Conversation] = relationship(back_populates="messages")
+    feedback: Mapped[Feedback | None] = relationship(
+        back_populates="message", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class Feedback(Base):
+    """A rating of one stored answer by the owner of its conversation: one per answer, the latest wins. Who
+    gave it is the conversation's owner; what it rates (question, answer, citations, trace) is the message."""
+
+    __tablename__ = "feedback"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"), unique=True)
+    rating: Mapped[str] = mapped_column(String(8))  # up, down
+    # the answer rests on the wrong passages (a 👎 that should have been a refusal, or another source)
+    wrong_source: Mapped[bool] = mapped_column(default=False)
+    comment: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    message: Mapped[Message] = relationship(back_populates="feedback")
 
 
 class UserId(Base):

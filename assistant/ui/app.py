@@ -8,10 +8,12 @@ import gradio as gr
 
 from assistant.access import Gate
 from assistant.container import Container
+from assistant.traces import answer_trace
 from assistant.ui.access import principal_of
 from assistant.ui.chat import build_chat_tab
 from assistant.ui.conversations import Conversations
 from assistant.ui.documents import build_documents_tab
+from assistant.ui.feedback import build_feedback_tab
 from assistant.ui.settings_tab import build_settings_tab, passages_slider
 from assistant.ui.sidebar import build_sidebar
 
@@ -68,7 +70,14 @@ def build_ui(container: Container, gate: Gate | None = None) -> gr.Blocks:
         demo.load(who, None, account, api_visibility="private", queue=False)
         k = passages_slider(settings)
         conversations = (
-            Conversations(container.storage, gate, container.ingest.list_documents)
+            Conversations(
+                container.storage,
+                gate,
+                container.ingest.list_documents,
+                trace=lambda question, answer, k, scope: answer_trace(
+                    settings, container.store, question, answer, k=k, scope=scope
+                ),
+            )
             if container.storage is not None
             else None
         )
@@ -84,6 +93,8 @@ def build_ui(container: Container, gate: Gate | None = None) -> gr.Blocks:
                 storage=container.storage,
             )
             build_settings_tab(settings, chat.model_label, k, demo, gate)
+            if conversations is not None:
+                build_feedback_tab(conversations)
     # S3: a bounded queue (more waiting events are refused with "the queue is full") and bounded concurrency;
     # the chat events have their own limit (4, `answer`), uploads theirs (`upload`).
     demo.queue(max_size=settings.ui_queue_size, default_concurrency_limit=2)

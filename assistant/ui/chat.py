@@ -21,6 +21,7 @@ from assistant.ids import new_request_id
 from assistant.limits import Limits
 from assistant.settings import redact_urls
 from assistant.ui.assets import CITATION_JS
+from assistant.ui.feedback import FEEDBACK_OPTIONS, feedback_comment, wire_feedback
 from assistant.ui.sidebar import wire_sidebar
 from assistant.ui.sources import source_group, sources_html
 
@@ -112,6 +113,15 @@ def history_for_service(history: list[dict[str, Any]]) -> list[dict[str, str]]:
                 continue
             turns.append({"role": "assistant", "content": plain_answer(text)})
     return turns
+
+
+def answer_at(history: list[dict[str, Any]], index: int) -> tuple[int, str] | None:
+    """The answer shown at `index` of the chat as (its ordinal among the stored answers, its text as
+    stored); None when that message is no answer. Failed and stopped turns are not stored: not counted."""
+    if not 0 <= index < len(history) or history[index].get("role") != "assistant":
+        return None
+    ordinal = sum(1 for turn in history_for_service(history[:index]) if turn["role"] == "assistant")
+    return ordinal, plain_answer(_content_text(history[index].get("content")))
 
 
 def _assistant_count(history: list[dict[str, Any]]) -> int:
@@ -306,8 +316,9 @@ def _picker_components() -> dict[str, Any]:
     return {"picker": picker, "documents": documents}
 
 
-def _chat_components(max_message_chars: int) -> dict[str, Any]:
-    """The tab's components, keyed by role; call inside `gr.Tab`."""
+def _chat_components(max_message_chars: int, feedback: bool = False) -> dict[str, Any]:
+    """The tab's components, keyed by role; call inside `gr.Tab`. With `feedback`, each answer has 👍 / 👎
+    and a "Wrong source" flag (ui/feedback.py), and a comment box goes with them."""
     with gr.Row(equal_height=False):
         with gr.Column(scale=3, min_width=300):
             chatbot = gr.Chatbot(
@@ -327,6 +338,7 @@ def _chat_components(max_message_chars: int) -> dict[str, Any]:
                     "Answers cite their passages as [1], [2]…: click a number to see the passage."
                 ),
                 examples=[{"text": q} for q in EXAMPLES],
+                feedback_options=FEEDBACK_OPTIONS if feedback else None,
             )
             with gr.Row(elem_id="composer"):
                 box = gr.Textbox(
@@ -346,6 +358,7 @@ def _chat_components(max_message_chars: int) -> dict[str, Any]:
             with gr.Row(elem_id="chat-actions"):
                 retry = gr.Button("Retry", size="sm", elem_id="retry")
                 clear = gr.Button("Clear", size="sm", elem_id="clear")
+            comment = feedback_comment() if feedback else None
         with gr.Column(scale=2, min_width=280):
             sources = gr.HTML(sources_html(), js_on_load=CITATION_JS, elem_id="sources")
     groups = gr.State({})
@@ -359,6 +372,7 @@ def _chat_components(max_message_chars: int) -> dict[str, Any]:
         "clear": clear,
         "sources": sources,
         "groups": groups,
+        "comment": comment,
     }
 
 
@@ -402,7 +416,7 @@ def _responder(chat: ChatService, conversations: Conversations | None) -> Callab
         conversation = conversations.start(request, conversation if history else None)
 
         def keep(question: str, answer: Answer) -> None:
-            conversations.store(request, conversation, question, answer)
+            conversations.store(request, conversation, question, answer, int(k) if k else None, scope)
 
         for out in answer_turn(chat, message, history, k, groups, scope, keep):
             yield (*out, conversation)
@@ -422,7 +436,7 @@ def build_chat_tab(
     `conversations` (and `demo`), answers are stored; with the sidebar's components (`bar`, see
     ui/sidebar.py), people list, open, rename and delete them."""
     with gr.Tab("Chat", id="chat", elem_id="chat-tab"):
-        c = _chat_components(max_message_chars)
+        c = _chat_components(max_message_chars, feedback=conversations is not None)
         # below the chat: on a phone, the question box stays in view
         scope = _picker_components() if conversations is not None else None
         current = gr.State(None)  # the stored conversation's id (inside the Tab: a child of Tabs is a tab)
@@ -486,6 +500,8 @@ def build_chat_tab(
     )
     retried.then(**idle, queue=False, api_visibility="private")
 
+    if conversations is not None and c["comment"] is not None:
+        wire_feedback(conversations, chatbot, current, c["comment"], answer_at)
     running = [submit, example_run, retried]
     c["cleared"] = _stop_and_clear_events(c, current, running)
     if conversations is not None and scope is not None and bar is not None and demo is not None:

@@ -16,13 +16,17 @@ from assistant.access.scopes import scope_for, usable_collections
 from assistant.answering.citations import Citation
 from assistant.answering.service import Answer
 from assistant.errors import AuthenticationError
-from assistant.storage import ConversationInfo, Storage
+from assistant.storage import ConversationInfo, FeedbackRecord, Storage
 from assistant.ui.access import principal_of
 from assistant.ui.chat import display
 from assistant.ui.sources import source_group, sources_html
 from vectorstore.ingest import DocumentInfo
 
 log = logging.getLogger(__name__)
+
+FEEDBACK_SHOWN = 200  # the Feedback tab's rows; the API and the export page through all of them
+# (question, answer, k, scope) → the answer's trace (assistant.traces.answer_trace over the container's parts)
+Tracer = Callable[[str, Answer, int | None, dict[str, Any] | None], dict[str, Any]]
 
 
 class Conversations:
@@ -33,10 +37,12 @@ class Conversations:
         storage: Storage,
         gate: Gate | None,
         list_documents: Callable[[], list[DocumentInfo]] | None = None,
+        trace: Tracer | None = None,
     ) -> None:
         self.storage = storage
         self.gate = gate
         self.list_documents = list_documents
+        self.trace = trace
 
     def principal(self, request: gr.Request | None) -> Principal | None:
         return principal_of(self.gate, request)
@@ -98,12 +104,19 @@ class Conversations:
         return self.storage.conversations.create(principal.owner).id
 
     def store(
-        self, request: gr.Request | None, conversation: str | None, question: str, answer: Answer
+        self,
+        request: gr.Request | None,
+        conversation: str | None,
+        question: str,
+        answer: Answer,
+        k: int | None = None,
+        scope: dict[str, Any] | None = None,
     ) -> None:
         principal = self.principal(request)
         if principal is None or not conversation:
             return
         try:
+            trace = None if self.trace is None else self.trace(question, answer, k, scope)
             self.storage.conversations.add_exchange(
                 conversation,
                 principal.owner,
@@ -112,9 +125,42 @@ class Conversations:
                 citations=[c.model_dump(mode="json") for c in answer.citations],
                 timings=answer.timings,
                 meta={"model": answer.model, "refused": answer.refused, "ungrounded": answer.ungrounded},
+                trace=trace,
             )
         except Exception:  # the answer is shown either way; the log says why it was not kept
             log.exception("could not store an exchange of conversation %s", conversation)
+
+    def rate(
+        self,
+        request: gr.Request | None,
+        conversation: str | None,
+        ordinal: int,
+        text: str,
+        rating: str,
+        wrong_source: bool = False,
+        comment: str = "",
+    ) -> bool:
+        """Rates the caller's stored answer shown as the conversation's `ordinal`-th with `text`, through
+        the same service as POST /api/feedback; False when there is no such answer of theirs."""
+        principal = self.principal(request)
+        if principal is None or not conversation:
+            return False
+        found = self.storage.feedback.answer_id(conversation, principal.owner, ordinal, text)
+        if found is None:
+            return False
+        rated = self.storage.feedback.rate(
+            found, principal.owner, rating, wrong_source=wrong_source, comment=comment
+        )
+        return rated is not None
+
+    def feedback(self, request: gr.Request | None) -> tuple[list[FeedbackRecord], bool]:
+        """The feedback the caller may read (an admin: everyone's), newest first; whether it is everyone's."""
+        principal = self.principal(request)
+        if principal is None:
+            return [], False
+        if principal.is_admin:
+            return self.storage.feedback.list_all(limit=FEEDBACK_SHOWN), True
+        return self.storage.feedback.list(principal.owner, limit=FEEDBACK_SHOWN), False
 
     def load(
         self, request: gr.Request | None, conversation: str | None

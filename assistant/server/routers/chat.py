@@ -9,10 +9,18 @@ from starlette.concurrency import run_in_threadpool
 from assistant.access.scopes import scope_for
 from assistant.errors import NotFoundError
 from assistant.limits import Limits
-from assistant.server.deps import ChatDep, PrincipalDep, SettingsDep, StorageDep, require_api_key
+from assistant.server.deps import (
+    ChatDep,
+    PrincipalDep,
+    SettingsDep,
+    StorageDep,
+    StoreDep,
+    require_api_key,
+)
 from assistant.server.errors import error_responses
 from assistant.server.questions import answer, check_question
 from assistant.server.schemas import ChatRequest, ChatResponse
+from assistant.traces import answer_trace
 
 router = APIRouter(
     prefix="/api",
@@ -32,7 +40,12 @@ def conversation_missing(conversation_id: str) -> NotFoundError:
     responses=error_responses(400, 403, 404, 409, 502, 503, 504),
 )
 async def chat(
-    body: ChatRequest, settings: SettingsDep, chat: ChatDep, storage: StorageDep, principal: PrincipalDep
+    body: ChatRequest,
+    settings: SettingsDep,
+    chat: ChatDep,
+    storage: StorageDep,
+    store: StoreDep,
+    principal: PrincipalDep,
 ) -> ChatResponse:
     owner, conversation_id = principal.owner, body.conversation_id
     history = [turn.model_dump() for turn in body.history]
@@ -51,10 +64,14 @@ async def chat(
     check_question(settings, body.message, history, param="message")
     scope = await run_in_threadpool(scope_for, storage, principal, body.collection, body.sources)
     result = await answer(chat, body.message, history, body.k, scope)
+    message_id = None
     if storage is not None:
         if conversation_id is None:
             conversation_id = (await run_in_threadpool(storage.conversations.create, owner)).id
-        await run_in_threadpool(
+        trace = await run_in_threadpool(
+            lambda: answer_trace(settings, store, body.message, result, k=body.k, scope=scope)
+        )
+        kept = await run_in_threadpool(
             lambda: storage.conversations.add_exchange(
                 conversation_id,
                 owner,
@@ -63,6 +80,10 @@ async def chat(
                 citations=[c.model_dump(mode="json") for c in result.citations],
                 timings=result.timings,
                 meta={"model": result.model, "refused": result.refused, "ungrounded": result.ungrounded},
+                trace=trace,
             )
         )
-    return ChatResponse.model_validate({**result.model_dump(), "conversation_id": conversation_id})
+        message_id = None if kept is None else kept[1].id
+    return ChatResponse.model_validate(
+        {**result.model_dump(), "conversation_id": conversation_id, "message_id": message_id}
+    )
