@@ -43,7 +43,7 @@ def test_make_test_fast_collects_no_browser_llm_or_eval_test() -> None:
 HIDE_CHROMIUM = (
     "import tests.conftest as c\nfrom pathlib import Path\nc.CHROMIUM = Path('/nonexistent/chromium')"
 )
-ONE_BROWSER_TEST = ("tests/test_ui_browser.py", "-k", "stop", "-q", "-rs", "-p", "no:cacheprovider")
+ONE_BROWSER_TEST = ("tests/test_ui_browser.py", "-k", "stop_ends_it", "-q", "-rs", "-p", "no:cacheprovider")
 
 
 def test_without_chromium_a_browser_test_is_skipped_saying_what_to_install() -> None:
