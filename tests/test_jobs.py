@@ -173,7 +173,7 @@ def test_a_background_upload_answers_202_at_once_shows_progress_and_ends_done(
 def test_cancelling_a_running_upload_leaves_the_store_as_it_was(jobs_server: tuple[Server, str, str]) -> None:
     srv, admin, _ = jobs_server
     name = "cancelled_register.txt"
-    data = big_text("bravo", 220)  # about 110 chunks: the cancel lands while the second batch embeds
+    data = big_text("bravo", 600)  # about 300 chunks: the cancel lands long before the last batch
     before = chunk_count(srv.url)
 
     r, _ = upload_later(srv.url, admin, name, data)
