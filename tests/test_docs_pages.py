@@ -24,3 +24,6 @@ def test_the_api_docs_load_every_file_from_this_server(tmp_path: Path) -> None:
         for url in urls:
             assert client.get(url).status_code == 200, (page, url)
     assert "swagger-ui-bundle.js" in client.get("/docs").text
+    # ReDoc's own script names Redocly's logo on their CDN: the copy served here does not
+    redoc_js = client.get("/api-docs-assets/redoc.standalone.js")
+    assert redoc_js.status_code == 200 and "cdn.redoc.ly" not in redoc_js.text

@@ -32,7 +32,7 @@ from tests.test_ui_browser import (  # noqa: E402  (after the skip: these need P
     sign_in,
 )
 
-PEOPLE = ("ann", "ben", "cat", "dan", "eve")
+PEOPLE = ("ann", "ben", "cat", "dan", "eve", "fay", "gus")
 PASSWORD = "sidebar-password"
 ITEMS = "#conversation-list a.conversation-item"
 OPEN_ITEM = f"{ITEMS}[aria-current]"
@@ -316,3 +316,34 @@ def test_an_id_of_another_persons_conversation_neither_opens_nor_renames_nor_del
         assert [c.title for c in storage.conversations.list(owner)] == ["Ann's secret plans"]
     finally:
         storage.close()
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("signed_in", ["fay"], indirect=True)
+def test_the_header_says_who_is_signed_in_and_sign_out_ends_the_session(
+    signed_in: Any, people: Server
+) -> None:
+    page = signed_in
+    expect(page.locator("#account")).to_have_text(re.compile(r"Signed in as fay \(member\)"))
+    page.locator("#sign-out").click()
+    expect(page).to_have_url(re.compile(r"/login"))
+    page.goto(people.url)  # the session is gone: the app asks again
+    expect(page).to_have_url(re.compile(r"/login"))
+    expect(page.locator("#name")).to_be_focused()
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("signed_in", ["gus"], indirect=True)
+def test_the_api_docs_render_with_every_request_answered_by_the_app(signed_in: Any, people: Server) -> None:
+    page = signed_in
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
+    page.goto(f"{people.url}/docs")
+    expect(page.locator(".swagger-ui .info .title")).to_contain_text("Grounded assistant")
+    expect(page.locator(".swagger-ui .opblock").first).to_be_visible()
+    page.goto(f"{people.url}/redoc")
+    expect(page.get_by_role("heading", level=1).first).to_contain_text("Grounded assistant")
+    shot(page, "52-redoc")
+    ours = (people.url, f"blob:{people.url}", "data:")  # a blob or data URL is the page's own memory
+    elsewhere = [url for url in requested if not url.startswith(ours)]
+    assert requested and not elsewhere, f"requests that left the app: {elsewhere}"
