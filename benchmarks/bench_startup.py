@@ -34,7 +34,7 @@ IMPORTS = [
     "langchain_core",
     "langchain_text_splitters",
     "fastapi",
-    "bm25s",
+    "scipy",
     "assistant.container",
     "assistant.server",
 ]

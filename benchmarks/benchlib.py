@@ -39,7 +39,7 @@ PACKAGES = [
     "transformers",
     "langchain-huggingface",
     "chromadb",
-    "bm25s",
+    "scipy",
     "langchain-core",
     "langchain-text-splitters",
     "fastapi",

@@ -283,78 +283,35 @@ def _store_with(client, name: str, texts: list[str]) -> ChunkStore:
     return store
 
 
-def test_a_search_during_a_snapshot_swap_never_mixes_ids_and_index(tmp_path: Path) -> None:
-    import bm25s
-
+def test_a_search_holding_the_index_sees_it_whole_while_a_change_swaps_in_the_next(tmp_path: Path) -> None:
     client = open_client(tmp_path / "data")
-    directory = tmp_path / "data" / "bm25" / "kw"
     store = _store_with(client, "kwstore", [f"zebra number {i} grazes" for i in range(30)])
-    reader = KeywordIndex(store, directory)
+    reader = KeywordIndex(store, tmp_path / "data" / "bm25" / "kw")
     assert len(reader.search("zebra", 50)) == 30
+    assert reader._current is not None
+    held = reader._current.index  # what a search running in another thread has in hand
 
-    paused, resumed = threading.Event(), threading.Event()
-    original_ensure = reader.ensure_current
-
-    def ensure_then_pause() -> None:  # the search has checked the version; now another thread swaps
-        original_ensure()
-        paused.set()
-        assert resumed.wait(10)
-
-    reader.ensure_current = ensure_then_pause  # type: ignore[method-assign]
-    results: list[object] = []
-    searching = threading.Thread(target=lambda: results.append(_try(lambda: reader.search("zebra", 50))))
-    searching.start()
-    assert paused.wait(10)
-
-    # meanwhile another process shrinks the collection and saves its index...
-    store.delete([c.id for c in store.all_chunks()][5:])
-    KeywordIndex(store, directory).ensure_current()
-    # ...and this process loads that snapshot while the paused search is about to read the index
-    original_load = bm25s.BM25.load
-
-    def load_and_let_the_search_run(*args, **kwargs):
-        resumed.set()
-        searching.join(10)
-        return original_load(*args, **kwargs)
-
-    bm25s.BM25.load = load_and_let_the_search_run  # type: ignore[method-assign]
-    try:
-        KeywordIndex.ensure_current(reader)
-    finally:
-        bm25s.BM25.load = original_load  # type: ignore[method-assign]
-    assert len(results) == 1
-    assert not isinstance(results[0], BaseException), f"search raised {results[0]!r}"
-    assert len(results[0]) == 30, "the old snapshot, whole"  # type: ignore[arg-type]
-    reader.ensure_current = original_ensure  # type: ignore[method-assign]
-    assert len(reader.search("zebra", 50)) == 5
-
-
-def _try(fn):
-    try:
-        return fn()
-    except BaseException as exc:
-        return exc
+    store.delete([c.id for c in store.all_chunks()][5:])  # meanwhile another process shrinks the store
+    assert len(reader.search("zebra", 50)) == 5, "the reader followed the change"
+    assert len(held.search(["zebra"], 50)) == 30, "the index in hand was not changed under the search"
+    assert {i for i, _ in held.search(["zebra"], 50)} >= {i for i, _ in reader.search("zebra", 50)}
 
 
 def test_concurrent_saves_never_tear_the_keyword_index(tmp_path: Path) -> None:
     client = open_client(tmp_path / "data")
     directory = tmp_path / "data" / "bm25" / "shared"
-    a = _store_with(client, "kwa", [f"zebra alpha {i}" for i in range(10)])
-    b = _store_with(client, "kwb", [f"zebra beta {i}" for i in range(20)])
-    ids = {"a": {c.id for c in a.all_chunks()}, "b": {c.id for c in b.all_chunks()}}
+    store = _store_with(client, "kwa", [f"zebra alpha {i}" for i in range(10)])
+    ids = {c.id for c in store.all_chunks()}
     # Two writers (as two processes would, each with its own lock handle) and a reader, on one directory.
-    writers = {"a": KeywordIndex(a, directory), "b": KeywordIndex(b, directory)}
-    reader = KeywordIndex(a, directory)
-    reader.ensure_current = lambda: None  # type: ignore[method-assign]  # read exactly what was loaded
-    written: list[str] = []
+    writers = [KeywordIndex(store, directory), KeywordIndex(store, directory)]
+    reader = KeywordIndex(store, directory)
     errors: list[BaseException] = []
     stop = threading.Event()
 
-    def write(name: str) -> None:
+    def write(writer: KeywordIndex) -> None:
         try:
-            for i in range(25):
-                writers[name]._rebuild(f"{name}{i}")
-                written.append(f"{name}{i}")
+            for _ in range(15):
+                writer._rebuild(store.version)
         except BaseException as exc:
             errors.append(exc)
 
@@ -364,15 +321,15 @@ def test_concurrent_saves_never_tear_the_keyword_index(tmp_path: Path) -> None:
         nonlocal loads
         try:
             while not stop.is_set():
-                for version in written[-2:]:
-                    if reader._load(version):
-                        loads += 1
-                        got = {i for i, _ in reader.search("zebra", 100)}
-                        assert got == ids[version[0]], f"torn snapshot for {version}: {len(got)} ids"
+                state = reader._load()
+                if state is not None:
+                    loads += 1
+                    got = {i for i, _ in state.index.search(["zebra"], 100)}
+                    assert got == ids, f"torn snapshot: {len(got)} ids"
         except BaseException as exc:
             errors.append(exc)
 
-    threads = [threading.Thread(target=write, args=(n,)) for n in "ab"] + [threading.Thread(target=read)]
+    threads = [threading.Thread(target=write, args=(w,)) for w in writers] + [threading.Thread(target=read)]
     for t in threads:
         t.start()
     for t in threads[:2]:

@@ -7,7 +7,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,7 +15,9 @@ from typing import Any
 import chromadb
 import httpx
 from chromadb.config import Settings as ChromaSettings
+from chromadb.errors import NotFoundError
 
+from vectorstore.changelog import ChangeLog
 from vectorstore.chunking import Chunk, with_context
 from vectorstore.errors import EmbeddingMismatchError, StoreUnavailableError
 from vectorstore.locking import ProcessLock
@@ -78,6 +80,7 @@ class ChunkStore:
         self._embedded = bool(getattr(client.get_settings(), "is_persistent", False))
         self._reopen_lock = threading.Lock()
         self._seen = self.version if self._embedded else ""
+        self.changes = ChangeLog(self._changes_collection)
 
     # -- other processes --------------------------------------------------------------------------------
     def _fresh(self) -> Any:
@@ -112,6 +115,15 @@ class ChunkStore:
             self.name, metadata={"hnsw:space": "cosine"}, embedding_function=None
         )
         log.info("another process wrote to %s: reopened the store", path)
+
+    def _changes_collection(self) -> Any:
+        """The change log's collection, on the client the chunks are read through (reopened with it);
+        looked up each time, as another process may have dropped and recreated it."""
+        self._fresh()
+        with reachable():
+            return self.client.get_or_create_collection(
+                f"{self.name}-changes", metadata={"purpose": "change log"}, embedding_function=None
+            )
 
     # -- metadata ---------------------------------------------------------------------------------------
     def info(self) -> dict[str, Any]:
@@ -232,6 +244,7 @@ class ChunkStore:
         if not chunks:
             return
         self.check_embeddings()
+        self.changes.record("add", [c.id for c in chunks])
         self._fresh().upsert(
             ids=[c.id for c in chunks],
             embeddings=[list(v) for v in vectors],
@@ -243,6 +256,7 @@ class ChunkStore:
     def update_metadata(self, chunks: Sequence[Chunk], extra: dict[str, Any]) -> None:
         """Chunks whose text is unchanged but which moved in the file: new offsets, no re-embedding."""
         if chunks:
+            self.changes.record("add", [c.id for c in chunks])  # the heading path is indexed too
             self._fresh().update(ids=[c.id for c in chunks], metadatas=[_meta(c, extra) for c in chunks])
             self._touch()
 
@@ -257,6 +271,8 @@ class ChunkStore:
 
     def delete(self, ids: Sequence[str]) -> None:
         ids = list(ids)
+        if ids:
+            self.changes.record("delete", ids)
         for i in range(0, len(ids), 5000):
             self._fresh().delete(ids=ids[i : i + 5000])
         if ids:
@@ -268,6 +284,9 @@ class ChunkStore:
         self.collection = self.client.get_or_create_collection(
             self.name, metadata={"hnsw:space": "cosine"}, embedding_function=None
         )
+        with suppress(NotFoundError, ValueError):  # a store written before the change log existed
+            self.client.delete_collection(f"{self.name}-changes")
+        self.changes.record("reset")
         self._touch()
 
 
