@@ -442,11 +442,20 @@ def build_chat_tab(
         current = gr.State(None)  # the stored conversation's id (inside the Tab: a child of Tabs is a tab)
         picked = gr.State([])  # the collections chosen (a State: the `/chat` API keeps its parameters)
         picked_documents = gr.State([])  # the documents chosen, likewise
-    chatbot, box, send, stop, sources, groups = (
-        c["chatbot"], c["box"], c["send"], c["stop"], c["sources"], c["groups"]
-    )  # fmt: skip
-
+    chatbot = c["chatbot"]
     respond = _responder(chat, conversations)
+    chat_inputs = [c["box"], chatbot, k, c["groups"], current, picked, picked_documents, c["streaming"]]
+    running, finished = _answer_events(c, chat_inputs, respond, _retrier(respond))
+    if conversations is not None and c["comment"] is not None:
+        wire_feedback(conversations, chatbot, current, c["comment"], answer_at)
+    c["cleared"] = _stop_and_clear_events(c, current, running)
+    if conversations is not None and scope is not None and bar is not None and demo is not None:
+        pickers = {**scope, "picked": picked, "chosen": picked_documents}
+        wire_sidebar(conversations, bar, demo, c, current, pickers, finished, running)
+
+
+def _retrier(respond: Callable[..., Iterator[Any]]) -> Callable[..., Iterator[Any]]:
+    """Retry's handler: the answer function Send uses, given the last question of the chat."""
 
     def retry(
         history: list[dict[str, Any]],
@@ -468,13 +477,24 @@ def build_chat_tab(
             question, before, k, groups, conversation, collections, documents, request, streaming
         )
 
+    return retry
+
+
+def _answer_events(
+    c: dict[str, Any],
+    chat_inputs: list[Any],
+    respond: Callable[..., Iterator[Any]],
+    retry: Callable[..., Iterator[Any]],
+) -> tuple[list[Any], list[Any]]:
+    """Send, an example and Retry each run an answer: (the running answers, for Stop and Clear to cancel;
+    the steps after Send's and an example's answers, for the sidebar to refresh its list)."""
+    chatbot, box, send, stop = c["chatbot"], c["box"], c["send"], c["stop"]
+    chat_outputs = [chatbot, c["sources"], box, c["groups"], chat_inputs[4]]  # [4]: the conversation
     # Send (or Enter) swaps to Stop while the answer streams; busy → answer → idle, in order. The swap to
     # Stop runs in the browser: as a server call it held the answer back by a round trip (~250 ms measured,
     # benchmarks/bench_first_token.py) before the question was even queued.
     busy = {"fn": None, "js": BUSY_JS, "outputs": [send, stop]}
     idle = {"fn": lambda: (gr.update(visible=True), gr.update(visible=False)), "outputs": [send, stop]}
-    chat_inputs = [box, chatbot, k, groups, current, picked, picked_documents, c["streaming"]]
-    chat_outputs = [chatbot, sources, box, groups, current]
     # Answers run in parallel (the in-process llama.cpp model serialises itself); one pool for all.
     answer_options: dict[str, Any] = {
         "show_progress": "minimal",
@@ -499,14 +519,7 @@ def build_chat_tab(
         .then(retry, [chatbot, *chat_inputs[2:]], chat_outputs, api_visibility="private", **answer_options)
     )
     retried.then(**idle, queue=False, api_visibility="private")
-
-    if conversations is not None and c["comment"] is not None:
-        wire_feedback(conversations, chatbot, current, c["comment"], answer_at)
-    running = [submit, example_run, retried]
-    c["cleared"] = _stop_and_clear_events(c, current, running)
-    if conversations is not None and scope is not None and bar is not None and demo is not None:
-        pickers = {**scope, "picked": picked, "chosen": picked_documents}
-        wire_sidebar(conversations, bar, demo, c, current, pickers, [submitted, example_done], running)
+    return [submit, example_run, retried], [submitted, example_done]
 
 
 def _stop_and_clear_events(c: dict[str, Any], current: gr.State, running: list[Any]) -> dict[str, Any]:
