@@ -146,7 +146,10 @@ class Question:
             name = match.group(0)
             if " " in name:  # `lambda row: row[1]` is an example, not a name
                 continue
-            if re.fullmatch(r"[A-Z]{2,}", name) and not _mentions(asking, name):
+            written = name
+            if re.fullmatch(r"[A-Z]{2,}s", name):
+                name = name[:-1]  # "PDFs" names the PDF
+            if re.fullmatch(r"[A-Z]{2,}", name) and not _mentions(asking, written):
                 continue  # an acronym of the user's situation ("our CI logs"), like its other words
             specific.append(name.strip("`").lower())
         for match in _CAPITALISED.finditer(asking):
