@@ -396,3 +396,19 @@ def test_a_name_in_the_chunk_that_goes_on_from_the_answer_places_it(notes) -> No
         answerer = ExtractiveAnswerer(notes.embeddings, config, corpus=notes.keyword_index)
         answer = "".join(answerer.stream(question, passages))
         assert ("equal tolls" in answer) == after, answer
+
+
+def test_a_sentence_whose_first_clause_refers_back_brings_the_sentence_before() -> None:
+    from typing import Any, cast
+
+    from assistant.answering.extractive import Candidate, ExtractiveAnswerer, ExtractiveConfig
+    from assistant.answering.question import Question
+    from assistant.answering.units import split_units
+
+    text = "Levels are NONE, INFO (default) and DEBUG. If this option is not set, the variable is read."
+    units = split_units(text)
+    passage, question = _passage(text, 0), Question.read("Which level is used when the option is not set?")
+    for clauses in (True, False):
+        answerer = ExtractiveAnswerer(cast(Any, None), ExtractiveConfig(clause_reference=clauses))
+        quoted = answerer.snippet(Candidate(1, 1, units[1], ""), passage, question).text
+        assert quoted.startswith("Levels are") == clauses, quoted

@@ -32,6 +32,21 @@ _BACK_REFERENCE = re.compile(
     r"in addition|for example|for instance|therefore|thus|so|then|otherwise|instead|still|yet|and)\b",
     re.I,
 )
+# "If this option is not used, ...": the first clause's subject is the previous sentence's, though the
+# sentence opens with a conjunction.
+_CLAUSE_REFERENCE = re.compile(
+    r"^(?:if|when|whenever|unless|until|once|while|although|though|because|since|as|after|before)\s+"
+    r"(?:this|that|these|those|it|they|such)\b",
+    re.I,
+)
+
+
+def _leans_back(text: str, clauses: bool = True) -> bool:
+    """Whether a sentence refers to the one before: it opens with "It"/"This"/"However", or (`clauses`) its
+    opening clause does ("If this option is not used")."""
+    return bool(_BACK_REFERENCE.match(text) or (clauses and _CLAUSE_REFERENCE.match(text)))
+
+
 ANSWERABLE_KINDS = ("sentence", "item", "row", "code")
 
 
@@ -73,6 +88,9 @@ class ExtractiveConfig:
     # A question's name framed by the text right after the answer's passage (the chunk that goes on from it)
     # is placed, as a name in the chunk right before it already is: a paragraph cut in two is one context.
     context_after: bool = True
+    # A sentence whose opening clause refers back ("If this option is not used, ...") brings the sentence
+    # before it, as one opening with "This" or "However" does.
+    clause_reference: bool = True
     # Units scoring within this share of the best are near-ties the scorer cannot order (its logits differ by
     # less than its errors do): up to `max_ties` of them are quoted after the best, from other passages or
     # paragraphs, before further snippets are sought for coverage.
@@ -493,7 +511,7 @@ class ExtractiveAnswerer:
             if i > 0 and units[i - 1].kind == "sentence" and units[i - 1].text.endswith(":"):
                 first = i - 1
         else:
-            if _BACK_REFERENCE.match(unit.text) and i > 0 and _referent(units, i):
+            if _leans_back(unit.text, self.config.clause_reference) and i > 0 and _referent(units, i):
                 first = i - 1
                 if (
                     units[first].kind == "code"
@@ -567,7 +585,8 @@ class ExtractiveAnswerer:
                 return last
             adds = (set(tokenize(nxt.text)) & asked) - said
             subject = last == i and len(set(tokenize(nxt.text)) & said) >= self.config.subject_terms
-            if not (_BACK_REFERENCE.match(nxt.text) or cur.text.endswith(":") or adds or subject):
+            leans = _leans_back(nxt.text, self.config.clause_reference)
+            if not (leans or cur.text.endswith(":") or adds or subject):
                 return last
             said |= set(tokenize(nxt.text))
             if nxt.end - units[first].start > limit:
