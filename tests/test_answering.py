@@ -412,3 +412,10 @@ def test_a_sentence_whose_first_clause_refers_back_brings_the_sentence_before() 
         answerer = ExtractiveAnswerer(cast(Any, None), ExtractiveConfig(clause_reference=clauses))
         quoted = answerer.snippet(Candidate(1, 1, units[1], ""), passage, question).text
         assert quoted.startswith("Levels are") == clauses, quoted
+
+
+def test_an_adjective_of_an_everyday_noun_is_no_name() -> None:
+    from assistant.answering.question import Question
+
+    assert "pointy" not in Question.read("Why do the tips of the glyphs look blunt, not pointy?").specific
+    assert "zorbatron" in Question.read("What toll does the zorbatron ferry charge?").specific

@@ -54,6 +54,7 @@ _SUFFIXES = (
     "ers",
     "ation",
     "ations",
+    "y",  # an adjective of a noun: "pointy", "grainy"
 )
 GENERIC = frozenset(
     [
