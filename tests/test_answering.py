@@ -166,6 +166,16 @@ def test_when_opening_a_clause_does_not_make_a_date_question() -> None:
     assert Question.read("When I call open(), which encoding does it use?").answer_type == "other"
 
 
+def test_a_wh_word_with_a_plural_noun_asks_for_a_list() -> None:
+    from assistant.answering.question import Question
+
+    assert Question.read("What habits does the manual recommend?").answer_type == "list"
+    assert Question.read("In which years has the club met?").answer_type == "list"
+    assert Question.read("Which locks does the barge pass?").answer_type == "list"
+    assert Question.read("What status does it return?").answer_type == "other"  # -us is no plural
+    assert Question.read("What does the gauge show?").answer_type == "other"
+
+
 def test_a_table_row_is_answered_under_its_header_without_the_rest_of_the_table(notes) -> None:
     """The slate row sits in a chunk that starts inside the table; its header still says what 4 crowns is."""
     answer = notes.chat.answer("What is the fee per tonne for slate?")

@@ -31,6 +31,13 @@ _LIST_Q = re.compile(
     r"parts|components|countries|members|topics|points|items|options|arguments|parameters|conditions)\b",
     re.I,
 )
+# "What habits does the manual recommend?", "In which years has ...": a wh-word whose noun is plural asks
+# for several things, whatever the noun (the list above names only some).
+_PLURAL_Q = re.compile(
+    r"^\s*(?:(?:in|on|at|for|from|of|with|by|to|under)\s+)?(?:what|which)\s+(?:[a-z-]+\s+)?[a-z-]+[^su\W]s\s+"
+    r"(?:do|does|did|are|were|have|has|had|can|could|should|would|will|must|might)\b",
+    re.I,
+)
 _IDENTIFIER = re.compile(
     r"`[^`]+`|\b\w+(?:\.\w+)+(?:\(\))?|\b\w+\(\)|\b[a-z]+[A-Z]\w*|\b\w*_\w+|\b[A-Z]{2,}\w*"
 )
@@ -244,7 +251,7 @@ def _answer_type(text: str) -> AnswerType:
         return "date"
     if _NUMBER_Q.search(text):
         return "number"
-    if _LIST_Q.search(text):
+    if _LIST_Q.search(text) or _PLURAL_Q.search(text):
         return "list"
     return "other"
 
