@@ -166,6 +166,16 @@ def test_when_opening_a_clause_does_not_make_a_date_question() -> None:
     assert Question.read("When I call open(), which encoding does it use?").answer_type == "other"
 
 
+def test_a_wh_word_with_a_plural_noun_asks_for_a_list() -> None:
+    from assistant.answering.question import Question
+
+    assert Question.read("What habits does the manual recommend?").answer_type == "list"
+    assert Question.read("In which years has the club met?").answer_type == "list"
+    assert Question.read("Which locks does the barge pass?").answer_type == "list"
+    assert Question.read("What status does it return?").answer_type == "other"  # -us is no plural
+    assert Question.read("What does the gauge show?").answer_type == "other"
+
+
 def test_a_table_row_is_answered_under_its_header_without_the_rest_of_the_table(notes) -> None:
     """The slate row sits in a chunk that starts inside the table; its header still says what 4 crowns is."""
     answer = notes.chat.answer("What is the fee per tonne for slate?")
@@ -339,3 +349,83 @@ def test_near_ties_of_the_best_unit_are_quoted_with_it() -> None:
     answerer = ExtractiveAnswerer(cast(Any, None))
     chosen = [Snippet("", 1, 0, 25, "The ferry leaves at nine.", 0.9, "", set())]
     assert [c.passage for c in answerer._near_ties(ranked, chosen)] == [3, 4]
+
+
+def test_a_second_question_may_open_with_its_preposition() -> None:
+    from assistant.answering.compose import read_parts
+
+    question = "Which engraver draws the stems, and in which context does it live?"
+    assert [p.text for p in read_parts(question)] == [
+        "Which engraver draws the stems",
+        "in which context does it live?",
+    ]
+    assert len(read_parts(question, prepositions=False)) == 1
+    assert len(read_parts("Which towns signed in spring and in autumn?")) == 1  # no wh-word after it
+
+
+def test_a_list_the_layout_cut_into_two_blocks_is_quoted_whole() -> None:
+    """A PDF's extraction may start a new block between two bullets: the lead-in still brings every item,
+    and an item still brings its whole list."""
+    from typing import Any, cast
+
+    from assistant.answering.extractive import Candidate, ExtractiveAnswerer, ExtractiveConfig
+    from assistant.answering.question import Question
+    from assistant.answering.units import split_units
+
+    text = "Some faults remain:\n\n- the first fault is here\n\n- the second fault is here\n- the third one"
+    units = split_units(text)
+    assert [u.block for u in units[1:4]] == [1, 2, 2]
+    passage = _passage(text, 0)
+    question = Question.read("Which faults remain?")
+    for runs, lead_in, item in ((True, "the third one", "the first fault"), (False, "the first fault", "")):
+        answerer = ExtractiveAnswerer(cast(Any, None), ExtractiveConfig(list_runs=runs))
+        quoted = answerer.snippet(Candidate(1, 0, units[0], ""), passage, question).text
+        assert lead_in in quoted and ("the third one" in quoted) == runs, quoted
+        second = answerer.snippet(Candidate(1, 2, units[2], ""), passage, question).text
+        assert (item in second) if item else ("the first fault" not in second), second
+
+
+def test_an_acronyms_plural_is_the_acronym() -> None:
+    from assistant.answering.question import Question
+
+    asked = Question.read("How do I merge two PDFs into one?")
+    assert "pdf" in asked.specific and asked.missing_names(["Merge a PDF file with another."]) == []
+    situation = Question.read("I made some PDFs with the tool. How do I make them smaller?")
+    assert "pdf" not in situation.specific and "pdfs" not in situation.specific
+
+
+def test_a_name_in_the_chunk_that_goes_on_from_the_answer_places_it(notes) -> None:
+    from assistant.answering.extractive import ExtractiveAnswerer, ExtractiveConfig
+
+    first = "The statement stresses open locks, equal tolls for barges and shared dredging of the channel."
+    second = "It was adopted by the towns of Kessa and Lindholm after the talks."
+    question = "Which tolls for barges does the Lindholm statement stress?"
+    passages = [_passage(first, 100), _passage(second, 100 + len(first) + 1)]
+    for after in (True, False):
+        config = ExtractiveConfig(context_after=after)
+        answerer = ExtractiveAnswerer(notes.embeddings, config, corpus=notes.keyword_index)
+        answer = "".join(answerer.stream(question, passages))
+        assert ("equal tolls" in answer) == after, answer
+
+
+def test_a_sentence_whose_first_clause_refers_back_brings_the_sentence_before() -> None:
+    from typing import Any, cast
+
+    from assistant.answering.extractive import Candidate, ExtractiveAnswerer, ExtractiveConfig
+    from assistant.answering.question import Question
+    from assistant.answering.units import split_units
+
+    text = "Levels are NONE, INFO (default) and DEBUG. If this option is not set, the variable is read."
+    units = split_units(text)
+    passage, question = _passage(text, 0), Question.read("Which level is used when the option is not set?")
+    for clauses in (True, False):
+        answerer = ExtractiveAnswerer(cast(Any, None), ExtractiveConfig(clause_reference=clauses))
+        quoted = answerer.snippet(Candidate(1, 1, units[1], ""), passage, question).text
+        assert quoted.startswith("Levels are") == clauses, quoted
+
+
+def test_an_adjective_of_an_everyday_noun_is_no_name() -> None:
+    from assistant.answering.question import Question
+
+    assert "pointy" not in Question.read("Why do the tips of the glyphs look blunt, not pointy?").specific
+    assert "zorbatron" in Question.read("What toll does the zorbatron ferry charge?").specific

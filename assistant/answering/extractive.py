@@ -32,6 +32,21 @@ _BACK_REFERENCE = re.compile(
     r"in addition|for example|for instance|therefore|thus|so|then|otherwise|instead|still|yet|and)\b",
     re.I,
 )
+# "If this option is not used, ...": the first clause's subject is the previous sentence's, though the
+# sentence opens with a conjunction.
+_CLAUSE_REFERENCE = re.compile(
+    r"^(?:if|when|whenever|unless|until|once|while|although|though|because|since|as|after|before)\s+"
+    r"(?:this|that|these|those|it|they|such)\b",
+    re.I,
+)
+
+
+def _leans_back(text: str, clauses: bool = True) -> bool:
+    """Whether a sentence refers to the one before: it opens with "It"/"This"/"However", or (`clauses`) its
+    opening clause does ("If this option is not used")."""
+    return bool(_BACK_REFERENCE.match(text) or (clauses and _CLAUSE_REFERENCE.match(text)))
+
+
 ANSWERABLE_KINDS = ("sentence", "item", "row", "code")
 
 
@@ -64,6 +79,18 @@ class ExtractiveConfig:
     # the better of the two: an answer often takes two sentences ("The node:vm module is not a security
     # mechanism. Do not use it to run untrusted code."), and a short one says little alone.
     window_semantic: bool = True
+    # A second question joined by "and" may open with the preposition its wh-word governs ("..., and in which
+    # context does it live?"): it is a part of its own.
+    part_prepositions: bool = True
+    # A list introduced by a sentence ending in ":" is quoted to its last item even where the text layout
+    # starts a new block between two items (a PDF page's extraction does).
+    list_runs: bool = True
+    # A question's name framed by the text right after the answer's passage (the chunk that goes on from it)
+    # is placed, as a name in the chunk right before it already is: a paragraph cut in two is one context.
+    context_after: bool = True
+    # A sentence whose opening clause refers back ("If this option is not used, ...") brings the sentence
+    # before it, as one opening with "This" or "However" does.
+    clause_reference: bool = True
     # Units scoring within this share of the best are near-ties the scorer cannot order (its logits differ by
     # less than its errors do): up to `max_ties` of them are quoted after the best, from other passages or
     # paragraphs, before further snippets are sought for coverage.
@@ -484,7 +511,7 @@ class ExtractiveAnswerer:
             if i > 0 and units[i - 1].kind == "sentence" and units[i - 1].text.endswith(":"):
                 first = i - 1
         else:
-            if _BACK_REFERENCE.match(unit.text) and i > 0 and _referent(units, i):
+            if _leans_back(unit.text, self.config.clause_reference) and i > 0 and _referent(units, i):
                 first = i - 1
                 if (
                     units[first].kind == "code"
@@ -494,7 +521,8 @@ class ExtractiveAnswerer:
                 ):
                     first -= 1  # "... one function to generate a UUID:" introduced the signature
             limit = self.config.snippet_chars * (2 if question.answer_type == "list" else 1)
-            wanted = {p.answer_type for p in read_parts(question.text)} - {"other", "list"}
+            wanted = {p.answer_type for p in read_parts(question.text, self.config.part_prepositions)}
+            wanted -= {"other", "list"}
             last = self._extend(units, first, i, set(question.terms), limit)
             last = max(last, _reaching_value(units, first, i, wanted, limit))
         text = passage.page_content[units[first].start : units[last].end]
@@ -512,14 +540,23 @@ class ExtractiveAnswerer:
             header if first == last == i else "",
         )
 
+    def _same_list(self, unit: Unit, nxt: Unit) -> bool:
+        """Whether `nxt` goes on with the block of `unit`: the same block, or (`list_runs`) the next item of
+        a list that the layout cut into two blocks."""
+        if nxt.block == unit.block:
+            return True
+        return self.config.list_runs and unit.kind == nxt.kind == "item"
+
     def _whole_block(self, units: list[Unit], i: int) -> tuple[int, int]:
-        block = units[i].block
+        kind = units[i].kind
         first = i
-        while first > 0 and units[first - 1].block == block and units[first - 1].kind == units[i].kind:
+        while first > 0 and units[first - 1].kind == kind and self._same_list(units[first - 1], units[first]):
             first -= 1
         last = i
         while (
-            last + 1 < len(units) and units[last + 1].block == block and units[last + 1].kind == units[i].kind
+            last + 1 < len(units)
+            and units[last + 1].kind == kind
+            and self._same_list(units[last], units[last + 1])
         ):
             last += 1
         if last - first >= self.config.list_items:
@@ -539,7 +576,7 @@ class ExtractiveAnswerer:
             nxt, cur = units[last + 1], units[last]
             if cur.text.endswith(":") and nxt.kind in ("item", "code", "row"):
                 block_end = last + 1
-                while block_end + 1 < len(units) and units[block_end + 1].block == nxt.block:
+                while block_end + 1 < len(units) and self._same_list(units[block_end], units[block_end + 1]):
                     block_end += 1
                 if units[block_end].end - units[first].start <= 2 * limit:
                     return block_end
@@ -548,7 +585,8 @@ class ExtractiveAnswerer:
                 return last
             adds = (set(tokenize(nxt.text)) & asked) - said
             subject = last == i and len(set(tokenize(nxt.text)) & said) >= self.config.subject_terms
-            if not (_BACK_REFERENCE.match(nxt.text) or cur.text.endswith(":") or adds or subject):
+            leans = _leans_back(nxt.text, self.config.clause_reference)
+            if not (leans or cur.text.endswith(":") or adds or subject):
                 return last
             said |= set(tokenize(nxt.text))
             if nxt.end - units[first].start > limit:
@@ -565,7 +603,7 @@ class ExtractiveAnswerer:
         said: Sequence[str] = (),
     ) -> Decision:
         question = Question.read(question_text, self.corpus.knows if self.corpus else None)
-        parts = read_parts(question_text)
+        parts = read_parts(question_text, self.config.part_prepositions)
         ranked = self.score(question, self.candidates(passages, said), query, parts)
         if not ranked:
             return Decision([], "no candidate sentence in the passages")
@@ -736,17 +774,18 @@ class ExtractiveAnswerer:
             context += self._surroundings(passages[number - 1], passages)
         return question.missing_names(context, names=names)
 
-    @staticmethod
-    def _surroundings(here: Document, passages: Sequence[Document]) -> list[str]:
+    def _surroundings(self, here: Document, passages: Sequence[Document]) -> list[str]:
         """A passage's text with its heading path, its source's name, and the retrieved chunks of the same
-        source that open the document or lead into it."""
+        source that open the document, lead into it, or (`context_after`) go on from it."""
         context = [passage_context(here), str(here.metadata.get("source", ""))]
         source, start = here.metadata.get("source"), _offset(here.metadata, "start")
+        end = _offset(here.metadata, "end")
         for other in passages:
             if other is here or other.metadata.get("source") != source:
                 continue
             begins, ends = _offset(other.metadata, "start"), _offset(other.metadata, "end")
-            if begins == 0 or _just_before(begins, ends, start):
+            after = self.config.context_after and _just_before(start, end, begins)
+            if begins == 0 or _just_before(begins, ends, start) or after:
                 context.append(passage_context(other))
         return context
 

@@ -31,6 +31,13 @@ _LIST_Q = re.compile(
     r"parts|components|countries|members|topics|points|items|options|arguments|parameters|conditions)\b",
     re.I,
 )
+# "What habits does the manual recommend?", "In which years has ...": a wh-word whose noun is plural asks
+# for several things, whatever the noun (the list above names only some).
+_PLURAL_Q = re.compile(
+    r"^\s*(?:(?:in|on|at|for|from|of|with|by|to|under)\s+)?(?:what|which)\s+(?:[a-z-]+\s+)?[a-z-]+[^su\W]s\s+"
+    r"(?:do|does|did|are|were|have|has|had|can|could|should|would|will|must|might)\b",
+    re.I,
+)
 _IDENTIFIER = re.compile(
     r"`[^`]+`|\b\w+(?:\.\w+)+(?:\(\))?|\b\w+\(\)|\b[a-z]+[A-Z]\w*|\b\w*_\w+|\b[A-Z]{2,}\w*"
 )
@@ -54,6 +61,7 @@ _SUFFIXES = (
     "ers",
     "ation",
     "ations",
+    "y",  # an adjective of a noun: "pointy", "grainy"
 )
 GENERIC = frozenset(
     [
@@ -146,7 +154,10 @@ class Question:
             name = match.group(0)
             if " " in name:  # `lambda row: row[1]` is an example, not a name
                 continue
-            if re.fullmatch(r"[A-Z]{2,}", name) and not _mentions(asking, name):
+            written = name
+            if re.fullmatch(r"[A-Z]{2,}s", name):
+                name = name[:-1]  # "PDFs" names the PDF
+            if re.fullmatch(r"[A-Z]{2,}", name) and not _mentions(asking, written):
                 continue  # an acronym of the user's situation ("our CI logs"), like its other words
             specific.append(name.strip("`").lower())
         for match in _CAPITALISED.finditer(asking):
@@ -240,7 +251,7 @@ def _answer_type(text: str) -> AnswerType:
         return "date"
     if _NUMBER_Q.search(text):
         return "number"
-    if _LIST_Q.search(text):
+    if _LIST_Q.search(text) or _PLURAL_Q.search(text):
         return "list"
     return "other"
 

@@ -129,6 +129,10 @@ VARIANTS: dict[str, Builder] = {
     "ours without distinctive names": with_answerer(distinctive_share=None),
     "ours without sentence window": with_answerer(window_semantic=False),
     "ours without near-ties": with_answerer(max_ties=0),
+    "ours without list runs": with_answerer(list_runs=False),
+    "ours without context after": with_answerer(context_after=False),
+    "ours without prepositional parts": with_answerer(part_prepositions=False),
+    "ours without clause references": with_answerer(clause_reference=False),
     "hybrid (ours)": ours,
 }
 COMPARE = ["naive baseline", "dense only", "bm25 only", "hybrid (ours)"]
