@@ -429,3 +429,12 @@ def test_an_adjective_of_an_everyday_noun_is_no_name() -> None:
 
     assert "pointy" not in Question.read("Why do the tips of the glyphs look blunt, not pointy?").specific
     assert "zorbatron" in Question.read("What toll does the zorbatron ferry charge?").specific
+
+
+def test_every_ablation_names_a_setting_the_answerer_has() -> None:
+    """`assistant eval --variants` offers these; one naming a removed setting failed only when run."""
+    from assistant.evaluation.variants import VARIANTS, with_answerer
+
+    assert "ours without near-ties" in VARIANTS
+    with pytest.raises(TypeError, match="no code_factor"):
+        with_answerer(code_factor=1.0)

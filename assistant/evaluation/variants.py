@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from langchain_core.documents import Document
 from langchain_core.runnables import RunnableLambda
 
+from assistant.answering.extractive import ExtractiveConfig
 from assistant.answering.service import ChatService
 from vectorstore.metadata import ChunkMeta
 
@@ -90,12 +91,16 @@ def with_retriever(**changes: Any) -> Builder:
 
 
 def with_answerer(**changes: Any) -> Builder:
-    """Our pipeline with one setting of the extractive answerer changed (an ablation)."""
+    """Our pipeline with one setting of the extractive answerer changed (an ablation). A setting the
+    answerer no longer has fails here, at import, not when the ablation is first run."""
+    unknown = set(changes) - {field.name for field in fields(ExtractiveConfig)}
+    if unknown:
+        raise TypeError(f"ExtractiveConfig has no {', '.join(sorted(unknown))}")
 
     def build(container: Container, workdir: Path) -> ChatService:
 
         from assistant.answering.chain import build_condenser, build_generate, build_prepare
-        from assistant.answering.extractive import ExtractiveAnswerer, ExtractiveConfig
+        from assistant.answering.extractive import ExtractiveAnswerer
 
         answerer = ExtractiveAnswerer(
             container.embeddings, replace(ExtractiveConfig(), **changes), corpus=container.keyword_index
@@ -122,10 +127,6 @@ VARIANTS: dict[str, Builder] = {
     "hybrid + MMR 0.3": with_retriever(diversity=0.3),
     "hybrid pool 30": with_retriever(candidates=30),
     "hybrid without section leads": with_retriever(section_leads=0),
-    "ours + coverage gate 0.12": with_answerer(min_coverage=0.12),
-    "ours without FAQ anchors": with_answerer(anchor_bonus=0.0),
-    "ours without code penalty": with_answerer(code_factor=1.0),
-    "ours without table lookup": with_answerer(lookup_bonus=0.0),
     "ours without distinctive names": with_answerer(distinctive_share=None),
     "ours without sentence window": with_answerer(window_semantic=False),
     "ours without near-ties": with_answerer(max_ties=0),
