@@ -162,3 +162,28 @@ def test_a_dropped_store_is_read_again_whole(store: ChunkStore, tmp_path: Path) 
     _add(store, _chunks("note", ["Only the kestrel remains."]))
     assert [len(reader.search(q, 3)) for q in ("Cambodia", "kestrel")] == [0, 1]
     assert reader.builds == 2
+
+
+def test_a_filtered_keyword_search_ranks_as_filtering_every_hit_would(
+    store: ChunkStore, tmp_path: Path
+) -> None:
+    """A member's question searches only granted collections; Chroma is asked about the best hits only."""
+    from tests.fakes import HashEmbeddings
+    from vectorstore.retrievers import HybridRetriever
+
+    texts = [f"The ferry log, entry {i}: {'ferry ' * (i % 5)}crossings at the weir." for i in range(400)]
+    for name in ("open", "closed"):
+        chunks = _chunks(name, [f"{t} ({name})" for t in texts])
+        store.add(chunks, [hash_vector(c.text) for c in chunks], {"collection": name})
+    index = KeywordIndex(store, tmp_path / "data" / "bm25" / "kwstore")
+    retriever = HybridRetriever(store=store, keyword_index=index, embeddings=HashEmbeddings(), mode="bm25")
+    asked: list[int] = []
+    original = store.allowed
+    store.allowed = lambda ids, where: asked.append(len(ids)) or original(ids, where)  # type: ignore[method-assign]
+    where = {"collection": {"$in": ["open"]}}
+    got = retriever._keyword("ferry crossings", 30, where)
+    opened = set(store.metadatas(where=where))
+    want = [(cid, s) for cid, s in index.search("ferry crossings", 10_000) if cid in opened][:30]
+    assert got == want and len(got) == 30
+    assert sum(asked) < len(opened), "not every allowed chunk is looked up"
+    assert retriever._keyword("ferry crossings", 30, {"collection": {"$in": ["nobody"]}}) == []

@@ -190,7 +190,9 @@ class Bm25:
         owners = np.concatenate([np.full(len(scores), number) for scores, number in hits])
         rows = np.concatenate([np.arange(len(scores)) for scores, _ in hits])
         positive = np.flatnonzero(flat > 0)
-        if len(positive) > n:
-            positive = positive[np.argpartition(-flat[positive], n - 1)[:n]]
-        order = positive[np.argsort(-flat[positive], kind="stable")]
+        if len(positive) > n:  # the n-th best score; every hit scoring as much stays in the running
+            nth = np.partition(flat[positive], len(positive) - n)[len(positive) - n]
+            positive = positive[flat[positive] >= nth]
+        # best first; equal scores in the order the chunks were indexed, so a deeper search only appends
+        order = positive[np.lexsort((positive, -flat[positive]))][:n]
         return [(self.segments[owners[i]].ids[rows[i]], float(flat[i])) for i in order]

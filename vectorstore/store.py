@@ -205,6 +205,15 @@ class ChunkStore:
         }
         return [by_id[i] for i in ids if i in by_id]
 
+    def allowed(self, ids: Sequence[str], where: dict[str, Any]) -> set[str]:
+        """Which of these chunks match a metadata filter (Chroma evaluates it; only ids come back)."""
+        found: set[str] = set()
+        for start in range(0, len(ids), 5000):
+            with reachable():
+                got = self._fresh().get(ids=list(ids[start : start + 5000]), where=where, include=[])
+            found.update(got["ids"])
+        return found
+
     def query(
         self, vector: Sequence[float], n: int, where: dict[str, Any] | None = None
     ) -> list[tuple[StoredChunk, float]]:
