@@ -16,6 +16,7 @@ from collections import defaultdict, deque
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
+from itertools import pairwise
 from pathlib import Path
 from typing import IO, Any
 
@@ -446,7 +447,7 @@ class IngestService:
         writer = _Writer()
         ahead = _ReadAhead(self._prepare, hooks)
         supported = [i for i, job in enumerate(jobs) if is_supported(job.path)]
-        following = dict(zip(supported, [*supported[1:], None], strict=True))  # index -> next file's
+        following = dict(pairwise(supported))  # a file's index -> the next supported file's
         try:
             for index, job in enumerate(jobs):
                 if hooks.stop_requested():  # between files: nothing of the next one is written yet
@@ -470,7 +471,7 @@ class IngestService:
                 except JobCancelled:
                     writer.drain()
                     raise
-                if (after := following[index]) is not None:  # read while this one embeds
+                if (after := following.get(index)) is not None:  # read while this one embeds
                     ahead.start(jobs[after], existing.get(jobs[after].source, {}), collection)
                 if prepared.skipped is not None:
                     report.skipped.append(SkippedFile(job.source, prepared.skipped))
