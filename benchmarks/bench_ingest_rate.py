@@ -28,6 +28,7 @@ import argparse
 import importlib.util
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -51,6 +52,12 @@ EMBED_ONLY: dict[str, tuple[int, int] | None] = {
 
 def loadavg() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
+
+
+def cpu_seconds() -> float:
+    """This process's CPU time, all its threads (not the parser's process: 1% of an ingest's time)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 # -- ratio: embed-only vs end-to-end, one process -----------------------------------------------------
@@ -87,12 +94,12 @@ def end_to_end(embeddings: Any, corpus: Path, service_class: Any | None = None) 
             )
         timer = benchlib.Timer()
         timer.patch(c.keyword_index, "ensure_current", "keyword")
-        started = time.perf_counter()
+        cpu, started = cpu_seconds(), time.perf_counter()
         report = service.ingest([corpus])
-        seconds = time.perf_counter() - started
+        seconds, cpu = time.perf_counter() - started, cpu_seconds() - cpu
         service.parser.close()
         keyword = timer.seconds.get("keyword", 0.0)
-        return {"chunks": report.chunks_added, "seconds": seconds, "keyword_s": keyword}
+        return {"chunks": report.chunks_added, "seconds": seconds, "keyword_s": keyword, "cpu_s": cpu}
     finally:
         shutil.rmtree(data, ignore_errors=True)
 
@@ -133,9 +140,10 @@ def ratio(corpus: Path, rounds: int, thread_counts: list[int], compare: str | No
             size, tokens = model.batch_size, model.max_batch_tokens
             for name, batching in EMBED_ONLY.items():
                 model.batch_size, model.max_batch_tokens = batching or (size, tokens)
-                started = time.perf_counter()
+                cpu, started = cpu_seconds(), time.perf_counter()
                 model.embed_documents(texts)
                 entry[f"embed_{name}_s"] = time.perf_counter() - started
+                entry[f"embed_{name}_cpu_s"] = cpu_seconds() - cpu
             model.batch_size, model.max_batch_tokens = size, tokens
             entry["after"] = end_to_end(embeddings, corpus)
             if old is not None:
@@ -163,6 +171,10 @@ def summarise(entries: list[dict[str, Any]], texts: int) -> dict[str, Any]:
     for name in EMBED_ONLY:
         out[f"embed_{name}_chunks_per_s"] = med([texts / e[f"embed_{name}_s"] for e in entries])
     ceilings = [texts / min(e[f"embed_{name}_s"] for name in EMBED_ONLY) for e in entries]
+    for name in EMBED_ONLY:
+        cpu = [e[f"embed_{name}_cpu_s"] / texts * 1000 for e in entries if f"embed_{name}_cpu_s" in e]
+        if cpu:
+            out[f"embed_{name}_cpu_ms_per_chunk"] = med(cpu)
     out["ceiling_chunks_per_s"] = med(ceilings)
     for name in ("after", "before"):
         runs = [e[name] for e in entries if name in e]
@@ -174,6 +186,8 @@ def summarise(entries: list[dict[str, Any]], texts: int) -> dict[str, Any]:
             "chunks_per_s_with_keyword": med([r["chunks"] / r["seconds"] for r in runs]),
             "keyword_s": med([r["keyword_s"] for r in runs]),
             "of_ceiling": med([rate / c for rate, c in zip(rates, ceilings, strict=True)]),
+            # CPU time: the load moves it far less than wall time (keyword rebuild included here)
+            "cpu_ms_per_chunk": med([r["cpu_s"] / r["chunks"] * 1000 for r in runs if "cpu_s" in r]),
         }
     return out
 
@@ -360,7 +374,13 @@ def main() -> None:
     if "ratio" in parts:
         threads = [int(t) for t in args.threads.split(",")]
         figures = ratio(corpus, args.rounds, threads, args.compare)
-        result["ratio"] = {"meta": run_meta, "corpus": str(args.corpus), "compare": args.compare, **figures}
+        earlier = result.get("ratio", {}).get("by_threads", {})  # thread counts not run now stay
+        for entry in earlier.values():
+            entry.setdefault("meta", result["ratio"].get("meta"))
+        for entry in figures["by_threads"].values():
+            entry["meta"] = run_meta
+        figures["by_threads"] = {**earlier, **figures["by_threads"]}
+        result["ratio"] = {"corpus": str(args.corpus), "compare": args.compare, **figures}
     if "workers" in parts:
         result["workers"] = {"meta": run_meta, "corpus": str(args.corpus), **workers(corpus, args.rounds)}
     run_meta["loadavg_end"] = loadavg()
