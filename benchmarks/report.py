@@ -950,6 +950,7 @@ def render() -> Path:
         ".venv/bin/python benchmarks/bench_profile.py                     # cProfile, largest store",
         ".venv/bin/python benchmarks/probe_memory.py                      # where ingest memory goes",
         ".venv/bin/python benchmarks/probe_ingest_memory.py               # cold-ingest peak RSS by size",
+        ".venv/bin/python benchmarks/bench_ingest_rate.py                 # issue 22: docs/scale.md",
         ".venv/bin/python benchmarks/report.py                            # re-render this page",
         "```",
         "",

@@ -25,6 +25,8 @@ EmbedProgress = Callable[[int], None]
 # Texts per call when a model cannot report its own batches: small enough that a slow CPU still reports
 # every second or two, large enough to keep a batch's speed.
 PROGRESS_STEP = 16
+# Padded tokens per ONNX run when the model has several threads (see OnnxEmbeddings).
+MULTI_THREAD_BATCH_TOKENS = 2048
 
 
 class LazyEmbeddings(Embeddings):
@@ -163,6 +165,12 @@ class OnnxEmbeddings(Embeddings):
     `batch_size` texts and `max_batch_tokens` padded tokens: the activations of one `session.run` (the
     attention scores grow with texts x tokens^2) and the memory arena ONNX Runtime keeps for them stay
     bounded, whatever the texts. 2,048 tokens = 8 texts of the model's 256, or 32 of 64.
+
+    Unset, `max_batch_tokens` depends on the threads: with several, 2,048 (a run needs rows enough to share
+    out); with one, `max_length` (a long text runs alone, short ones together). Measured on the int8 model
+    and prose chunks of ~160 tokens (docs/scale.md): one thread embeds 20-30% faster in runs of one long
+    text than in runs of 2,048 tokens, whose activations outgrow the CPU's caches; two threads run twice
+    as fast with the larger batches.
     """
 
     def __init__(
@@ -171,7 +179,7 @@ class OnnxEmbeddings(Embeddings):
         max_length: int,
         batch_size: int = 32,
         threads: int | None = None,
-        max_batch_tokens: int = 2048,
+        max_batch_tokens: int | None = None,
         batch_invariant: bool = True,
     ) -> None:
         quiet_onnxruntime()
@@ -187,8 +195,10 @@ class OnnxEmbeddings(Embeddings):
         # An int8 graph quantizes activations per batch: a text's vector then depends on its batch mates.
         self.batch_invariant = batch_invariant
         self.batch_size = batch_size
-        self.max_batch_tokens = max(max_batch_tokens, max_length)  # one text of the longest always fits
         self.threads = threads or default_threads()
+        if max_batch_tokens is None:
+            max_batch_tokens = MULTI_THREAD_BATCH_TOKENS if self.threads > 1 else max_length
+        self.max_batch_tokens = max(max_batch_tokens, max_length)  # one text of the longest always fits
         self.tokenizer = Tokenizer.from_file(str(self.onnx_path.parent / "tokenizer.json"))
         self.tokenizer.enable_truncation(max_length)
         # tokenizer.json pads every text to a fixed 128 tokens: texts are padded per batch here instead.

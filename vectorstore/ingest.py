@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import logging
@@ -9,10 +10,13 @@ import os
 import re
 import stat
 import tempfile
+import threading
 import time
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
+from itertools import pairwise
 from pathlib import Path
 from typing import IO, Any
 
@@ -149,6 +153,108 @@ class _Hooks:
 
 
 NO_HOOKS = _Hooks()  # frozen: shared safely as the default
+
+# Store writes queued behind the model at most: each waits with its window's vectors in memory.
+WRITES_AHEAD = 2
+
+
+@dataclass
+class _Prepared:
+    """A file read and chunked, ready to embed: `chunks` None when it is unchanged (nothing to do),
+    `skipped` the reason when it could not be read."""
+
+    job: _FileJob
+    existing: dict[str, StoredMeta]
+    chunks: list[Chunk] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+    file_sha: str = ""
+    skipped: str | None = None
+
+
+class _Writer:
+    """The store's writes on one thread, in the order they were queued, at most `WRITES_AHEAD` waiting,
+    while the model embeds the next window. After a write fails none of the later ones runs: the store
+    always holds a prefix of the writes, which the next run repairs (PENDING_SHA). A write's error is
+    raised in the caller by the next `submit` or `drain`."""
+
+    def __init__(self, ahead: int = WRITES_AHEAD) -> None:
+        self._ahead = ahead
+        self._pool: ThreadPoolExecutor | None = None  # started by the first write
+        self._pending: deque[Future[None]] = deque()
+        self._failed = False
+
+    def submit(self, write: Callable[..., None], *args: Any) -> None:
+        while len(self._pending) >= self._ahead:
+            self._pending.popleft().result()
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-write")
+        self._pending.append(self._pool.submit(self._run, write, *args))
+
+    def _run(self, write: Callable[..., None], *args: Any) -> None:
+        if self._failed:  # an earlier write failed: its error reaches the caller first
+            return
+        try:
+            write(*args)
+        except BaseException:
+            self._failed = True
+            raise
+
+    def drain(self) -> None:
+        """Returns once every write queued is done; the first write's error, if one failed."""
+        while self._pending:
+            self._pending.popleft().result()
+
+    def close(self) -> None:
+        """Waits for the writes still queued and stops the thread. After an error or an interrupt in the
+        caller the writes already queued still run (what was embedded is kept, a prefix of the writes); their
+        own errors are dropped here, the caller's is the one raised."""
+        try:
+            while self._pending:
+                with contextlib.suppress(BaseException):
+                    self._pending.popleft().result()
+        finally:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True)
+
+
+class _ReadAhead:
+    """The next file read, parsed and chunked on a thread of its own while the current one embeds.
+
+    It reports no stage and no pages (those are the current file's); it stops when the ingest is cancelled
+    or ends early, a parse in progress killed by the sandbox like any cancelled parse."""
+
+    def __init__(
+        self, prepare: Callable[[_FileJob, dict[str, StoredMeta], str, _Hooks], _Prepared], hooks: _Hooks
+    ):
+        self._prepare = prepare
+        self._hooks = hooks
+        self._stop = threading.Event()
+        self._quiet = _Hooks(cancelled=lambda: self._stop.is_set() or hooks.stop_requested())
+        self._pool: ThreadPoolExecutor | None = None  # started for a second file: one file needs no thread
+        self._pending: tuple[_FileJob, Future[_Prepared]] | None = None
+
+    def start(self, job: _FileJob, existing: dict[str, StoredMeta], collection: str) -> None:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-read")
+        self._pending = (job, self._pool.submit(self._prepare, job, existing, collection, self._quiet))
+
+    def take(self, job: _FileJob, existing: dict[str, StoredMeta], collection: str) -> _Prepared:
+        """`job` prepared: by the thread if it was started on it (JobCancelled if its parse was cancelled),
+        else here, reporting its stages."""
+        if self._pending is not None and self._pending[0] is job:
+            future, self._pending = self._pending[1], None
+            self._hooks.enter("reading")
+            return future.result()
+        return self._prepare(job, existing, collection, self._hooks)
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._pending is not None:
+            with contextlib.suppress(BaseException):  # abandoned: its outcome is nobody's
+                self._pending[1].result()
+            self._pending = None
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
 
 
 def _sha256(handle: IO[bytes]) -> str:
@@ -329,33 +435,58 @@ class IngestService:
         progress: bool = False,
         hooks: _Hooks = NO_HOOKS,
     ) -> set[str]:
-        """Ingests each file of `jobs`; the sources seen (supported files, read or not)."""
+        """Ingests each file of `jobs`; the sources seen (supported files, read or not).
+
+        A pipeline of three: while the model embeds one file, the next is read, parsed and chunked on a
+        reader thread, and the store's writes of the chunks already embedded run on a writer thread, in the
+        order they were made (`_Writer`). The first file is read in the calling thread, so a single upload
+        reports its stages as it goes; a file read ahead reports none until it is taken.
+        """
         bar = tqdm(total=len(jobs), unit="file", desc="Ingesting", disable=not progress)
         seen_sources: set[str] = set()
-        for job in jobs:
-            if hooks.stop_requested():  # between files: nothing of the next one is written yet
-                raise JobCancelled()
-            bar.set_postfix_str(job.source[-40:])
-            if not is_supported(job.path):
-                report.skipped.append(
-                    SkippedFile(
-                        job.source,
-                        f"unsupported file type '{job.path.suffix}'"
-                        f" (supported: {', '.join(SUPPORTED_SUFFIXES)})",
+        writer = _Writer()
+        ahead = _ReadAhead(self._prepare, hooks)
+        supported = [i for i, job in enumerate(jobs) if is_supported(job.path)]
+        following = dict(pairwise(supported))  # a file's index -> the next supported file's
+        try:
+            for index, job in enumerate(jobs):
+                if hooks.stop_requested():  # between files: nothing of the next one is written yet
+                    writer.drain()  # the files before it end whole
+                    raise JobCancelled()
+                bar.set_postfix_str(job.source[-40:])
+                if not is_supported(job.path):
+                    report.skipped.append(
+                        SkippedFile(
+                            job.source,
+                            f"unsupported file type '{job.path.suffix}'"
+                            f" (supported: {', '.join(SUPPORTED_SUFFIXES)})",
+                        )
                     )
-                )
+                    bar.update(1)
+                    continue
+                report.files_seen += 1
+                seen_sources.add(job.source)
+                try:
+                    prepared = ahead.take(job, existing.get(job.source, {}), collection)
+                except JobCancelled:
+                    writer.drain()
+                    raise
+                if (after := following.get(index)) is not None:  # read while this one embeds
+                    ahead.start(jobs[after], existing.get(jobs[after].source, {}), collection)
+                if prepared.skipped is not None:
+                    report.skipped.append(SkippedFile(job.source, prepared.skipped))
+                elif prepared.chunks is None:
+                    report.files_unchanged += 1
+                    report.chunks_kept += len(prepared.existing)
+                    hooks.report(0, 0)
+                else:
+                    self._store_file(prepared, report, writer, hooks)
                 bar.update(1)
-                continue
-            report.files_seen += 1
-            seen_sources.add(job.source)
-            try:
-                self._ingest_file(job, existing.get(job.source, {}), report, collection, hooks)
-            except LoadError as exc:
-                report.skipped.append(SkippedFile(job.source, str(exc)))
-            except OSError as exc:
-                report.skipped.append(SkippedFile(job.source, f"cannot read file: {exc.strerror or exc}"))
-            bar.update(1)
-        bar.close()
+            writer.drain()
+        finally:
+            ahead.close()
+            writer.close()
+            bar.close()
         return seen_sources
 
     def _remove_missing(
@@ -371,14 +502,22 @@ class IngestService:
                 report.chunks_removed += len(chunks)
                 report.documents_removed.append(source)
 
-    def _ingest_file(
-        self,
-        job: _FileJob,
-        existing: dict[str, StoredMeta],
-        report: IngestReport,
-        collection: str = DEFAULT_COLLECTION,
-        hooks: _Hooks = NO_HOOKS,
-    ) -> None:
+    def _prepare(
+        self, job: _FileJob, existing: dict[str, StoredMeta], collection: str, hooks: _Hooks
+    ) -> _Prepared:
+        """One file read, hashed, parsed and chunked: all but its embedding and writes. It touches no store,
+        so it runs ahead on the reader thread while the file before it embeds. A file that cannot be read
+        comes back `skipped`, an unchanged one without chunks."""
+        try:
+            return self._read_and_chunk(job, existing, collection, hooks)
+        except LoadError as exc:
+            return _Prepared(job, existing, skipped=str(exc))
+        except OSError as exc:
+            return _Prepared(job, existing, skipped=f"cannot read file: {exc.strerror or exc}")
+
+    def _read_and_chunk(
+        self, job: _FileJob, existing: dict[str, StoredMeta], collection: str, hooks: _Hooks
+    ) -> _Prepared:
         if job.file_id is None:
             raise LoadError(REPLACED)
         hooks.enter("reading")
@@ -391,10 +530,7 @@ class IngestService:
                 and meta.get("collection") == collection  # chunks from before collections get theirs stamped
                 for meta in existing.values()
             ):
-                report.files_unchanged += 1
-                report.chunks_kept += len(existing)
-                hooks.report(0, 0)
-                return
+                return _Prepared(job, existing)
             handle.seek(0)
             hooks.enter("parsing")
             document, file_sha = self._parse(handle, job.path.name, hooks)
@@ -403,7 +539,7 @@ class IngestService:
         extra = {
             "path": str(job.path),
             "root": job.root,
-            "file_sha": PENDING_SHA,  # the real hash is set last, on every chunk (below)
+            "file_sha": PENDING_SHA,  # the real hash is set last, on every chunk (`_finish_file`)
             "chars": len(document.text),
             "title": display_title(document, job.path.name),
             "layout": LAYOUT_VERSION,
@@ -411,20 +547,31 @@ class IngestService:
             "collection": collection,
             "size": size,
         }
+        return _Prepared(job, existing, chunks=chunks, extra=extra, file_sha=file_sha)
+
+    def _store_file(self, prepared: _Prepared, report: IngestReport, writer: _Writer, hooks: _Hooks) -> None:
+        """Embeds a prepared file's new chunks and queues its writes. Order matters for interruptions: add,
+        then update, then delete, then record the file's hash (the writer keeps that order). A run cut
+        short leaves chunks marked PENDING_SHA, so the next run processes the file again and repairs it."""
+        assert prepared.chunks is not None
+        chunks, existing, extra = prepared.chunks, prepared.existing, prepared.extra
         new = [c for c in chunks if c.id not in existing]
         kept = [c for c in chunks if c.id in existing]
-        stale = set(existing) - {c.id for c in chunks}
-        # Order matters for interruptions: add, then update, then delete, then record the file's hash. A run
-        # cut short leaves chunks marked PENDING_SHA, so the next run processes the file again and repairs it.
-        self._add_new(new, extra, hooks)
+        stale = sorted(set(existing) - {c.id for c in chunks})
+        self._add_new(new, extra, hooks, writer)
         hooks.enter("saving")
-        self.store.update_metadata(kept, extra)
-        self.store.delete(sorted(stale))
-        self.store.set_metadata([c.id for c in chunks], {"file_sha": file_sha})  # last: the file is whole
+        writer.submit(self._finish_file, kept, extra, stale, [c.id for c in chunks], prepared.file_sha)
         report.files_changed += 1
         report.chunks_added += len(new)
         report.chunks_kept += len(kept)
         report.chunks_removed += len(stale)
+
+    def _finish_file(
+        self, kept: list[Chunk], extra: dict[str, Any], stale: list[str], ids: list[str], file_sha: str
+    ) -> None:
+        self.store.update_metadata(kept, extra)
+        self.store.delete(stale)
+        self.store.set_metadata(ids, {"file_sha": file_sha})  # last: the file is whole
 
     def _parse(self, handle: IO[bytes], name: str, hooks: _Hooks) -> tuple[StructuredText, str]:
         """The open file parsed in the sandbox, and the hash of what was parsed. The parser reads a private
@@ -438,19 +585,26 @@ class IngestService:
                     out.write(block)
             return self.parser.parse(copy, hooks.cancelled, hooks.pages), digest.hexdigest()
 
-    def _add_new(self, new: list[Chunk], extra: dict[str, Any], hooks: _Hooks) -> None:
-        """Embeds and adds the file's new chunks, written `batch_size` at a time, reporting each batch the
-        model runs (a few chunks: progress moves every second or two even on a slow CPU).
+    def _add_new(self, new: list[Chunk], extra: dict[str, Any], hooks: _Hooks, writer: _Writer) -> None:
+        """Embeds the file's new chunks `batch_size` at a time, shortest texts first (a window holds texts of
+        about one length, so the model's batches pad little), and hands each window to the writer; reports
+        each batch the model runs (a few chunks: progress moves every second or two even on a slow CPU).
+
+        Which window a chunk is embedded in changes nothing stored but, for an int8 model, the last digits
+        of its vector (see `LazyEmbeddings.batch_invariant`); ids, texts and offsets are the file's.
 
         A cancel seen between the model's batches (or after the last, before anything of the old version is
-        touched) deletes the new chunks written so far and raises JobCancelled: the old version, if any, is
-        still whole (its chunks are only updated and deleted after this), the new one was never in.
+        touched) waits for the writes queued so far, deletes the new chunks written and raises JobCancelled:
+        the old version, if any, is still whole (its chunks are only updated and deleted after this), the
+        new one was never in.
         """
         hooks.enter("embedding")
         hooks.report(0, len(new))
-        for i in range(0, len(new), self.batch_size):
-            self._stop_if_cancelled(new[:i], hooks)
-            batch = new[i : i + self.batch_size]
+        ordered = sorted(new, key=lambda c: len(c.contextual_text))  # stable: equal lengths keep file order
+        written: list[Chunk] = []
+        for i in range(0, len(ordered), self.batch_size):
+            self._stop_if_cancelled(written, hooks, writer)
+            batch = ordered[i : i + self.batch_size]
 
             def embedded(done: int, start: int = i) -> None:
                 hooks.report(start + done, len(new))
@@ -462,15 +616,21 @@ class IngestService:
                     [c.contextual_text for c in batch], embedded
                 )
             except JobCancelled:  # asked for while this batch was embedded: none of it is written
-                self.store.delete([c.id for c in new[:i]])
+                self._take_out(written, writer)
                 raise
-            self.store.add(batch, vectors, extra)
-        self._stop_if_cancelled(new, hooks)
+            writer.submit(self.store.add, batch, vectors, extra)
+            written += batch
+        self._stop_if_cancelled(written, hooks, writer)
 
-    def _stop_if_cancelled(self, written: list[Chunk], hooks: _Hooks) -> None:
+    def _stop_if_cancelled(self, written: list[Chunk], hooks: _Hooks, writer: _Writer) -> None:
         if hooks.stop_requested():
-            self.store.delete([c.id for c in written])  # new ids: none of them was in the store before
+            self._take_out(written, writer)
             raise JobCancelled()
+
+    def _take_out(self, written: list[Chunk], writer: _Writer) -> None:
+        """The new chunks of a cancelled file deleted again, once every write queued before is done."""
+        writer.drain()
+        self.store.delete([c.id for c in written])  # new ids: none of them was in the store before
 
     def _by_source(self) -> dict[str, dict[str, StoredMeta]]:
         grouped: dict[str, dict[str, StoredMeta]] = defaultdict(dict)
