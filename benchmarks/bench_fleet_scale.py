@@ -43,8 +43,16 @@ from vectorstore.chunking import Chunk
 from vectorstore.store import ChunkStore, open_client
 
 KEY = "bench-fleet-key-0123456789abcdef"
-NOTE = "The Quillan ferry keeper's log for 2026 records 417 crossings, the most since the weir was rebuilt."
-ASK = "How many crossings does the Quillan ferry keeper's log for 2026 record?"
+SYLLABLES = ["ka", "lo", "mi", "ren", "tu", "vos", "pel", "dra", "quil", "mor"]
+
+
+def fresh_fact() -> tuple[str, str, str]:
+    """A note no earlier run stored (a made-up ferry and count), the question, and the answer's number."""
+    rng = random.Random(time.time_ns())
+    name = "".join(rng.choice(SYLLABLES) for _ in range(3)).capitalize()
+    count = str(rng.randrange(100, 1000))
+    note = f"The {name} ferry keeper's log records {count} crossings, the most since the weir was rebuilt."
+    return note, f"How many crossings does the {name} ferry keeper's log record?", count
 
 
 def start_chroma(path: Path) -> tuple[subprocess.Popen[bytes], int]:
@@ -140,12 +148,30 @@ def load(urls: list[str], clients: int, seconds: float, questions: list[str]) ->
     }
 
 
+def warm_up_worker(a: str) -> float:
+    """A first upload, waited for: the worker loads the embedding model on its first job (not measured)."""
+    headers = {"Authorization": f"Bearer {KEY}"}
+    files = {"files": (f"warm-{int(time.time())}.txt", b"The warm-up note names the lamp room.")}
+    started = time.monotonic()
+    job = httpx.post(f"{a}/api/documents?wait=false", headers=headers, files=files, timeout=60).json()
+    while httpx.get(f"{a}/api/jobs/{job['id']}", headers=headers, timeout=60).json()["state"] not in (
+        "done",
+        "failed",
+        "cancelled",
+    ):
+        time.sleep(0.5)
+    return time.monotonic() - started
+
+
 def upload_to_answerable(a: str, replicas: dict[str, str]) -> dict[str, float]:
     headers = {"Authorization": f"Bearer {KEY}"}
-    name = f"ferry-{int(time.time())}.txt"
+    note, ask, count = fresh_fact()
     started = time.monotonic()
     sent = httpx.post(
-        f"{a}/api/documents?wait=false", headers=headers, files={"files": (name, NOTE.encode())}, timeout=60
+        f"{a}/api/documents?wait=false",
+        headers=headers,
+        files={"files": (f"ferry-{time.time_ns()}.txt", note.encode())},
+        timeout=60,
     )
     sent.raise_for_status()
     found: dict[str, float] = {}
@@ -153,8 +179,8 @@ def upload_to_answerable(a: str, replicas: dict[str, str]) -> dict[str, float]:
         for label, url in replicas.items():
             if label in found:
                 continue
-            answer = httpx.post(f"{url}/api/chat", headers=headers, json={"message": ASK}, timeout=120).json()
-            if "417" in str(answer.get("answer", "")):
+            answer = httpx.post(f"{url}/api/chat", headers=headers, json={"message": ask}, timeout=120).json()
+            if count in str(answer.get("answer", "")):
                 found[label] = time.monotonic() - started
         time.sleep(0.2)
     return found
@@ -201,17 +227,20 @@ def main() -> None:
             httpx.post(
                 f"{url}/api/chat",
                 headers={"Authorization": f"Bearer {KEY}"},
-                json={"message": ASK},
+                json={"message": "When was the weir rebuilt?"},
                 timeout=300,
             )
-        one = load([url_a], args.clients, args.seconds, questions)
-        two = load([url_a, url_b], args.clients, args.seconds, questions)
+        one = load([url_a], args.clients, args.seconds, questions) if args.seconds > 0 else None
+        two = load([url_a, url_b], args.clients, args.seconds, questions) if args.seconds > 0 else None
+        print(f"the worker's first job (model load included): {warm_up_worker(url_a):.1f}s")
         answerable = upload_to_answerable(url_a, {"A": url_a, "B": url_b})
         rss = peak.stop()
         load_avg = " ".join(Path("/proc/loadavg").read_text().split()[:3])
         print(f"\n{args.clients} clients, {args.seconds:.0f} s each, load average at the end {load_avg}\n")
         print("| replicas | requests | errors | p50 | p95 | answers/s |\n|---|---|---|---|---|---|")
         for label, row in (("1 (A)", one), ("2 (A, B)", two)):
+            if row is None:
+                continue
             print(
                 f"| {label} | {row['requests']:.0f} | {row['errors']:.0f} | {row['p50']:.2f} s "
                 f"| {row['p95']:.2f} s | {row['rps']:.2f} |"

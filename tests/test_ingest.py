@@ -241,3 +241,20 @@ def test_a_document_stored_before_sizes_were_recorded_lists_none(tmp_path: Path)
     c.store.add(chunks, vectors, {"path": str(old), "root": "", "file_sha": "x", "chars": 70})
     doc = next(d for d in c.ingest.list_documents() if d.source == "old_note.txt")
     assert doc.size is None and doc.ingested_at == 0.0 and doc.collection == "default"
+
+
+def test_a_one_file_upload_reads_only_its_own_stored_chunks(tmp_path: Path, corpus: Path) -> None:
+    """Issue 22: an upload's cost must not grow with the store; it compares against its own file only."""
+    c = _components(tmp_path / "data")
+    c.ingest.ingest([corpus])  # a folder: its chunks carry the folder as their root
+    note = tmp_path / "note.txt"
+    note.write_text("The lamp room of the lighthouse holds a brass lens.", encoding="utf-8")
+    read: list[object] = []
+    original = c.store.metadatas
+    c.store.metadatas = lambda where=None: read.append(where) or original(where)  # type: ignore[method-assign]
+    first = c.ingest.ingest([note])
+    assert None not in read, "the whole store's metadata was read for one file"
+    assert len(c.store.metadatas(where={"source": "note.txt"})) == first.chunks_added == 1
+    again = c.ingest.ingest([note])
+    assert (again.files_unchanged, again.chunks_added) == (1, 0), "its stored chunks were found"
+    assert c.ingest.ingest([corpus]).files_unchanged == 2, "a folder still finds its own"
