@@ -327,6 +327,11 @@ def _inside(path: Path, root: Path) -> bool:
     return path == root or path.is_relative_to(root)
 
 
+def _unsupported(job: _FileJob) -> SkippedFile:
+    supported = ", ".join(SUPPORTED_SUFFIXES)
+    return SkippedFile(job.source, f"unsupported file type '{job.path.suffix}' (supported: {supported})")
+
+
 def _stored_for(jobs: Sequence[_FileJob], roots: Sequence[str]) -> dict[str, Any] | None:
     """The Chroma filter for what an ingest compares against: the stored chunks of its files and of the
     folders it walks. A one-file upload then reads that file's chunks, not the whole store's metadata (the
@@ -474,13 +479,7 @@ class IngestService:
                     raise JobCancelled()
                 bar.set_postfix_str(job.source[-40:])
                 if not is_supported(job.path):
-                    report.skipped.append(
-                        SkippedFile(
-                            job.source,
-                            f"unsupported file type '{job.path.suffix}'"
-                            f" (supported: {', '.join(SUPPORTED_SUFFIXES)})",
-                        )
-                    )
+                    report.skipped.append(_unsupported(job))
                     bar.update(1)
                     continue
                 report.files_seen += 1
@@ -492,14 +491,7 @@ class IngestService:
                     raise
                 if (after := following.get(index)) is not None:  # read while this one embeds
                     ahead.start(jobs[after], existing.get(jobs[after].source, {}), collection)
-                if prepared.skipped is not None:
-                    report.skipped.append(SkippedFile(job.source, prepared.skipped))
-                elif prepared.chunks is None:
-                    report.files_unchanged += 1
-                    report.chunks_kept += len(prepared.existing)
-                    hooks.report(0, 0)
-                else:
-                    self._store_file(prepared, report, writer, hooks)
+                self._settle(job, prepared, report, writer, hooks)
                 bar.update(1)
             writer.drain()
         finally:
@@ -507,6 +499,19 @@ class IngestService:
             writer.close()
             bar.close()
         return seen_sources
+
+    def _settle(
+        self, job: _FileJob, prepared: _Prepared, report: IngestReport, writer: _Writer, hooks: _Hooks
+    ) -> None:
+        """A file read: reported as skipped, kept as it is (unchanged), or its new chunks queued to store."""
+        if prepared.skipped is not None:
+            report.skipped.append(SkippedFile(job.source, prepared.skipped))
+        elif prepared.chunks is None:
+            report.files_unchanged += 1
+            report.chunks_kept += len(prepared.existing)
+            hooks.report(0, 0)
+        else:
+            self._store_file(prepared, report, writer, hooks)
 
     def _remove_missing(
         self,
