@@ -371,3 +371,25 @@ def test_a_pdfs_pages_are_reported_while_it_is_parsed_and_nonsense_lines_are_ign
         assert _pages_line({"pages": nonsense}, lambda d, t: calls.append((d, t))) is True
     assert calls == []
     assert _pages_line({"pages": [1, 2], "document": {}}, lambda d, t: calls.append((d, t))) is False
+
+
+def test_a_parse_works_in_a_process_holding_over_1024_open_files(tmp_path: Path) -> None:
+    """select() fails on a descriptor numbered 1024 or more (the suite reached it, a long-running server
+    can): the sandbox waits on its worker with a selector instead."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 1300:
+        pytest.skip(f"the hard limit of open files is {hard}")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 1300), hard))
+    held = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]
+    note = tmp_path / "note.txt"
+    note.write_text("The lamp room holds a brass lens.", encoding="utf-8")
+    sandbox = ParserSandbox()
+    try:
+        assert "brass lens" in sandbox.parse(note).text
+    finally:
+        sandbox.close()
+        for fd in held:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))

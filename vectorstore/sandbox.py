@@ -25,7 +25,7 @@ import logging
 import math
 import os
 import resource
-import select
+import selectors
 import signal
 import subprocess
 import sys
@@ -145,6 +145,15 @@ class _Worker:
                 pipe.close()
 
 
+def _readable(fd: int, timeout: float) -> bool:
+    """Whether `fd` has data within `timeout` s. A selector (epoll on Linux), not select(): select() fails
+    on a descriptor numbered 1024 or more, which a process holding many open files (a long-running server,
+    the test suite) reaches."""
+    with selectors.DefaultSelector() as selector:
+        selector.register(fd, selectors.EVENT_READ)
+        return bool(selector.select(timeout))
+
+
 class ParserSandbox:
     """Parses files in a bounded worker process; one file at a time (a lock), any thread may call."""
 
@@ -229,7 +238,7 @@ class ParserSandbox:
                 raise LoadError(
                     f"refused file: parsing took more than {self.limits.wall_seconds:g} s (the time limit)"
                 )
-            if not select.select([fd], [], [], POLL_SECONDS)[0]:
+            if not _readable(fd, POLL_SECONDS):
                 continue
             data = os.read(fd, 1 << 20)
             if not data:
