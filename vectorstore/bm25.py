@@ -82,10 +82,6 @@ class Bm25:
     def size(self) -> int:
         return len(self.where or {})
 
-    @property
-    def ids(self) -> list[str]:
-        return list(self.where or {})
-
     def frequency(self, term: str) -> int:
         index = self.vocab.get(term)
         return 0 if index is None or index >= len(self.df) else int(self.df[index])

@@ -97,8 +97,8 @@ class KeywordIndex:
         if any(change.op == "reset" for change in changes):
             return None
         announced = sum(len(change.ids) for change in changes if change.op == "add")
-        if announced > REBUILD_SHARE * max(self.store.count(), 1) and announced > FETCH:
-            return None
+        if announced > FETCH and announced > REBUILD_SHARE * max(self.store.count(), 1):
+            return None  # (the count is asked only past FETCH: not a round trip per small change)
         index = state.index
         pending = {i: at for i, at in state.pending if at > now - PENDING_SECONDS}
         index, pending = self._fetch(index, pending, list(pending))
@@ -127,9 +127,15 @@ class KeywordIndex:
         return index, pending
 
     def _rebuild(self, version: str) -> None:
-        """Reads every stored chunk; the log written meanwhile is then followed as usual."""
+        """Reads every stored chunk; then the log written meanwhile is followed as usual.
+
+        The records of the skew window before the read (which the next follow would list again) count as
+        applied: the read has their effect, except a write announced but not yet made when its chunk was
+        read, which is taken up as pending. Left unapplied, a bulk upload's records would make every
+        follow of the next minutes rebuild again."""
         release_free_memory()  # what an ingest's writes freed: the build should not sit on top of it
         started = time.time()
+        recent = self.store.changes.since(started)
         index = Bm25.empty()
         page: list[tuple[str, list[str]]] = []
         for chunk in self.store.iter_chunks():
@@ -137,10 +143,17 @@ class KeywordIndex:
             if len(page) >= 2000:  # a segment per page, merged once at the end
                 index, page = index.with_docs(page, merge=False), []
         index = index.with_docs(page, merge=False).merged()
-        # Records written while we read are applied again (adding or removing a chunk twice is harmless).
-        state = self._follow(_State(version, index, started - CLOCK_SKEW_SECONDS), version) or _State(
-            version, index, started
-        )
+        pending: dict[str, float] = {}
+        for change in recent:  # in write order: a removal, then the same id added again, ends pending
+            if change.op == "delete":
+                index = index.without(change.ids)
+                for chunk_id in change.ids:
+                    pending.pop(chunk_id, None)
+            else:
+                pending.update({i: change.at for i in change.ids if i not in (index.where or {})})
+        until = max([started, *(change.at for change in recent)])
+        read = _State(version, index, until, frozenset(c.id for c in recent), tuple(pending.items()))
+        state = self._follow(read, version) or read  # what was written while we read
         release_free_memory()
         self._current = self._save_quietly(replace(state, index=state.index.merged()))
         log.info("keyword index built: %d chunks", state.index.size)
