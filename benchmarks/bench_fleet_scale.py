@@ -18,6 +18,7 @@ Results are printed as a Markdown table; docs/scale.md quotes them with the mach
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -35,8 +36,7 @@ import psutil
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import contextlib
-
+import benchlib
 from run_load_test import HOST, ROOT, free_port, rss_mb, start_app
 
 from vectorstore.chunking import Chunk
@@ -53,21 +53,6 @@ def fresh_fact() -> tuple[str, str, str]:
     count = str(rng.randrange(100, 1000))
     note = f"The {name} ferry keeper's log records {count} crossings, the most since the weir was rebuilt."
     return note, f"How many crossings does the {name} ferry keeper's log record?", count
-
-
-def start_chroma(path: Path) -> tuple[subprocess.Popen[bytes], int]:
-    port = free_port()
-    chroma = Path(sys.executable).parent / "chroma"
-    log = (path.parent / "chroma.log").open("wb")
-    command = [str(chroma), "run", "--path", str(path), "--host", HOST, "--port", str(port)]
-    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-    for _ in range(120):
-        try:
-            if httpx.get(f"http://{HOST}:{port}/api/v2/heartbeat", timeout=1).status_code == 200:
-                return process, port
-        except httpx.HTTPError:
-            time.sleep(0.5)
-    raise SystemExit("chroma did not start")
 
 
 def words() -> list[str]:
@@ -195,7 +180,8 @@ def main() -> None:
     args = parser.parse_args()
     args.dir.mkdir(parents=True, exist_ok=True)
     questions = [json.loads(line)["question"] for line in (ROOT / "eval" / "dev.jsonl").open()]
-    chroma, port = start_chroma(args.dir / "chroma")
+    port = free_port()
+    chroma = benchlib.start_chroma(args.dir / "chroma", port)
     shared = {"RAG_CHROMA_HOST": HOST, "RAG_CHROMA_PORT": str(port)}
     fleet = {**shared, "RAG_INGEST_IN_PROCESS": "false"}
     processes: list[subprocess.Popen[bytes]] = [chroma]

@@ -234,29 +234,6 @@ def worker_main(args: argparse.Namespace) -> None:
     print(json.dumps({"start": started, "end": time.time(), "chunks": report.chunks_added}))
 
 
-def start_chroma(path: Path, port: int) -> subprocess.Popen[bytes]:
-    import httpx
-
-    chroma = Path(sys.executable).parent / "chroma"
-    log = (path.parent / "chroma.log").open("ab")
-    process = subprocess.Popen(
-        [str(chroma), "run", "--path", str(path), "--host", "127.0.0.1", "--port", str(port)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env=benchlib.bench_env(),
-    )
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/api/v2/heartbeat", timeout=1).status_code == 200:
-                return process
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    process.kill()
-    raise SystemExit("chroma run did not start")
-
-
 def run_processes(groups: list[list[Path]], port: int, collection: str, work: Path) -> dict[str, Any]:
     go = work / f"go-{collection}"
     procs, readies = [], []
@@ -319,7 +296,7 @@ def workers(corpus: Path, rounds: int) -> dict[str, Any]:
     files, halves = split_files(corpus)
     work = Path(tempfile.mkdtemp(prefix="ingest-workers-"))
     port = 58000 + os.getpid() % 1000
-    server = start_chroma(work / "chroma", port)
+    server = benchlib.start_chroma(work / "chroma", port)
     runs: dict[str, list[dict[str, Any]]] = {"1": [], "2": []}
     try:
         for round_no in range(rounds):

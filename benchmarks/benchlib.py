@@ -96,6 +96,31 @@ def bench_env(**extra: str) -> dict[str, str]:
     return env
 
 
+def start_chroma(path: Path, port: int) -> subprocess.Popen[bytes]:
+    """`chroma run` (shipped with chromadb) on 127.0.0.1:`port` over `path`, once its heartbeat answers;
+    its log beside `path` (chroma.log)."""
+    import httpx
+
+    chroma = Path(sys.executable).parent / "chroma"
+    log = (path.parent / "chroma.log").open("ab")
+    process = subprocess.Popen(
+        [str(chroma), "run", "--path", str(path), "--host", "127.0.0.1", "--port", str(port)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=bench_env(),
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/api/v2/heartbeat", timeout=1).status_code == 200:
+                return process
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    process.kill()
+    raise SystemExit("chroma run did not start")
+
+
 def apply_bench_env() -> None:
     os.environ.pop("OPENAI_API_KEY", None)
     os.environ.update(BENCH_ENV)
