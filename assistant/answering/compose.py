@@ -53,11 +53,10 @@ DECISION_FEATURES = (
 )
 
 # "..., and when ...": a second question joined to the first; "?" between two questions.
-_WH = r"(?:what|when|where|who|whom|whose|which|why|how|is|are|does|do|did|can|was|were|should)\b"
-_PART_SPLIT = re.compile(rf",?\s+and\s+(?={_WH})|(?<=\?)\s+(?=\S)|;\s+", re.I)
 # "..., and in which context ...": the second question may open with the preposition its wh-word governs.
+_WH = r"(?:what|when|where|who|whom|whose|which|why|how|is|are|does|do|did|can|was|were|should)\b"
 _PREPOSITIONS = r"(?:in|on|at|for|from|to|with|by|of|under|since|until|after|before|during|into|through)"
-_PART_SPLIT_PP = re.compile(rf",?\s+and\s+(?=(?:{_PREPOSITIONS}\s+)?{_WH})|(?<=\?)\s+(?=\S)|;\s+", re.I)
+_PART_SPLIT = re.compile(rf",?\s+and\s+(?=(?:{_PREPOSITIONS}\s+)?{_WH})|(?<=\?)\s+(?=\S)|;\s+", re.I)
 
 
 @dataclass(frozen=True)
@@ -69,11 +68,10 @@ class Part:
     answer_type: AnswerType
 
 
-def read_parts(question: str, prepositions: bool = True) -> list[Part]:
-    """The question split at each further wh-clause or question ("and which ...", "and in which ..." when
-    `prepositions`); one part when it asks one thing."""
-    split = _PART_SPLIT_PP if prepositions else _PART_SPLIT
-    pieces = [p.strip() for p in split.split(question) if p and p.strip()]
+def read_parts(question: str) -> list[Part]:
+    """The question split at each further wh-clause or question ("and which ...", "and in which ...");
+    one part when it asks one thing."""
+    pieces = [p.strip() for p in _PART_SPLIT.split(question) if p and p.strip()]
     parts = [Part(p, frozenset(tokenize(p)), _answer_type(p)) for p in pieces]
     parts = [p for p in parts if p.terms]
     return parts or [Part(question, frozenset(tokenize(question)), _answer_type(question))]

@@ -79,9 +79,6 @@ class ExtractiveConfig:
     # the better of the two: an answer often takes two sentences ("The node:vm module is not a security
     # mechanism. Do not use it to run untrusted code."), and a short one says little alone.
     window_semantic: bool = True
-    # A second question joined by "and" may open with the preposition its wh-word governs ("..., and in which
-    # context does it live?"): it is a part of its own.
-    part_prepositions: bool = True
     # A list introduced by a sentence ending in ":" is quoted to its last item even where the text layout
     # starts a new block between two items (a PDF page's extraction does).
     list_runs: bool = True
@@ -521,8 +518,7 @@ class ExtractiveAnswerer:
                 ):
                     first -= 1  # "... one function to generate a UUID:" introduced the signature
             limit = self.config.snippet_chars * (2 if question.answer_type == "list" else 1)
-            wanted = {p.answer_type for p in read_parts(question.text, self.config.part_prepositions)}
-            wanted -= {"other", "list"}
+            wanted = {p.answer_type for p in read_parts(question.text)} - {"other", "list"}
             last = self._extend(units, first, i, set(question.terms), limit)
             last = max(last, _reaching_value(units, first, i, wanted, limit))
         text = passage.page_content[units[first].start : units[last].end]
@@ -603,7 +599,7 @@ class ExtractiveAnswerer:
         said: Sequence[str] = (),
     ) -> Decision:
         question = Question.read(question_text, self.corpus.knows if self.corpus else None)
-        parts = read_parts(question_text, self.config.part_prepositions)
+        parts = read_parts(question_text)
         ranked = self.score(question, self.candidates(passages, said), query, parts)
         if not ranked:
             return Decision([], "no candidate sentence in the passages")

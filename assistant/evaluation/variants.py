@@ -132,7 +132,6 @@ VARIANTS: dict[str, Builder] = {
     "ours without near-ties": with_answerer(max_ties=0),
     "ours without list runs": with_answerer(list_runs=False),
     "ours without context after": with_answerer(context_after=False),
-    "ours without prepositional parts": with_answerer(part_prepositions=False),
     "ours without clause references": with_answerer(clause_reference=False),
     "hybrid (ours)": ours,
 }
