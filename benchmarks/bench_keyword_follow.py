@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import random
-import resource
 import statistics
 import sys
 import time
@@ -22,6 +21,9 @@ from functools import partial
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import benchlib
 
 from vectorstore.chunking import Chunk
 from vectorstore.keyword import KeywordIndex
@@ -44,10 +46,7 @@ def fill(store: ChunkStore, count: int, rng: random.Random) -> None:
 
 
 def rss_mb() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
+    return benchlib.proc_status().get("VmRSS", 0.0)
 
 
 def timed(fn: Callable[[], object]) -> float:
@@ -98,7 +97,7 @@ def main() -> None:
     print(f"RSS after each upload (MB): {' '.join(f'{m:.0f}' for m in memory)}")
     restarted = KeywordIndex(store, args.dir / "bm25-A")
     print(f"a restart from A's snapshot + the log: {timed(restarted.ensure_current):.2f}s")
-    print(f"peak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+    print(f"peak RSS: {benchlib.peak_rss_mb():.0f} MB")
 
 
 if __name__ == "__main__":
