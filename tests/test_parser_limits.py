@@ -323,30 +323,32 @@ def test_n6_cancel_kills_a_running_parse(tmp_path: Path, make_service) -> None:
 
 # -- S8 residual -------------------------------------------------------------------------------------------
 def test_s8_file_swapped_for_a_symlink_after_the_walk_is_skipped(tmp_path: Path, make_service) -> None:
-    """While the first file embeds, the next is replaced by a symlink to a file outside the folder (and a
-    third by a hard link to it): both are skipped and reported, the outside file is never read."""
+    """While the first file embeds (and the second is read ahead), the third is replaced by a symlink to a
+    file outside the folder and the fourth by a hard link to it: both are skipped and reported, the outside
+    file is never read."""
     secret = tmp_path / "secret.txt"
     secret.write_text("The vault code is 7741, known only to the quartermaster.", encoding="utf-8")
     folder = tmp_path / "docs"
     folder.mkdir()
     (folder / "a.txt").write_text("The harbour of Quellport was founded by fishermen.", encoding="utf-8")
-    (folder / "b.txt").write_text("The keeper's name is Oswin Tarrant.", encoding="utf-8")
-    (folder / "c.txt").write_text("The fleet counts forty trawlers.", encoding="utf-8")
+    (folder / "b.txt").write_text("Its lighthouse was lit in the spring of 1803.", encoding="utf-8")
+    (folder / "c.txt").write_text("The keeper's name is Oswin Tarrant.", encoding="utf-8")
+    (folder / "d.txt").write_text("The fleet counts forty trawlers.", encoding="utf-8")
 
     def swap() -> None:
-        if (folder / "b.txt").is_symlink():
+        if (folder / "c.txt").is_symlink():
             return
-        (folder / "b.txt").unlink()
-        (folder / "b.txt").symlink_to(secret)
         (folder / "c.txt").unlink()
-        os.link(secret, folder / "c.txt")
+        (folder / "c.txt").symlink_to(secret)
+        (folder / "d.txt").unlink()
+        os.link(secret, folder / "d.txt")
 
     service = make_service(embeddings=HashEmbeddings(on_embed=swap))
     reasons = _reasons(service.ingest([folder]))
 
     replaced = "the file was replaced (or swapped for a symlink) after the folder was listed: not read"
-    assert reasons == {"b.txt": replaced, "c.txt": replaced}
-    assert _sources(service) == {"a.txt"}
+    assert reasons == {"c.txt": replaced, "d.txt": replaced}
+    assert _sources(service) == {"a.txt", "b.txt"}
     assert not any("7741" in chunk.text for chunk in service.store.all_chunks())
 
 
