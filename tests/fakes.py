@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from langchain_core.embeddings import Embeddings
@@ -60,15 +60,21 @@ class FakeChat:
 class HashEmbeddings(Embeddings):
     """16 floats from a text's SHA-256, so a process using it starts in a second instead of loading the model.
     For bookkeeping (ids, counts, locks, snapshots, interrupted runs), never for what retrieval finds.
-    Optionally slow (`delay` seconds a batch), or failing after `fail_after` batches like a killed process."""
+    Optionally slow (`delay` seconds a batch), failing after `fail_after` batches like a killed process, or
+    running `on_embed` before each batch (someone else acting on the files meanwhile)."""
 
-    def __init__(self, delay: float = 0.0, fail_after: int | None = None) -> None:
+    def __init__(
+        self, delay: float = 0.0, fail_after: int | None = None, on_embed: Callable[[], None] | None = None
+    ) -> None:
         self.delay = delay
         self.fail_after = fail_after
+        self.on_embed = on_embed
         self.calls = 0
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         self.calls += 1
+        if self.on_embed is not None:
+            self.on_embed()
         if self.fail_after is not None and self.calls > self.fail_after:
             raise RuntimeError("the process was killed here")
         time.sleep(self.delay)

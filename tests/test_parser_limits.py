@@ -10,7 +10,6 @@ nothing of the file was stored, and that a real document still ingests.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import random
 import re
@@ -23,6 +22,7 @@ from pathlib import Path
 import pytest
 from langchain_core.embeddings import Embeddings
 
+from tests.fakes import HashEmbeddings
 from tests.test_formats import make_report_pdf, make_workbook
 from vectorstore.chunking import Chunker
 from vectorstore.embeddings import LazyEmbeddings
@@ -35,21 +35,6 @@ from vectorstore.store import ChunkStore, open_client
 
 MODEL_ID = "test:sha256-16"
 MB = 1024 * 1024
-
-
-class HashEmbeddings(Embeddings):
-    """16 floats from a text's SHA-256; `on_embed` runs before each batch (an attacker acting meanwhile)."""
-
-    def __init__(self, on_embed: object = None) -> None:
-        self.on_embed = on_embed
-
-    def embed_documents(self, texts: list[str]) -> list[list[float]]:
-        if callable(self.on_embed):
-            self.on_embed()
-        return [self.embed_query(t) for t in texts]
-
-    def embed_query(self, text: str) -> list[float]:
-        return [b / 255 + 0.01 for b in hashlib.sha256(text.encode()).digest()[:16]]
 
 
 def _service(data: Path, limits: ParseLimits, embeddings: Embeddings | None = None) -> IngestService:
