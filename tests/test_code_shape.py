@@ -1,10 +1,9 @@
 """The code stays readable and layered: no function in assistant/ or vectorstore/ longer than 60 lines, and no
 import cycle between their modules (an import inside a function counts: it only hides the cycle).
 
-The long functions known when this check was written are in files other people were changing: each is its
-own xfail(strict=True) case, so the day one is split its case fails (XPASS) until its KNOWN_LONG entry is
-removed, and any new long function fails at once. (The two import cycles known then, loaders ↔ formats ↔
-safety and server errors ↔ guards, were broken the same day.)
+The long functions known when this check was written were split one by one (the last, the UI's chat tab, in
+the third wave); the two import cycles known then, loaders ↔ formats ↔ safety and server errors ↔ guards,
+were broken the same day. There are no exceptions: any long function or cycle fails at once.
 """
 
 from __future__ import annotations
@@ -15,15 +14,11 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
 import vectorstore.errors
 from tests.conftest import ROOT
 
 PACKAGES = ("assistant", "vectorstore")
 MAX_LINES = 60
-
-KNOWN_LONG: dict[str, str] = {}  # `path::function` → why it is still long (none today)
 
 
 # -- the checks ------------------------------------------------------------------------------------------
@@ -154,19 +149,8 @@ def exception_classes(root: Path, packages: tuple[str, ...]) -> dict[str, str]:
 
 
 def test_no_function_is_longer_than_60_lines() -> None:
-    new = {name: lines for name, lines in long_functions(ROOT).items() if name not in KNOWN_LONG}
-    assert not new, f"split these (at most {MAX_LINES} lines a function): {new}"
-
-
-@pytest.mark.parametrize(
-    "name",
-    [
-        pytest.param(name, marks=pytest.mark.xfail(strict=True, reason=why))
-        for name, why in KNOWN_LONG.items()
-    ],
-)
-def test_a_known_long_function_is_split(name: str) -> None:
-    assert name not in long_functions(ROOT), f"{name} is still over {MAX_LINES} lines"
+    long = long_functions(ROOT)
+    assert not long, f"split these (at most {MAX_LINES} lines a function): {long}"
 
 
 def test_no_import_cycle() -> None:
