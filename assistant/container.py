@@ -80,6 +80,7 @@ def build_container(
         k=settings.k,
         mode=settings.retrieval_mode,
         section_leads=settings.section_leads,
+        part_passages=settings.part_passages,
     )
     ingest = ingest or IngestService(
         store,

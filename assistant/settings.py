@@ -61,6 +61,13 @@ class Settings(BaseSettings):
         le=10,
         description="The top N passages each bring their section's opening chunk (added to the k).",
     )
+    part_passages: int = Field(
+        2,
+        ge=0,
+        le=5,
+        description='A question asking two or more things ("..., and which ...") is also searched part by '
+        "part; each part's N best passages join the k when not among them (0 = off; one embedding per part).",
+    )
     retrieval_mode: Literal["hybrid", "dense", "bm25"] = Field("hybrid", description="How passages are found")
     min_relevance: float = Field(
         0.25, description="Cosine similarity below which a passage is not relevant enough to answer from."

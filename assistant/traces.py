@@ -29,6 +29,7 @@ def settings_shape(settings: Settings) -> dict[str, Any]:
         "min_relevance": settings.min_relevance,
         "retrieval_mode": settings.retrieval_mode,
         "section_leads": settings.section_leads,
+        "part_passages": settings.part_passages,
         "chunk_size": settings.chunk_size,
         "chunk_overlap": settings.chunk_overlap,
         "embeddings_model": settings.embeddings_model,

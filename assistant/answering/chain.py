@@ -22,6 +22,7 @@ from langchain_core.output_parsers import StrOutputParser
 from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda
 
 from assistant.answering.budget import TokenCounter, fit_to_window
+from assistant.answering.compose import read_parts
 from assistant.answering.extractive import ExtractiveAnswerer
 from assistant.answering.prompts import ANSWER_PROMPT, ANSWER_SYSTEM, CONDENSE_PROMPT, format_passages
 from vectorstore.retrievers import HybridRetriever
@@ -111,6 +112,18 @@ def with_query(condenser: Runnable[Request, str]) -> Runnable[Request, Prepared]
     return RunnableLambda(condensed, name="with_query")
 
 
+def part_queries(retriever: HybridRetriever, question: str) -> list[tuple[str, list[float]]]:
+    """Each part of a question that asks two or more things, with its vector, for per-part retrieval
+    (`RAG_PART_PASSAGES`); none for a one-part question or with the setting off, so no embedding is spent.
+    A follow-up's condensed query is not split: its parts would lean on the conversation."""
+    if not retriever.part_passages:
+        return []
+    parts = read_parts(question)
+    if len(parts) < 2:
+        return []
+    return [(p.text, retriever.embeddings.embed_query(p.text)) for p in parts]
+
+
 def build_prepare(
     retriever: HybridRetriever,
     condenser: Runnable[Request, str],
@@ -122,7 +135,9 @@ def build_prepare(
     def retrieve(prepared: Prepared) -> Prepared:
         request, query = prepared.request, prepared.query
         scope = {"where": request.scope} if request.scope else {}
-        found = retriever.retrieve(query, retriever.embeddings.embed_query(query), k=request.k, **scope)
+        vector = retriever.embeddings.embed_query(query)
+        parts = part_queries(retriever, request.question) if query == request.question else []
+        found = retriever.retrieve(query, vector, k=request.k, parts=parts, **scope)
         return replace(prepared, passages=found)
 
     chain = with_query(condenser) | RunnableLambda(retrieve, name="retrieve")

@@ -127,6 +127,7 @@ VARIANTS: dict[str, Builder] = {
     "hybrid + MMR 0.3": with_retriever(diversity=0.3),
     "hybrid pool 30": with_retriever(candidates=30),
     "hybrid without section leads": with_retriever(section_leads=0),
+    "hybrid without per-part retrieval": with_retriever(part_passages=0),
     "ours without distinctive names": with_answerer(distinctive_share=None),
     "ours without sentence window": with_answerer(window_semantic=False),
     "ours without near-ties": with_answerer(max_ties=0),
