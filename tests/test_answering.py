@@ -351,6 +351,40 @@ def test_near_ties_of_the_best_unit_are_quoted_with_it() -> None:
     assert [c.passage for c in answerer._near_ties(ranked, chosen)] == [3, 4]
 
 
+def test_each_part_of_a_question_is_answered_by_its_own_best_sentence(notes) -> None:
+    """The lighthouse sentence says nothing of pumps: on the whole question it ranks below a dozen pump
+    sentences, but read against its own part ("when was the lighthouse built?") it is the answer."""
+    from assistant.answering.extractive import ExtractiveAnswerer, ExtractiveConfig
+
+    pumps = (
+        "The tidewell harbour pump lifts sea water into the drying pans. Its brass gaskets are cast by the "
+        "Kessa foundry every spring. The harbour pump was rebuilt after the storm of 1902. The gaskets of "
+        "the harbour pump wear out within a year. A harbour pump of brass needs new gaskets after each "
+        "winter."
+    )
+    foundry = (
+        "The brass of the harbour pump comes from the foundry at Kessa. Each foundry in the harbour town "
+        "casts brass for pumps and gaskets. The tidewell pump's gaskets are brass rings sealing the harbour "
+        "pump. Brass gaskets for the tidewell pump are cast in sand moulds at the foundry. The foundry casts "
+        "gaskets, valves and pump wheels of brass. Harbour pumps along the coast all use brass gaskets from "
+        "one foundry. The tidewell harbour pump stands beside the foundry on the quay. Casting brass gaskets "
+        "for the harbour pump takes the foundry two days. Old gaskets of the tidewell pump are melted down "
+        "at the foundry."
+    )
+    lighthouse = "The lighthouse on the north mole was built in 1871 by the stonemasons of Orvik."
+    passages = [_passage(pumps, 0, "pumps.md"), _passage(foundry, 0, "foundry.md")]
+    passages.append(_passage(lighthouse, 0, "lighthouse.md"))
+    question = (
+        "Which foundry casts the brass gaskets of the tidewell harbour pump, "
+        "and when was the lighthouse built?"
+    )
+    for on in (True, False):
+        answerer = ExtractiveAnswerer(notes.embeddings, ExtractiveConfig(part_scoring=on))
+        answer = "".join(answerer.stream(question, passages))
+        assert "foundry" in answer, answer
+        assert ("built in 1871 by the stonemasons of Orvik. [3]" in answer) == on, answer
+
+
 def test_a_second_question_may_open_with_its_preposition() -> None:
     from assistant.answering.compose import read_parts
 

@@ -116,8 +116,8 @@ def test_a_passage_deep_in_a_section_brings_the_sections_opening(tmp_path: Path)
 
 def test_a_two_part_question_finds_the_passage_of_each_part(tmp_path: Path) -> None:
     """Per-part retrieval (`RAG_PART_PASSAGES`): the whole question's words are mostly about the pump, so its
-    best passage is the pump's; the lighthouse's passage is found by the second part's own search. (The
-    answerer does not quote it yet: its unit scores below half the best unit's, see docs/quality.md.)"""
+    best passage is the pump's; the lighthouse's passage is found by the second part's own search, and its
+    sentence, the best against its own part, is quoted with the pump's (`part_scoring`)."""
     from assistant.container import build_container
     from assistant.settings import Settings
 
@@ -145,6 +145,7 @@ def test_a_two_part_question_finds_the_passage_of_each_part(tmp_path: Path) -> N
         assert "Kessa" in found
         assert ("1871" in found) == bool(part_passages), [p.text for p in answer.retrieved]
         assert "Kessa" in answer.text, answer.text
+        assert ("built in 1871" in answer.text) == bool(part_passages), answer.text
     one_part = container.chat.answer("Which foundry casts the brass gaskets of the tidewell pump?", k=1)
     assert len(one_part.retrieved) == 1, "a one-part question is searched once, as before"
 

@@ -75,6 +75,13 @@ class ExtractiveConfig:
     max_list_snippets: int = 4  # a list gathered from several sentences or bullets
     scan: int = 12  # candidates looked at for further snippets, best first
     part_semantic: float = 0.6  # a part's own best unit: cosine and keywords blended as the prior scorer does
+    # A part of a several-part question is answered by the unit that best answers the part itself, looked for
+    # among all candidates (a passage found only by its part ranks low on the whole question), and quoted
+    # when its blend with the part (`part_semantic` x cosine + the rest x the share of the part's rare terms
+    # it holds) is at least `part_ratio` of the best unit's same blend with the whole question.
+    # Off: the part's best among the `scan` best units, quoted at `select_ratio` of the best score.
+    part_scoring: bool = True
+    part_ratio: float = 0.8
     # A unit is also read with the next unit of its paragraph or list, and its cosine with the question is
     # the better of the two: an answer often takes two sentences ("The node:vm module is not a security
     # mechanism. Do not use it to run untrusted code."), and a short one says little alone.
@@ -629,8 +636,8 @@ class ExtractiveAnswerer:
         if follow is not None:
             chosen.append(self.snippet(follow, passages[follow.passage - 1], question))
         budget = cfg.max_list_snippets if question.answer_type == "list" else cfg.max_snippets
-        for cand in self._part_answers(parts, ranked[: cfg.scan], chosen):
-            if len(chosen) >= budget or cand.score < cfg.select_ratio * best.score:
+        for cand in self._part_answers(parts, ranked, chosen):
+            if len(chosen) >= budget:
                 continue
             snip = self.snippet(cand, passages[cand.passage - 1], question)
             if not any(_overlaps(snip, s) for s in chosen):
@@ -669,22 +676,42 @@ class ExtractiveAnswerer:
     ) -> list[Candidate]:
         """For a question of several parts, the unit that best answers each part on its own (its cosine
         with the part and the share of the part's rare terms it holds), when the snippets so far do not
-        quote it: "What is the smallest MTU, and what happens to a bigger datagram?" asks two sentences."""
+        quote it and it passes the bar: "What is the smallest MTU, and what happens to a bigger datagram?"
+        asks two sentences."""
+        cfg = self.config
         if len(parts) < 2 or not ranked:
             return []
-        vectors = self._vectors.get([c.text[:600] for c in ranked])
+        pool = ranked if cfg.part_scoring else ranked[: cfg.scan]
+        top = max(cfg.part_semantic * c.semantic + (1 - cfg.part_semantic) * c.lexical for c in ranked)
         out: list[Candidate] = []
         for part in parts:
-            query = np.asarray(self._vectors.query(part.text), dtype=np.float32)
-            cosine = vectors @ (query / (np.linalg.norm(query) + 1e-9))
+            cosine = self._part_cosines(part, pool)
             weights = self._term_weights(set(part.terms))
             total = sum(weights.values()) or 1.0
-            lexical = [sum(w for t, w in weights.items() if t in c.terms) / total for c in ranked]
-            blend = self.config.part_semantic * cosine + (1 - self.config.part_semantic) * np.asarray(lexical)
-            cand = ranked[int(np.argmax(blend))]
-            if not any(_inside(cand, s) for s in chosen) and cand not in out:
+            lexical = [sum(w for t, w in weights.items() if t in c.terms) / total for c in pool]
+            blend = cfg.part_semantic * cosine + (1 - cfg.part_semantic) * np.asarray(lexical)
+            i = int(np.argmax(blend))
+            cand = pool[i]
+            if any(_inside(cand, s) for s in chosen) or cand in out:
+                continue
+            if cfg.part_scoring:
+                passes = float(blend[i]) >= cfg.part_ratio * top
+            else:
+                passes = cand.score >= cfg.select_ratio * ranked[0].score
+            if passes:
                 out.append(cand)
         return out
+
+    def _part_cosines(self, part: Part, pool: list[Candidate]) -> np.ndarray:
+        """Each unit's cosine with the part alone; with `part_scoring`, read with its next unit too when
+        that matches better, as the whole question's cosine is (`window_semantic`)."""
+        query = np.asarray(self._vectors.query(part.text), dtype=np.float32)
+        query /= np.linalg.norm(query) + 1e-9
+        cosine: np.ndarray = self._vectors.get([c.text[:600] for c in pool]) @ query
+        if self.config.part_scoring and self.config.window_semantic:
+            windows = self._vectors.get([(c.window or c.text)[:600] for c in pool])
+            cosine = np.maximum(cosine, windows @ query)
+        return cosine
 
     def _adds(self, question: Question, parts: list[Part], cand: Candidate, chosen: list[Snippet]) -> bool:
         """Whether the candidate answers something the chosen snippets do not: a part none of them

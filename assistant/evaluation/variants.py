@@ -134,6 +134,7 @@ VARIANTS: dict[str, Builder] = {
     "ours without list runs": with_answerer(list_runs=False),
     "ours without context after": with_answerer(context_after=False),
     "ours without clause references": with_answerer(clause_reference=False),
+    "ours without part scoring": with_answerer(part_scoring=False),
     "hybrid (ours)": ours,
 }
 COMPARE = ["naive baseline", "dense only", "bm25 only", "hybrid (ours)"]
