@@ -103,7 +103,7 @@ class HybridRetriever(BaseRetriever):
             best = self._with_parts(best, fused, parts, max(self.candidates, 3 * k), where)
         self._fill_similarity([i for i in best if i not in known], vector, known)
         if self.section_leads:
-            best = self._with_section_leads(best, fused, known, where, len(best))
+            best = self._with_section_leads(best, fused, known, where)
             self._fill_similarity([i for i in best if i not in known], vector, known)
         return [to_document(known[i][0], fused[i], known[i][1]) for i in best if i in known]
 
@@ -154,7 +154,6 @@ class HybridRetriever(BaseRetriever):
         fused: dict[str, float],
         known: dict[str, tuple[StoredChunk, float]],
         where: dict[str, Any] | None,
-        k: int,
     ) -> list[str]:
         """Each of the top passages is followed by the first chunk of its section when that is another
         chunk (same document, same heading path, the lowest offset). Added, not swapped in: dropping the
@@ -171,7 +170,7 @@ class HybridRetriever(BaseRetriever):
             if lead not in out:
                 out.insert(out.index(chunk_id) + 1, lead)
                 fused[lead] = fused[chunk_id]  # ranked with the passage that brought it
-        return out[: k + self.section_leads]
+        return out
 
     def _fill_similarity(
         self, missing: list[str], vector: list[float], known: dict[str, tuple[StoredChunk, float]]
