@@ -42,7 +42,7 @@ class Chunk:
 
 
 def with_context(text: str, section: str, table_header: str) -> str:
-    """A passage as the index sees it: "bigint | 8 bytes" means something under "Name | Storage Size"."""
+    """A passage as the index sees it: "Taxi | 40 EUR" means something under "Expense | Limit"."""
     head = "\n".join(part for part in (section, table_header) if part)
     return f"{head}\n\n{text}" if head else text
 

@@ -175,7 +175,7 @@ def tokenize(text: str) -> list[str]:
 def common_words() -> frozenset[str]:
     """Everyday English words: the whole-word entries of the bundled MiniLM model's WordPiece vocabulary.
 
-    A question word outside it ("bcrypt", "keepalive", "Sochi") names something specific; if no retrieved
+    A question word outside it ("scrypt", "backoff", "Oslo") names something specific; if no retrieved
     passage mentions it, the documents are not about it. Empty when the model package is missing.
     """
     try:

@@ -32,7 +32,7 @@ _BACK_REFERENCE = re.compile(
     r"in addition|for example|for instance|therefore|thus|so|then|otherwise|instead|still|yet|and)\b",
     re.I,
 )
-# "If this option is not used, ...": the first clause's subject is the previous sentence's, though the
+# "If this flag is left out, ...": the first clause's subject is the previous sentence's, though the
 # sentence opens with a conjunction.
 _CLAUSE_REFERENCE = re.compile(
     r"^(?:if|when|whenever|unless|until|once|while|although|though|because|since|as|after|before)\s+"
@@ -43,7 +43,7 @@ _CLAUSE_REFERENCE = re.compile(
 
 def _leans_back(text: str, clauses: bool = True) -> bool:
     """Whether a sentence refers to the one before: it opens with "It"/"This"/"However", or (`clauses`) its
-    opening clause does ("If this option is not used")."""
+    opening clause does ("If this flag is left out")."""
     return bool(_BACK_REFERENCE.match(text) or (clauses and _CLAUSE_REFERENCE.match(text)))
 
 
@@ -83,8 +83,8 @@ class ExtractiveConfig:
     part_scoring: bool = True
     part_ratio: float = 0.8
     # A unit is also read with the next unit of its paragraph or list, and its cosine with the question is
-    # the better of the two: an answer often takes two sentences ("The node:vm module is not a security
-    # mechanism. Do not use it to run untrusted code."), and a short one says little alone.
+    # the better of the two: an answer often takes two sentences ("The sandbox is not a security
+    # boundary. Do not run untrusted code in it."), and a short one says little alone.
     window_semantic: bool = True
     # A list introduced by a sentence ending in ":" is quoted to its last item even where the text layout
     # starts a new block between two items (a PDF page's extraction does).
@@ -92,7 +92,7 @@ class ExtractiveConfig:
     # A question's name framed by the text right after the answer's passage (the chunk that goes on from it)
     # is placed, as a name in the chunk right before it already is: a paragraph cut in two is one context.
     context_after: bool = True
-    # A sentence whose opening clause refers back ("If this option is not used, ...") brings the sentence
+    # A sentence whose opening clause refers back ("If this flag is left out, ...") brings the sentence
     # before it, as one opening with "This" or "However" does.
     clause_reference: bool = True
     # Units scoring within this share of the best are near-ties the scorer cannot order (its logits differ by
@@ -101,12 +101,12 @@ class ExtractiveConfig:
     tie_ratio: float = 0.9
     max_ties: int = 2
     # The sentence right after the answering one goes on with its subject when it shares this many terms
-    # with it ("The lists accept advertising for payment. The fee for advertisements is USD 1000.").
+    # with it ("The hall can be rented for a day. The fee for renting the hall is 200 EUR.").
     subject_terms: int = 2
     snippet_chars: int = 700  # a snippet grows with the sentences that go on with it, up to this
     list_items: int = 12  # items of one list quoted around the one that answers
     # A name of the question that at most this share of the chunks hold (or one chunk, in a small corpus) is
-    # what the question is about ("Sochi", "MERGE", "HTTPS"); the refusal model reads whether the answer's
+    # what the question is about ("Oslo", "UPSERT", "gzip"); the refusal model reads whether the answer's
     # passage mentions it. A name many chunks hold ("Python") is the documents' subject.
     distinctive_share: float | None = 0.02  # None: no such feature
     weights: Weights | None = None  # None: the shipped fit (answer_weights.json)
@@ -133,7 +133,7 @@ class Candidate:
 
     @property
     def text(self) -> str:
-        """What the unit says, as read: a row under its header ("bigint | 8 bytes" is a storage size)."""
+        """What the unit says, as read: a row under its header ("Taxi | 40 EUR" is a spending limit)."""
         return f"{self.header}\n{self.unit.text}" if self.header else self.unit.text
 
 
@@ -277,7 +277,7 @@ _SECTION_NUMBER = re.compile(r"(?<!\S)\d{1,3}(?:\.\d{1,3})+\.?(?!\S)")
 
 
 def _navigation(text: str) -> bool:
-    """A table of contents run into one line ("9.1. How can I ...? 9.1.1. aptitude 9.2. Must I ..."):
+    """A table of contents run into one line ("4.1. Why does ...? 4.1.1. Backups 4.2. Can I ..."):
     it names sections, it answers nothing. Three section numbers or more, one per eight words or more."""
     numbers = len(_SECTION_NUMBER.findall(text))
     return numbers >= 3 and numbers * 8 >= len(text.split())

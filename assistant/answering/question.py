@@ -140,7 +140,7 @@ class Question:
     text: str
     terms: list[str]  # stemmed key terms
     specific: list[str] = field(default_factory=list)  # names the documents must mention to answer
-    identifiers: list[str] = field(default_factory=list)  # code names ("sys.getrecursionlimit()")
+    identifiers: list[str] = field(default_factory=list)  # code names ("np.linalg.norm()")
     answer_type: AnswerType = "other"
 
     @classmethod
@@ -178,7 +178,7 @@ class Question:
         )
 
     def _acronym(self, name: str) -> bool:
-        """Written in capitals in a question that is not all capitals ("ICT security", not "WHAT IS ICT")."""
+        """Written in capitals in a question that is not all capitals ("VPN access", not "WHAT IS VPN")."""
         capitals = re.search(rf"\b{re.escape(name.upper())}\b", self.text) is not None
         return capitals and self.text != self.text.upper()
 

@@ -43,7 +43,7 @@ def split_sentences(text: str) -> list[tuple[int, str]]:
     for match in _BOUNDARY.finditer(text):
         piece = text[start : match.start()]
         if _ABBREVIATION.search(piece):
-            continue  # "S.V. Lavrov", "e.g. this": not a sentence end
+            continue  # "J.R. Smith", "e.g. this": not a sentence end
         spans.append((start, piece))
         start = match.end()
     spans.append((start, text[start:]))
