@@ -266,7 +266,13 @@ def evaluate(
         bool, typer.Option(help="Also run the naive baseline, dense-only and BM25-only retrieval.")
     ] = False,
     variants: Annotated[
-        str | None, typer.Option(help="Comma-separated variants to run (see assistant.evaluation.variants).")
+        str | None,
+        typer.Option(
+            help=(
+                "Comma-separated variants to run: named ones (assistant.evaluation.variants), or any "
+                "setting changed, e.g. 'answerer min_gain=0.1 tie_ratio=0.85' or 'retriever k=8'."
+            )
+        ),
     ] = None,
     out: Annotated[Path, typer.Option(help="Folder for the JSON and Markdown reports.")] = Path("reports"),
     k: Annotated[int | None, typer.Option(help="Passages to retrieve.")] = None,

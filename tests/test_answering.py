@@ -471,3 +471,36 @@ def test_every_ablation_names_a_setting_the_answerer_has() -> None:
     assert "ours without near-ties" in VARIANTS
     with pytest.raises(TypeError, match="no code_factor"):
         with_answerer(code_factor=1.0)
+
+
+def test_any_answerer_or_retriever_setting_is_an_eval_variant(tmp_path: Path) -> None:
+    """`assistant eval --variants "answerer NAME=VALUE"` tries a tuning number without editing code; a
+    misspelt or mistyped setting is refused before any corpus is ingested, naming the settings there are."""
+    import json
+
+    from assistant.evaluation import evaluate_sets, parse_set
+    from assistant.settings import Settings
+
+    corpus = tmp_path / "docs"
+    corpus.mkdir()
+    (corpus / "ferry.md").write_text(
+        "# Ferry\n\nThe ferry to Vlieland leaves at 9:15 every morning.\n\nA return ticket costs 12 EUR.\n"
+    )
+    item = {"id": "q1", "question": "How much does a return ticket for the Vlieland ferry cost?"}
+    item |= {"answerable": True, "must": [["12 EUR"]], "evidence": ["costs 12 EUR"], "type": "factoid"}
+    questions = tmp_path / "ferry.jsonl"
+    questions.write_text(json.dumps(item) + "\n")
+    evalset = parse_set(f"{questions}={corpus}", corpus)
+
+    data_dir = tmp_path / "data"
+    for bad, says in [("answerer min_gian=0.1", "min_gain"), ("answerer max_ties=two", "integer")]:
+        with pytest.raises(ValueError, match=says):
+            evaluate_sets(Settings(data_dir=data_dir), [evalset], ["hybrid (ours)", bad])
+        assert not data_dir.exists() or not any(data_dir.iterdir())  # nothing was ingested
+
+    never = "answerer min_score=1.01"  # no unit's probability reaches it: every question is refused
+    report = evaluate_sets(Settings(data_dir=data_dir), [evalset], ["hybrid (ours)", never, "retriever k=1"])
+    variants = report["sets"]["ferry"]["variants"]
+    assert variants["hybrid (ours)"]["items"][0]["correct"] is True
+    assert variants[never]["items"][0]["refused"] is True
+    assert variants["retriever k=1"]["items"][0]["correct"] is True

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from assistant.evaluation.scoring import EvalItem, load_items, run_items, summarise
-from assistant.evaluation.variants import VARIANTS
+from assistant.evaluation.variants import resolve
 from assistant.settings import Settings
 
 if TYPE_CHECKING:
@@ -73,7 +73,7 @@ def evaluate_set(
     workdir = settings.data_dir / "eval-baselines"
     data: dict[str, Any] = {"items": len(evalset.items), "corpus": str(evalset.corpus), "variants": {}}
     for name in variants:
-        results = run_items(VARIANTS[name](container, workdir), evalset.items, k=k, corpus=evalset.corpus)
+        results = run_items(resolve(name)(container, workdir), evalset.items, k=k, corpus=evalset.corpus)
         for result in results:
             result.half = half_of[result.id]
         data["variants"][name] = {"summary": summarise(results), "items": [asdict(r) for r in results]}
@@ -83,7 +83,6 @@ def evaluate_set(
 def evaluate_sets(
     settings: Settings, sets: Sequence[EvalSet], variants: Sequence[str], k: int | None = None
 ) -> dict[str, Any]:
-    unknown = [v for v in variants if v not in VARIANTS]
-    if unknown:
-        raise ValueError(f"unknown variant(s) {', '.join(unknown)}; known: {', '.join(VARIANTS)}")
+    for name in variants:
+        resolve(name)  # a bad name or setting fails here, before any corpus is ingested
     return {"seed": SEED, "sets": {s.name: evaluate_set(settings, s, variants, k) for s in sets}}

@@ -6,14 +6,18 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import fields, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from types import NoneType, UnionType
+from typing import TYPE_CHECKING, Any, Union, get_args, get_origin, get_type_hints
 
 from langchain_core.documents import Document
+from langchain_core.retrievers import BaseRetriever
 from langchain_core.runnables import RunnableLambda
+from pydantic import TypeAdapter, ValidationError
 
 from assistant.answering.extractive import ExtractiveConfig
 from assistant.answering.service import ChatService
 from vectorstore.metadata import ChunkMeta
+from vectorstore.retrievers import HybridRetriever
 
 if TYPE_CHECKING:
     from assistant.container import Container
@@ -138,3 +142,54 @@ VARIANTS: dict[str, Builder] = {
     "hybrid (ours)": ours,
 }
 COMPARE = ["naive baseline", "dense only", "bm25 only", "hybrid (ours)"]
+
+
+# "answerer min_gain=0.1 tie_ratio=0.85" or "retriever k=8": any number of either, without a named variant.
+_SCALARS = (bool, int, float, str)
+
+
+def _settable(hints: dict[str, Any]) -> dict[str, Any]:
+    """The settings a variant may change: numbers, switches and words (optional or not), not objects."""
+    out = {}
+    for name, hint in hints.items():
+        args = get_args(hint) if get_origin(hint) in (Union, UnionType) else (hint,)
+        if all(a in _SCALARS or a is NoneType for a in args) and any(a in _SCALARS for a in args):
+            out[name] = hint
+    return out
+
+
+def _parse_settings(spec: str, known: dict[str, Any]) -> dict[str, Any]:
+    """`key=value` pairs, each value read as its setting's type; "none" for a setting that may be None."""
+    changes: dict[str, Any] = {}
+    for pair in spec.split():
+        key, sep, raw = pair.partition("=")
+        if not sep or key not in known:
+            raise ValueError(f"{pair!r}: expected NAME=VALUE with NAME one of {', '.join(sorted(known))}")
+        try:
+            none = raw.lower() == "none" and NoneType in get_args(known[key])
+            changes[key] = None if none else TypeAdapter(known[key]).validate_python(raw)
+        except ValidationError as exc:
+            raise ValueError(f"{pair!r}: {exc.errors()[0]['msg']}") from exc
+    if not changes:
+        raise ValueError(
+            f"no settings given; expected NAME=VALUE with NAME one of {', '.join(sorted(known))}"
+        )
+    return changes
+
+
+def resolve(name: str) -> Builder:
+    """A named variant, or "answerer ..." / "retriever ..." followed by settings to change, so every
+    tuning number of the answerer and the retriever can be varied from `assistant eval --variants`."""
+    if name in VARIANTS:
+        return VARIANTS[name]
+    kind, _, spec = name.partition(" ")
+    if kind == "answerer":
+        return with_answerer(**_parse_settings(spec, _settable(get_type_hints(ExtractiveConfig))))
+    if kind == "retriever":
+        own = set(HybridRetriever.model_fields) - set(BaseRetriever.model_fields)  # not LangChain's `name`
+        hints = {key: HybridRetriever.model_fields[key].annotation for key in own}
+        return with_retriever(**_parse_settings(spec, _settable(hints)))
+    raise ValueError(
+        f"unknown variant {name!r}; known: {', '.join(VARIANTS)}, or 'answerer NAME=VALUE ...' "
+        "or 'retriever NAME=VALUE ...'"
+    )
