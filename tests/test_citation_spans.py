@@ -19,7 +19,7 @@ Expense reports are due by the 5th working day of the following month. Late repo
 | Taxi | 40 EUR |
 | Meals | 35 EUR |
 
-Receipts are kept for seven years.
+Receipts are kept for seven years. The finance desk answers questions at 9:15 on working days.
 """
 TIDE_FACT = "The highest spring tide at Quellport reached 6.4 metres in the winter of 1953."
 
@@ -82,7 +82,11 @@ def test_a_fact_on_page_three_of_a_chunk_from_page_two_is_cited_on_page_three(co
 
 @pytest.mark.parametrize(
     ("question", "expected"),
-    [("When are expense reports due?", "5th working day"), ("What is the taxi expense limit?", "40 EUR")],
+    [
+        ("When are expense reports due?", "5th working day"),
+        ("What is the taxi expense limit?", "40 EUR"),
+        ("When does the finance desk answer questions?", "9:15"),  # a clock time answers "when" too
+    ],
 )
 def test_a_short_notes_facts_are_answered_and_cited_as_exact_spans(container, question, expected) -> None:
     answer = container.chat.answer(question)

@@ -101,6 +101,14 @@ DATE_TOKEN = re.compile(
     r"century|decade|year|years|month|week)\b",
     re.I,
 )
+# "When ...?" is also answered by a clock time, a frequency or the event it happens at: "at 9:15", "every
+# morning", "after the stream ends", "once the socket closes". A date alone would refuse those answers.
+WHEN_TOKEN = re.compile(
+    r"\b\d{1,2}:\d{2}\b|\b\d{1,2} ?[ap]\.?m\b|\b(?:noon|midnight|o'clock|morning|afternoon|evening|night|"
+    r"daily|weekly|monthly|yearly|annually|hourly|every|after|before|until|till|once|during|within|"
+    r"whenever|when|immediately|as soon as)\b",
+    re.I,
+)
 YEAR_TOKEN = re.compile(
     r"(?<![\d.,])(?:1\d{3}|20\d\d)s?(?!\d)|"  # 1887, FY2023, the 1990s
     r"\b(?:in|since|by|from|until|around|circa) [1-9]\d{2}(?![\d.,]?\d)|"  # in 988
@@ -280,7 +288,7 @@ def has_type(text: str, answer_type: AnswerType) -> bool:
     if answer_type == "year":  # "in what year" is not answered by "on February 25"
         return bool(YEAR_TOKEN.search(text))
     if answer_type == "date":
-        return bool(DATE_TOKEN.search(text))
+        return bool(DATE_TOKEN.search(text) or WHEN_TOKEN.search(text))
     if answer_type == "number":
         return bool(NUMBER_TOKEN.search(text))
     return True
