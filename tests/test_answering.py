@@ -504,3 +504,27 @@ def test_any_answerer_or_retriever_setting_is_an_eval_variant(tmp_path: Path) ->
     assert variants["hybrid (ours)"]["items"][0]["correct"] is True
     assert variants[never]["items"][0]["refused"] is True
     assert variants["retriever k=1"]["items"][0]["correct"] is True
+
+
+def test_a_sentence_that_answers_the_last_thing_asked_is_quoted_too(notes) -> None:
+    """The first sentence answers five of the six things asked; the fog horn's sentence adds only the
+    sixth (a small share of the question's terms), and is still quoted: the answer leaves nothing asked out.
+    With the earlier bar (`min_gain` 0.15) it was dropped."""
+    from assistant.answering.extractive import ExtractiveAnswerer, ExtractiveConfig
+
+    tides = (
+        "In 1903 the harbour master of Tidewell recorded that the spring tide flooded the north mole and "
+        "swamped the pilot boats at the beacon, so the ferry timetable was cut. The water stood a metre deep "
+        "on the quay for two days."
+    )
+    quay = "The harbour of Tidewell was dredged again in 1911, and the quay was raised by half a metre."
+    horn = "That spring the fog horn of Tidewell stayed silent for a week."
+    passages = [_passage(tides, 0, "tides.md"), _passage(quay, 0, "quay.md"), _passage(horn, 0, "horn.md")]
+    question = (
+        "What did the harbour master of Tidewell record in 1903 about the spring tide, the north mole, "
+        "the pilot boats, the beacon, the fog horn and the ferry timetable?"
+    )
+    for config, quoted in ((ExtractiveConfig(), True), (ExtractiveConfig(min_gain=0.15), False)):
+        answer = "".join(ExtractiveAnswerer(notes.embeddings, config).stream(question, passages))
+        assert answer.startswith("In 1903 the harbour master"), answer
+        assert ("fog horn of Tidewell stayed silent for a week. [3]" in answer) == quoted, answer
