@@ -280,18 +280,21 @@ def evaluate(
     """Measure evidence retrieved, citation support, answer correctness, refusals and latency, per set,
     per half (tuning / held-out) and per question type."""
     from assistant import evaluation
-    from assistant.evaluation.variants import COMPARE
+    from assistant.evaluation.variants import COMPARE, check
 
     settings = _settings()
     try:
         sets = [evaluation.parse_set(spec, settings.docs_dir) for spec in datasets]
     except (OSError, ValueError) as exc:  # a set that is missing or malformed
         _fail(exc, expected=True)
-    chosen = variants.split(",") if variants else (COMPARE if compare else ["hybrid (ours)"])
+    chosen = (
+        [v.strip() for v in variants.split(",")] if variants else (COMPARE if compare else ["hybrid (ours)"])
+    )
     try:
-        report = evaluation.evaluate_sets(settings, sets, [v.strip() for v in chosen], k=k)
-    except ValueError as exc:  # an unknown variant
+        check(chosen, k)
+    except ValueError as exc:  # an unknown variant or setting: nothing has run yet
         _fail(exc, expected=True)
+    report = evaluation.evaluate_sets(settings, sets, chosen, k=k)
     _print_eval(report)
     out.mkdir(parents=True, exist_ok=True)
     (out / "eval.json").write_text(json.dumps(report, indent=2, ensure_ascii=False))

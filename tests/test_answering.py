@@ -497,13 +497,17 @@ def test_any_answerer_or_retriever_setting_is_an_eval_variant(tmp_path: Path) ->
         with pytest.raises(ValueError, match=says):
             evaluate_sets(Settings(data_dir=data_dir), [evalset], ["hybrid (ours)", bad])
         assert not data_dir.exists() or not any(data_dir.iterdir())  # nothing was ingested
+    with pytest.raises(ValueError, match="sets k, and so does the run"):  # the run's k would win silently
+        evaluate_sets(Settings(data_dir=data_dir), [evalset], ["retriever k=1"], k=3)
 
     never = "answerer min_score=1.01"  # no unit's probability reaches it: every question is refused
-    report = evaluate_sets(Settings(data_dir=data_dir), [evalset], ["hybrid (ours)", never, "retriever k=1"])
+    report = evaluate_sets(
+        Settings(data_dir=data_dir), [evalset], ["hybrid (ours)", never, "retriever k=1 mode=dense"]
+    )
     variants = report["sets"]["ferry"]["variants"]
     assert variants["hybrid (ours)"]["items"][0]["correct"] is True
     assert variants[never]["items"][0]["refused"] is True
-    assert variants["retriever k=1"]["items"][0]["correct"] is True
+    assert variants["retriever k=1 mode=dense"]["items"][0]["correct"] is True
 
 
 def test_a_sentence_that_answers_the_last_thing_asked_is_quoted_too(notes) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from assistant.evaluation.scoring import EvalItem, load_items, run_items, summarise
-from assistant.evaluation.variants import resolve
+from assistant.evaluation.variants import check, resolve
 from assistant.settings import Settings
 
 if TYPE_CHECKING:
@@ -83,6 +83,5 @@ def evaluate_set(
 def evaluate_sets(
     settings: Settings, sets: Sequence[EvalSet], variants: Sequence[str], k: int | None = None
 ) -> dict[str, Any]:
-    for name in variants:
-        resolve(name)  # a bad name or setting fails here, before any corpus is ingested
+    check(variants, k)  # a bad name or setting fails here, before any corpus is ingested
     return {"seed": SEED, "sets": {s.name: evaluate_set(settings, s, variants, k) for s in sets}}

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Sequence
 from dataclasses import fields, replace
 from pathlib import Path
 from types import NoneType, UnionType
-from typing import TYPE_CHECKING, Any, Union, get_args, get_origin, get_type_hints
+from typing import TYPE_CHECKING, Any, Literal, Union, get_args, get_origin, get_type_hints
 
 from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
@@ -153,7 +154,8 @@ def _settable(hints: dict[str, Any]) -> dict[str, Any]:
     out = {}
     for name, hint in hints.items():
         args = get_args(hint) if get_origin(hint) in (Union, UnionType) else (hint,)
-        if all(a in _SCALARS or a is NoneType for a in args) and any(a in _SCALARS for a in args):
+        values = [a for a in args if a in _SCALARS or get_origin(a) is Literal]  # Literal: "mode=dense"
+        if values and all(a in values or a is NoneType for a in args):
             out[name] = hint
     return out
 
@@ -175,6 +177,15 @@ def _parse_settings(spec: str, known: dict[str, Any]) -> dict[str, Any]:
             f"no settings given; expected NAME=VALUE with NAME one of {', '.join(sorted(known))}"
         )
     return changes
+
+
+def check(variants: Sequence[str], k: int | None) -> None:
+    """Every variant resolves, and `k` is given once: a run's `k` would override a variant's "retriever k=".
+    Raises ValueError before any corpus is ingested."""
+    for name in variants:
+        resolve(name)
+        if k is not None and name.startswith("retriever ") and re.search(r"(?:^|\s)k=", name[10:]):
+            raise ValueError(f"{name!r} sets k, and so does the run (k={k}): give it in one place")
 
 
 def resolve(name: str) -> Builder:
