@@ -99,3 +99,10 @@ def test_a_refusal_says_why(container) -> None:
     answer = container.chat.answer("What is the expense limit for helicopter flights to Zanzibar?")
     assert answer.refused and not answer.citations
     assert answer.refusal_reason, answer
+
+
+def test_a_time_of_day_does_not_answer_when_something_happened(container) -> None:
+    """ "When does the desk answer questions?" is answered by "at 9:15" (above); "When did it first ...?" asks
+    for a date the note does not give, and a time of day, a frequency or an event word does not stand in."""
+    answer = container.chat.answer("When did the finance desk first answer questions on working days?")
+    assert answer.refused and not answer.citations, answer.text

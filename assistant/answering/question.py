@@ -9,7 +9,7 @@ from typing import Literal
 
 from vectorstore.text import STOPWORDS, common_words, tokenize, words
 
-AnswerType = Literal["day", "year", "date", "number", "list", "other"]
+AnswerType = Literal["day", "year", "date", "time", "number", "list", "other"]
 
 # "When did/was/will ..." asks for a time; "When writing, what level ..." and "When I call open(), which
 # encoding ..." open a clause and ask something else.
@@ -19,6 +19,9 @@ _DATE_Q = re.compile(
     r"since when\b)",
     re.I,
 )
+# "When does/is ...?" asks when something happens, again or on a condition: a time of day, a frequency or the
+# event it follows ("after the stream ends") answers it as a date does. "When did/was/will ...?" wants a date.
+_TIME_Q = re.compile(r"^\s*(?:and\s+)?when\s+(?:does|do|is|are|can|could|should|shall|might|must)\b", re.I)
 _YEAR_Q = re.compile(r"\b(?:in |during )?(?:what|which) year\b(?!-)", re.I)
 _DAY_Q = re.compile(r"\b(?:on )?(?:what|which) (?:dates?|days?)\b", re.I)
 _NUMBER_Q = re.compile(
@@ -101,12 +104,15 @@ DATE_TOKEN = re.compile(
     r"century|decade|year|years|month|week)\b",
     re.I,
 )
-# "When ...?" is also answered by a clock time, a frequency or the event it happens at: "at 9:15", "every
-# morning", "after the stream ends", "once the socket closes". A date alone would refuse those answers.
-WHEN_TOKEN = re.compile(
-    r"\b\d{1,2}:\d{2}\b|\b\d{1,2} ?[ap]\.?m\b|\b(?:noon|midnight|o'clock|morning|afternoon|evening|night|"
-    r"daily|weekly|monthly|yearly|annually|hourly|every|after|before|until|till|once|during|within|"
-    r"whenever|when|immediately|as soon as)\b",
+# What answers "when does/is ...?" besides a date: a time of day ("at 9:15", "9 am", "every morning" but not
+# "127.0.0.1:80" or "file.js:10:15"), a frequency ("daily", "every week") or the event it follows ("after the
+# stream ends", "once the socket closes").
+TIME_TOKEN = re.compile(
+    r"(?<![\d:.])\d{1,2}:\d{2}(?![\d:])|\b\d{1,2} ?[ap]\.?m\.?(?!\w)|"
+    r"\b(?:noon|midnight|o['’]clock|morning|afternoon|evening|tonight|overnight)\b|"
+    r"\b(?:daily|weekly|monthly|yearly|annually|hourly|nightly)\b|"
+    r"\bevery (?:\w+ )?(?:second|minute|hour|day|night|week|month|year|morning|evening|time)s?\b|"
+    r"\b(?:after|before|until|till|once|during|within|whenever|when|while|as soon as|immediately)\b",
     re.I,
 )
 YEAR_TOKEN = re.compile(
@@ -255,6 +261,8 @@ def _answer_type(text: str) -> AnswerType:
         return "day"
     if _YEAR_Q.search(text):
         return "year"
+    if _TIME_Q.search(text):
+        return "time"
     if _DATE_Q.search(text):
         return "date"
     if _NUMBER_Q.search(text):
@@ -279,8 +287,8 @@ ENUMERATION = re.compile(r"(?:[^,;()\n]{1,40}, ){2,}[^,;()\n]{0,40}?\b(?:and|or)
 
 
 def has_type(text: str, answer_type: AnswerType) -> bool:
-    """Whether `text` holds what the question asks for: a day, a date, a number, a list (inline or as
-    list lines)."""
+    """Whether `text` holds what the question asks for: a day, a date, a time (or the event it follows), a
+    number, a list (inline or as list lines)."""
     if answer_type == "list":
         return bool(ENUMERATION.search(text)) or text.count("\n- ") >= 1 or text.lstrip().startswith("- ")
     if answer_type == "day":
@@ -288,7 +296,9 @@ def has_type(text: str, answer_type: AnswerType) -> bool:
     if answer_type == "year":  # "in what year" is not answered by "on February 25"
         return bool(YEAR_TOKEN.search(text))
     if answer_type == "date":
-        return bool(DATE_TOKEN.search(text) or WHEN_TOKEN.search(text))
+        return bool(DATE_TOKEN.search(text))
+    if answer_type == "time":
+        return bool(DATE_TOKEN.search(text) or TIME_TOKEN.search(text))
     if answer_type == "number":
         return bool(NUMBER_TOKEN.search(text))
     return True
