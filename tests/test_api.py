@@ -123,19 +123,32 @@ def test_upload_list_ask_delete_a_document(server: Server) -> None:
     assert not (server.data_dir / "uploads" / "zorbulon.txt").exists()
 
 
+# An upload is parsed in a sandboxed process of its own: on two busy cores its start alone can pass httpx's
+# default 5 s (a junk PDF's 422 came after the client gave up, in a run beside a CI run and its hogs).
+UPLOAD_TIMEOUT = 120
+
+
 def test_uploads_cannot_escape_the_data_dir_and_bad_files_are_refused(server: Server) -> None:
     for name in ("../../escaped.txt", "/etc/passwd.txt", "..\\..\\escaped.txt", ".hidden.txt"):
-        r = httpx.post(f"{server.url}/api/documents", files={"files": (name, b"text", "text/plain")})
+        r = httpx.post(
+            f"{server.url}/api/documents",
+            files={"files": (name, b"text", "text/plain")},
+            timeout=UPLOAD_TIMEOUT,
+        )
         assert r.status_code == 400, name
         assert "invalid file name" in r.json()["error"]["message"]
     assert not (server.data_dir.parent / "escaped.txt").exists()
     assert not (server.data_dir.parent.parent / "escaped.txt").exists()
     r = httpx.post(
-        f"{server.url}/api/documents", files={"files": ("run.exe", b"MZ", "application/octet-stream")}
+        f"{server.url}/api/documents",
+        files={"files": ("run.exe", b"MZ", "application/octet-stream")},
+        timeout=UPLOAD_TIMEOUT,
     )
     assert r.status_code == 415 and "unsupported file type" in r.json()["error"]["message"]
     r = httpx.post(
-        f"{server.url}/api/documents", files={"files": ("scan.pdf", b"%PDF-1.4 junk", "application/pdf")}
+        f"{server.url}/api/documents",
+        files={"files": ("scan.pdf", b"%PDF-1.4 junk", "application/pdf")},
+        timeout=UPLOAD_TIMEOUT,
     )
     assert r.status_code == 422 and "could not be ingested" in r.json()["error"]["message"]
     names = [d["source"] for d in httpx.get(f"{server.url}/api/documents").json()["documents"]]
