@@ -639,7 +639,7 @@ class ExtractiveAnswerer:
         budget = cfg.max_list_snippets if question.answer_type == "list" else cfg.max_snippets
         for cand in self._part_answers(parts, ranked, chosen):
             if len(chosen) >= budget:
-                continue
+                break
             snip = self.snippet(cand, passages[cand.passage - 1], question)
             if not any(_overlaps(snip, s) for s in chosen):
                 chosen.append(snip)
@@ -684,9 +684,12 @@ class ExtractiveAnswerer:
             return []
         pool = ranked if cfg.part_scoring else ranked[: cfg.scan]
         top = max(cfg.part_semantic * c.semantic + (1 - cfg.part_semantic) * c.lexical for c in ranked)
+        units, windows = self._pool_vectors(pool)  # embedded (or read from the cache) once, not per part
         out: list[Candidate] = []
         for part in parts:
-            cosine = self._part_cosines(part, pool)
+            query = np.asarray(self._vectors.query(part.text), dtype=np.float32)
+            query /= np.linalg.norm(query) + 1e-9
+            cosine = units @ query if windows is None else np.maximum(units @ query, windows @ query)
             weights = self._term_weights(set(part.terms))
             total = sum(weights.values()) or 1.0
             lexical = [sum(w for t, w in weights.items() if t in c.terms) / total for c in pool]
@@ -703,16 +706,13 @@ class ExtractiveAnswerer:
                 out.append(cand)
         return out
 
-    def _part_cosines(self, part: Part, pool: list[Candidate]) -> np.ndarray:
-        """Each unit's cosine with the part alone; with `part_scoring`, read with its next unit too when
-        that matches better, as the whole question's cosine is (`window_semantic`)."""
-        query = np.asarray(self._vectors.query(part.text), dtype=np.float32)
-        query /= np.linalg.norm(query) + 1e-9
-        cosine: np.ndarray = self._vectors.get([c.text[:600] for c in pool]) @ query
-        if self.config.part_scoring and self.config.window_semantic:
-            windows = self._vectors.get([(c.window or c.text)[:600] for c in pool])
-            cosine = np.maximum(cosine, windows @ query)
-        return cosine
+    def _pool_vectors(self, pool: list[Candidate]) -> tuple[np.ndarray, np.ndarray | None]:
+        """The units' vectors, and with `part_scoring` their windows' (a unit read with its next unit), so a
+        part's cosine is the better of the two, as the whole question's is (`window_semantic`)."""
+        units = self._vectors.get([c.text[:600] for c in pool])
+        if not (self.config.part_scoring and self.config.window_semantic):
+            return units, None
+        return units, self._vectors.get([(c.window or c.text)[:600] for c in pool])
 
     def _adds(self, question: Question, parts: list[Part], cand: Candidate, chosen: list[Snippet]) -> bool:
         """Whether the candidate answers something the chosen snippets do not: a part none of them
