@@ -532,3 +532,24 @@ def test_a_sentence_that_answers_the_last_thing_asked_is_quoted_too(notes) -> No
         answer = "".join(ExtractiveAnswerer(notes.embeddings, config).stream(question, passages))
         assert answer.startswith("In 1903 the harbour master"), answer
         assert ("fog horn of Tidewell stayed silent for a week. [3]" in answer) == quoted, answer
+
+
+def test_a_release_the_documents_never_give_is_refused_by_its_number(notes) -> None:
+    """A name followed by a number asks about that release ("Quillpad 7" is not "Quillpad 5"): the
+    passages must give the number as the name's version (after it, or as "version 3.2"). A question about a
+    release they never mention is refused with the release named, not answered from another release's line."""
+    from assistant.answering.extractive import ExtractiveAnswerer
+
+    names = (
+        "Quillpad 4 is code-named Heron and is the stable release. Quillpad 5, the development release, is "
+        "code-named Osprey."
+    )
+    changes = "Changed in version 3.2: the default theme of the editor is dark."
+    passages = [_passage(names, 0, "releases.md"), _passage(changes, 0, "changes.md")]
+    answerer = ExtractiveAnswerer(notes.embeddings)
+    refused = answerer.decide("What is the code name of Quillpad 7?", passages)
+    assert not refused.snippets and "quillpad 7" in refused.refusal, refused
+    answered = "".join(answerer.stream("What is the code name of Quillpad 5?", passages))
+    assert "code-named Osprey" in answered, answered
+    themed = "".join(answerer.stream("Which default did Quillpad 3.2 change?", passages))
+    assert "default theme of the editor is dark" in themed, themed

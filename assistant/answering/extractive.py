@@ -611,9 +611,8 @@ class ExtractiveAnswerer:
         ranked = self.score(question, self.candidates(passages, said), query, parts)
         if not ranked:
             return Decision([], "no candidate sentence in the passages")
-        missing = question.missing_names(
-            [passage_context(p) for p in passages] + [str(p.metadata.get("source", "")) for p in passages]
-        )
+        texts = [passage_context(p) for p in passages] + [str(p.metadata.get("source", "")) for p in passages]
+        missing = question.missing_names(texts) + question.missing_versions(texts)
         if question.identifiers:  # a question about an API is answered from what documents that API
             about = [c for c in ranked if not question.missing_names([c.text, c.heading, c.section], True)]
             ranked = about or ranked

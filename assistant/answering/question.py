@@ -155,6 +155,7 @@ class Question:
     terms: list[str]  # stemmed key terms
     specific: list[str] = field(default_factory=list)  # names the documents must mention to answer
     identifiers: list[str] = field(default_factory=list)  # code names ("np.linalg.norm()")
+    versions: list[tuple[str, str]] = field(default_factory=list)  # ("debian", "14") of "Debian 14"
     answer_type: AnswerType = "other"
 
     @classmethod
@@ -183,11 +184,15 @@ class Question:
                 specific.append(word)
         specific = [s for s in dict.fromkeys(specific) if s not in GENERIC and s not in STOPWORDS]
         identifiers = [m.group(0).lower() for m in _CODE_NAME.finditer(text)]
+        versions = [(m.group(1).lower(), m.group(2)) for m in _VERSIONED.finditer(asking)]
         return cls(
             text,
             tokenize(text),
             specific=specific,
             identifiers=list(dict.fromkeys(identifiers)),
+            versions=[
+                v for v in dict.fromkeys(versions) if v[0] not in STOPWORDS and not _YEAR.fullmatch(v[1])
+            ],
             answer_type=_answer_type(text),
         )
 
@@ -215,8 +220,28 @@ class Question:
             missing.append(name)
         return missing
 
+    def missing_versions(self, texts: list[str]) -> list[str]:
+        """The question's versioned names ("Debian 14") whose number none of `texts` gives as that name's
+        version: after the name in the same sentence ("Debian GNU/Linux 11", "LilyPond 2.24.1") or as a
+        version ("Changed in version 3.8", "release 11"; there, exactly). The name alone is about another
+        release."""
+        haystack = " ".join(texts).lower()
+        missing = []
+        for name, number in self.versions:
+            longer = r"(?!\d)" if "." in number else r"(?!\d|\.\d)"  # 2.24 of 2.24.1, not 14 of 14.1
+            num = rf"(?<![\d.]){re.escape(number)}{longer}"
+            after_name = rf"(?<!\w){re.escape(name)}(?!\w)[^\n?!]{{0,30}}?{num}"
+            as_version = rf"\b(?:version|release|v)\s*{num}(?!\.\d)"
+            if not re.search(f"{after_name}|{as_version}", haystack):
+                missing.append(f"{name} {number}")
+        return missing
+
 
 _ORDINAL = re.compile(r"\d+(?:st|nd|rd|th)")
+# "Debian 14", "LilyPond 2.26", "Python 3.8": a name and the version of it the question is about.
+_YEAR = re.compile(r"1\d{3}|20\d\d")  # "May 2001", "Office 2019": a date, not a release number
+_VERSIONED = re.compile(r"\b([A-Z][\w+#-]*)\s+v?(\d+(?:\.\d+)*)(?![\w-]|\.\d)")
+
 _SENTENCE_END = re.compile(r"(?<=[.?!])\s+(?=[A-Z\"'(])")
 
 
