@@ -537,7 +537,8 @@ def test_a_sentence_that_answers_the_last_thing_asked_is_quoted_too(notes) -> No
 def test_a_release_the_documents_never_give_is_refused_by_its_number(notes) -> None:
     """A name followed by a number asks about that release ("Quillpad 7" is not "Quillpad 5"): the
     passages must give the number as the name's version (after it, or as "version 3.2"). A question about a
-    release they never mention is refused with the release named, not answered from another release's line."""
+    release they never mention is refused with the release named, not answered from another release's line;
+    a numbered place in the documents ("Step 2") is not a release."""
     from assistant.answering.extractive import ExtractiveAnswerer
 
     names = (
@@ -553,3 +554,11 @@ def test_a_release_the_documents_never_give_is_refused_by_its_number(notes) -> N
     assert "code-named Osprey" in answered, answered
     themed = "".join(answerer.stream("Which default did Quillpad 3.2 change?", passages))
     assert "default theme of the editor is dark" in themed, themed
+    # "Step 2" is a place in the documents, not a release: a numbered list gives it without the word
+    steps = (
+        "Follow these steps to set up Quillpad:\n\n1. Download the archive.\n2. Run quillpad --init to begin."
+    )
+    step = "".join(
+        answerer.stream("What do I run in Step 2 of setting up Quillpad?", [_passage(steps, 0, "setup.md")])
+    )
+    assert "2. Run quillpad --init" in step, step

@@ -190,9 +190,7 @@ class Question:
             tokenize(text),
             specific=specific,
             identifiers=list(dict.fromkeys(identifiers)),
-            versions=[
-                v for v in dict.fromkeys(versions) if v[0] not in STOPWORDS and not _YEAR.fullmatch(v[1])
-            ],
+            versions=[v for v in dict.fromkeys(versions) if not _NOT_A_RELEASE.fullmatch(" ".join(v))],
             answer_type=_answer_type(text),
         )
 
@@ -239,7 +237,13 @@ class Question:
 
 _ORDINAL = re.compile(r"\d+(?:st|nd|rd|th)")
 # "Debian 14", "LilyPond 2.26", "Python 3.8": a name and the version of it the question is about.
-_YEAR = re.compile(r"1\d{3}|20\d\d")  # "May 2001", "Office 2019": a date, not a release number
+# Not a release: a year ("May 2001", "Office 2019"), a place in the documents ("Step 2", "Section 4.1",
+# "page 3": a numbered list or heading gives it without the word), or a stopword read as a name ("In 3").
+_NOT_A_RELEASE = re.compile(
+    r"\S+ (?:1\d{3}|20\d\d)|(?:step|section|chapter|part|page|figure|fig|table|appendix|example|item|line|"
+    r"rule|article|paragraph|clause|volume|vol|note|exercise|question|lesson|stage|phase|level|no) \S+|"
+    rf"(?:{'|'.join(map(re.escape, sorted(STOPWORDS)))}) \S+"
+)
 _VERSIONED = re.compile(r"\b([A-Z][\w+#-]*)\s+v?(\d+(?:\.\d+)*)(?![\w-]|\.\d)")
 
 _SENTENCE_END = re.compile(r"(?<=[.?!])\s+(?=[A-Z\"'(])")
