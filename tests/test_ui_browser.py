@@ -851,6 +851,8 @@ def test_a_typing_indicator_shows_then_the_answer_grows_word_by_word(
     ctx, page, errors = open_page(browser, generative_server.url, **(PHONE if viewport == "phone" else {}))
     try:
         fake_model.delay, fake_model.first_delay, fake_model.repeat = 0.15, 1.5, 3
+        # the watcher observes the chat: on the phone layout it can be mounted after the question box
+        page.locator("#chatbot").wait_for(state="attached")
         page.evaluate(WATCH_ANSWER, 0)
         page.locator("#question textarea").fill(MINE_ACTION)
         run_and_wait(page, lambda: page.locator("#send").click())
