@@ -562,3 +562,61 @@ def test_a_release_the_documents_never_give_is_refused_by_its_number(notes) -> N
         answerer.stream("What do I run in Step 2 of setting up Quillpad?", [_passage(steps, 0, "setup.md")])
     )
     assert "2. Run quillpad --init" in step, step
+
+
+def test_a_paragraph_that_stops_mid_sentence_brings_the_line_it_announces(notes) -> None:
+    """Hard-wrapped text often drops the colon: "..., run the command" then the command on a line of its
+    own. The answer must hold the command, not stop at "run the command"; a list asked for comes with the
+    paragraph that announces it even when that paragraph ends with a full stop."""
+    guide = (
+        "Quillpad keeps its settings in one file.\n\n"
+        "To show which profile Quillpad opens at start, run the command\n\n"
+        "quillpad profile --show-default\n\n"
+        "Profiles are stored in the home directory."
+    )
+    answer = _answer(notes, "Which command shows the profile Quillpad opens at start?", [_passage(guide, 0)])
+    assert "quillpad profile --show-default" in answer, answer
+    themes = (
+        "Quillpad can be built with three colour themes. They are chosen when building.\n\n"
+        "- dusk\n- harbour\n- paper\n\n"
+        "The theme can be changed later in the settings."
+    )
+    listed = _answer(notes, "Which colour themes can Quillpad be built with?", [_passage(themes, 0)])
+    assert all(name in listed for name in ("dusk", "harbour", "paper")), listed
+
+
+def test_a_contents_line_cut_into_numbered_entries_is_never_quoted(notes) -> None:
+    """A FAQ's table of contents on one line numbers each question ("9.1. How can I ...? 9.1.1. ..."):
+    it matches the question's words and answers nothing; the answer comes from the text itself."""
+    contents = (
+        "9. Keeping your Quillpad installation current and safe 9.1. How can I keep my Quillpad installation "
+        "up to date? 9.1.1. The built-in updater 9.1.2. Manual downloads from the mirror sites 9.2. Must I "
+        "close all my open notes and notebooks before I update? 9.3. How often is Quillpad updated by its "
+        "authors? 9.4. Can I roll back an update that broke my notes or my plugins? 9.5. Can I update "
+        "several machines at once from one download? 9.6. Where can I find the old versions released before?"
+    )
+    body = "Quillpad is updated twice a month, on the first and the third Monday."
+    answer = _answer(
+        notes, "How often is Quillpad updated?", [_passage(contents, 0), _passage(body, 0, "b.txt")]
+    )
+    assert "twice a month" in answer and "9.1.1" not in answer, answer
+
+
+def test_a_fitted_refusal_model_still_refuses_a_name_no_passage_mentions(notes) -> None:
+    """With fitted weights, a name the question gives and no retrieved passage holds refuses outright, as
+    with the prior: a model that weighs it lightly would answer about another thing (`missing_refuses`)."""
+    from dataclasses import replace
+
+    from assistant.answering.compose import DECISION_FEATURES, Logistic, prior_weights
+    from assistant.answering.extractive import ExtractiveAnswerer, ExtractiveConfig
+
+    n = len(DECISION_FEATURES)
+    never = Logistic(DECISION_FEATURES, (0.0,) * n, (1.0,) * n, (0.0,) * n, -9.0, threshold=0.99)
+    weights = replace(prior_weights(), refusal=never)
+    text = "Quillpad 5 is code-named Osprey. It keeps notes in plain text files."
+    question = "What does Zephyrnote store its notes in?"
+    answerer = ExtractiveAnswerer(notes.embeddings, ExtractiveConfig(weights=weights))
+    refused = answerer.decide(question, [_passage(text, 0)])
+    assert not refused.snippets and "zephyrnote" in refused.refusal, refused
+    lenient = ExtractiveAnswerer(notes.embeddings, ExtractiveConfig(weights=weights, missing_refuses=False))
+    assert lenient.decide(question, [_passage(text, 0)]).snippets  # the rule, not the model, refused

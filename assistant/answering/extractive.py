@@ -93,6 +93,12 @@ class ExtractiveConfig:
     # A question's name framed by the text right after the answer's passage (the chunk that goes on from it)
     # is placed, as a name in the chunk right before it already is: a paragraph cut in two is one context.
     context_after: bool = True
+    # A name or release of the question that no retrieved passage mentions refuses, whatever the fitted
+    # model weighs: as one of its features, its weight swung between fits on different corpora (LOCO).
+    missing_refuses: bool = True
+    # A paragraph that stops mid-sentence ("To list them, run the command") brings the block after it,
+    # and a list asked for brings the list right after the answering paragraph, as a ':' already did.
+    introduced_blocks: bool = True
     # A sentence whose opening clause refers back ("If this flag is left out, ...") brings the sentence
     # before it, as one opening with "This" or "However" does.
     clause_reference: bool = True
@@ -274,14 +280,17 @@ def _referent(units: list[Unit], i: int) -> bool:
     return alone and len(before.text) <= 120 and all(u.block != unit.block for u in units[:i])
 
 
+# How a sentence that says all it has to say ends: a full stop (or ! ? ; :) and closing quotes or brackets.
+_FINISHED = re.compile(r"[.!?;:…][\"'”’)\]]*$")
 _SECTION_NUMBER = re.compile(r"(?<!\S)\d{1,3}(?:\.\d{1,3})+\.?(?!\S)")
 
 
 def _navigation(text: str) -> bool:
     """A table of contents run into one line ("4.1. Why does ...? 4.1.1. Backups 4.2. Can I ..."):
-    it names sections, it answers nothing. Three section numbers or more, one per eight words or more."""
+    it names sections, it answers nothing: four section numbers standing alone ("4.1." between spaces,
+    which a sentence citing sections does not write four times), or three, one per eight words or more."""
     numbers = len(_SECTION_NUMBER.findall(text))
-    return numbers >= 3 and numbers * 8 >= len(text.split())
+    return numbers >= 4 or (numbers >= 3 and numbers * 8 >= len(text.split()))
 
 
 def _distinctive(corpus: CorpusStats, name: str, share: float) -> bool:
@@ -527,7 +536,8 @@ class ExtractiveAnswerer:
                     first -= 1  # "... one function to generate a UUID:" introduced the signature
             limit = self.config.snippet_chars * (2 if question.answer_type == "list" else 1)
             wanted = {p.answer_type for p in read_parts(question.text)} - {"other", "list"}
-            last = self._extend(units, first, i, set(question.terms), limit)
+            listing = question.answer_type == "list"
+            last = self._extend(units, first, i, set(question.terms), limit, listing)
             last = max(last, _reaching_value(units, first, i, wanted, limit))
         text = passage.page_content[units[first].start : units[last].end]
         header = best.header if best.header and best.header not in text else ""
@@ -543,6 +553,16 @@ class ExtractiveAnswerer:
             terms,
             header if first == last == i else "",
         )
+
+    def _introduces(self, cur: Unit, nxt: Unit, listing: bool) -> bool:
+        """Whether the block that starts at `nxt` is what `cur` announces, so the snippet goes on into it."""
+        if cur.text.endswith(":") and nxt.kind in ("item", "code", "row"):
+            return True
+        if nxt.block == cur.block or cur.kind != "sentence" or nxt.kind in ("heading", "question"):
+            return False
+        if self.config.introduced_blocks and not _FINISHED.search(cur.text):
+            return True  # the paragraph stops mid-sentence: what it says comes on the next line
+        return self.config.introduced_blocks and listing and nxt.kind == "item"
 
     def _same_list(self, unit: Unit, nxt: Unit) -> bool:
         """Whether `nxt` goes on with the block of `unit`: the same block, or (`list_runs`) the next item of
@@ -570,15 +590,19 @@ class ExtractiveAnswerer:
             )
         return first, last
 
-    def _extend(self, units: list[Unit], first: int, i: int, asked: set[str], limit: int) -> int:
+    def _extend(
+        self, units: list[Unit], first: int, i: int, asked: set[str], limit: int, listing: bool = False
+    ) -> int:
         """Following sentences of the paragraph that go on with the snippet: they refer back to it, it
         introduced them (':'), they hold asked words it does not, or the one right after it goes on with
-        its subject (two of its terms)."""
+        its subject (two of its terms). The block it introduces comes too: after a ':', after a paragraph
+        that stops mid-sentence ("..., run the command" above the command), or a list right after the
+        paragraph when a list is asked for."""
         last = i
         said = set(tokenize(units[i].text))
         while last + 1 < len(units):
             nxt, cur = units[last + 1], units[last]
-            if cur.text.endswith(":") and nxt.kind in ("item", "code", "row"):
+            if self._introduces(cur, nxt, listing):
                 block_end = last + 1
                 while block_end + 1 < len(units) and self._same_list(units[block_end], units[block_end + 1]):
                     block_end += 1
@@ -776,7 +800,9 @@ class ExtractiveAnswerer:
             return
         row = np.asarray([[decision.features[f] for f in model.features]])
         decision.refusal_probability = float(model.probabilities(row)[0])
-        if decision.refusal_probability >= model.threshold:
+        if decision.missing and self.config.missing_refuses:
+            decision.refusal = _reason("missing_names", question, decision.missing)
+        elif decision.refusal_probability >= model.threshold:
             z = (row[0] - np.asarray(model.mean)) / np.asarray(model.scale)
             strongest = model.features[int(np.argmax(z * np.asarray(model.coef)))]
             decision.refusal = _reason(strongest, question, decision.missing or unplaced)
