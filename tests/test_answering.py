@@ -620,3 +620,46 @@ def test_a_fitted_refusal_model_still_refuses_a_name_no_passage_mentions(notes) 
     assert not refused.snippets and "zephyrnote" in refused.refusal, refused
     lenient = ExtractiveAnswerer(notes.embeddings, ExtractiveConfig(weights=weights, missing_refuses=False))
     assert lenient.decide(question, [_passage(text, 0)]).snippets  # the rule, not the model, refused
+
+
+def test_the_documents_own_subject_need_not_be_repeated_by_the_sentence_that_answers(tmp_path: Path) -> None:
+    """ "Quill.js" in the Quill.js docs is what every page is about, not an API the answer must name: the
+    sentence that answers ("The trace timestamps are expressed in microseconds") does not repeat it, and
+    must not lose to one that does but answers nothing."""
+    from assistant.answering.extractive import ExtractiveAnswerer
+    from assistant.settings import Settings
+    from tests.conftest import build_shared
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    pages = {
+        "intro.md": "# Quill.js\n\nQuill.js is a note-taking engine that runs in the browser.",
+        "sync.md": "# Sync\n\nQuill.js syncs notes between devices every minute.",
+        "export.md": "# Export\n\nQuill.js exports notes as Markdown files.",
+        "themes.md": "# Themes\n\nQuill.js ships three colour themes.",
+    }
+    for name, text in pages.items():
+        (docs / name).write_text(text)
+    container = build_shared(Settings(data_dir=tmp_path / "data"))
+    container.ingest.ingest([docs])
+    answerer = ExtractiveAnswerer(container.embeddings, corpus=container.keyword_index)
+    tracing = (
+        "Quill.js can record trace events while it saves notes.\n\n"
+        "The trace timestamps are expressed in microseconds, unlike the editor's clock."
+    )
+    answer = "".join(
+        answerer.stream("In what time unit are Quill.js trace timestamps recorded?", [_passage(tracing, 0)])
+    )
+    assert "microseconds" in answer, answer
+
+
+def test_a_dotted_code_name_is_placed_by_its_member_not_by_scattered_parts() -> None:
+    """ "import.meta.dirname" is not placed by "import", "meta" and "__dirname" here and there (an API the
+    documents never give is asked about); "math.isclose()" is placed by "isclose(a, b)" in the math page."""
+    from assistant.answering.question import Question
+
+    question = Question.read("Can I use import.meta.dirname instead of import.meta.url?")
+    scattered = ["Use import to load a module; meta data lives in __dirname and import.meta.url."]
+    assert question.missing_names(scattered, identifiers=True) == ["import.meta.dirname"]
+    close = Question.read("What tolerance does math.isclose() use by default?")
+    assert close.missing_names(["math module: isclose(a, b, rel_tol=1e-09) compares"], identifiers=True) == []

@@ -96,6 +96,9 @@ class ExtractiveConfig:
     # A name or release of the question that no retrieved passage mentions refuses, whatever the fitted
     # model weighs: as one of its features, its weight swung between fits on different corpora (LOCO).
     missing_refuses: bool = True
+    # A code name ("Node.js") whose every part at least this share of the chunks hold is the documents'
+    # subject, not an API the answer must name: the sentence that answers need not repeat it.
+    subject_share: float | None = 0.2
     # A paragraph that stops mid-sentence ("To list them, run the command") brings the block after it,
     # and a list asked for brings the list right after the answering paragraph, as a ':' already did.
     introduced_blocks: bool = True
@@ -637,16 +640,28 @@ class ExtractiveAnswerer:
             return Decision([], "no candidate sentence in the passages")
         texts = [passage_context(p) for p in passages] + [str(p.metadata.get("source", "")) for p in passages]
         missing = question.missing_names(texts) + question.missing_versions(texts)
-        if question.identifiers:  # a question about an API is answered from what documents that API
-            about = [c for c in ranked if not question.missing_names([c.text, c.heading, c.section], True)]
+        apis = [i for i in question.identifiers if not self._subject(i)]
+        if apis:  # a question about an API is answered from what documents that API
+            about = [
+                c for c in ranked if not question.missing_names([c.text, c.heading, c.section], names=apis)
+            ]
             ranked = about or ranked
-            missing += [] if about else [i for i in question.identifiers if i not in missing]
+            missing += [] if about else [i for i in apis if i not in missing]
         snippets = self.select(question, parts, ranked, passages)
         decision = Decision(snippets, best_score=ranked[0].score, missing=missing, asked=set(question.terms))
         self._judge(decision, question, parts, ranked[0], passages, query)
         if decision.refusal:
             decision.snippets = []
         return decision
+
+    def _subject(self, name: str) -> bool:
+        """Whether the name is what the documents are about ("Node.js" in the Node.js docs): each of its
+        parts is held by at least `subject_share` of the chunks, so a sentence need not repeat it."""
+        limit = self.config.subject_share
+        if self.corpus is None or limit is None:
+            return False
+        counts = [self.corpus.frequency(term) for term in tokenize(name)]
+        return bool(counts) and all(size and df >= limit * size for df, size in counts)
 
     def select(
         self, question: Question, parts: list[Part], ranked: list[Candidate], passages: Sequence[Document]

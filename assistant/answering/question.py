@@ -213,7 +213,11 @@ class Question:
             if _mentions(haystack, name) or (self._acronym(name) and _spelled_out(name, haystack)):
                 continue
             parts = tokenize(name)
-            if parts and all(p in stems or _starts_a_word(p, stems) for p in parts):
+            if (
+                parts
+                and all(p in stems or _starts_a_word(p, stems) for p in parts)
+                and _member_named(name, haystack)
+            ):
                 continue
             missing.append(name)
         return missing
@@ -264,6 +268,18 @@ def _mentions(haystack: str, name: str) -> bool:
     left = r"(?<![\d.])" if name[:1].isdigit() else r"(?<!\w)"
     right = r"(?![^\W\d_])" if name[-1:].isalpha() else r"(?!\d)" if name[-1:].isdigit() else ""
     return re.search(left + re.escape(name) + right, haystack) is not None
+
+
+def _member_named(name: str, haystack: str) -> bool:
+    """A dotted code name's own member is written as a word where its parts are: "import.meta.dirname" is
+    not placed by "import", "meta" and "__dirname" scattered over a page; "math.isclose()" is by
+    "isclose(a, b)"."""
+    if not _DOTTED.fullmatch(name):
+        return True
+    return _mentions(haystack, name.removesuffix("()").rsplit(".", 1)[-1])
+
+
+_DOTTED = re.compile(r"\w+(?:\.\w+)+(?:\(\))?")
 
 
 def _starts_a_word(stem: str, stems: set[str]) -> bool:
