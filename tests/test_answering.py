@@ -663,3 +663,20 @@ def test_a_dotted_code_name_is_placed_by_its_member_not_by_scattered_parts() -> 
     assert question.missing_names(scattered, identifiers=True) == ["import.meta.dirname"]
     close = Question.read("What tolerance does math.isclose() use by default?")
     assert close.missing_names(["math module: isclose(a, b, rel_tol=1e-09) compares"], identifiers=True) == []
+
+
+def test_a_version_asked_for_is_not_answered_by_the_questions_own_number(notes) -> None:
+    """ "Which kernel version ships with Quillpad 5?" asks for a number, and the "5" it gives is no answer:
+    a passage that names Quillpad 5 but no kernel version is refused; one that gives the version answers.
+    A version answered by words alone ("a predefined version") is refused too."""
+    from assistant.answering.extractive import ExtractiveAnswerer
+
+    answerer = ExtractiveAnswerer(notes.embeddings)
+    question = "Which kernel version ships with Quillpad 5?"
+    stable = _passage("Quillpad 5 is the stable release of the kernel project, code-named Osprey.", 0)
+    refused = answerer.decide(question, [stable])
+    assert not refused.snippets and "number" in refused.refusal, refused
+    given = _passage("Quillpad 5 ships with kernel 6.1, patched for the Osprey boards.", 0)
+    assert "kernel 6.1" in "".join(answerer.stream(question, [given]))
+    vague = _passage("When run outside a notebook, the installer fetches a predefined Quillpad version.", 0)
+    assert not answerer.decide("Which exact Quillpad version does the installer fetch?", [vague]).snippets

@@ -99,6 +99,9 @@ class ExtractiveConfig:
     # A code name ("Node.js") whose every part at least this share of the chunks hold is the documents'
     # subject, not an API the answer must name: the sentence that answers need not repeat it.
     subject_share: float | None = 0.2
+    # A number asked for is not answered by the question's own numbers ("Which kernel ships with Debian 11?"
+    # is not answered by "Debian 11 is the stable release"): the best snippet must hold another.
+    new_numbers: bool = True
     # A paragraph that stops mid-sentence ("To list them, run the command") brings the block after it,
     # and a list asked for brings the list right after the answering paragraph, as a ':' already did.
     introduced_blocks: bool = True
@@ -286,6 +289,14 @@ def _referent(units: list[Unit], i: int) -> bool:
 # How a sentence that says all it has to say ends: a full stop (or ! ? ; :) and closing quotes or brackets.
 _FINISHED = re.compile(r"[.!?;:…][\"'”’)\]]*$")
 _SECTION_NUMBER = re.compile(r"(?<!\S)\d{1,3}(?:\.\d{1,3})+\.?(?!\S)")
+
+
+# A number as written in digits ("511", "2.24.1", "3:1", "16,384"): the question's own are no answer to it.
+_QUOTED_NUMBER = re.compile(r"\d+(?:[.:,]\d+)*")
+
+
+def _numbers(text: str) -> set[str]:
+    return set(_QUOTED_NUMBER.findall(text))
 
 
 def _navigation(text: str) -> bool:
@@ -786,6 +797,10 @@ class ExtractiveAnswerer:
         unplaced = self._unplaced(question, [s.passage for s in answering], passages)
         text = decision.snippets[0].text  # the best snippet must hold the kind of answer asked for
         covered = set().union(*(s.terms | set(tokenize(s.heading)) for s in decision.snippets))
+        if question.answer_type == "number" and self.config.new_numbers:
+            text = _QUOTED_NUMBER.sub(
+                lambda m: "" if m.group(0) in _numbers(question.text) else m.group(0), text
+            )
         typed = question.answer_type == "list" or has_type(text, question.answer_type)
         decision.coverage = self._coverage(question, covered, query)
         decision.features = {

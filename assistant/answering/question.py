@@ -26,7 +26,7 @@ _YEAR_Q = re.compile(r"\b(?:in |during )?(?:what|which) year\b(?!-)", re.I)
 _DAY_Q = re.compile(r"\b(?:on )?(?:what|which) (?:dates?|days?)\b", re.I)
 _NUMBER_Q = re.compile(
     r"\b(how many|how much|how long|how often|how large|how big|what (?:number|percentage|size|port|value)"
-    r"|which (?:number|port)|how old)\b",
+    r"|which (?:number|port)|how old|(?:what|which) (?:[\w-]+ ){0,3}version)\b",
     re.I,
 )
 _LIST_Q = re.compile(
