@@ -201,7 +201,8 @@ def answer(case: Case, weights: Weights) -> dict[str, Any]:
         decision = _decide(case, weights) if len(case.rows) else Decision([], "no candidate sentence")
     text = "".join(ExtractiveAnswerer.render(decision))
     refused = not decision.snippets
-    correct = item.answerable and all(any(normalise(o) in normalise(text) for o in g) for g in item.must)
+    said = normalise(re.sub(r"\s*\[\d+\]", "", text))  # "[4]" is a citation, not the number 4
+    correct = item.answerable and all(any(normalise(o) in said for o in g) for g in item.must)
     cited = [s.text for s in decision.snippets]
     return {
         "id": item.id,

@@ -141,7 +141,7 @@ def score_item(item: EvalItem, answer: Answer, latency_ms: float) -> ItemResult:
 def _score(item: EvalItem, answer: Answer, latency_ms: float) -> ItemResult:
     refused = answer.refused and not answer.citations
     if item.answerable:
-        text = normalise(answer.text)
+        text = normalise(_MARKERS.sub("", answer.text))  # "[4]" is a citation, not the number 4
         return ItemResult(
             id=item.id,
             type=item.type,

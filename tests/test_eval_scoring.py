@@ -1,0 +1,16 @@
+"""How the eval scores an answer: what a reader of the figures in docs/quality.md takes on trust."""
+
+from __future__ import annotations
+
+from assistant.answering.service import Answer
+from assistant.evaluation.scoring import EvalItem, score_item
+
+
+def test_a_citation_marker_is_not_the_number_the_question_asks_for() -> None:
+    """ "How many threads?" with must "4": an answer citing passage [4] without saying 4 is wrong, as a
+    reader would judge it; the same answer saying "4 threads" is right."""
+    item = EvalItem("x1", "How many threads does the pool have?", [], True, [["4", "four"]], [], "factoid")
+    vague = Answer(text="The pool's size is set by UV_THREADPOOL_SIZE. [4]")
+    assert not score_item(item, vague, 1.0).correct
+    said = Answer(text="The pool has 4 threads by default. [1]")
+    assert score_item(item, said, 1.0).correct
