@@ -575,7 +575,14 @@ def test_a_paragraph_that_stops_mid_sentence_brings_the_line_it_announces(notes)
         "Profiles are stored in the home directory."
     )
     answer = _answer(notes, "Which command shows the profile Quillpad opens at start?", [_passage(guide, 0)])
-    assert "quillpad profile --show-default" in answer, answer
+    assert "run the command\n\nquillpad profile --show-default" in answer, answer
+    colon = "To show the default Quillpad profile, run:\n\nqp pf -d\n\nProfiles are kept at home."
+    ran = _answer(notes, "How do I show the default Quillpad profile?", [_passage(colon, 0)])
+    assert "run:\n\nqp pf -d" in ran, ran
+    # a line ending in a code span says all it has to say: the next paragraph is another matter
+    port = "The default port of the Quillpad server is `8080`\n\nThe mobile app can pair over Bluetooth."
+    said = _answer(notes, "What is the default port of the Quillpad server?", [_passage(port, 0)])
+    assert "`8080`" in said and "Bluetooth" not in said, said
     themes = (
         "Quillpad can be built with three colour themes. They are chosen when building.\n\n"
         "- dusk\n- harbour\n- paper\n\n"
@@ -600,6 +607,16 @@ def test_a_contents_line_cut_into_numbered_entries_is_never_quoted(notes) -> Non
         notes, "How often is Quillpad updated?", [_passage(contents, 0), _passage(body, 0, "b.txt")]
     )
     assert "twice a month" in answer and "9.1.1" not in answer, answer
+    # four addresses in a sentence are no contents line: only numbered titles are
+    hosts = (
+        "The mirror service in the north office rotates its download traffic every hour between four hosts, "
+        "which are 10.0.0.1 and 10.0.0.2 in the first rack and 10.0.0.3 and 10.0.0.4 in the second rack of "
+        "the same room."
+    )
+    rotated = _answer(
+        notes, "Which hosts does the mirror service rotate its traffic between?", [_passage(hosts, 0)]
+    )
+    assert "10.0.0.3 and 10.0.0.4" in rotated, rotated
 
 
 def test_a_fitted_refusal_model_still_refuses_a_name_no_passage_mentions(notes) -> None:
@@ -679,4 +696,12 @@ def test_a_version_asked_for_is_not_answered_by_the_questions_own_number(notes) 
     given = _passage("Quillpad 5 ships with kernel 6.1, patched for the Osprey boards.", 0)
     assert "kernel 6.1" in "".join(answerer.stream(question, [given]))
     vague = _passage("When run outside a notebook, the installer fetches a predefined Quillpad version.", 0)
-    assert not answerer.decide("Which exact Quillpad version does the installer fetch?", [vague]).snippets
+    fetched = answerer.decide("Which exact Quillpad version does the installer fetch?", [vague])
+    assert not fetched.snippets and "number" in fetched.refusal, fetched
+    # a question that names the version it is about, or offers the numbers to choose from, is answered
+    notes_312 = _passage("Quillpad version 3.12 adds a dark theme and a new outline view.", 0)
+    assert "dark theme" in "".join(answerer.stream("What is new in version 3.12 of Quillpad?", [notes_312]))
+    ports = _passage("The Quillpad server listens on port 443 for every connection.", 0)
+    assert "port 443" in "".join(
+        answerer.stream("What port does the Quillpad server use, 80 or 443?", [ports])
+    )

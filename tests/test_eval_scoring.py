@@ -14,3 +14,9 @@ def test_a_citation_marker_is_not_the_number_the_question_asks_for() -> None:
     assert not score_item(item, vague, 1.0).correct
     said = Answer(text="The pool has 4 threads by default. [1]")
     assert score_item(item, said, 1.0).correct
+
+
+def test_an_index_in_code_is_not_taken_for_a_citation_marker() -> None:
+    """Only the " [n]" written after a quoted snippet is a marker: "sys.argv[1]" in the answer stays."""
+    item = EvalItem("x2", "Where is the script's first argument?", [], True, [["sys.argv[1]"]], [], "factoid")
+    assert score_item(item, Answer(text="Read sys.argv[1] for the first argument. [2]"), 1.0).correct

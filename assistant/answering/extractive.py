@@ -287,24 +287,35 @@ def _referent(units: list[Unit], i: int) -> bool:
 
 
 # How a sentence that says all it has to say ends: a full stop (or ! ? ; :) and closing quotes or brackets.
-_FINISHED = re.compile(r"[.!?;:…][\"'”’)\]]*$")
+# A line ending in a code span, emphasis or a bracket ("The default is `8080`", "(see PEP 695)") is finished
+# too: it does not announce the next block.
+_FINISHED = re.compile(r"[.!?;:…][\"'”’)\]]*$|[`*_)\]]$")
+_ANNOUNCING_WORDS = 4  # a shorter line without a full stop is a label or a title, not a sentence cut short
 _SECTION_NUMBER = re.compile(r"(?<!\S)\d{1,3}(?:\.\d{1,3})+\.?(?!\S)")
+# A contents entry: a section number and the capitalised title after it ("9.1. How can I ...").
+_SECTION_ENTRY = re.compile(r"(?<!\S)\d{1,3}(?:\.\d{1,3})+\.?\s+[A-Z]")
 
 
 # A number as written in digits ("511", "2.24.1", "3:1", "16,384"): the question's own are no answer to it.
 _QUOTED_NUMBER = re.compile(r"\d+(?:[.:,]\d+)*")
 
 
+# A question that offers the numbers to choose from: "... port 80 or 443?", "3.11 or 3.12".
+_CHOICE = re.compile(r"\d\S*,?\s+or\s+\S*\d")
+
+
 def _numbers(text: str) -> set[str]:
+    """The numbers written in digits in `text`, as written: what the question gives is no answer to it."""
     return set(_QUOTED_NUMBER.findall(text))
 
 
 def _navigation(text: str) -> bool:
     """A table of contents run into one line ("4.1. Why does ...? 4.1.1. Backups 4.2. Can I ..."):
-    it names sections, it answers nothing: four section numbers standing alone ("4.1." between spaces,
-    which a sentence citing sections does not write four times), or three, one per eight words or more."""
+    it names sections, it answers nothing: four contents entries (a section number and a capitalised title,
+    which neither a sentence citing sections nor a list of versions or addresses writes four times), or three
+    section numbers, one per eight words or more."""
     numbers = len(_SECTION_NUMBER.findall(text))
-    return numbers >= 4 or (numbers >= 3 and numbers * 8 >= len(text.split()))
+    return len(_SECTION_ENTRY.findall(text)) >= 4 or (numbers >= 3 and numbers * 8 >= len(text.split()))
 
 
 def _distinctive(corpus: CorpusStats, name: str, share: float) -> bool:
@@ -572,11 +583,15 @@ class ExtractiveAnswerer:
         """Whether the block that starts at `nxt` is what `cur` announces, so the snippet goes on into it."""
         if cur.text.endswith(":") and nxt.kind in ("item", "code", "row"):
             return True
-        if nxt.block == cur.block or cur.kind != "sentence" or nxt.kind in ("heading", "question"):
+        if not self.config.introduced_blocks or nxt.block == cur.block or cur.kind != "sentence":
             return False
-        if self.config.introduced_blocks and not _FINISHED.search(cur.text):
+        if nxt.kind in ("heading", "question"):
+            return False
+        if cur.text.endswith(":"):
+            return True  # "... run:" above a command line that is plain text, not a code block
+        if not _FINISHED.search(cur.text) and len(cur.text.split()) >= _ANNOUNCING_WORDS:
             return True  # the paragraph stops mid-sentence: what it says comes on the next line
-        return self.config.introduced_blocks and listing and nxt.kind == "item"
+        return listing and nxt.kind == "item"
 
     def _same_list(self, unit: Unit, nxt: Unit) -> bool:
         """Whether `nxt` goes on with the block of `unit`: the same block, or (`list_runs`) the next item of
@@ -672,6 +687,7 @@ class ExtractiveAnswerer:
         if self.corpus is None or limit is None:
             return False
         counts = [self.corpus.frequency(term) for term in tokenize(name)]
+        # not `not _distinctive(...)`: an empty index says nothing, so nothing is the documents' subject
         return bool(counts) and all(size and df >= limit * size for df, size in counts)
 
     def select(
@@ -797,11 +813,7 @@ class ExtractiveAnswerer:
         unplaced = self._unplaced(question, [s.passage for s in answering], passages)
         text = decision.snippets[0].text  # the best snippet must hold the kind of answer asked for
         covered = set().union(*(s.terms | set(tokenize(s.heading)) for s in decision.snippets))
-        if question.answer_type == "number" and self.config.new_numbers:
-            text = _QUOTED_NUMBER.sub(
-                lambda m: "" if m.group(0) in _numbers(question.text) else m.group(0), text
-            )
-        typed = question.answer_type == "list" or has_type(text, question.answer_type)
+        typed = self._typed(question, text)
         decision.coverage = self._coverage(question, covered, query)
         decision.features = {
             "best_probability": best.score,
@@ -836,6 +848,17 @@ class ExtractiveAnswerer:
             z = (row[0] - np.asarray(model.mean)) / np.asarray(model.scale)
             strongest = model.features[int(np.argmax(z * np.asarray(model.coef)))]
             decision.refusal = _reason(strongest, question, decision.missing or unplaced)
+
+    def _typed(self, question: Question, text: str) -> bool:
+        """Whether the best snippet holds the kind of answer asked for. With `new_numbers`, a number asked
+        for must be one the question does not give, unless the question offers the numbers to choose from
+        ("port 80 or 443?")."""
+        if question.answer_type == "list":
+            return True
+        if question.answer_type == "number" and self.config.new_numbers and not _CHOICE.search(question.text):
+            given = _numbers(question.text)
+            text = _QUOTED_NUMBER.sub(lambda m: "" if m.group(0) in given else m.group(0), text)
+        return has_type(text, question.answer_type)
 
     def _unplaced(self, question: Question, numbers: list[int], passages: Sequence[Document]) -> list[str]:
         """The question's distinctive names (few chunks hold them) that the answer's passages, the retrieved

@@ -24,9 +24,15 @@ _DATE_Q = re.compile(
 _TIME_Q = re.compile(r"^\s*(?:and\s+)?when\s+(?:does|do|is|are|can|could|should|shall|might|must)\b", re.I)
 _YEAR_Q = re.compile(r"\b(?:in |during )?(?:what|which) year\b(?!-)", re.I)
 _DAY_Q = re.compile(r"\b(?:on )?(?:what|which) (?:dates?|days?)\b", re.I)
+# "Which kernel version ships ...", "what is the oldest version that ...": the version itself is asked for;
+# not "what is new in version 3.12", "what changed in this version", "which version control system".
+_VERSION_ASKED = (
+    r"(?:(?!(?:in|of|for|to|is|was|are|does|did|do|new|changed|removed|a|an|this|that)\b)[\w.-]+\s+){0,3}"
+    r"version\b(?!\s*\d)(?!\s+(?:control|pinning|specifiers?|history|notes)\b)"
+)
 _NUMBER_Q = re.compile(
     r"\b(how many|how much|how long|how often|how large|how big|what (?:number|percentage|size|port|value)"
-    r"|which (?:number|port)|how old|(?:what|which) (?:[\w-]+ ){0,3}version)\b",
+    r"|which (?:number|port)|how old)\b|" + r"\b(?:what|which)\s+(?:(?:is|was)\s+the\s+)?" + _VERSION_ASKED,
     re.I,
 )
 _LIST_Q = re.compile(
@@ -270,6 +276,9 @@ def _mentions(haystack: str, name: str) -> bool:
     return re.search(left + re.escape(name) + right, haystack) is not None
 
 
+_DOTTED = re.compile(r"\w+(?:\.\w+)+(?:\(\))?")
+
+
 def _member_named(name: str, haystack: str) -> bool:
     """A dotted code name's own member is written as a word where its parts are: "import.meta.dirname" is
     not placed by "import", "meta" and "__dirname" scattered over a page; "math.isclose()" is by
@@ -277,9 +286,6 @@ def _member_named(name: str, haystack: str) -> bool:
     if not _DOTTED.fullmatch(name):
         return True
     return _mentions(haystack, name.removesuffix("()").rsplit(".", 1)[-1])
-
-
-_DOTTED = re.compile(r"\w+(?:\.\w+)+(?:\(\))?")
 
 
 def _starts_a_word(stem: str, stems: set[str]) -> bool:

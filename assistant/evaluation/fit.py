@@ -34,7 +34,7 @@ from assistant.answering.extractive import Decision, ExtractiveAnswerer
 from assistant.answering.question import Question
 from assistant.evaluation.harvest import Harvested, harvest
 from assistant.evaluation.runner import container_for, parse_set
-from assistant.evaluation.scoring import normalise
+from assistant.evaluation.scoring import MARKERS, normalise
 from assistant.settings import Settings
 from vectorstore.metadata import chunk_meta
 
@@ -125,12 +125,13 @@ def _decide(case: Case, weights: Weights) -> Decision:
     return run.decide(h.item.question, h.passages, h.query, said)
 
 
-def _threshold(probabilities: np.ndarray, unanswerable: np.ndarray, gated: np.ndarray) -> float:
-    """The lowest threshold whose refusals (with the relevance floor's) are right at least
-    MIN_REFUSAL_PRECISION of the time: as many unanswerables refused as that precision allows."""
+def _threshold(probabilities: np.ndarray, unanswerable: np.ndarray, forced: np.ndarray) -> float:
+    """The lowest threshold whose refusals (with those made without the model: the relevance floor's, a
+    missing name's) are right at least MIN_REFUSAL_PRECISION of the time: as many unanswerables refused as
+    that precision allows."""
     best = NEVER
     for t in sorted(set(np.round(probabilities, 4)), reverse=True):
-        refused = gated | (probabilities >= t)
+        refused = forced | (probabilities >= t)
         if refused.sum() and unanswerable[refused].mean() >= MIN_REFUSAL_PRECISION:
             best = float(t)
     return best
@@ -177,15 +178,18 @@ def fit(cases: Sequence[Case], scorer: Logistic | None = None) -> Weights:
     answerability."""
     scorer = scorer or fit_scorer(cases)
     probe = Weights(scorer, replace(_dummy_refusal(), threshold=NEVER))
-    usable = [c for c in cases if len(c.rows) and not c.gated]
-    rows = np.asarray([[_decide(c, probe).features[f] for f in DECISION_FEATURES] for c in usable])
-    unanswerable = np.asarray([not c.harvested.item.answerable for c in usable], dtype=int)
+    usable = [i for i, c in enumerate(cases) if len(c.rows) and not c.gated]
+    decisions = [_decide(cases[i], probe) for i in usable]
+    rows = np.asarray([[d.features[f] for f in DECISION_FEATURES] for d in decisions])
+    unanswerable = np.asarray([not cases[i].harvested.item.answerable for i in usable], dtype=int)
     refusal = _logistic(rows, unanswerable, DECISION_FEATURES, balanced=True)
     everyone = np.asarray([not c.harvested.item.answerable for c in cases], dtype=bool)
-    gated = np.asarray([c.gated for c in cases], dtype=bool)
+    # refused whatever the model says: the relevance floor, and (`missing_refuses`) a name no passage holds
+    refused = np.asarray([c.gated for c in cases], dtype=bool)
+    refused[[i for i, d in zip(usable, decisions, strict=True) if d.missing and d.refusal]] = True
     probs = np.zeros(len(cases))
-    probs[[i for i, c in enumerate(cases) if len(c.rows) and not c.gated]] = refusal.probabilities(rows)
-    return Weights(scorer, replace(refusal, threshold=_threshold(probs, everyone, gated)))
+    probs[usable] = refusal.probabilities(rows)
+    return Weights(scorer, replace(refusal, threshold=_threshold(probs, everyone, refused)))
 
 
 def _dummy_refusal() -> Logistic:
@@ -201,7 +205,7 @@ def answer(case: Case, weights: Weights) -> dict[str, Any]:
         decision = _decide(case, weights) if len(case.rows) else Decision([], "no candidate sentence")
     text = "".join(ExtractiveAnswerer.render(decision))
     refused = not decision.snippets
-    said = normalise(re.sub(r"\s*\[\d+\]", "", text))  # "[4]" is a citation, not the number 4
+    said = normalise(MARKERS.sub("", text))  # "[4]" is a citation, not the number 4
     correct = item.answerable and all(any(normalise(o) in said for o in g) for g in item.must)
     cited = [s.text for s in decision.snippets]
     return {

@@ -16,7 +16,8 @@ from typing import Any
 from assistant.answering.service import Answer, ChatService
 
 _QUOTES = str.maketrans({"’": "'", "‘": "'", "“": '"', "”": '"', "«": '"', "»": '"', "–": "-", "—": "-"})
-_MARKERS = re.compile(r"\s*\[\d+\]")
+# The " [n]" the answer writes after a quoted snippet; "sys.argv[1]" in the text is no marker.
+MARKERS = re.compile(r"\s+\[\d+\](?=\s|$)")
 _MARKUP = re.compile(r"``|(?<!\w)\*\*?(?=\w)|(?<=\w)\*\*?(?!\w)|(?<!`)`(?!`)")
 
 
@@ -109,8 +110,8 @@ def spans_exact(answer: Answer, corpus: Path | None) -> bool | None:
 
 def repeats(text: str, rejected: Sequence[str]) -> bool:
     """Whether `text` gives one of the `rejected` answers again: contains it, markers and case aside."""
-    said = normalise(_MARKERS.sub("", text))
-    return any(r.strip() and normalise(_MARKERS.sub("", r)) in said for r in rejected)
+    said = normalise(MARKERS.sub("", text))
+    return any(r.strip() and normalise(MARKERS.sub("", r)) in said for r in rejected)
 
 
 def _failure(item: EvalItem, result: ItemResult) -> str:
@@ -141,7 +142,7 @@ def score_item(item: EvalItem, answer: Answer, latency_ms: float) -> ItemResult:
 def _score(item: EvalItem, answer: Answer, latency_ms: float) -> ItemResult:
     refused = answer.refused and not answer.citations
     if item.answerable:
-        text = normalise(_MARKERS.sub("", answer.text))  # "[4]" is a citation, not the number 4
+        text = normalise(MARKERS.sub("", answer.text))  # "[4]" is a citation, not the number 4
         return ItemResult(
             id=item.id,
             type=item.type,
