@@ -583,15 +583,13 @@ class ExtractiveAnswerer:
         """Whether the block that starts at `nxt` is what `cur` announces, so the snippet goes on into it."""
         if cur.text.endswith(":") and nxt.kind in ("item", "code", "row"):
             return True
-        if not self.config.introduced_blocks or nxt.block == cur.block or cur.kind != "sentence":
+        if not self.config.introduced_blocks or cur.kind != "sentence" or nxt.block == cur.block:
             return False
         if nxt.kind in ("heading", "question"):
             return False
-        if cur.text.endswith(":"):
-            return True  # "... run:" above a command line that is plain text, not a code block
-        if not _FINISHED.search(cur.text) and len(cur.text.split()) >= _ANNOUNCING_WORDS:
-            return True  # the paragraph stops mid-sentence: what it says comes on the next line
-        return listing and nxt.kind == "item"
+        # "... run:" above a plain command line; a paragraph that stops mid-sentence ("..., run the command")
+        cut_short = not _FINISHED.search(cur.text) and len(cur.text.split()) >= _ANNOUNCING_WORDS
+        return cur.text.endswith(":") or cut_short or (listing and nxt.kind == "item")
 
     def _same_list(self, unit: Unit, nxt: Unit) -> bool:
         """Whether `nxt` goes on with the block of `unit`: the same block, or (`list_runs`) the next item of

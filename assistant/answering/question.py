@@ -276,14 +276,11 @@ def _mentions(haystack: str, name: str) -> bool:
     return re.search(left + re.escape(name) + right, haystack) is not None
 
 
-_DOTTED = re.compile(r"\w+(?:\.\w+)+(?:\(\))?")
-
-
 def _member_named(name: str, haystack: str) -> bool:
     """A dotted code name's own member is written as a word where its parts are: "import.meta.dirname" is
     not placed by "import", "meta" and "__dirname" scattered over a page; "math.isclose()" is by
     "isclose(a, b)"."""
-    if not _DOTTED.fullmatch(name):
+    if "." not in name or not _CODE_NAME.fullmatch(name):
         return True
     return _mentions(haystack, name.removesuffix("()").rsplit(".", 1)[-1])
 

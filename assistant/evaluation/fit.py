@@ -34,7 +34,7 @@ from assistant.answering.extractive import Decision, ExtractiveAnswerer
 from assistant.answering.question import Question
 from assistant.evaluation.harvest import Harvested, harvest
 from assistant.evaluation.runner import container_for, parse_set
-from assistant.evaluation.scoring import MARKERS, normalise
+from assistant.evaluation.scoring import normalise, plain
 from assistant.settings import Settings
 from vectorstore.metadata import chunk_meta
 
@@ -205,7 +205,7 @@ def answer(case: Case, weights: Weights) -> dict[str, Any]:
         decision = _decide(case, weights) if len(case.rows) else Decision([], "no candidate sentence")
     text = "".join(ExtractiveAnswerer.render(decision))
     refused = not decision.snippets
-    said = normalise(MARKERS.sub("", text))  # "[4]" is a citation, not the number 4
+    said = plain(text)
     correct = item.answerable and all(any(normalise(o) in said for o in g) for g in item.must)
     cited = [s.text for s in decision.snippets]
     return {

@@ -16,8 +16,9 @@ from typing import Any
 from assistant.answering.service import Answer, ChatService
 
 _QUOTES = str.maketrans({"’": "'", "‘": "'", "“": '"', "”": '"', "«": '"', "»": '"', "–": "-", "—": "-"})
-# The " [n]" the answer writes after a quoted snippet; "sys.argv[1]" in the text is no marker.
-MARKERS = re.compile(r"\s+\[\d+\](?=\s|$)")
+# A citation marker, "[n]" or "[1, 2]", not glued to a word: "Cambodia [1]." and "... [1][2]" are markers,
+# "sys.argv[1]" in a quoted line is code.
+MARKERS = re.compile(r"\s*(?<!\w)\[\d{1,3}(?:\s*[,;]\s*\d{1,3})*\]")
 _MARKUP = re.compile(r"``|(?<!\w)\*\*?(?=\w)|(?<=\w)\*\*?(?!\w)|(?<!`)`(?!`)")
 
 
@@ -108,10 +109,16 @@ def spans_exact(answer: Answer, corpus: Path | None) -> bool | None:
     return True
 
 
+def plain(text: str) -> str:
+    """An answer as a reader compares it: without its citation markers ("[4]" is no answer "4"),
+    normalised."""
+    return normalise(MARKERS.sub("", text))
+
+
 def repeats(text: str, rejected: Sequence[str]) -> bool:
     """Whether `text` gives one of the `rejected` answers again: contains it, markers and case aside."""
-    said = normalise(MARKERS.sub("", text))
-    return any(r.strip() and normalise(MARKERS.sub("", r)) in said for r in rejected)
+    said = plain(text)
+    return any(r.strip() and plain(r) in said for r in rejected)
 
 
 def _failure(item: EvalItem, result: ItemResult) -> str:
@@ -142,7 +149,7 @@ def score_item(item: EvalItem, answer: Answer, latency_ms: float) -> ItemResult:
 def _score(item: EvalItem, answer: Answer, latency_ms: float) -> ItemResult:
     refused = answer.refused and not answer.citations
     if item.answerable:
-        text = normalise(MARKERS.sub("", answer.text))  # "[4]" is a citation, not the number 4
+        text = plain(answer.text)
         return ItemResult(
             id=item.id,
             type=item.type,
