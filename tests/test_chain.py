@@ -81,6 +81,18 @@ def test_follow_up_retrieves_from_the_conversation_context(components) -> None:
     )
 
 
+def test_a_follow_up_that_names_nothing_of_its_own_takes_the_conversations_subject(components) -> None:
+    history = [
+        {"role": "user", "content": "What happened during Lavrov's meeting in Vientiane?"},
+        {"role": "assistant", "content": "The ministers met like old friends in Vientiane on July 25. [1]"},
+    ]
+    answer = components.chat.answer("What was signed during the visit?", history)  # no pronoun, no name
+    assert "Vientiane" in answer.query, "the conversation supplied the subject"
+    assert any("signed three strategically important bilateral documents" in c.text for c in answer.citations)
+    switched = "What did Lavrov say about relations with Malaysia?"  # names its own subject
+    assert components.chat.answer(switched, history).query == switched
+
+
 def test_streamed_text_equals_the_final_answer(components) -> None:
     events = list(components.chat.stream(QUESTIONS[1]))
     streamed = "".join(e.text for e in events if isinstance(e, TextDelta))

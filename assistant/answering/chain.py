@@ -25,6 +25,7 @@ from assistant.answering.budget import TokenCounter, fit_to_window
 from assistant.answering.compose import read_parts
 from assistant.answering.extractive import ExtractiveAnswerer
 from assistant.answering.prompts import ANSWER_PROMPT, ANSWER_SYSTEM, CONDENSE_PROMPT, format_passages
+from assistant.answering.question import Question
 from vectorstore.retrievers import HybridRetriever
 
 # Words that make a follow-up depend on the conversation ("And what did they sign there?").
@@ -71,6 +72,13 @@ def to_messages(history: Sequence[dict[str, str]]) -> list[BaseMessage]:
     return messages
 
 
+def leans_on_conversation(question: str) -> bool:
+    """A pronoun or a leading "and" points back; so does a question that names nothing of its own ("What
+    happens if nobody puts themselves forward?" after one about an election): its subject is the
+    conversation's."""
+    return bool(_DEPENDENT.search(question)) or not Question.read(question).specific
+
+
 def heuristic_condense(request: Request) -> str:
     """Without a model: a question that leans on the conversation gets the previous exchange as context.
 
@@ -78,7 +86,7 @@ def heuristic_condense(request: Request) -> str:
     what the assistant just said.
     """
     question, history = request.question, request.history
-    if not history or not _DEPENDENT.search(question):
+    if not history or not leans_on_conversation(question):
         return question
     last_user = next((str(m.content) for m in reversed(history) if isinstance(m, HumanMessage)), "")
     last_answer = next((str(m.content) for m in reversed(history) if isinstance(m, AIMessage)), "")
