@@ -705,3 +705,16 @@ def test_a_version_asked_for_is_not_answered_by_the_questions_own_number(notes) 
     assert "port 443" in "".join(
         answerer.stream("What port does the Quillpad server use, 80 or 443?", [ports])
     )
+
+
+def test_a_question_naming_an_api_in_each_part_is_answered_from_what_documents_each(notes) -> None:
+    """Each part asks about its own API: the passages documenting one of them answer, not only the one
+    that happens to name both."""
+    passages = [
+        _passage("gate.open() returns false when the lock chamber is full, and the barge waits.", 0),
+        _passage("Calling gate.close() a second time does nothing: the call is ignored, no error.", 500),
+        _passage("The gate object has two methods, gate.open() and gate.close(), both in the handbook.", 900),
+    ]
+    question = "What does gate.open() return when the lock is full? And if I call gate.close() twice?"
+    answer = _answer(notes, question, passages)
+    assert "returns false" in answer and "does nothing" in answer, answer

@@ -393,6 +393,18 @@ _REASONS = {
 }
 
 
+def _per_part(names: list[str], parts: list[Part]) -> list[list[str]]:
+    """The names each part of the question asks about ("does process.exit() stop the app? And terminate()?":
+    one API a part); a name no part holds is asked by every part. One part: all the names together."""
+    texts = [p.text.lower() for p in parts]
+    if len(texts) < 2:
+        return [names]
+    shared = [n for n in names if not any(n in t for t in texts)]
+    groups = [[n for n in names if n in t] + shared for t in texts]
+    unique = dict.fromkeys(tuple(g) for g in groups if g)
+    return [list(g) for g in unique] or [names]
+
+
 def _reason(feature: str, question: Question, names: list[str]) -> str:
     template = _REASONS.get(feature, "no passage answers the question closely enough")
     return template.format(names=", ".join(names) or "the question's names", kind=question.answer_type)
@@ -665,9 +677,12 @@ class ExtractiveAnswerer:
         texts = [passage_context(p) for p in passages] + [str(p.metadata.get("source", "")) for p in passages]
         missing = question.missing_names(texts) + question.missing_versions(texts)
         apis = [i for i in question.identifiers if not self._subject(i)]
-        if apis:  # a question about an API is answered from what documents that API
+        if apis:  # a question about an API is answered from what documents that API (or a part's APIs)
+            groups = _per_part(apis, parts)
             about = [
-                c for c in ranked if not question.missing_names([c.text, c.heading, c.section], names=apis)
+                c
+                for c in ranked
+                if any(not question.missing_names([c.text, c.heading, c.section], names=g) for g in groups)
             ]
             ranked = about or ranked
             missing += [] if about else [i for i in apis if i not in missing]
