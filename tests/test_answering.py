@@ -452,7 +452,8 @@ def test_a_sentence_whose_first_clause_refers_back_brings_the_sentence_before() 
     units = split_units(text)
     passage, question = _passage(text, 0), Question.read("Which level is used when the option is not set?")
     for clauses in (True, False):
-        answerer = ExtractiveAnswerer(cast(Any, None), ExtractiveConfig(clause_reference=clauses))
+        config = ExtractiveConfig(clause_reference=clauses, lead_in=False)  # "Levels" would lead in too
+        answerer = ExtractiveAnswerer(cast(Any, None), config)
         quoted = answerer.snippet(Candidate(1, 1, units[1], ""), passage, question).text
         assert quoted.startswith("Levels are") == clauses, quoted
 
@@ -718,3 +719,17 @@ def test_a_question_naming_an_api_in_each_part_is_answered_from_what_documents_e
     question = "What does gate.open() return when the lock is full? And if I call gate.close() twice?"
     answer = _answer(notes, question, passages)
     assert "returns false" in answer and "does nothing" in answer, answer
+
+
+def test_a_short_lead_in_holding_what_was_asked_comes_with_the_answer(notes) -> None:
+    """ "Is it a hard cap?" is answered by the short sentence before the one that scores best."""
+    text = (
+        "Each lock keeps a log of the barges it passes. "
+        "By default a lock warns when more than ten barges queue at its gate. "
+        "This is not a hard limit. "
+        "The lock keeps admitting barges but writes a congestion warning to the harbour log, so the keeper "
+        "can see that the queue may be stuck."
+    )
+    question = "My lock logs a congestion warning once an eleventh barge queues. Is that a hard cap?"
+    answer = _answer(notes, question, [_passage(text, 0)])
+    assert "not a hard limit" in answer and "congestion warning" in answer, answer

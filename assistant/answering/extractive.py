@@ -108,6 +108,9 @@ class ExtractiveConfig:
     # A sentence whose opening clause refers back ("If this flag is left out, ...") brings the sentence
     # before it, as one opening with "This" or "However" does.
     clause_reference: bool = True
+    # A short sentence just before the answering one, in its paragraph, that holds asked words the answer
+    # lacks leads into it ("This is not a hard limit." before what happens past the limit): it comes too.
+    lead_in: bool = True
     # Units scoring within this share of the best are near-ties the scorer cannot order (its logits differ by
     # less than its errors do): up to `max_ties` of them are quoted after the best, from other passages or
     # paragraphs, before further snippets are sought for coverage.
@@ -271,6 +274,20 @@ def _looks_up(asked: set[str], header: str, row: str) -> bool:
     return any(set(tokenize(column)) & (asked - key) for column in columns[1:])
 
 
+_LEAD_IN_CHARS = 120  # a one-line lead or label, not a sentence of the argument
+
+
+def _lead_in(units: list[Unit], i: int, asked: set[str]) -> bool:
+    """Whether the sentence before `i` leads into it: of its paragraph, no longer than a one-line lead
+    (`_LEAD_IN_CHARS`), and holding asked terms the sentence at `i` does not."""
+    if i == 0:
+        return False
+    before, unit = units[i - 1], units[i]
+    if before.kind != "sentence" or before.block != unit.block or len(before.text) > _LEAD_IN_CHARS:
+        return False
+    return bool((set(tokenize(before.text)) & asked) - set(tokenize(unit.text)))
+
+
 def _referent(units: list[Unit], i: int) -> bool:
     """Whether the unit before `i` is what a sentence opening with "This"/"It" refers back to: a sentence of
     the same paragraph, or a one-line paragraph or code block just above (a signature line,
@@ -283,7 +300,7 @@ def _referent(units: list[Unit], i: int) -> bool:
     if before.block == unit.block:
         return True
     alone = i < 2 or units[i - 2].block != before.block
-    return alone and len(before.text) <= 120 and all(u.block != unit.block for u in units[:i])
+    return alone and len(before.text) <= _LEAD_IN_CHARS and all(u.block != unit.block for u in units[:i])
 
 
 # How a sentence that says all it has to say ends: a full stop (or ! ? ; :) and closing quotes or brackets.
@@ -545,9 +562,12 @@ class ExtractiveAnswerer:
             cand.anchored = bool(anchor) and len(asked & set(tokenize(anchor))) >= 0.6 * len(asked)
 
     # -- snippets ------------------------------------------------------------------------------------
-    def snippet(self, best: Candidate, passage: Document, question: Question) -> Snippet:
-        """The best unit with what completes it: the sentence it refers back to, the sentences that go on
-        with it, the list or code it introduces; a list item brings its whole list."""
+    def snippet(
+        self, best: Candidate, passage: Document, question: Question, quoted: Sequence[str] = ()
+    ) -> Snippet:
+        """The best unit with what completes it: the sentence it refers back to or a lead-in the answer
+        has not `quoted` yet, the sentences that go on with it, the list or code it introduces; a list item
+        brings its whole list."""
         units = split_units(passage.page_content)
         i = best.index
         first, last = i, i
@@ -571,6 +591,8 @@ class ExtractiveAnswerer:
                     and units[first - 1].kind == "sentence"
                 ):
                     first -= 1  # "... one function to generate a UUID:" introduced the signature
+            elif self.config.lead_in and _lead_in(units, i, set(question.terms)):
+                first = i if any(units[i - 1].text in q for q in quoted) else i - 1
             limit = self.config.snippet_chars * (2 if question.answer_type == "list" else 1)
             wanted = {p.answer_type for p in read_parts(question.text)} - {"other", "list"}
             listing = question.answer_type == "list"
@@ -713,16 +735,16 @@ class ExtractiveAnswerer:
         chosen = [self.snippet(best, passages[best.passage - 1], question)]
         follow = self._continuation(ranked, chosen[0], passages, set(question.terms) - chosen[0].terms)
         if follow is not None:
-            chosen.append(self.snippet(follow, passages[follow.passage - 1], question))
+            chosen.append(self.snippet(follow, passages[follow.passage - 1], question, [chosen[0].text]))
         budget = cfg.max_list_snippets if question.answer_type == "list" else cfg.max_snippets
         for cand in self._part_answers(parts, ranked, chosen):
             if len(chosen) >= budget:
                 break
-            snip = self.snippet(cand, passages[cand.passage - 1], question)
+            snip = self.snippet(cand, passages[cand.passage - 1], question, [s.text for s in chosen])
             if not any(_overlaps(snip, s) for s in chosen):
                 chosen.append(snip)
         for cand in self._near_ties(ranked, chosen):
-            snip = self.snippet(cand, passages[cand.passage - 1], question)
+            snip = self.snippet(cand, passages[cand.passage - 1], question, [s.text for s in chosen])
             if len(chosen) < budget and not any(_overlaps(snip, s) for s in chosen):
                 chosen.append(snip)
         for cand in ranked[1 : cfg.scan]:
@@ -730,7 +752,7 @@ class ExtractiveAnswerer:
                 break
             if any(_inside(cand, s) for s in chosen) or not self._adds(question, parts, cand, chosen):
                 continue
-            snip = self.snippet(cand, passages[cand.passage - 1], question)
+            snip = self.snippet(cand, passages[cand.passage - 1], question, [s.text for s in chosen])
             if not any(_overlaps(snip, s) for s in chosen):
                 chosen.append(snip)
         return chosen

@@ -139,6 +139,7 @@ VARIANTS: dict[str, Builder] = {
     "ours without list runs": with_answerer(list_runs=False),
     "ours without context after": with_answerer(context_after=False),
     "ours without clause references": with_answerer(clause_reference=False),
+    "ours without lead-ins": with_answerer(lead_in=False),
     "ours without part scoring": with_answerer(part_scoring=False),
     "hybrid (ours)": ours,
 }
