@@ -214,3 +214,31 @@ def test_writes_run_beside_the_embedding_of_the_next_window(tmp_path: Path, corp
     service.ingest([corpus])
     assert overlapped == [True]
     assert _stored(service) == _expected(service, corpus)
+
+
+def test_a_cancel_after_a_takeover_takes_out_what_the_first_attempt_left(tmp_path: Path) -> None:
+    """A worker that lost its job to another stops and leaves its chunks (the other owns them now); when
+    the other's attempt is cancelled, the file is out of the store whole, both attempts' chunks."""
+    upload = "\n\n".join(f"Entry {i} of the lock register: the ferry carried {i} crates." for i in range(40))
+    stop, keep = threading.Event(), threading.Event()
+    batches: list[int] = []
+
+    class StopAfterTwoBatches(HashEmbeddings):
+        def embed_documents(self, texts: list[str]) -> list[list[float]]:
+            batches.append(len(texts))
+            if len(batches) == 2:
+                stop.set()  # the second batch is embedded, then dropped: the first one is in the store
+            return super().embed_documents(texts)
+
+    service = _service(tmp_path / "data", StopAfterTwoBatches())
+    keep.set()  # the first attempt lost its lease: it stops, keeping what it wrote
+    with pytest.raises(JobCancelled):
+        service.add_upload("register.txt", upload.encode(), cancelled=stop.is_set, keep_written=keep.is_set)
+    left = {c.source for c in service.store.all_chunks()}
+    assert left == {"register.txt"}, "the first attempt's batch is still there for the next attempt"
+
+    stop.clear(), keep.clear(), batches.clear()  # the other worker's attempt, cancelled by the user
+    with pytest.raises(JobCancelled):
+        service.add_upload("register.txt", upload.encode(), replace=True, cancelled=stop.is_set)
+    assert service.store.all_chunks() == [], "neither attempt left a chunk"
+    assert service.list_documents() == []

@@ -157,3 +157,27 @@ def test_a_stopped_worker_gives_its_job_back_and_the_next_resumes_after_the_fini
     chunks = {d.source: d.chunks for d in by_source}
     assert chunks["first.txt"] == report["first.txt"]["chunks_added"] > 0
     assert chunks["second.txt"] == report["second.txt"]["chunks_added"] > 64, "the second file, whole"
+
+
+def test_a_worker_that_lost_its_job_stops_and_leaves_its_chunks_to_the_new_holder(
+    jobs: JobQueueService,
+) -> None:
+    """Its lease ran out and another worker took the job: at its next report it stops at a safe point and
+    keeps what it wrote (the new holder writes the same chunks, and takes them out if cancelled)."""
+    from assistant.worker.lease import LeaseKeeper
+    from assistant.worker.runner import restore
+
+    submit(jobs)
+    record = jobs.claim("w1")
+    assert record is not None
+    job = restore(record)
+    keeper = LeaseKeeper(jobs, job, "w1", [], interval=60)
+    keeper.beat()
+    hooks = job.hooks(0)
+    assert not hooks["cancelled"]() and not keeper.lost, "a live lease: the work goes on"
+
+    time.sleep(2.3)  # w1 stalls past its lease; w2 takes the job
+    assert jobs.claim("w2") is not None
+    keeper.beat()
+    assert keeper.lost and not keeper.cancel_requested
+    assert hooks["cancelled"]() and hooks["keep_written"](), "stop at the next batch, delete nothing"

@@ -134,12 +134,15 @@ Pages = Callable[[int, int], None]
 @dataclass(frozen=True)
 class _Hooks:
     """A job's view into an ingestion: the stage a file is in, its pages parsed, progress after each
-    embedding batch, and a cancel check between batches."""
+    embedding batch, and a cancel check between batches. `keep_written`: a stop leaves what was written,
+    for a worker whose job another worker took over (the same chunk ids are that one's to keep or take
+    out)."""
 
     progress: Progress | None = None
     cancelled: Callable[[], bool] | None = None
     stage: StageHook | None = None
     pages: Pages | None = None
+    keep_written: Callable[[], bool] | None = None
 
     def report(self, done: int, total: int) -> None:
         if self.progress is not None:
@@ -151,6 +154,9 @@ class _Hooks:
 
     def stop_requested(self) -> bool:
         return self.cancelled is not None and self.cancelled()
+
+    def keeps_written(self) -> bool:
+        return self.keep_written is not None and self.keep_written()
 
 
 NO_HOOKS = _Hooks()  # frozen: shared safely as the default
@@ -410,6 +416,7 @@ class IngestService:
         cancelled: Callable[[], bool] | None = None,
         on_stage: StageHook | None = None,
         on_pages: Pages | None = None,
+        keep_written: Callable[[], bool] | None = None,
     ) -> IngestReport:
         """Ingests files and folders into `collection` (each chunk's `collection` metadata; a document
         ingested again into another collection moves there).
@@ -418,10 +425,11 @@ class IngestService:
         stages, `on_pages(done, total)` a PDF's pages as they are parsed; `cancelled()` is asked between
         batches and files, and while a file is parsed (the parser process is killed): when true, the file
         being parsed or embedded is taken out again (its chunks written so far are deleted) and
-        JobCancelled is raised, so every file is either fully in or out.
+        JobCancelled is raised, so every file is either fully in or out (unless `keep_written()`: see
+        `_Hooks`).
         """
         with self._write_lock:
-            hooks = _Hooks(on_progress, cancelled, on_stage, on_pages)
+            hooks = _Hooks(on_progress, cancelled, on_stage, on_pages, keep_written)
             return self._ingest(paths, progress, collection, hooks)
 
     def _ingest(
@@ -582,7 +590,9 @@ class IngestService:
         new = [c for c in chunks if c.id not in existing]
         kept = [c for c in chunks if c.id in existing]
         stale = sorted(set(existing) - {c.id for c in chunks})
-        self._add_new(new, extra, hooks, writer)
+        # written by an earlier run of this file that was cut short: a cancel takes them out too
+        unfinished = [c for c in kept if existing[c.id].get("file_sha") == PENDING_SHA]
+        self._add_new(new, extra, hooks, writer, unfinished)
         hooks.enter("saving")
         writer.submit(self._finish_file, kept, extra, stale, [c.id for c in chunks], prepared.file_sha)
         report.files_changed += 1
@@ -609,7 +619,14 @@ class IngestService:
                     out.write(block)
             return self.parser.parse(copy, hooks.cancelled, hooks.pages), digest.hexdigest()
 
-    def _add_new(self, new: list[Chunk], extra: dict[str, Any], hooks: _Hooks, writer: _Writer) -> None:
+    def _add_new(
+        self,
+        new: list[Chunk],
+        extra: dict[str, Any],
+        hooks: _Hooks,
+        writer: _Writer,
+        unfinished: Sequence[Chunk] = (),
+    ) -> None:
         """Embeds the file's new chunks `batch_size` at a time, shortest texts first (a window holds texts of
         about one length, so the model's batches pad little), and hands each window to the writer; reports
         each batch the model runs (a few chunks: progress moves every second or two even on a slow CPU).
@@ -618,14 +635,14 @@ class IngestService:
         of its vector (see `LazyEmbeddings.batch_invariant`); ids, texts and offsets are the file's.
 
         A cancel seen between the model's batches (or after the last, before anything of the old version is
-        touched) waits for the writes queued so far, deletes the new chunks written and raises JobCancelled:
-        the old version, if any, is still whole (its chunks are only updated and deleted after this), the
-        new one was never in.
+        touched) waits for the writes queued so far, deletes the new chunks written (and the `unfinished`
+        ones an earlier run cut short left) and raises JobCancelled: the old version, if any, is still whole
+        (its chunks are only updated and deleted after this), the new one was never in.
         """
         hooks.enter("embedding")
         hooks.report(0, len(new))
         ordered = sorted(new, key=lambda c: len(c.contextual_text))  # stable: equal lengths keep file order
-        written: list[Chunk] = []
+        written: list[Chunk] = list(unfinished)
         for i in range(0, len(ordered), self.batch_size):
             self._stop_if_cancelled(written, hooks, writer)
             batch = ordered[i : i + self.batch_size]
@@ -640,7 +657,7 @@ class IngestService:
                     [c.contextual_text for c in batch], embedded
                 )
             except JobCancelled:  # asked for while this batch was embedded: none of it is written
-                self._take_out(written, writer)
+                self._take_out(written, writer, hooks)
                 raise
             writer.submit(self.store.add, batch, vectors, extra)
             written += batch
@@ -648,13 +665,15 @@ class IngestService:
 
     def _stop_if_cancelled(self, written: list[Chunk], hooks: _Hooks, writer: _Writer) -> None:
         if hooks.stop_requested():
-            self._take_out(written, writer)
+            self._take_out(written, writer, hooks)
             raise JobCancelled()
 
-    def _take_out(self, written: list[Chunk], writer: _Writer) -> None:
+    def _take_out(self, written: list[Chunk], writer: _Writer, hooks: _Hooks) -> None:
         """The new chunks of a cancelled file deleted again, once every write queued before is done."""
         writer.drain()
-        self.store.delete([c.id for c in written])  # new ids: none of them was in the store before
+        if hooks.keeps_written():
+            return
+        self.store.delete([c.id for c in written])  # none is the old version's: it held no pending chunk
 
     def _by_source(self, where: dict[str, Any] | None = None) -> dict[str, dict[str, StoredMeta]]:
         """Stored chunks grouped by document; only those matching `where` when given."""
@@ -731,6 +750,7 @@ class IngestService:
         cancelled: Callable[[], bool] | None = None,
         stage: StageHook | None = None,
         pages: Pages | None = None,
+        keep_written: Callable[[], bool] | None = None,
     ) -> IngestReport:
         """Saves an uploaded file under the uploads dir (never elsewhere) and ingests it.
 
@@ -745,7 +765,7 @@ class IngestService:
         with self._write_lock:  # checked under the lock: two uploads of one new name cannot both pass
             if not replace and self.has_document(name):
                 raise DocumentExistsError(name)
-            hooks = _Hooks(progress, cancelled, stage, pages)
+            hooks = _Hooks(progress, cancelled, stage, pages, keep_written)
             return self._save_and_ingest(name, data, collection, hooks)
 
     def has_document(self, source: str) -> bool:

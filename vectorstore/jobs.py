@@ -48,6 +48,7 @@ class ProgressHooks(TypedDict):
     cancelled: Callable[[], bool]
     stage: Callable[[Stage], None]
     pages: Callable[[int, int], None]
+    keep_written: Callable[[], bool]
 
 
 @dataclass
@@ -94,6 +95,8 @@ class Job(Generic[T]):
     started_at: float | None = None
     finished_at: float | None = None
     cancel_event: threading.Event = field(default_factory=threading.Event, repr=False)
+    # set with `cancel_event` when another worker took the job over: stop, but leave what was written
+    abandon_event: threading.Event = field(default_factory=threading.Event, repr=False)
     _result: T | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -180,6 +183,7 @@ class Job(Generic[T]):
             cancelled=self.cancel_event.is_set,
             stage=lambda stage: self.file_stage(index, stage),
             pages=lambda done, total: self.file_pages(index, done, total),
+            keep_written=self.abandon_event.is_set,
         )
 
     # -- the queue's transitions ------------------------------------------------------------------------

@@ -62,11 +62,14 @@ class LeaseKeeper:
             log.warning("could not renew the lease of job %s: %s", self.job.id, exc)
             return
         if cancel is None:
-            # Another worker holds the job now. This one goes on to the end of its file (it writes the same
-            # chunk ids as the other) but none of its reports will be stored.
+            # Another worker holds the job now: this one stops at its next safe point and leaves what it
+            # wrote (the same chunk ids as the other's, which keeps them or, cancelled, takes them out).
+            # Going on to the end of the file, it would write chunks after a cancel the other carried out.
             if not self.lost:
                 log.warning("worker %s lost the lease of job %s", self.owner, self.job.id)
             self.lost = True
+            self.job.abandon_event.set()
+            self.job.cancel_event.set()
         elif cancel:
             self.cancel_requested = True
             self.job.cancel_event.set()
