@@ -733,3 +733,43 @@ def test_a_short_lead_in_holding_what_was_asked_comes_with_the_answer(notes) -> 
     question = "My lock logs a congestion warning once an eleventh barge queues. Is that a hard cap?"
     answer = _answer(notes, question, [_passage(text, 0)])
     assert "not a hard limit" in answer and "congestion warning" in answer, answer
+
+
+def test_a_lead_in_takes_no_room_from_the_value_the_answer_goes_on_to() -> None:
+    """The snippet's length limit counts from the answering sentence, not from the lead-in before it."""
+    from typing import Any, cast
+
+    from assistant.answering.extractive import Candidate, ExtractiveAnswerer, ExtractiveConfig
+    from assistant.answering.question import Question
+    from assistant.answering.units import split_units
+
+    lead = "Its default applies to every socket on every platform and host."
+    best = (
+        "The backlog argument of server.listen() sets the maximum length of the queue of pending "
+        "connections, and a client that connects while that queue is full is refused or left waiting, "
+        "depending on the platform, which matters for servers that accept bursts of connections at "
+        "start-up, such as a proxy in front of many workers, or a test harness that opens a great many "
+        "sockets together, where the queue fills before the accept loop runs and some clients see their "
+        "first attempt fail even though the server is up."
+    )
+    mid = (
+        "The actual length is determined by the operating system through its own settings and its sysctl "
+        "values on the hosts that run the server."
+    )
+    text = " ".join([lead, best, mid, "The value is 511."])
+    assert len(text) - len(lead) - 1 <= 700 < len(text)  # the value fits after the answer, not after both
+    question = Question.read(
+        "How many pending connections does the backlog of server.listen() allow by default?"
+    )
+    units = split_units(text)
+    answerer = ExtractiveAnswerer(cast(Any, None), ExtractiveConfig())
+    quoted = answerer.snippet(Candidate(1, 1, units[1], ""), _passage(text, 0), question).text
+    assert quoted.startswith(lead) and quoted.endswith("The value is 511."), quoted
+
+
+def test_each_part_names_its_own_api_even_when_one_name_starts_the_other() -> None:
+    from assistant.answering.compose import read_parts
+    from assistant.answering.extractive import _per_part
+
+    parts = read_parts("Does fs.write block the event loop? And what about fs.writeSync?")
+    assert _per_part(["fs.write", "fs.writesync"], parts) == [["fs.write"], ["fs.writesync"]]

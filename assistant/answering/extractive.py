@@ -416,8 +416,12 @@ def _per_part(names: list[str], parts: list[Part]) -> list[list[str]]:
     texts = [p.text.lower() for p in parts]
     if len(texts) < 2:
         return [names]
-    shared = [n for n in names if not any(n in t for t in texts)]
-    groups = [[n for n in names if n in t] + shared for t in texts]
+
+    def holds(text: str, name: str) -> bool:  # "fs.write" is not in "fs.writeSync"
+        return re.search(rf"(?<![\w.]){re.escape(name)}(?!\w)", text) is not None
+
+    shared = [n for n in names if not any(holds(t, n) for t in texts)]
+    groups = [[n for n in names if holds(t, n)] + shared for t in texts]
     unique = dict.fromkeys(tuple(g) for g in groups if g)
     return [list(g) for g in unique] or [names]
 
@@ -570,7 +574,7 @@ class ExtractiveAnswerer:
         brings its whole list."""
         units = split_units(passage.page_content)
         i = best.index
-        first, last = i, i
+        first, last, lead = i, i, 0
         unit = units[i]
         if unit.kind == "row" and question.answer_type != "list":
             pass  # the row that answers, under its header; the whole table only when a list is asked for
@@ -593,7 +597,8 @@ class ExtractiveAnswerer:
                     first -= 1  # "... one function to generate a UUID:" introduced the signature
             elif self.config.lead_in and _lead_in(units, i, set(question.terms)):
                 first = i if any(units[i - 1].text in q for q in quoted) else i - 1
-            limit = self.config.snippet_chars * (2 if question.answer_type == "list" else 1)
+                lead = units[i].start - units[first].start  # the room it takes is not the answer's
+            limit = self.config.snippet_chars * (2 if question.answer_type == "list" else 1) + lead
             wanted = {p.answer_type for p in read_parts(question.text)} - {"other", "list"}
             listing = question.answer_type == "list"
             last = self._extend(units, first, i, set(question.terms), limit, listing)
