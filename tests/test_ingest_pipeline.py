@@ -216,29 +216,68 @@ def test_writes_run_beside_the_embedding_of_the_next_window(tmp_path: Path, corp
     assert _stored(service) == _expected(service, corpus)
 
 
-def test_a_cancel_after_a_takeover_takes_out_what_the_first_attempt_left(tmp_path: Path) -> None:
-    """A worker that lost its job to another stops and leaves its chunks (the other owns them now); when
-    the other's attempt is cancelled, the file is out of the store whole, both attempts' chunks."""
-    upload = "\n\n".join(f"Entry {i} of the lock register: the ferry carried {i} crates." for i in range(40))
-    stop, keep = threading.Event(), threading.Event()
-    batches: list[int] = []
+REGISTER = "\n\n".join(f"Entry {i} of the lock register: the ferry carried {i} crates." for i in range(40))
 
-    class StopAfterTwoBatches(HashEmbeddings):
-        def embed_documents(self, texts: list[str]) -> list[list[float]]:
-            batches.append(len(texts))
-            if len(batches) == 2:
-                stop.set()  # the second batch is embedded, then dropped: the first one is in the store
-            return super().embed_documents(texts)
 
-    service = _service(tmp_path / "data", StopAfterTwoBatches())
-    keep.set()  # the first attempt lost its lease: it stops, keeping what it wrote
+def _cut_short(tmp_path: Path, embeddings: Embeddings) -> tuple[IngestService, list[str]]:
+    """A store holding a whole document and the first five chunks of another that a run wrote and never
+    finished (a worker killed, or one that lost its job, mid-file): those are marked pending."""
+    service = _service(tmp_path / "data", embeddings)
+    (tmp_path / "other.txt").write_text("The keeper closes the lock at night.\n")
+    service.ingest([tmp_path / "other.txt"])
+    service.add_upload("register.txt", REGISTER.encode())
+    ids = sorted(service.store.metadatas(where={"source": "register.txt"}))
+    service.store.delete(ids[5:])
+    service.store.set_metadata(ids[:5], {"file_sha": "pending"})
+    return service, ids[:5]
+
+
+class _StopAtSecondBatch(HashEmbeddings):
+    def __init__(self) -> None:
+        super().__init__()
+        self.stop, self.batches = threading.Event(), -1_000_000  # not armed
+
+    def arm(self) -> None:
+        self.stop.clear()
+        self.batches = 0
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        self.batches += 1
+        if self.batches == 2:
+            self.stop.set()  # asked for while the second batch embeds
+        return super().embed_documents(texts)
+
+
+def test_a_cancel_takes_out_what_an_earlier_attempt_at_the_file_left(tmp_path: Path) -> None:
+    model = _StopAtSecondBatch()
+    service, _ = _cut_short(tmp_path, model)
+    model.arm()
     with pytest.raises(JobCancelled):
-        service.add_upload("register.txt", upload.encode(), cancelled=stop.is_set, keep_written=keep.is_set)
-    left = {c.source for c in service.store.all_chunks()}
-    assert left == {"register.txt"}, "the first attempt's batch is still there for the next attempt"
+        service.add_upload("register.txt", REGISTER.encode(), replace=True, cancelled=model.stop.is_set)
+    assert [d.source for d in service.list_documents()] == ["other.txt"], "neither attempt left a chunk"
 
-    stop.clear(), keep.clear(), batches.clear()  # the other worker's attempt, cancelled by the user
+
+def test_a_worker_that_lost_its_job_stops_and_deletes_nothing(tmp_path: Path) -> None:
+    """Its chunks are the new holder's (the same ids): a stop that took them out could break a file the
+    other one finishes."""
+    model = _StopAtSecondBatch()
+    service, left = _cut_short(tmp_path, model)
+    model.arm()
     with pytest.raises(JobCancelled):
-        service.add_upload("register.txt", upload.encode(), replace=True, cancelled=stop.is_set)
-    assert service.store.all_chunks() == [], "neither attempt left a chunk"
-    assert service.list_documents() == []
+        service.add_upload(
+            "register.txt",
+            REGISTER.encode(),
+            replace=True,
+            cancelled=model.stop.is_set,
+            keep_written=lambda: True,
+        )
+    assert set(left) <= set(service.store.metadatas(where={"source": "register.txt"}))
+
+
+def test_what_unfinished_runs_left_is_discarded_and_a_whole_document_never(tmp_path: Path) -> None:
+    service, left = _cut_short(tmp_path, HashEmbeddings())
+    assert service.discard_unfinished("other.txt") == 0
+    assert service.discard_unfinished("register.txt") == len(left) == 5
+    assert [d.source for d in service.list_documents()] == ["other.txt"]
+    report = service.add_upload("register.txt", REGISTER.encode())
+    assert report.chunks_added == len(service.store.metadatas(where={"source": "register.txt"})) > 5

@@ -211,6 +211,15 @@ class _Writer:
         while self._pending:
             self._pending.popleft().result()
 
+    def discard(self) -> None:
+        """Drops the writes not started yet and waits for the one running, its error ignored: the caller
+        lost its job, and its later writes would land over the new holder's."""
+        while self._pending:
+            future = self._pending.popleft()
+            if not future.cancel():
+                with contextlib.suppress(BaseException):
+                    future.result()
+
     def close(self) -> None:
         """Waits for the writes still queued and stops the thread. After an error or an interrupt in the
         caller the writes already queued still run (what was embedded is kept, a prefix of the writes); their
@@ -590,9 +599,7 @@ class IngestService:
         new = [c for c in chunks if c.id not in existing]
         kept = [c for c in chunks if c.id in existing]
         stale = sorted(set(existing) - {c.id for c in chunks})
-        # written by an earlier run of this file that was cut short: a cancel takes them out too
-        unfinished = [c for c in kept if existing[c.id].get("file_sha") == PENDING_SHA]
-        self._add_new(new, extra, hooks, writer, unfinished)
+        self._add_new(prepared.job.source, new, extra, hooks, writer)
         hooks.enter("saving")
         writer.submit(self._finish_file, kept, extra, stale, [c.id for c in chunks], prepared.file_sha)
         report.files_changed += 1
@@ -603,7 +610,9 @@ class IngestService:
     def _finish_file(
         self, kept: list[Chunk], extra: dict[str, Any], stale: list[str], ids: list[str], file_sha: str
     ) -> None:
-        self.store.update_metadata(kept, extra)
+        # kept chunks keep their recorded hash until the last write: PENDING_SHA marks only chunks an
+        # unfinished run added, which a cancel may take out (`_take_out`)
+        self.store.update_metadata(kept, {k: v for k, v in extra.items() if k != "file_sha"})
         self.store.delete(stale)
         self.store.set_metadata(ids, {"file_sha": file_sha})  # last: the file is whole
 
@@ -620,12 +629,7 @@ class IngestService:
             return self.parser.parse(copy, hooks.cancelled, hooks.pages), digest.hexdigest()
 
     def _add_new(
-        self,
-        new: list[Chunk],
-        extra: dict[str, Any],
-        hooks: _Hooks,
-        writer: _Writer,
-        unfinished: Sequence[Chunk] = (),
+        self, source: str, new: list[Chunk], extra: dict[str, Any], hooks: _Hooks, writer: _Writer
     ) -> None:
         """Embeds the file's new chunks `batch_size` at a time, shortest texts first (a window holds texts of
         about one length, so the model's batches pad little), and hands each window to the writer; reports
@@ -635,16 +639,16 @@ class IngestService:
         of its vector (see `LazyEmbeddings.batch_invariant`); ids, texts and offsets are the file's.
 
         A cancel seen between the model's batches (or after the last, before anything of the old version is
-        touched) waits for the writes queued so far, deletes the new chunks written (and the `unfinished`
-        ones an earlier run cut short left) and raises JobCancelled: the old version, if any, is still whole
-        (its chunks are only updated and deleted after this), the new one was never in.
+        touched) waits for the writes queued so far, deletes the new chunks written (and those an earlier
+        run cut short left) and raises JobCancelled: the old version, if any, is still whole (its chunks are
+        only updated and deleted after this), the new one was never in.
         """
         hooks.enter("embedding")
         hooks.report(0, len(new))
         ordered = sorted(new, key=lambda c: len(c.contextual_text))  # stable: equal lengths keep file order
-        written: list[Chunk] = list(unfinished)
+        written: list[Chunk] = []
         for i in range(0, len(ordered), self.batch_size):
-            self._stop_if_cancelled(written, hooks, writer)
+            self._stop_if_cancelled(source, written, hooks, writer)
             batch = ordered[i : i + self.batch_size]
 
             def embedded(done: int, start: int = i) -> None:
@@ -657,23 +661,42 @@ class IngestService:
                     [c.contextual_text for c in batch], embedded
                 )
             except JobCancelled:  # asked for while this batch was embedded: none of it is written
-                self._take_out(written, writer, hooks)
+                self._take_out(source, written, writer, hooks)
                 raise
             writer.submit(self.store.add, batch, vectors, extra)
             written += batch
-        self._stop_if_cancelled(written, hooks, writer)
+        self._stop_if_cancelled(source, written, hooks, writer)
 
-    def _stop_if_cancelled(self, written: list[Chunk], hooks: _Hooks, writer: _Writer) -> None:
+    def _stop_if_cancelled(self, source: str, written: list[Chunk], hooks: _Hooks, writer: _Writer) -> None:
         if hooks.stop_requested():
-            self._take_out(written, writer, hooks)
+            self._take_out(source, written, writer, hooks)
             raise JobCancelled()
 
-    def _take_out(self, written: list[Chunk], writer: _Writer, hooks: _Hooks) -> None:
-        """The new chunks of a cancelled file deleted again, once every write queued before is done."""
-        writer.drain()
+    def _take_out(self, source: str, written: list[Chunk], writer: _Writer, hooks: _Hooks) -> None:
+        """A cancelled file's new chunks deleted again once every write queued before is done: those written
+        here and any other still PENDING_SHA (an earlier attempt's, cut short, or one that lost the job and
+        wrote on). A worker that lost its job (`keeps_written`) drops its queued writes and deletes nothing:
+        the same chunk ids are the new holder's to keep or take out."""
         if hooks.keeps_written():
+            writer.discard()
             return
-        self.store.delete([c.id for c in written])  # none is the old version's: it held no pending chunk
+        writer.drain()
+        self.store.delete(sorted({c.id for c in written} | set(self.pending_ids(source))))
+
+    def pending_ids(self, source: str) -> list[str]:
+        """The chunks of `source` that a run added and did not finish (PENDING_SHA)."""
+        where = {"$and": [{"source": source}, {"file_sha": PENDING_SHA}]}
+        return list(self.store.metadatas(where=where))
+
+    def discard_unfinished(self, source: str) -> int:
+        """Deletes what unfinished runs left of `source` (a job cancelled before it got to the file again);
+        a whole document has no PENDING_SHA chunk, so it is never touched. The number deleted."""
+        with self._write_lock:
+            ids = self.pending_ids(source)
+            self.store.delete(ids)
+            if ids:
+                self.keyword_index.ensure_current()
+            return len(ids)
 
     def _by_source(self, where: dict[str, Any] | None = None) -> dict[str, dict[str, StoredMeta]]:
         """Stored chunks grouped by document; only those matching `where` when given."""

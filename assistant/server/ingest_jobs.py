@@ -90,18 +90,28 @@ def stored_upload_work(ingest: IngestService) -> StoredWork:
             item for item in sink if item.get("filename") in finished
         ]  # reports of files now redone go
         earlier = [IngestedFile.model_validate(item) for item in sink]
-        result = ingest_uploads(
-            job,
-            ingest,
-            uploads,
-            int(options["limit"]),
-            bool(options["replace"]),
-            str(options["collection"]),
-            ingested=earlier,
-            skip={i for i, s in enumerate(state) if s in ("done", "failed")},
-            again={i for i, s in enumerate(state) if s == "running"},
-            on_file=lambda done: sink.append(done.model_dump(mode="json")),
-        )
+        again = {i for i, s in enumerate(state) if s == "running"}
+        try:
+            result = ingest_uploads(
+                job,
+                ingest,
+                uploads,
+                int(options["limit"]),
+                bool(options["replace"]),
+                str(options["collection"]),
+                ingested=earlier,
+                skip={i for i, s in enumerate(state) if s in ("done", "failed")},
+                again=again,
+                on_file=lambda done: sink.append(done.model_dump(mode="json")),
+            )
+        except JobCancelled:
+            # cancelled before this attempt got back to the file an earlier one was cut off in: what that one
+            # wrote goes too (a file this attempt finished has nothing pending). Not when this worker lost
+            # the job: the file is the new holder's.
+            if not job.abandon_event.is_set():
+                for index in again:
+                    ingest.discard_unfinished(uploads[index][0])
+            raise
         return result.model_dump(mode="json")
 
     return work
