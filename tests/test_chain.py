@@ -91,6 +91,12 @@ def test_a_follow_up_that_names_nothing_of_its_own_takes_the_conversations_subje
     assert any("signed three strategically important bilateral documents" in c.text for c in answer.citations)
     switched = "What did Lavrov say about relations with Malaysia?"  # names its own subject
     assert components.chat.answer(switched, history).query == switched
+    # naming nothing, it may also be a new topic: its own words still search beside the conversation's
+    moved = components.chat.answer("What was agreed about trade turnover?", history)
+    assert "Vientiane" in moved.query
+    assert any("increase in trade turnover" in p.text for p in moved.retrieved), [
+        p.text for p in moved.retrieved
+    ]
 
 
 def test_streamed_text_equals_the_final_answer(components) -> None:

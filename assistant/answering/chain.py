@@ -145,6 +145,10 @@ def build_prepare(
         scope = {"where": request.scope} if request.scope else {}
         vector = retriever.embeddings.embed_query(query)
         parts = part_queries(retriever, request.question) if query == request.question else []
+        if query != request.question and retriever.part_passages and not _DEPENDENT.search(request.question):
+            # condensed only because it names nothing: perhaps a new topic, so its own words search too
+            own = retriever.embeddings.embed_query(request.question)
+            parts = [(request.question, own), (query, vector)]
         found = retriever.retrieve(query, vector, k=request.k, parts=parts, **scope)
         return replace(prepared, passages=found)
 
