@@ -639,16 +639,15 @@ class IngestService:
         of its vector (see `LazyEmbeddings.batch_invariant`); ids, texts and offsets are the file's.
 
         A cancel seen between the model's batches (or after the last, before anything of the old version is
-        touched) waits for the writes queued so far, deletes the new chunks written (and those an earlier
-        run cut short left) and raises JobCancelled: the old version, if any, is still whole (its chunks are
-        only updated and deleted after this), the new one was never in.
+        touched) waits for the writes queued so far, deletes the file's pending chunks (those written here
+        and those an earlier run cut short left) and raises JobCancelled: the old version, if any, is still
+        whole (its chunks are only updated and deleted after this), the new one was never in.
         """
         hooks.enter("embedding")
         hooks.report(0, len(new))
         ordered = sorted(new, key=lambda c: len(c.contextual_text))  # stable: equal lengths keep file order
-        written: list[Chunk] = []
         for i in range(0, len(ordered), self.batch_size):
-            self._stop_if_cancelled(source, written, hooks, writer)
+            self._stop_if_cancelled(source, hooks, writer)
             batch = ordered[i : i + self.batch_size]
 
             def embedded(done: int, start: int = i) -> None:
@@ -661,42 +660,41 @@ class IngestService:
                     [c.contextual_text for c in batch], embedded
                 )
             except JobCancelled:  # asked for while this batch was embedded: none of it is written
-                self._take_out(source, written, writer, hooks)
+                self._take_out(source, writer, hooks)
                 raise
             writer.submit(self.store.add, batch, vectors, extra)
-            written += batch
-        self._stop_if_cancelled(source, written, hooks, writer)
+        self._stop_if_cancelled(source, hooks, writer)
 
-    def _stop_if_cancelled(self, source: str, written: list[Chunk], hooks: _Hooks, writer: _Writer) -> None:
+    def _stop_if_cancelled(self, source: str, hooks: _Hooks, writer: _Writer) -> None:
         if hooks.stop_requested():
-            self._take_out(source, written, writer, hooks)
+            self._take_out(source, writer, hooks)
             raise JobCancelled()
 
-    def _take_out(self, source: str, written: list[Chunk], writer: _Writer, hooks: _Hooks) -> None:
-        """A cancelled file's new chunks deleted again once every write queued before is done: those written
-        here and any other still PENDING_SHA (an earlier attempt's, cut short, or one that lost the job and
-        wrote on). A worker that lost its job (`keeps_written`) drops its queued writes and deletes nothing:
-        the same chunk ids are the new holder's to keep or take out."""
+    def _take_out(self, source: str, writer: _Writer, hooks: _Hooks) -> None:
+        """A cancelled file's new chunks deleted again once every write queued before is done: every chunk
+        of it still PENDING_SHA (written here, by an earlier attempt cut short, or by a worker that lost the
+        job and wrote on). A worker that lost its job (`keeps_written`) drops its queued writes and deletes
+        nothing: the same chunk ids are the new holder's to keep or take out."""
         if hooks.keeps_written():
             writer.discard()
             return
         writer.drain()
-        self.store.delete(sorted({c.id for c in written} | set(self.pending_ids(source))))
+        self._delete_pending(source)
 
-    def pending_ids(self, source: str) -> list[str]:
-        """The chunks of `source` that a run added and did not finish (PENDING_SHA)."""
-        where = {"$and": [{"source": source}, {"file_sha": PENDING_SHA}]}
-        return list(self.store.metadatas(where=where))
+    def _delete_pending(self, source: str) -> int:
+        """Deletes the chunks of `source` that a run added and did not finish (PENDING_SHA); how many."""
+        ids = list(self.store.metadatas(where={"$and": [{"source": source}, {"file_sha": PENDING_SHA}]}))
+        self.store.delete(ids)
+        return len(ids)
 
     def discard_unfinished(self, source: str) -> int:
         """Deletes what unfinished runs left of `source` (a job cancelled before it got to the file again);
         a whole document has no PENDING_SHA chunk, so it is never touched. The number deleted."""
         with self._write_lock:
-            ids = self.pending_ids(source)
-            self.store.delete(ids)
-            if ids:
+            deleted = self._delete_pending(source)
+            if deleted:
                 self.keyword_index.ensure_current()
-            return len(ids)
+            return deleted
 
     def _by_source(self, where: dict[str, Any] | None = None) -> dict[str, dict[str, StoredMeta]]:
         """Stored chunks grouped by document; only those matching `where` when given."""
