@@ -72,11 +72,15 @@ def to_messages(history: Sequence[dict[str, str]]) -> list[BaseMessage]:
     return messages
 
 
+def names_nothing(question: str) -> bool:
+    """No pronoun pointing back and no name of its own ("What happens if nobody puts themselves forward?"):
+    its subject is the conversation's, unless it opens a new topic in everyday words."""
+    return not _DEPENDENT.search(question) and not Question.read(question).specific
+
+
 def leans_on_conversation(question: str) -> bool:
-    """A pronoun or a leading "and" points back; so does a question that names nothing of its own ("What
-    happens if nobody puts themselves forward?" after one about an election): its subject is the
-    conversation's."""
-    return bool(_DEPENDENT.search(question)) or not Question.read(question).specific
+    """A pronoun or a leading "and" points back; so does a question that names nothing of its own."""
+    return bool(_DEPENDENT.search(question)) or names_nothing(question)
 
 
 def heuristic_condense(request: Request) -> str:
@@ -145,8 +149,8 @@ def build_prepare(
         scope = {"where": request.scope} if request.scope else {}
         vector = retriever.embeddings.embed_query(query)
         parts = part_queries(retriever, request.question) if query == request.question else []
-        if query != request.question and retriever.part_passages and not _DEPENDENT.search(request.question):
-            # condensed only because it names nothing: perhaps a new topic, so its own words search too
+        if query != request.question and retriever.part_passages and names_nothing(request.question):
+            # perhaps a new topic in everyday words: its own words search beside the conversation's
             own = retriever.embeddings.embed_query(request.question)
             parts = [(request.question, own), (query, vector)]
         found = retriever.retrieve(query, vector, k=request.k, parts=parts, **scope)
