@@ -81,6 +81,7 @@ def build_container(
         mode=settings.retrieval_mode,
         section_leads=settings.section_leads,
         part_passages=settings.part_passages,
+        duplicate_overlap=settings.duplicate_overlap,
     )
     ingest = ingest or IngestService(
         store,

@@ -68,6 +68,13 @@ class Settings(BaseSettings):
         description='A question asking two or more things ("..., and which ...") is also searched part by '
         "part; each part's N best passages join the k when not among them (0 = off; one embedding per part).",
     )
+    duplicate_overlap: float = Field(
+        0.9,
+        ge=0.5,
+        le=1.0,
+        description="A passage sharing this share of its words (Jaccard) with one ranked above it, as the "
+        "same text in two versions or copies of a document does, is skipped for the next (1.0 = off).",
+    )
     retrieval_mode: Literal["hybrid", "dense", "bm25"] = Field("hybrid", description="How passages are found")
     min_relevance: float = Field(
         0.25, description="Cosine similarity below which a passage is not relevant enough to answer from."

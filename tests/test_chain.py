@@ -168,6 +168,41 @@ def test_a_two_part_question_finds_the_passage_of_each_part(tmp_path: Path) -> N
     assert len(one_part.retrieved) == 1, "a one-part question is searched once, as before"
 
 
+def test_a_document_kept_in_two_versions_does_not_crowd_out_another(tmp_path: Path) -> None:
+    """Two near-identical copies (a document and its older version) rank side by side; with
+    `duplicate_overlap` the second copy's place goes to the next document's passage, which answers the
+    rest of the question."""
+    from assistant.container import build_container
+    from assistant.settings import Settings
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    rule = (
+        "# Harbour rules\n\nA harbour pilot must board every ship longer than forty metres before it "
+        "passes the north mole. The pilot is chosen by the harbour master from the pilots on duty.\n"
+    )
+    (docs / "rules.md").write_text(rule)
+    (docs / "rules-2019.md").write_text(rule.replace("forty metres", "forty-five metres"))
+    (docs / "fees.md").write_text(
+        "# Fees\n\nA harbour pilot is paid 90 crowns per ship by the owner of the ship.\n"
+    )
+    question = (
+        "Which ships must a harbour pilot board before they pass the north mole, "
+        "and how much is a harbour pilot paid per ship?"
+    )
+    for bar in (1.0, 0.9):
+        settings = Settings(
+            data_dir=tmp_path / f"data{bar}", section_leads=0, part_passages=0, duplicate_overlap=bar
+        )
+        container = build_container(settings)
+        container.ingest.ingest([docs])
+        answer = container.chat.answer(question, k=2)
+        got = [p.source for p in answer.retrieved]
+        assert len(got) == 2
+        assert ("fees.md" in got) == (bar < 1.0), got
+        assert ("90 crowns" in answer.text) == (bar < 1.0), answer.text
+
+
 def _docs(n: int):
     from langchain_core.documents import Document
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -71,6 +72,10 @@ class HybridRetriever(BaseRetriever):
     # the k when not among them (`_with_parts`). 2 found two more items' evidence than 1 on the tuning set
     # (pdfdocs-dev), the same answers; keeping k and swapping them in lost answers (docs/quality.md).
     part_passages: int = 2
+    # A passage whose words are nearly all those of one ranked above it (the share of their words they
+    # share, Jaccard) is skipped and the next one takes its place: the same text in two versions or copies
+    # of a document adds no evidence (1.0 = keep every passage).
+    duplicate_overlap: float = 0.9
 
     def _get_relevant_documents(
         self, query: str, *, run_manager: CallbackManagerForRetrieverRun | None = None
@@ -91,8 +96,12 @@ class HybridRetriever(BaseRetriever):
         k = k or self.k
         fused, dense, keyword = self._fused(query, vector, max(self.candidates, 3 * k), where)
         known = {chunk.id: (chunk, sim) for chunk, sim in dense}
+        words = _Words(self.store, known)
         ranked = sorted(fused, key=fused.__getitem__, reverse=True)
         guaranteed = [c.id for c, _ in dense[: self.floor]] + [i for i, _ in keyword[: self.floor]]
+        if self.duplicate_overlap < 1.0:
+            ranked = words.distinct(list(dict.fromkeys(guaranteed + ranked[: 3 * k])), self.duplicate_overlap)
+            guaranteed = [i for i in guaranteed if i in ranked]
         best = list(dict.fromkeys(guaranteed))[:k]
         if self.diversity > 0:
             best = self._diverse(best, ranked[: 3 * k], fused, vector, known, k)
@@ -101,10 +110,12 @@ class HybridRetriever(BaseRetriever):
         best.sort(key=fused.__getitem__, reverse=True)
         if self.part_passages and len(parts) >= 2:
             best = self._with_parts(best, fused, parts, max(self.candidates, 3 * k), where)
-        self._fill_similarity([i for i in best if i not in known], vector, known)
         if self.section_leads:
-            best = self._with_section_leads(best, fused, known, where)
             self._fill_similarity([i for i in best if i not in known], vector, known)
+            best = self._with_section_leads(best, fused, known, where)
+        if self.duplicate_overlap < 1.0:
+            best = words.distinct(best, self.duplicate_overlap)  # a part's or a section's added passage
+        self._fill_similarity([i for i in best if i not in known], vector, known)
         return [to_document(known[i][0], fused[i], known[i][1]) for i in best if i in known]
 
     def _fused(
@@ -223,6 +234,33 @@ class HybridRetriever(BaseRetriever):
             chosen.append(pick)
             rest.remove(pick)
         return chosen
+
+
+class _Words:
+    """Each passage's set of words, read from the hits in hand or fetched once for the others."""
+
+    def __init__(self, store: ChunkStore, known: dict[str, tuple[StoredChunk, float]]) -> None:
+        self._store = store
+        self._sets = {i: _word_set(chunk.text) for i, (chunk, _) in known.items()}
+
+    def distinct(self, ids: list[str], bar: float) -> list[str]:
+        """The ids in order, without those whose words overlap an earlier kept one's by `bar` or more."""
+        missing = [i for i in ids if i not in self._sets]
+        self._sets.update({chunk.id: _word_set(chunk.text) for chunk, _ in self._store.get(missing)})
+        kept: list[str] = []
+        for i in ids:
+            mine = self._sets.get(i, frozenset())
+            if not any(_jaccard(mine, self._sets.get(j, frozenset())) >= bar for j in kept):
+                kept.append(i)
+        return kept
+
+
+def _word_set(text: str) -> frozenset[str]:
+    return frozenset(re.findall(r"\w+", text.lower()))
+
+
+def _jaccard(a: frozenset[str], b: frozenset[str]) -> float:
+    return len(a & b) / len(a | b) if a and b else 0.0
 
 
 def _unit(v: np.ndarray) -> np.ndarray:
