@@ -328,6 +328,20 @@ def test_a_units_cosine_is_the_better_of_its_own_and_its_windows(notes) -> None:
         assert (first.semantic > own + 1e-4) if window else abs(first.semantic - own) < 1e-4
 
 
+def test_a_paragraph_two_versions_word_differently_is_quoted_once(notes) -> None:
+    """The same paragraph in an old and a new version of a document, one word apart: quoting both says
+    the same thing twice (`repeat_overlap`)."""
+    from assistant.answering.extractive import ExtractiveAnswerer, ExtractiveConfig
+
+    old = "The river pact binds the towns of Kessa and Lind to keep the locks open for barges all year."
+    new = old.replace("towns", "two towns")
+    passages = [_passage(old, 0, "pact-1998.txt"), _passage(new, 0, "pact.txt")]
+    for bar in (1.0, 0.9):
+        answerer = ExtractiveAnswerer(notes.embeddings, ExtractiveConfig(repeat_overlap=bar))
+        answer = "".join(answerer.stream("What does the river pact bind Kessa and Lind to?", passages))
+        assert answer.count("keep the locks open") == (1 if bar < 1.0 else 2), answer
+
+
 def test_near_ties_of_the_best_unit_are_quoted_with_it() -> None:
     """Units scoring within tie_ratio of the best are quoted (up to max_ties), not one quoted twice."""
     from typing import Any, cast

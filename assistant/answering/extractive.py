@@ -119,6 +119,9 @@ class ExtractiveConfig:
     # The sentence right after the answering one goes on with its subject when it shares this many terms
     # with it ("The hall can be rented for a day. The fee for renting the hall is 200 EUR.").
     subject_terms: int = 2
+    # A further snippet sharing this share of its terms (Jaccard) with a chosen one says the same thing, as
+    # the same paragraph in two versions of a document does: it is skipped for the next (1.0 = off).
+    repeat_overlap: float = 0.9
     snippet_chars: int = 700  # a snippet grows with the sentences that go on with it, up to this
     list_items: int = 12  # items of one list quoted around the one that answers
     # A name of the question that at most this share of the chunks hold (or one chunk, in a small corpus) is
@@ -382,6 +385,10 @@ def _window(units: list[Unit], i: int) -> str:
 
 def _overlaps(a: Snippet, b: Snippet) -> bool:
     return a.passage == b.passage and a.start < b.end and b.start < a.end
+
+
+def _jaccard(a: set[str], b: set[str]) -> float:
+    return len(a & b) / len(a | b) if a and b else 0.0
 
 
 def _reaching_value(units: list[Unit], first: int, i: int, wanted: set[AnswerType], limit: int) -> int:
@@ -746,11 +753,11 @@ class ExtractiveAnswerer:
             if len(chosen) >= budget:
                 break
             snip = self.snippet(cand, passages[cand.passage - 1], question, [s.text for s in chosen])
-            if not any(_overlaps(snip, s) for s in chosen):
+            if self._fresh(snip, chosen):
                 chosen.append(snip)
         for cand in self._near_ties(ranked, chosen):
             snip = self.snippet(cand, passages[cand.passage - 1], question, [s.text for s in chosen])
-            if len(chosen) < budget and not any(_overlaps(snip, s) for s in chosen):
+            if len(chosen) < budget and self._fresh(snip, chosen):
                 chosen.append(snip)
         for cand in ranked[1 : cfg.scan]:
             if len(chosen) >= budget or cand.score < cfg.select_ratio * best.score:
@@ -758,9 +765,14 @@ class ExtractiveAnswerer:
             if any(_inside(cand, s) for s in chosen) or not self._adds(question, parts, cand, chosen):
                 continue
             snip = self.snippet(cand, passages[cand.passage - 1], question, [s.text for s in chosen])
-            if not any(_overlaps(snip, s) for s in chosen):
+            if self._fresh(snip, chosen):
                 chosen.append(snip)
         return chosen
+
+    def _fresh(self, snip: Snippet, chosen: list[Snippet]) -> bool:
+        """The snippet neither overlaps a chosen one nor repeats one's words (`repeat_overlap`)."""
+        bar = self.config.repeat_overlap
+        return not any(_overlaps(snip, s) or _jaccard(snip.terms, s.terms) >= bar for s in chosen)
 
     def _near_ties(self, ranked: list[Candidate], chosen: list[Snippet]) -> list[Candidate]:
         """The units that score within `tie_ratio` of the best, best first, up to `max_ties`, that the

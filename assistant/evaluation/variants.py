@@ -133,6 +133,7 @@ VARIANTS: dict[str, Builder] = {
     "hybrid pool 30": with_retriever(candidates=30),
     "hybrid without section leads": with_retriever(section_leads=0),
     "hybrid without per-part retrieval": with_retriever(part_passages=0),
+    "hybrid keeping duplicate passages": with_retriever(duplicate_overlap=1.0),
     "ours without distinctive names": with_answerer(distinctive_share=None),
     "ours without sentence window": with_answerer(window_semantic=False),
     "ours without near-ties": with_answerer(max_ties=0),
@@ -141,6 +142,7 @@ VARIANTS: dict[str, Builder] = {
     "ours without clause references": with_answerer(clause_reference=False),
     "ours without lead-ins": with_answerer(lead_in=False),
     "ours without part scoring": with_answerer(part_scoring=False),
+    "ours quoting repeated paragraphs": with_answerer(repeat_overlap=1.0),
     "hybrid (ours)": ours,
 }
 COMPARE = ["naive baseline", "dense only", "bm25 only", "hybrid (ours)"]
