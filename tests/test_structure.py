@@ -70,6 +70,31 @@ def test_indented_prose_reads_as_prose_and_indented_commands_stay_code() -> None
     assert len(codes) == 1 and "dpkg-divert --divert /bin/login.debian /bin/login\nmv" in codes[0]
 
 
+BULLETS = """Where do these codenames come from?
+
+      * rex (Debian 1.2) was the tyrannosaurus,
+
+      * etch (Debian 4.0) was the toy whiteboard (Etch-a-Sketch),
+
+      * Make sure that you are using the proper list. Never post your
+        (un)subscription requests to the mailing list itself.^[7]
+
+      * 1 (single-user mode),
+
+      * int main(void) { return 0; }
+"""
+
+
+def test_an_indented_bullet_of_prose_is_a_list_item_not_code() -> None:
+    """A text dump indents its bullets one by one, each a paragraph of its own: a release number, a
+    hyphenated name or a footnote mark does not make one code; C in a bullet still is."""
+    items = [u.text for u in split_units(render(parse_plain(BULLETS)).text) if u.kind == "item"]
+    assert "* etch (Debian 4.0) was the toy whiteboard (Etch-a-Sketch)," in items
+    assert "* rex (Debian 1.2) was the tyrannosaurus," in items and "* 1 (single-user mode)," in items
+    assert any(i.endswith("(un)subscription requests to the mailing list itself.^[7]") for i in items)
+    assert not any("int main" in i for i in items)
+
+
 def test_a_document_is_called_by_its_title_heading_or_first_line_not_its_file_name() -> None:
     from vectorstore.document import display_title
 

@@ -17,7 +17,7 @@ from vectorstore.document import Span, StructuredText
 from vectorstore.metadata import chunk_meta
 
 # Bump when parsing or chunking changes what a file turns into: stored chunks of another layout are redone.
-LAYOUT_VERSION = "7"  # 5: table headers; 6: HTML note boxes label, not head; 7: indented prose
+LAYOUT_VERSION = "8"  # 6: HTML note boxes label, not head; 7: indented prose; 8: indented bullets
 
 
 @dataclass(frozen=True)

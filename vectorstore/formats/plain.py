@@ -16,8 +16,12 @@ _LIST_ITEM = re.compile(r"^\s*(?:[-*•‣◦▪–+]|\(?\d{1,3}[.)]|\(?[a-zA-Z]
 _UNDERLINE = re.compile(r"^\s*([=\-~#*^])\1{2,}\s*$")
 _NUMBERED_HEADING = re.compile(r"^(\d{1,2}(?:\.\d{1,2}){0,4})\.?\s+[A-Z]")
 _TERMINAL = re.compile(r"[.!?;,:…][\"'”’)\]]*$")
-# a word, or a small number
-_WORD = re.compile(r"^[(\"'“‘`]*[A-Za-z][a-z'’-]*[.,;:!?)\"'”’]*$|^\d{1,4}[.,;:)%]?$")
+# a word (also "Etch-a-Sketch"), or a small number (also a release: "4.0", "3.1)")
+_WORD = re.compile(
+    r"^[(\"'“‘`]*[A-Za-z][a-z'’]*(?:-[A-Za-z][a-z'’]*)*[.,;:!?)\"'”’]*$|^\(?\d{1,4}(?:\.\d{1,3})?[.,;:)%]?$"
+)
+_BULLET = re.compile(r"^\s*(?:[-*•‣◦▪–+]|\(?\d{1,3}[.)])\s+")
+_FOOTNOTE = re.compile(r"\^?\[\d{1,3}\]")  # "itself.^[7]": a text dump's link or footnote mark, not code
 _SYMBOLS = re.compile(r"[{}\[\]<>=;$\\|&]|\(\)|->|::|//")  # what code has and prose rarely does
 _CODE_HINT = re.compile(r"^(?:>>>|\$ |#include|def |class |import |from \S+ import|\s*[{}]\s*$)")
 
@@ -55,11 +59,11 @@ def unwrap(lines: list[str]) -> str:
 def _reads_as_prose(lines: list[str]) -> bool:
     """Indented text that is still prose: text dumps of HTML (w3m, lynx, Debian's FAQ) indent whole
     paragraphs and lists. Prose is mostly plain words, few code symbols, and some sentence punctuation."""
-    tokens = " ".join(lines).split()
-    if len(tokens) < 4:
+    tokens = " ".join(_BULLET.sub("", line, count=1) for line in lines).split()  # a bullet is no word
+    if len(tokens) < 3:
         return False
     words = sum(bool(_WORD.match(t)) for t in tokens)
-    symbols = sum(len(_SYMBOLS.findall(line)) for line in lines)
+    symbols = sum(len(_SYMBOLS.findall(_FOOTNOTE.sub("", line))) for line in lines)
     punctuated = any(_TERMINAL.search(line.rstrip()) or ". " in line for line in lines)
     return words >= 0.75 * len(tokens) and symbols <= len(tokens) / 10 and punctuated
 
