@@ -123,6 +123,18 @@ class ExtractiveConfig:
     # the same paragraph in two versions of a document does: it is skipped for the next (1.0 = off).
     repeat_overlap: float = 0.9
     snippet_chars: int = 700  # a snippet grows with the sentences that go on with it, up to this
+    # A follow-up's cosine with a unit blends its own words' cosine (this share) with its standalone query's
+    # (the conversation gives the topic, its own words the ask); a follow-up of one or two terms ("And in
+    # 2019?") says less by itself, so the query weighs more.
+    own_cosine: float = 0.6
+    own_cosine_short: float = 0.35
+    # A term only the standalone query has (from the conversation) counts for this share of the question's
+    # own, in the keyword score and the coverage; a question term in a unit's heading, not in the unit
+    # itself, counts for `heading_terms` of one in the unit.
+    context_terms: float = 0.5
+    heading_terms: float = 0.5
+    # A heading or FAQ question holding this share of the question's terms anchors the unit right after it.
+    anchor_share: float = 0.6
     list_items: int = 12  # items of one list quoted around the one that answers
     # A name of the question that at most this share of the chunks hold (or one chunk, in a small corpus) is
     # what the question is about ("Oslo", "UPSERT", "gzip"); the refusal model reads whether the answer's
@@ -499,12 +511,16 @@ class ExtractiveAnswerer:
         terms = set(question.terms)
         context = set(tokenize(query or "")) - terms
         term_sets = [c.terms for c in candidates]
-        weights = {t: _idf(t, term_sets) for t in terms} | {t: 0.5 * _idf(t, term_sets) for t in context}
+        cfg = self.config
+        weights = {t: _idf(t, term_sets) for t in terms} | {
+            t: cfg.context_terms * _idf(t, term_sets) for t in context
+        }
         total = sum(weights.values()) or 1.0
         for c, sem in zip(candidates, semantic, strict=True):
             heading = set(tokenize(c.heading))
             hits = sum(
-                w * (1.0 if t in c.terms else 0.5 if t in heading else 0.0) for t, w in weights.items()
+                w * (1.0 if t in c.terms else cfg.heading_terms if t in heading else 0.0)
+                for t, w in weights.items()
             )
             c.semantic, c.lexical = float(sem), hits / total
         self._follow_anchors(question, candidates)
@@ -524,7 +540,7 @@ class ExtractiveAnswerer:
         queries = [question.text] + ([query] if query and query != question.text else [])
         qv = np.asarray([self._vectors.query(q) for q in queries], dtype=np.float32)
         qv /= np.linalg.norm(qv, axis=1, keepdims=True) + 1e-9
-        own = 0.6 if len(question.terms) > 2 else 0.35
+        own = self.config.own_cosine if len(question.terms) > 2 else self.config.own_cosine_short
         semantic = _cosines(self._vectors.get([c.text[:600] for c in candidates]), qv, own)
         if self.config.window_semantic:
             windows = [(c.window or c.text)[:600] for c in candidates]
@@ -570,7 +586,8 @@ class ExtractiveAnswerer:
             return
         for cand in candidates:
             anchor = cand.anchor
-            cand.anchored = bool(anchor) and len(asked & set(tokenize(anchor))) >= 0.6 * len(asked)
+            shared = len(asked & set(tokenize(anchor)))
+            cand.anchored = bool(anchor) and shared >= self.config.anchor_share * len(asked)
 
     # -- snippets ------------------------------------------------------------------------------------
     def snippet(
@@ -947,7 +964,9 @@ class ExtractiveAnswerer:
         """Share of what was asked that the snippet (with its heading) holds, each term weighted by how
         rare it is in the documents: missing "https" and "certificate" weighs more than missing "file"."""
         own = set(question.terms)
-        weights = {t: 0.5 for t in set(tokenize(query or "")) - own} | {t: 1.0 for t in own}
+        weights = {t: self.config.context_terms for t in set(tokenize(query or "")) - own} | dict.fromkeys(
+            own, 1.0
+        )
         if not weights:
             return 1.0
         if self.corpus is not None:
