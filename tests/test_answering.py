@@ -342,6 +342,42 @@ def test_a_paragraph_two_versions_word_differently_is_quoted_once(notes) -> None
         assert answer.count("keep the locks open") == (1 if bar < 1.0 else 2), answer
 
 
+def test_a_sentence_without_a_subject_goes_on_with_the_one_before(notes) -> None:
+    """API documentation writes an entry's default as "Defaults to ...": it is about the sentence before,
+    though it shares no word with the question."""
+    from assistant.answering.extractive import ExtractiveAnswerer, ExtractiveConfig
+
+    text = (
+        "The tide_window option sets how long a barge may wait at the outer lock. "
+        "Defaults to forty minutes.\n\nThe berth option names the quay a barge is sent to."
+    )
+    for clauses in (False, True):
+        answerer = ExtractiveAnswerer(
+            notes.embeddings, ExtractiveConfig(clause_reference=clauses, short_paragraph=0)
+        )
+        answer = "".join(answerer.stream("What does the tide_window option set?", [_passage(text, 0)]))
+        assert "how long a barge may wait" in answer, answer
+        assert ("forty minutes" in answer) == clauses, answer
+
+
+def test_the_rest_of_a_short_paragraph_comes_with_its_sentence(notes) -> None:
+    """A parameter's entry is one short paragraph: its later sentences complete the answer even when
+    the one right after the answering sentence adds nothing the question asked."""
+    from assistant.answering.extractive import ExtractiveAnswerer, ExtractiveConfig
+
+    entry = (
+        "The berth option names the quay a barge is sent to. Night arrivals are not affected. "
+        "Barges over forty metres always go to the east quay."
+    )
+    text = f"{entry}\n\nThe tide_window option sets how long a barge may wait at the outer lock."
+    for short in (0, 200):
+        answerer = ExtractiveAnswerer(notes.embeddings, ExtractiveConfig(short_paragraph=short))
+        answer = "".join(answerer.stream("What does the berth option name?", [_passage(text, 0)]))
+        assert "names the quay a barge is sent to" in answer, answer
+        assert ("always go to the east quay" in answer) == bool(short), answer
+        assert "tide_window" not in answer, "the paragraph, not the next one"
+
+
 def test_near_ties_of_the_best_unit_are_quoted_with_it() -> None:
     """Units scoring within tie_ratio of the best are quoted (up to max_ties), not one quoted twice."""
     from typing import Any, cast

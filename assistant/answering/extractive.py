@@ -32,6 +32,13 @@ _BACK_REFERENCE = re.compile(
     r"in addition|for example|for instance|therefore|thus|so|then|otherwise|instead|still|yet|and)\b",
     re.I,
 )
+# "Defaults to the current directory.", "Returns a Buffer.": a sentence without a subject goes on with the
+# subject of the sentence before it (API documentation writes a parameter's entry this way).
+_SUBJECTLESS = re.compile(
+    r"^(?:defaults?\s+(?:to|is)\b|default\s*:|returns\b|raises\b|throws\b|emits\b|accepts\b|requires\b|"
+    r"(?:must|can|cannot|may|should)\s+(?:not\s+)?be\b)",
+    re.I,
+)
 # "If this flag is left out, ...": the first clause's subject is the previous sentence's, though the
 # sentence opens with a conjunction.
 _CLAUSE_REFERENCE = re.compile(
@@ -43,8 +50,10 @@ _CLAUSE_REFERENCE = re.compile(
 
 def _leans_back(text: str, clauses: bool = True) -> bool:
     """Whether a sentence refers to the one before: it opens with "It"/"This"/"However", or (`clauses`) its
-    opening clause does ("If this flag is left out")."""
-    return bool(_BACK_REFERENCE.match(text) or (clauses and _CLAUSE_REFERENCE.match(text)))
+    opening clause does ("If this flag is left out") or it has no subject ("Defaults to ...")."""
+    if _BACK_REFERENCE.match(text) or (clauses and _CLAUSE_REFERENCE.match(text)):
+        return True
+    return clauses and bool(_SUBJECTLESS.match(text))
 
 
 ANSWERABLE_KINDS = ("sentence", "item", "row", "code")
@@ -105,8 +114,8 @@ class ExtractiveConfig:
     # A paragraph that stops mid-sentence ("To list them, run the command") brings the block after it,
     # and a list asked for brings the list right after the answering paragraph, as a ':' already did.
     introduced_blocks: bool = True
-    # A sentence whose opening clause refers back ("If this flag is left out, ...") brings the sentence
-    # before it, as one opening with "This" or "However" does.
+    # A sentence whose opening clause refers back ("If this flag is left out, ...") or that has no subject
+    # ("Defaults to ...") goes with the sentence before it, as one opening with "This" or "However" does.
     clause_reference: bool = True
     # A short sentence just before the answering one, in its paragraph, that holds asked words the answer
     # lacks leads into it ("This is not a hard limit." before what happens past the limit): it comes too.
@@ -123,6 +132,9 @@ class ExtractiveConfig:
     # the same paragraph in two versions of a document does: it is skipped for the next (1.0 = off).
     repeat_overlap: float = 0.9
     snippet_chars: int = 700  # a snippet grows with the sentences that go on with it, up to this
+    # The rest of a paragraph this short comes with its sentence: a parameter's entry ("directory specifies
+    # where the report is written. URLs are not supported. Defaults to the current directory.") is one.
+    short_paragraph: int = 200
     # A follow-up's cosine with a unit blends its own words' cosine (this share) with its standalone query's
     # (the conversation gives the topic, its own words the ask); a follow-up of one or two terms ("And in
     # 2019?") says less by itself, so the query weighs more.
@@ -627,6 +639,7 @@ class ExtractiveAnswerer:
             listing = question.answer_type == "list"
             last = self._extend(units, first, i, set(question.terms), limit, listing)
             last = max(last, _reaching_value(units, first, i, wanted, limit))
+            last = max(last, self._short_paragraph(units, first, last))
         text = passage.page_content[units[first].start : units[last].end]
         header = best.header if best.header and best.header not in text else ""
         terms = set(tokenize(f"{header}\n{text}"))
@@ -641,6 +654,19 @@ class ExtractiveAnswerer:
             terms,
             header if first == last == i else "",
         )
+
+    def _short_paragraph(self, units: list[Unit], first: int, last: int) -> int:
+        """Where the snippet's paragraph ends, when all of it fits in `short_paragraph` characters and its
+        last sentence does not announce a block the snippet would leave out ("The priorities are:")."""
+        end = last
+        while (
+            end + 1 < len(units)
+            and units[end + 1].kind == "sentence"
+            and units[end + 1].block == units[last].block
+        ):
+            end += 1
+        fits = units[end].end - units[first].start <= self.config.short_paragraph
+        return end if fits and not units[end].text.endswith(":") else last
 
     def _introduces(self, cur: Unit, nxt: Unit, listing: bool) -> bool:
         """Whether the block that starts at `nxt` is what `cur` announces, so the snippet goes on into it."""

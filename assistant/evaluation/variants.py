@@ -143,6 +143,7 @@ VARIANTS: dict[str, Builder] = {
     "ours without lead-ins": with_answerer(lead_in=False),
     "ours without part scoring": with_answerer(part_scoring=False),
     "ours quoting repeated paragraphs": with_answerer(repeat_overlap=1.0),
+    "ours without short paragraphs": with_answerer(short_paragraph=0),
     "hybrid (ours)": ours,
 }
 COMPARE = ["naive baseline", "dense only", "bm25 only", "hybrid (ours)"]
