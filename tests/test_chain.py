@@ -99,6 +99,38 @@ def test_a_follow_up_that_names_nothing_of_its_own_takes_the_conversations_subje
     ]
 
 
+def test_a_follow_up_with_a_pronoun_also_searches_its_own_words(tmp_path: Path) -> None:
+    """The conversation's words find the server advice; the follow-up's ask ("go back") is answered in
+    another document's entry, which only the follow-up's own words rank."""
+    from assistant.container import build_container
+    from assistant.settings import Settings
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "servers.md").write_text(
+        "# Servers\n\nFor a server that faces the internet, the stable distribution is by far the safest "
+        "choice. Stable servers get security updates for the whole life of a release.\n"
+    )
+    (docs / "switching.md").write_text(
+        "# Switching\n\nCan I go back after changing to another distribution? Yes, but it is a one way "
+        "process: going back down is not supported.\n"
+    )
+    history = [
+        {"role": "user", "content": "Which distribution should I put on a server that faces the internet?"},
+        {"role": "assistant", "content": "Stable: by far the safest choice for a server. [1]"},
+    ]
+    for part_passages in (0, 2):
+        settings = Settings(
+            data_dir=tmp_path / f"data{part_passages}", section_leads=0, part_passages=part_passages
+        )
+        container = build_container(settings)
+        container.ingest.ingest([docs])
+        answer = container.chat.answer("If I switch it to unstable later on, can I go back?", history, k=1)
+        assert "server" in answer.query, "a pronoun: condensed with the conversation"
+        found = " ".join(p.text for p in answer.retrieved)
+        assert ("one way process" in found) == bool(part_passages), found
+
+
 def test_streamed_text_equals_the_final_answer(components) -> None:
     events = list(components.chat.stream(QUESTIONS[1]))
     streamed = "".join(e.text for e in events if isinstance(e, TextDelta))

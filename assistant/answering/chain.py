@@ -149,8 +149,9 @@ def build_prepare(
         scope = {"where": request.scope} if request.scope else {}
         vector = retriever.embeddings.embed_query(query)
         parts = part_queries(retriever, request.question) if query == request.question else []
-        if query != request.question and retriever.part_passages and names_nothing(request.question):
-            # perhaps a new topic in everyday words: its own words search beside the conversation's
+        if query != request.question and retriever.part_passages:
+            # a follow-up's own words search beside the conversation's: its ask ("can I go back?") may be
+            # answered by a passage the conversation's topic does not rank, or it may open a new topic
             own = retriever.embeddings.embed_query(request.question)
             parts = [(request.question, own), (query, vector)]
         found = retriever.retrieve(query, vector, k=request.k, parts=parts, **scope)
