@@ -72,8 +72,9 @@ class Settings(BaseSettings):
         0.9,
         ge=0.5,
         le=1.0,
-        description="A passage sharing this share of its words (Jaccard) with one ranked above it, as the "
-        "same text in two versions or copies of a document does, is skipped for the next (1.0 = off).",
+        description="A passage sharing this share of its words (Jaccard) with one ranked above it, and "
+        "no different number, as the same text in two versions or copies of a document does, is skipped "
+        "for the next (1.0 = off).",
     )
     retrieval_mode: Literal["hybrid", "dense", "bm25"] = Field("hybrid", description="How passages are found")
     min_relevance: float = Field(

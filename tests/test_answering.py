@@ -334,12 +334,15 @@ def test_a_paragraph_two_versions_word_differently_is_quoted_once(notes) -> None
     from assistant.answering.extractive import ExtractiveAnswerer, ExtractiveConfig
 
     old = "The river pact binds the towns of Kessa and Lind to keep the locks open for barges all year."
-    new = old.replace("towns", "two towns")
+    new = old.replace("towns", "harbour towns")
     passages = [_passage(old, 0, "pact-1998.txt"), _passage(new, 0, "pact.txt")]
     for bar in (1.0, 0.9):
         answerer = ExtractiveAnswerer(notes.embeddings, ExtractiveConfig(repeat_overlap=bar))
         answer = "".join(answerer.stream("What does the river pact bind Kessa and Lind to?", passages))
         assert answer.count("keep the locks open") == (1 if bar < 1.0 else 2), answer
+    changed = [_passage(old, 0, "pact-1998.txt"), _passage(old.replace("all year", "300 days a year"), 0)]
+    answer = "".join(answerer.stream("What does the river pact bind Kessa and Lind to?", changed))
+    assert "all year" in answer and "300 days a year" in answer, "a changed value is no repeat"
 
 
 def test_a_sentence_without_a_subject_goes_on_with_the_one_before(notes) -> None:
@@ -358,6 +361,9 @@ def test_a_sentence_without_a_subject_goes_on_with_the_one_before(notes) -> None
         answer = "".join(answerer.stream("What does the tide_window option set?", [_passage(text, 0)]))
         assert "how long a barge may wait" in answer, answer
         assert ("forty minutes" in answer) == clauses, answer
+    from assistant.answering.extractive import _leans_back
+
+    assert _leans_back("Returns a Buffer.") and not _leans_back("Returns are accepted within 30 days.")
 
 
 def test_the_rest_of_a_short_paragraph_comes_with_its_sentence(notes) -> None:
@@ -376,6 +382,10 @@ def test_the_rest_of_a_short_paragraph_comes_with_its_sentence(notes) -> None:
         assert "names the quay a barge is sent to" in answer, answer
         assert ("always go to the east quay" in answer) == bool(short), answer
         assert "tide_window" not in answer, "the paragraph, not the next one"
+    announcing = f"{entry} The quays are:\n\n- East quay\n- West quay"
+    answerer = ExtractiveAnswerer(notes.embeddings, ExtractiveConfig(short_paragraph=200))
+    answer = "".join(answerer.stream("What does the berth option name?", [_passage(announcing, 0)]))
+    assert "always go to the east quay" in answer and "The quays are:" not in answer, answer
 
 
 def test_near_ties_of_the_best_unit_are_quoted_with_it() -> None:

@@ -93,6 +93,17 @@ def test_an_indented_bullet_of_prose_is_a_list_item_not_code() -> None:
     assert "* rex (Debian 1.2) was the tyrannosaurus," in items and "* 1 (single-user mode)," in items
     assert any(i.endswith("(un)subscription requests to the mailing list itself.^[7]") for i in items)
     assert not any("int main" in i for i in items)
+    codes = [u.text for u in split_units(render(parse_plain(BULLETS)).text) if u.kind == "code"]
+    assert any("int main(void)" in c for c in codes)
+
+
+def test_indented_yaml_and_comment_blocks_stay_code() -> None:
+    yaml = "Config\n\n    services:\n      web:\n        image: nginx\n        ports:\n          - 80:80\n"
+    comment = "Licence\n\n    /*\n     * Copyright (c) 2010 the authors.\n     * MIT licence.\n     */\n"
+    deps = "Needs\n\n    dependencies:\n      - numpy\n      - pandas\n"
+    for text in (yaml, comment, deps):
+        kinds = [u.kind for u in split_units(render(parse_plain(text)).text)]
+        assert kinds == ["heading", "code"], (text, kinds)
 
 
 def test_a_document_is_called_by_its_title_heading_or_first_line_not_its_file_name() -> None:

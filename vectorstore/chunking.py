@@ -17,7 +17,7 @@ from vectorstore.document import Span, StructuredText
 from vectorstore.metadata import chunk_meta
 
 # Bump when parsing or chunking changes what a file turns into: stored chunks of another layout are redone.
-LAYOUT_VERSION = "8"  # 6: HTML note boxes label, not head; 7: indented prose; 8: indented bullets
+LAYOUT_VERSION = "9"  # 7: indented prose; 8: indented bullets; 9: 8 with a first-line bullet only
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from pydantic import ConfigDict
 from vectorstore.keyword import KeywordIndex
 from vectorstore.metadata import ChunkMeta
 from vectorstore.store import ChunkStore, StoredChunk
+from vectorstore.text import repeats
 
 RetrievalMode = Literal["hybrid", "dense", "bm25"]
 RRF_K = 60  # the constant from Cormack et al. (2009); robust across collections
@@ -73,8 +74,8 @@ class HybridRetriever(BaseRetriever):
     # (pdfdocs-dev), the same answers; keeping k and swapping them in lost answers (docs/quality.md).
     part_passages: int = 2
     # A passage whose words are nearly all those of one ranked above it (the share of their words they
-    # share, Jaccard) is skipped and the next one takes its place: the same text in two versions or copies
-    # of a document adds no evidence (1.0 = keep every passage).
+    # share, Jaccard) and differ in no number is skipped, and the next one takes its place: the same text
+    # in two versions or copies of a document adds no evidence (1.0 = keep every passage).
     duplicate_overlap: float = 0.9
 
     def _get_relevant_documents(
@@ -99,8 +100,9 @@ class HybridRetriever(BaseRetriever):
         words = _Words(self.store, known)
         ranked = sorted(fused, key=fused.__getitem__, reverse=True)
         guaranteed = [c.id for c, _ in dense[: self.floor]] + [i for i, _ in keyword[: self.floor]]
-        if self.duplicate_overlap < 1.0:
-            ranked = words.distinct(list(dict.fromkeys(guaranteed + ranked[: 3 * k])), self.duplicate_overlap)
+        bar = self.duplicate_overlap
+        if bar < 1.0:
+            ranked = words.distinct(list(dict.fromkeys(guaranteed + ranked)), bar, want=3 * k)
             guaranteed = [i for i in guaranteed if i in ranked]
         best = list(dict.fromkeys(guaranteed))[:k]
         if self.diversity > 0:
@@ -108,13 +110,14 @@ class HybridRetriever(BaseRetriever):
         else:
             best += [i for i in ranked if i not in best][: k - len(best)]
         best.sort(key=fused.__getitem__, reverse=True)
+        ranked_k = list(best)
         if self.part_passages and len(parts) >= 2:
             best = self._with_parts(best, fused, parts, max(self.candidates, 3 * k), where)
         if self.section_leads:
             self._fill_similarity([i for i in best if i not in known], vector, known)
             best = self._with_section_leads(best, fused, known, where)
-        if self.duplicate_overlap < 1.0:
-            best = words.distinct(best, self.duplicate_overlap)  # a part's or a section's added passage
+        if bar < 1.0:
+            best = words.without_added_repeats(best, ranked_k, bar)  # a part's or a section's passage
         self._fill_similarity([i for i in best if i not in known], vector, known)
         return [to_document(known[i][0], fused[i], known[i][1]) for i in best if i in known]
 
@@ -237,30 +240,46 @@ class HybridRetriever(BaseRetriever):
 
 
 class _Words:
-    """Each passage's set of words, read from the hits in hand or fetched once for the others."""
+    """Each passage's set of words, read from the hits in hand or fetched for the others as needed."""
 
     def __init__(self, store: ChunkStore, known: dict[str, tuple[StoredChunk, float]]) -> None:
         self._store = store
         self._sets = {i: _word_set(chunk.text) for i, (chunk, _) in known.items()}
 
-    def distinct(self, ids: list[str], bar: float) -> list[str]:
-        """The ids in order, without those whose words overlap an earlier kept one's by `bar` or more."""
+    def _fetch(self, ids: list[str]) -> None:
         missing = [i for i in ids if i not in self._sets]
-        self._sets.update({chunk.id: _word_set(chunk.text) for chunk, _ in self._store.get(missing)})
+        got = {chunk.id: _word_set(chunk.text) for chunk, _ in self._store.get(missing)}
+        self._sets.update({i: got.get(i, frozenset()) for i in missing})
+
+    def _repeats(self, i: str, among: list[str], bar: float) -> bool:
+        return any(repeats(self._sets[i], self._sets[j], bar) for j in among)
+
+    def distinct(self, ids: list[str], bar: float, want: int) -> list[str]:
+        """The first `want` ids, in order, that do not repeat (`text.repeats`) an id kept before them;
+        word sets are fetched a batch of `want` at a time, as far down the list as it takes."""
+        kept: list[str] = []
+        for n, i in enumerate(ids):
+            if len(kept) >= want:
+                break
+            if i not in self._sets:
+                self._fetch(ids[n : n + want])
+            if not self._repeats(i, kept, bar):
+                kept.append(i)
+        return kept
+
+    def without_added_repeats(self, ids: list[str], ranked: list[str], bar: float) -> list[str]:
+        """`ids` without the added ones (not in `ranked`: a part's or a section's passage) that repeat a
+        ranked passage or an added one kept before them; the ranked ones all stay."""
+        self._fetch(ids)
         kept: list[str] = []
         for i in ids:
-            mine = self._sets.get(i, frozenset())
-            if not any(_jaccard(mine, self._sets.get(j, frozenset())) >= bar for j in kept):
+            if i in ranked or not self._repeats(i, ranked + kept, bar):
                 kept.append(i)
         return kept
 
 
 def _word_set(text: str) -> frozenset[str]:
     return frozenset(re.findall(r"\w+", text.lower()))
-
-
-def _jaccard(a: frozenset[str], b: frozenset[str]) -> float:
-    return len(a & b) / len(a | b) if a and b else 0.0
 
 
 def _unit(v: np.ndarray) -> np.ndarray:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from functools import lru_cache
 
 import Stemmer
@@ -169,6 +170,29 @@ def tokenize(text: str) -> list[str]:
         if "-" in word:
             terms.extend(part for part in word.split("-") if part and part not in STOPWORDS)
     return _stemmer().stemWords(terms)
+
+
+_NUMBER_WORDS = (  # noqa: SIM905 - one line of words reads better than 40 list lines
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+    "seventeen eighteen nineteen twenty thirty forty fifty sixty seventy eighty ninety hundred thousand "
+    "million billion half double twice once"
+).split()
+
+
+@lru_cache(maxsize=1)
+def _number_forms() -> frozenset[str]:
+    return frozenset(_NUMBER_WORDS) | frozenset(_stemmer().stemWords(_NUMBER_WORDS))
+
+
+def repeats(a: Collection[str], b: Collection[str], bar: float) -> bool:
+    """Whether two texts, as sets of their words or terms, say the same thing: they share `bar` of their
+    words (Jaccard) and differ in no number. Two versions of a rule, "forty metres" in one and "forty-five"
+    in the next, do not repeat each other: the changed value is what a reader needs to see."""
+    a, b = set(a), set(b)
+    if bar >= 1.0 or not a or not b or len(a & b) < bar * len(a | b):
+        return False
+    numbers = _number_forms()
+    return not any(w in numbers or any(c.isdigit() for c in w) for w in a ^ b)
 
 
 @lru_cache(maxsize=1)

@@ -25,7 +25,7 @@ from assistant.answering.compose import Part, Weights, load_weights, read_parts,
 from assistant.answering.question import AnswerType, Question, has_type
 from assistant.answering.units import Unit, split_units
 from vectorstore.chunking import passage_context
-from vectorstore.text import tokenize
+from vectorstore.text import repeats, tokenize
 
 _BACK_REFERENCE = re.compile(
     r"^(it|this|that|these|those|they|such|he|she|its|their|there|here|however|but|also|moreover|"
@@ -35,7 +35,8 @@ _BACK_REFERENCE = re.compile(
 # "Defaults to the current directory.", "Returns a Buffer.": a sentence without a subject goes on with the
 # subject of the sentence before it (API documentation writes a parameter's entry this way).
 _SUBJECTLESS = re.compile(
-    r"^(?:defaults?\s+(?:to|is)\b|default\s*:|returns\b|raises\b|throws\b|emits\b|accepts\b|requires\b|"
+    r"^(?:defaults?\s+(?:to|is)\b|default\s*:|returns\b(?!\s+(?:are|is|was|were|must|may|can|will|policy)\b)|"
+    r"raises\b|throws\b|emits\b|accepts\b|requires\b|"
     r"(?:must|can|cannot|may|should)\s+(?:not\s+)?be\b)",
     re.I,
 )
@@ -128,8 +129,9 @@ class ExtractiveConfig:
     # The sentence right after the answering one goes on with its subject when it shares this many terms
     # with it ("The hall can be rented for a day. The fee for renting the hall is 200 EUR.").
     subject_terms: int = 2
-    # A further snippet sharing this share of its terms (Jaccard) with a chosen one says the same thing, as
-    # the same paragraph in two versions of a document does: it is skipped for the next (1.0 = off).
+    # A further snippet sharing this share of its terms (Jaccard) with a chosen one, and no different number,
+    # says the same thing, as the same paragraph in two versions of a document does: it is skipped for the
+    # next (1.0 = off).
     repeat_overlap: float = 0.9
     snippet_chars: int = 700  # a snippet grows with the sentences that go on with it, up to this
     # The rest of a paragraph this short comes with its sentence: a parameter's entry ("directory specifies
@@ -411,10 +413,6 @@ def _overlaps(a: Snippet, b: Snippet) -> bool:
     return a.passage == b.passage and a.start < b.end and b.start < a.end
 
 
-def _jaccard(a: set[str], b: set[str]) -> float:
-    return len(a & b) / len(a | b) if a and b else 0.0
-
-
 def _reaching_value(units: list[Unit], first: int, i: int, wanted: set[AnswerType], limit: int) -> int:
     """Where the snippet must end to hold the kind of value asked for (a number, a date) when the answering
     sentence lacks it and a later sentence of its paragraph gives it, within the length limit: "... the
@@ -656,8 +654,9 @@ class ExtractiveAnswerer:
         )
 
     def _short_paragraph(self, units: list[Unit], first: int, last: int) -> int:
-        """Where the snippet's paragraph ends, when all of it fits in `short_paragraph` characters and its
-        last sentence does not announce a block the snippet would leave out ("The priorities are:")."""
+        """Where the snippet's paragraph ends, when all of it fits in `short_paragraph` characters; a last
+        sentence that announces a block the snippet would leave out ("The priorities are:", "..., run the
+        command") stays out with it."""
         end = last
         while (
             end + 1 < len(units)
@@ -665,8 +664,12 @@ class ExtractiveAnswerer:
             and units[end + 1].block == units[last].block
         ):
             end += 1
-        fits = units[end].end - units[first].start <= self.config.short_paragraph
-        return end if fits and not units[end].text.endswith(":") else last
+        if end > last and (
+            units[end].text.endswith(":")
+            or (end + 1 < len(units) and self._introduces(units[end], units[end + 1], False))
+        ):
+            end -= 1
+        return end if units[end].end - units[first].start <= self.config.short_paragraph else last
 
     def _introduces(self, cur: Unit, nxt: Unit, listing: bool) -> bool:
         """Whether the block that starts at `nxt` is what `cur` announces, so the snippet goes on into it."""
@@ -815,7 +818,7 @@ class ExtractiveAnswerer:
     def _fresh(self, snip: Snippet, chosen: list[Snippet]) -> bool:
         """The snippet neither overlaps a chosen one nor repeats one's words (`repeat_overlap`)."""
         bar = self.config.repeat_overlap
-        return not any(_overlaps(snip, s) or _jaccard(snip.terms, s.terms) >= bar for s in chosen)
+        return not any(_overlaps(snip, s) or repeats(snip.terms, s.terms, bar) for s in chosen)
 
     def _near_ties(self, ranked: list[Candidate], chosen: list[Snippet]) -> list[Candidate]:
         """The units that score within `tie_ratio` of the best, best first, up to `max_ties`, that the

@@ -16,9 +16,9 @@ _LIST_ITEM = re.compile(r"^\s*(?:[-*•‣◦▪–+]|\(?\d{1,3}[.)]|\(?[a-zA-Z]
 _UNDERLINE = re.compile(r"^\s*([=\-~#*^])\1{2,}\s*$")
 _NUMBERED_HEADING = re.compile(r"^(\d{1,2}(?:\.\d{1,2}){0,4})\.?\s+[A-Z]")
 _TERMINAL = re.compile(r"[.!?;,:…][\"'”’)\]]*$")
-# a word (also "Etch-a-Sketch"), or a small number (also a release: "4.0", "3.1)")
+# a word (also "Etch-a-Sketch", "docu-" cut at a line end), or a small number (also a release: "4.0)")
 _WORD = re.compile(
-    r"^[(\"'“‘`]*[A-Za-z][a-z'’]*(?:-[A-Za-z][a-z'’]*)*[.,;:!?)\"'”’]*$|^\(?\d{1,4}(?:\.\d{1,3})?[.,;:)%]?$"
+    r"^[(\"'“‘`]*[A-Za-z](?:[a-z'’-]|-[A-Z])*[.,;:!?)\"'”’]*$|^\(?\d{1,4}(?:\.\d{1,3})?[.,;:)%]?$"
 )
 _BULLET = re.compile(r"^\s*(?:[-*•‣◦▪–+]|\(?\d{1,3}[.)])\s+")
 _FOOTNOTE = re.compile(r"\^?\[\d{1,3}\]")  # "itself.^[7]": a text dump's link or footnote mark, not code
@@ -59,9 +59,11 @@ def unwrap(lines: list[str]) -> str:
 def _reads_as_prose(lines: list[str]) -> bool:
     """Indented text that is still prose: text dumps of HTML (w3m, lynx, Debian's FAQ) indent whole
     paragraphs and lists. Prose is mostly plain words, few code symbols, and some sentence punctuation."""
-    tokens = " ".join(_BULLET.sub("", line, count=1) for line in lines).split()  # a bullet is no word
-    if len(tokens) < 3:
+    if len(" ".join(lines).split()) < 4:
         return False
+    if _LIST_ITEM.match(lines[0]):  # an indented bullet of its own: its bullet is no word
+        lines = [_BULLET.sub("", line, count=1) for line in lines]
+    tokens = " ".join(lines).split()
     words = sum(bool(_WORD.match(t)) for t in tokens)
     symbols = sum(len(_SYMBOLS.findall(_FOOTNOTE.sub("", line))) for line in lines)
     punctuated = any(_TERMINAL.search(line.rstrip()) or ". " in line for line in lines)
