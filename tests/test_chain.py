@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -21,6 +22,25 @@ QUESTIONS = [
     "When did the Eurasian Economic Union and China sign their agreement on trade and economic cooperation?",
     "What documents were signed in Vientiane?",
 ]
+
+
+def _folder(tmp_path: Path, **files: str) -> Path:
+    """A folder of small documents, `name_md="text"` written as name.md."""
+    docs = tmp_path / "docs"
+    docs.mkdir(exist_ok=True)
+    for name, text in files.items():
+        (docs / name.replace("_md", ".md")).write_text(text)
+    return docs
+
+
+def _ingested(tmp_path: Path, name: str, docs: Path, **settings: Any) -> Any:
+    """A container of its own (data dir `name`) with the folder ingested, under these settings."""
+    from assistant.container import build_container
+    from assistant.settings import Settings
+
+    container = build_container(Settings(data_dir=tmp_path / name, **settings))
+    container.ingest.ingest([docs])
+    return container
 
 
 @pytest.mark.parametrize("question", QUESTIONS)
@@ -102,29 +122,21 @@ def test_a_follow_up_that_names_nothing_of_its_own_takes_the_conversations_subje
 def test_a_follow_up_with_a_pronoun_also_searches_its_own_words(tmp_path: Path) -> None:
     """The conversation's words find the server advice; the follow-up's ask ("go back") is answered in
     another document's entry, which only the follow-up's own words rank."""
-    from assistant.container import build_container
-    from assistant.settings import Settings
-
-    docs = tmp_path / "docs"
-    docs.mkdir()
-    (docs / "servers.md").write_text(
-        "# Servers\n\nFor a server that faces the internet, the stable distribution is by far the safest "
-        "choice. Stable servers get security updates for the whole life of a release.\n"
-    )
-    (docs / "switching.md").write_text(
-        "# Switching\n\nCan I go back after changing to another distribution? Yes, but it is a one way "
-        "process: going back down is not supported.\n"
+    docs = _folder(
+        tmp_path,
+        servers_md="# Servers\n\nFor a server that faces the internet, the stable distribution is by far the "
+        "safest choice. Stable servers get security updates for the whole life of a release.\n",
+        switching_md="# Switching\n\nCan I go back after changing to another distribution? Yes, but it is a "
+        "one way process: going back down is not supported.\n",
     )
     history = [
         {"role": "user", "content": "Which distribution should I put on a server that faces the internet?"},
         {"role": "assistant", "content": "Stable: by far the safest choice for a server. [1]"},
     ]
     for part_passages in (0, 2):
-        settings = Settings(
-            data_dir=tmp_path / f"data{part_passages}", section_leads=0, part_passages=part_passages
+        container = _ingested(
+            tmp_path, f"data{part_passages}", docs, section_leads=0, part_passages=part_passages
         )
-        container = build_container(settings)
-        container.ingest.ingest([docs])
         answer = container.chat.answer("If I switch it to unstable later on, can I go back?", history, k=1)
         assert "server" in answer.query, "a pronoun: condensed with the conversation"
         found = " ".join(p.text for p in answer.retrieved)
@@ -146,20 +158,15 @@ def test_k_controls_how_many_passages_are_retrieved(components) -> None:
 
 
 def test_a_passage_deep_in_a_section_brings_the_sections_opening(tmp_path: Path) -> None:
-    from assistant.container import build_container
-    from assistant.settings import Settings
-
-    docs = tmp_path / "docs"
-    docs.mkdir()
     opening = "The tidewell is a brass pump that lifts harbour water into the town cisterns."
     filler = " ".join(f"Gasket {i} of the tidewell is checked each spring for salt." for i in range(60))
-    (docs / "pumps.md").write_text(
-        f"# Pumps\n\n## Tidewell\n\n{opening}\n\n{filler}\n\n"
-        "The tidewell gaskets come from the Kessa foundry.\n"
+    docs = _folder(
+        tmp_path,
+        pumps_md=f"# Pumps\n\n## Tidewell\n\n{opening}\n\n{filler}\n\n"
+        "The tidewell gaskets come from the Kessa foundry.\n",
     )
     for leads in (0, 1):
-        container = build_container(Settings(data_dir=tmp_path / f"data{leads}", section_leads=leads))
-        container.ingest.ingest([docs])
+        container = _ingested(tmp_path, f"data{leads}", docs, section_leads=leads)
         got = container.chat.answer("Where do the tidewell gaskets come from?", k=1).retrieved
         assert ("lifts harbour water" in " ".join(p.text for p in got)) == bool(leads), [p.text for p in got]
 
@@ -168,28 +175,21 @@ def test_a_two_part_question_finds_the_passage_of_each_part(tmp_path: Path) -> N
     """Per-part retrieval (`RAG_PART_PASSAGES`): the whole question's words are mostly about the pump, so its
     best passage is the pump's; the lighthouse's passage is found by the second part's own search, and its
     sentence, the best against its own part, is quoted with the pump's (`part_scoring`)."""
-    from assistant.container import build_container
-    from assistant.settings import Settings
-
-    docs = tmp_path / "docs"
-    docs.mkdir()
-    (docs / "pumps.md").write_text(
-        "# Pumps\n\n## Tidewell\n\nThe brass gaskets that seal the tidewell harbour pump are cast by the "
-        "Kessa foundry.\n\n## Saltworks\n\nThe saltworks pump runs on a windmill beside the quay.\n"
-    )
-    (docs / "lighthouse.md").write_text(
-        "# Lighthouse\n\nThe lighthouse on the north mole was built in 1871 by the stonemasons of Orvik.\n"
+    docs = _folder(
+        tmp_path,
+        pumps_md="# Pumps\n\n## Tidewell\n\nThe brass gaskets that seal the tidewell harbour pump are cast "
+        "by the Kessa foundry.\n\n## Saltworks\n\nThe saltworks pump runs on a windmill beside the quay.\n",
+        lighthouse_md="# Lighthouse\n\nThe lighthouse on the north mole was built in 1871 by the "
+        "stonemasons of Orvik.\n",
     )
     question = (
         "Which foundry casts the brass gaskets of the tidewell harbour pump, "
         "and when was the lighthouse built?"
     )
     for part_passages in (0, 1):
-        settings = Settings(
-            data_dir=tmp_path / f"data{part_passages}", section_leads=0, part_passages=part_passages
+        container = _ingested(
+            tmp_path, f"data{part_passages}", docs, section_leads=0, part_passages=part_passages
         )
-        container = build_container(settings)
-        container.ingest.ingest([docs])
         answer = container.chat.answer(question, k=1)
         found = " ".join(p.text for p in answer.retrieved)
         assert "Kessa" in found
@@ -204,40 +204,34 @@ def test_a_document_kept_in_two_versions_does_not_crowd_out_another(tmp_path: Pa
     """Copies of a document (a reworded version, a draft) rank side by side; with `duplicate_overlap`
     their places go to the next documents' passages, which answer the rest of the question, and k
     passages still come back. Versions that differ in a number both stay: the value changed."""
-    from assistant.container import build_container
-    from assistant.settings import Settings
-
-    docs = tmp_path / "docs"
-    docs.mkdir()
     rule = (
         "# Harbour rules\n\nA harbour pilot must board every ship longer than forty metres before it "
         "passes the north mole. The pilot is chosen by the harbour master from the pilots on duty.\n"
     )
-    (docs / "rules.md").write_text(rule)
-    (docs / "rules-reworded.md").write_text(rule.replace("must board", "shall board"))
-    (docs / "rules-draft.md").write_text(rule)
-    (docs / "fees.md").write_text(
-        "# Fees\n\nA harbour pilot is paid 90 crowns per ship by the owner of the ship.\n"
+    docs = _folder(
+        tmp_path,
+        rules_md=rule,
+        rules_reworded_md=rule.replace("must board", "shall board"),
+        rules_draft_md=rule,
+        fees_md="# Fees\n\nA harbour pilot is paid 90 crowns per ship by the owner of the ship.\n",
     )
     question = (
         "Which ships must a harbour pilot board before they pass the north mole, "
         "and how much is a harbour pilot paid per ship?"
     )
     for bar in (1.0, 0.9):
-        settings = Settings(
-            data_dir=tmp_path / f"data{bar}", section_leads=0, part_passages=0, duplicate_overlap=bar
+        container = _ingested(
+            tmp_path, f"data{bar}", docs, section_leads=0, part_passages=0, duplicate_overlap=bar
         )
-        container = build_container(settings)
-        container.ingest.ingest([docs])
         answer = container.chat.answer(question, k=2)
         got = [p.source for p in answer.retrieved]
         assert len(got) == 2
         assert ("fees.md" in got) == (bar < 1.0), got
         assert ("90 crowns" in answer.text) == (bar < 1.0), answer.text
-    (docs / "rules-draft.md").write_text(rule.replace("forty metres", "forty-five metres"))
+    _folder(tmp_path, rules_draft_md=rule.replace("forty metres", "forty-five metres"))
     container.ingest.ingest([docs])
     got = [p.source for p in container.chat.answer("Which ships must a harbour pilot board?", k=3).retrieved]
-    assert "rules-draft.md" in got and len(got) == 3, got
+    assert "rules_draft.md" in got and len(got) == 3, got
 
 
 def _docs(n: int):
