@@ -839,6 +839,10 @@ WATCH_ANSWER = """(before) => {
   window.__answerWatch = new MutationObserver(look);
   window.__answerWatch.observe(document.querySelector('#chatbot'),
     { childList: true, subtree: true, characterData: true });
+  // and every 50 ms: the dots can be laid out (given a width) after the change that added them, with no
+  // change after it until the first words, so a reader sees them that no mutation reports
+  window.__answerPoll && clearInterval(window.__answerPoll);
+  window.__answerPoll = setInterval(look, 50);
 }"""
 
 
