@@ -160,7 +160,10 @@ def test_a_job_accepted_by_one_replica_is_followed_and_answered_through_the_othe
 
 def test_a_job_accepted_by_one_replica_is_cancelled_through_the_other(fleet: Fleet) -> None:
     name = "cancelled_register.txt"
-    job = upload(fleet.a, fleet.admin, name, big_text("bravo", 400))
+    # long enough that the cancel lands mid-file even when, on a busy machine, the first progress the
+    # replicas see comes late (the worker's lease thread starves while it embeds): a cancelled run stops
+    # early, so the length costs nothing when the cancel works
+    job = upload(fleet.a, fleet.admin, name, big_text("bravo", 1200))
     running = follow(fleet.b, fleet.admin, job["id"], started)
     assert running["state"] == "running", running
     r = httpx.delete(f"{fleet.b.url}/api/jobs/{job['id']}", headers=bearer(fleet.admin), timeout=30)
