@@ -536,6 +536,7 @@ def test_conversations_survive_a_reload_and_an_old_answers_source_opens(
 
         second = ask(page, FOLLOW_UP)  # continues the stored conversation
         assert "sign" in second.lower() and MARKER.search(second), second
+        first_address = page.url
         page.locator("#new-chat").click()
         expect(bots(page)).to_have_count(0)
         expect(opened).to_have_count(0)
@@ -550,6 +551,10 @@ def test_conversations_survive_a_reload_and_an_old_answers_source_opens(
         assert MARKER.search(answer), answer
         shot(page, "42-collection-picker")
 
+        # the new conversation's address is written once it is stored: a reload before that opens none
+        page.wait_for_function(
+            "(old) => location.search.includes('c=') && location.href !== old", arg=first_address
+        )
         page.reload()
         expect(bots(page)).to_have_count(1)  # the lunar conversation, by its address
         items.filter(has_text=RENAMED).click()
