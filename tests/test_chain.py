@@ -291,6 +291,15 @@ def test_an_answer_embeds_its_question_once(components, monkeypatch) -> None:
     monkeypatch.setattr(cls, "embed_query", lambda self, text: calls.append(text) or original(self, text))
     components.chat.answer("Which memorandum concerns teaching Russian in schools in Laos?")
     assert calls == ["Which memorandum concerns teaching Russian in schools in Laos?"]
+    # a follow-up: its condensed query and its own words, once each (retrieval and answerer share them)
+    calls.clear()
+    history = [
+        {"role": "user", "content": "Which memorandum concerns teaching Russian in schools in Laos?"},
+        {"role": "assistant", "content": "A memorandum on teaching Russian in Lao schools. [1]"},
+    ]
+    answer = components.chat.answer("When was it signed?", history)
+    assert answer.query != "When was it signed?", "condensed with the conversation"
+    assert sorted(calls) == sorted([answer.query, "When was it signed?"]), calls
 
 
 def test_stored_and_retrieved_metadata_keep_to_their_typed_keys(components) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -16,7 +15,7 @@ from pydantic import ConfigDict
 from vectorstore.keyword import KeywordIndex
 from vectorstore.metadata import ChunkMeta
 from vectorstore.store import ChunkStore, StoredChunk
-from vectorstore.text import repeats
+from vectorstore.text import repeats, tokenize
 
 RetrievalMode = Literal["hybrid", "dense", "bm25"]
 RRF_K = 60  # the constant from Cormack et al. (2009); robust across collections
@@ -279,7 +278,7 @@ class _Words:
 
 
 def _word_set(text: str) -> frozenset[str]:
-    return frozenset(re.findall(r"\w+", text.lower()))
+    return frozenset(tokenize(text))  # the terms the answerer compares snippets by
 
 
 def _unit(v: np.ndarray) -> np.ndarray:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Collection
+from collections.abc import Set as AbstractSet
 from functools import lru_cache
 
 import Stemmer
@@ -184,11 +184,10 @@ def _number_forms() -> frozenset[str]:
     return frozenset(_NUMBER_WORDS) | frozenset(_stemmer().stemWords(_NUMBER_WORDS))
 
 
-def repeats(a: Collection[str], b: Collection[str], bar: float) -> bool:
-    """Whether two texts, as sets of their words or terms, say the same thing: they share `bar` of their
-    words (Jaccard) and differ in no number. Two versions of a rule, "forty metres" in one and "forty-five"
+def repeats(a: AbstractSet[str], b: AbstractSet[str], bar: float) -> bool:
+    """Whether two texts, as sets of their terms (`tokenize`), say the same thing: they share `bar` of their
+    terms (Jaccard) and differ in no number. Two versions of a rule, "forty metres" in one and "forty-five"
     in the next, do not repeat each other: the changed value is what a reader needs to see."""
-    a, b = set(a), set(b)
     if bar >= 1.0 or not a or not b or len(a & b) < bar * len(a | b):
         return False
     numbers = _number_forms()
