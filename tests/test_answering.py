@@ -345,27 +345,6 @@ def test_a_paragraph_two_versions_word_differently_is_quoted_once(notes) -> None
     assert "all year" in answer and "300 days a year" in answer, "a changed value is no repeat"
 
 
-def test_a_sentence_without_a_subject_goes_on_with_the_one_before(notes) -> None:
-    """API documentation writes an entry's default as "Defaults to ...": it is about the sentence before,
-    though it shares no word with the question."""
-    from assistant.answering.extractive import ExtractiveAnswerer, ExtractiveConfig
-
-    text = (
-        "The tide_window option sets how long a barge may wait at the outer lock. "
-        "Defaults to forty minutes.\n\nThe berth option names the quay a barge is sent to."
-    )
-    for clauses in (False, True):
-        answerer = ExtractiveAnswerer(
-            notes.embeddings, ExtractiveConfig(clause_reference=clauses, short_paragraph=0)
-        )
-        answer = "".join(answerer.stream("What does the tide_window option set?", [_passage(text, 0)]))
-        assert "how long a barge may wait" in answer, answer
-        assert ("forty minutes" in answer) == clauses, answer
-    from assistant.answering.extractive import _leans_back
-
-    assert _leans_back("Returns a Buffer.") and not _leans_back("Returns are accepted within 30 days.")
-
-
 def test_the_rest_of_a_short_paragraph_comes_with_its_sentence(notes) -> None:
     """A parameter's entry is one short paragraph: its later sentences complete the answer even when
     the one right after the answering sentence adds nothing the question asked."""

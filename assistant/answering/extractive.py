@@ -32,14 +32,6 @@ _BACK_REFERENCE = re.compile(
     r"in addition|for example|for instance|therefore|thus|so|then|otherwise|instead|still|yet|and)\b",
     re.I,
 )
-# "Defaults to the current directory.", "Returns a Buffer.": a sentence without a subject goes on with the
-# subject of the sentence before it (API documentation writes a parameter's entry this way).
-_SUBJECTLESS = re.compile(
-    r"^(?:defaults?\s+(?:to|is)\b|default\s*:|returns\b(?!\s+(?:are|is|was|were|must|may|can|will|policy)\b)|"
-    r"raises\b|throws\b|emits\b|accepts\b|requires\b|"
-    r"(?:must|can|cannot|may|should)\s+(?:not\s+)?be\b)",
-    re.I,
-)
 # "If this flag is left out, ...": the first clause's subject is the previous sentence's, though the
 # sentence opens with a conjunction.
 _CLAUSE_REFERENCE = re.compile(
@@ -51,10 +43,8 @@ _CLAUSE_REFERENCE = re.compile(
 
 def _leans_back(text: str, clauses: bool = True) -> bool:
     """Whether a sentence refers to the one before: it opens with "It"/"This"/"However", or (`clauses`) its
-    opening clause does ("If this flag is left out") or it has no subject ("Defaults to ...")."""
-    if _BACK_REFERENCE.match(text) or (clauses and _CLAUSE_REFERENCE.match(text)):
-        return True
-    return clauses and bool(_SUBJECTLESS.match(text))
+    opening clause does ("If this flag is left out")."""
+    return bool(_BACK_REFERENCE.match(text) or (clauses and _CLAUSE_REFERENCE.match(text)))
 
 
 ANSWERABLE_KINDS = ("sentence", "item", "row", "code")
@@ -115,8 +105,8 @@ class ExtractiveConfig:
     # A paragraph that stops mid-sentence ("To list them, run the command") brings the block after it,
     # and a list asked for brings the list right after the answering paragraph, as a ':' already did.
     introduced_blocks: bool = True
-    # A sentence whose opening clause refers back ("If this flag is left out, ...") or that has no subject
-    # ("Defaults to ...") goes with the sentence before it, as one opening with "This" or "However" does.
+    # A sentence whose opening clause refers back ("If this flag is left out, ...") brings the sentence
+    # before it, as one opening with "This" or "However" does.
     clause_reference: bool = True
     # A short sentence just before the answering one, in its paragraph, that holds asked words the answer
     # lacks leads into it ("This is not a hard limit." before what happens past the limit): it comes too.
