@@ -12,7 +12,8 @@ import textwrap
 from vectorstore.document import Block, Outline, collapse, heading_line
 
 _BLANK = re.compile(r"^[\s\u00a0\u200b]*$")
-_LIST_ITEM = re.compile(r"^\s*(?:[-*•‣◦▪–+]|\(?\d{1,3}[.)]|\(?[a-zA-Z][.)])\s+\S")
+_BULLET_MARK = r"[-*•‣◦▪–+]|\(?\d{1,3}[.)]"  # "*", "-", "1.", "(2)"
+_LIST_ITEM = re.compile(rf"^\s*(?:{_BULLET_MARK}|\(?[a-zA-Z][.)])\s+\S")
 _UNDERLINE = re.compile(r"^\s*([=\-~#*^])\1{2,}\s*$")
 _NUMBERED_HEADING = re.compile(r"^(\d{1,2}(?:\.\d{1,2}){0,4})\.?\s+[A-Z]")
 _TERMINAL = re.compile(r"[.!?;,:…][\"'”’)\]]*$")
@@ -20,7 +21,7 @@ _TERMINAL = re.compile(r"[.!?;,:…][\"'”’)\]]*$")
 _WORD = re.compile(
     r"^[(\"'“‘`]*[A-Za-z](?:[a-z'’-]|-[A-Z])*[.,;:!?)\"'”’]*$|^\(?\d{1,4}(?:\.\d{1,3})?[.,;:)%]?$"
 )
-_BULLET = re.compile(r"^\s*(?:[-*•‣◦▪–+]|\(?\d{1,3}[.)])\s+")
+_BULLET = re.compile(rf"^\s*(?:{_BULLET_MARK})\s+")
 _FOOTNOTE = re.compile(r"\^?\[\d{1,3}\]")  # "itself.^[7]": a text dump's link or footnote mark, not code
 _SYMBOLS = re.compile(r"[{}\[\]<>=;$\\|&]|\(\)|->|::|//")  # what code has and prose rarely does
 _CODE_HINT = re.compile(r"^(?:>>>|\$ |#include|def |class |import |from \S+ import|\s*[{}]\s*$)")
