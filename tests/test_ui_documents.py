@@ -54,7 +54,7 @@ def test_an_upload_shows_a_moving_percentage_then_the_table_shows_collection_dat
     page: Any, tmp_path: Path
 ) -> None:
     name = "delta_register.txt"
-    data = big_text("delta", 500)  # about 250 chunks: a few seconds of embedding even on a fast machine
+    data = big_text("delta", 1500)  # about 750 chunks: 250 took 1.6 s here when quiet, two progress polls
     doc = tmp_path / name
     doc.write_bytes(data)
     go_to(page, "Documents")
