@@ -166,6 +166,15 @@ def test_when_opening_a_clause_does_not_make_a_date_question() -> None:
     assert Question.read("When I call open(), which encoding does it use?").answer_type == "other"
 
 
+def test_a_price_or_a_cost_asks_for_a_number() -> None:
+    from assistant.answering.question import Question
+
+    assert Question.read("What would it cost us?").answer_type == "number"
+    assert Question.read("What does the upgrade cost?").answer_type == "number"
+    assert Question.read("What is the fee for a late return?").answer_type == "number"
+    assert Question.read("What does the cost model describe?").answer_type == "other"
+
+
 def test_a_wh_word_with_a_plural_noun_asks_for_a_list() -> None:
     from assistant.answering.question import Question
 

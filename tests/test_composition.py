@@ -25,6 +25,11 @@ its real size. By default the berth master allows 40.
 Pilots board at the outer lock and leave at the inner quay. A pilot is paid by the barge, never by the
 harbour.
 
+## Fees
+
+Every barge that takes a pilot is billed by the harbour office at the end of the month. The pilotage fee is
+30 crowns a passage.
+
 ## Refusals
 
 A barge longer than its assigned berth is turned away at the outer lock and must wait for a larger one.
@@ -95,6 +100,14 @@ def test_a_number_asked_for_is_reached_within_its_paragraph(harbour) -> None:
     answer = harbour.chat.answer("How many barges does the night queue hold?")
     assert "allows 40" in answer.text, answer.text
     assert not answer.refusal_reason
+
+
+def test_a_question_whose_second_part_asks_an_amount_is_not_refused_for_its_first(harbour) -> None:
+    """Only the second part asks for a number: the sentence that answers the first need not hold one, so
+    the question is answered, not refused as if the whole of it asked "how much"."""
+    answer = harbour.chat.answer("Who pays the pilot who boards at the outer lock, and how much is charged?")
+    assert not answer.refusal_reason, answer.refusal_reason
+    assert "paid by the barge" in answer.text, answer.text
 
 
 def test_a_sentence_in_two_versions_of_a_document_is_quoted_once(harbour) -> None:

@@ -899,9 +899,8 @@ class ExtractiveAnswerer:
         # one question, one place its names must be; a question of two parts may place them in two
         answering = decision.snippets if len(parts) > 1 else decision.snippets[:1]
         unplaced = self._unplaced(question, [s.passage for s in answering], passages)
-        text = decision.snippets[0].text  # the best snippet must hold the kind of answer asked for
         covered = set().union(*(s.terms | set(tokenize(s.heading)) for s in decision.snippets))
-        typed = self._typed(question, text)
+        typed = self._typed(question, parts, [s.text for s in decision.snippets])
         decision.coverage = self._coverage(question, covered, query)
         decision.features = {
             "best_probability": best.score,
@@ -937,16 +936,23 @@ class ExtractiveAnswerer:
             strongest = model.features[int(np.argmax(z * np.asarray(model.coef)))]
             decision.refusal = _reason(strongest, question, decision.missing or unplaced)
 
-    def _typed(self, question: Question, text: str) -> bool:
-        """Whether the best snippet holds the kind of answer asked for. With `new_numbers`, a number asked
-        for must be one the question does not give, unless the question offers the numbers to choose from
-        ("port 80 or 443?")."""
-        if question.answer_type == "list":
+    def _typed(self, question: Question, parts: list[Part], texts: list[str]) -> bool:
+        """Whether the best snippet holds the kind of answer asked for; for a question of several parts,
+        whether some snippet answers some part in its kind ("Is advertising allowed, and what would it
+        cost?" asks a number of its second part only, and a part answered is worth quoting). With
+        `new_numbers`, a number asked for must be one the question does not give, unless the question offers
+        the numbers to choose from ("port 80 or 443?")."""
+        if len(parts) < 2:
+            return self._holds(question, question.answer_type, texts[0])
+        return any(self._holds(question, p.answer_type, t) for p in parts for t in texts)
+
+    def _holds(self, question: Question, answer_type: AnswerType, text: str) -> bool:
+        if answer_type in ("list", "other"):
             return True
-        if question.answer_type == "number" and self.config.new_numbers and not _CHOICE.search(question.text):
+        if answer_type == "number" and self.config.new_numbers and not _CHOICE.search(question.text):
             given = _numbers(question.text)
             text = _QUOTED_NUMBER.sub(lambda m: "" if m.group(0) in given else m.group(0), text)
-        return has_type(text, question.answer_type)
+        return has_type(text, answer_type)
 
     def _unplaced(self, question: Question, numbers: list[int], passages: Sequence[Document]) -> list[str]:
         """The question's distinctive names (few chunks hold them) that the answer's passages, the retrieved
