@@ -172,7 +172,10 @@ def test_a_price_or_a_cost_asks_for_a_number() -> None:
     assert Question.read("What would it cost us?").answer_type == "number"
     assert Question.read("What does the upgrade cost?").answer_type == "number"
     assert Question.read("What is the fee for a late return?").answer_type == "number"
+    assert Question.read("What's the annual fee?").answer_type == "number"
     assert Question.read("What does the cost model describe?").answer_type == "other"
+    assert Question.read("What is the cost model?").answer_type == "other"
+    assert Question.read("What is the fee schedule format?").answer_type == "other"
 
 
 def test_a_wh_word_with_a_plural_noun_asks_for_a_list() -> None:

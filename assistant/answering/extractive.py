@@ -445,9 +445,11 @@ def _per_part(names: list[str], parts: list[Part]) -> list[list[str]]:
     return [list(g) for g in unique] or [names]
 
 
-def _reason(feature: str, question: Question, names: list[str]) -> str:
+def _reason(feature: str, question: Question, names: list[str], kind: AnswerType | None = None) -> str:
     template = _REASONS.get(feature, "no passage answers the question closely enough")
-    return template.format(names=", ".join(names) or "the question's names", kind=question.answer_type)
+    return template.format(
+        names=", ".join(names) or "the question's names", kind=kind or question.answer_type
+    )
 
 
 class ExtractiveAnswerer:
@@ -900,7 +902,8 @@ class ExtractiveAnswerer:
         answering = decision.snippets if len(parts) > 1 else decision.snippets[:1]
         unplaced = self._unplaced(question, [s.passage for s in answering], passages)
         covered = set().union(*(s.terms | set(tokenize(s.heading)) for s in decision.snippets))
-        typed = self._typed(question, parts, [s.text for s in decision.snippets])
+        unheld = self._unanswered_kind(question, parts, decision.snippets)
+        typed = unheld is None
         decision.coverage = self._coverage(question, covered, query)
         decision.features = {
             "best_probability": best.score,
@@ -925,6 +928,7 @@ class ExtractiveAnswerer:
                     else "best_probability",
                     question,
                     decision.missing or unplaced,
+                    unheld,
                 )
             return
         row = np.asarray([[decision.features[f] for f in model.features]])
@@ -934,17 +938,28 @@ class ExtractiveAnswerer:
         elif decision.refusal_probability >= model.threshold:
             z = (row[0] - np.asarray(model.mean)) / np.asarray(model.scale)
             strongest = model.features[int(np.argmax(z * np.asarray(model.coef)))]
-            decision.refusal = _reason(strongest, question, decision.missing or unplaced)
+            decision.refusal = _reason(strongest, question, decision.missing or unplaced, unheld)
 
-    def _typed(self, question: Question, parts: list[Part], texts: list[str]) -> bool:
-        """Whether the best snippet holds the kind of answer asked for; for a question of several parts,
-        whether some snippet answers some part in its kind ("Is advertising allowed, and what would it
-        cost?" asks a number of its second part only, and a part answered is worth quoting). With
-        `new_numbers`, a number asked for must be one the question does not give, unless the question offers
-        the numbers to choose from ("port 80 or 443?")."""
+    def _unanswered_kind(
+        self, question: Question, parts: list[Part], snippets: list[Snippet]
+    ) -> AnswerType | None:
+        """The kind of answer asked for that the snippets do not hold (None when held): the best snippet's,
+        for a question of one part. A question of several parts is answered when some part is: a snippet on
+        that part (sharing its words; any snippet when none does) holds the kind it asks, or, for a part that
+        asks no kind, speaks of it. "Is advertising allowed, and what would it cost?" asks a number of its
+        second part only, and a part answered is worth quoting."""
         if len(parts) < 2:
-            return self._holds(question, question.answer_type, texts[0])
-        return any(self._holds(question, p.answer_type, t) for p in parts for t in texts)
+            held = self._holds(question, question.answer_type, snippets[0].text)
+            return None if held else question.answer_type
+        for part in parts:
+            on_part = [s for s in snippets if part.terms & s.terms]
+            if part.answer_type in ("other", "list"):
+                if on_part:
+                    return None
+            elif any(self._holds(question, part.answer_type, s.text) for s in on_part or snippets):
+                return None
+        kinds = [p.answer_type for p in parts if p.answer_type not in ("other", "list")]
+        return kinds[0] if kinds else question.answer_type
 
     def _holds(self, question: Question, answer_type: AnswerType, text: str) -> bool:
         if answer_type in ("list", "other"):

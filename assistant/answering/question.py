@@ -32,8 +32,10 @@ _VERSION_ASKED = (
 )
 _NUMBER_Q = re.compile(
     r"\b(how many|how much|how long|how often|how large|how big|what (?:number|percentage|size|port|value)"
-    r"|which (?:number|port)|how old|what (?:would|will|does|did|do) (?:it|that|this|they|one|the \w+) cost"
-    r"|what (?:is|are|was|were) the (?:price|cost|fee)s?)\b|"
+    r"|which (?:number|port)|how old"
+    r"|what (?:would|will|does|did|do) (?:it|that|this|they|one|(?:the|an?) \w+) cost"
+    r"|what(?:'s|\s+(?:is|are|was|were))\s+the\s+(?:\w+\s+)?(?:price|cost|fee)s?"
+    r"(?=\s*(?:[?.,;]|$)|\s+(?:of|for|to|per|in|at|on)\b))\b|"
     + r"\b(?:what|which)\s+(?:(?:is|was)\s+the\s+)?"
     + _VERSION_ASKED,
     re.I,

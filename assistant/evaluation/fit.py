@@ -120,7 +120,10 @@ def _minimise(x: np.ndarray, y: np.ndarray, weight: np.ndarray, l2: float, offse
         slope = -weight * sign / (1.0 + np.exp(np.clip(sign * margin, -30, 30)))
         return value, np.append(x.T @ slope + 2 * l2 * coef, slope.sum())
 
-    return np.asarray(minimize(loss, np.zeros(x.shape[1] + 1), jac=True, method="L-BFGS-B").x)
+    result = minimize(loss, np.zeros(x.shape[1] + 1), jac=True, method="L-BFGS-B")
+    if not result.success:
+        print(f"fit: the optimiser stopped early ({result.message})")
+    return np.asarray(result.x)
 
 
 def _standard(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -184,6 +187,8 @@ def fit_scorer(cases: Sequence[Case], shrink: float | None = None) -> Logistic:
     score floors and ratios mean what they meant. Fitted freely and then calibrated, the scorer followed the
     corpora it saw (prose-dev: 0.41 correct held out, against the prior's 0.59)."""
     prior = prior_weights().scorer
+    if not any(c.labels.any() and not c.labels.all() for c in cases):
+        return prior  # no item with a unit that answers beside one that does not: nothing to rank
     rows = np.vstack([c.rows for c in cases if len(c.rows)])
     _, scale = _standard(rows)
     x, weight = _pairs([c for c in cases if len(c.rows)])
@@ -225,9 +230,12 @@ def _held_out_probabilities(rows: np.ndarray, unanswerable: np.ndarray, corpora:
     names = np.asarray(corpora)
     for corpus in dict.fromkeys(corpora):
         held = names == corpus
-        if held.all() or not unanswerable[~held].any() or unanswerable[~held].all():
-            return _logistic(rows, unanswerable, DECISION_FEATURES).probabilities(rows)
-        model = _logistic(rows[~held], unanswerable[~held], DECISION_FEATURES)
+        rest = unanswerable[~held]
+        if not rest.any() or rest.all():  # the others hold one class: nothing to fit without this corpus
+            print(f"refusal threshold: {corpus} scored in-sample (the other corpora hold one class)")
+            out[held] = _logistic(rows, unanswerable, DECISION_FEATURES).probabilities(rows[held])
+            continue
+        model = _logistic(rows[~held], rest, DECISION_FEATURES)
         out[held] = model.probabilities(rows[held])
     return out
 
