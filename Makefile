@@ -178,7 +178,9 @@ eval: install eval-corpus
 	$(PY) -m assistant.cli eval $(EVAL_SETS) --variants "naive baseline,hybrid (ours)"
 	$(PY) -m assistant.evaluation.fit --no-write
 
-# Refit the answerer's shipped weights (assistant/answering/answer_weights.json) on all seven sets.
+# Fit the answerer's unit scorer on all seven sets and write it (assistant/answering/answer_weights.json;
+# without the file the hand-set prior answers, as shipped). The refusal rules stay; to fit a refusal model
+# too: $(PY) -m assistant.evaluation.fit --refusal-model
 fit-answerer: install eval-corpus
 	$(PY) -m assistant.evaluation.fit
 
