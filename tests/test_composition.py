@@ -78,6 +78,7 @@ def test_each_part_of_a_two_part_question_gets_its_sentence(harbour) -> None:
     assert "12 metres" in answer.text, answer.text
     assert "turned away at the outer lock" in answer.text, answer.text
     assert "Pilots board" not in answer.text, "only the sentences that answer"
+    assert "The passages give no" not in answer.text, "both parts are answered"
 
 
 def test_citations_read_one_two_in_the_order_of_the_answer(harbour) -> None:
@@ -108,6 +109,17 @@ def test_a_question_whose_second_part_asks_an_amount_is_not_refused_for_its_firs
     answer = harbour.chat.answer("Who pays the pilot who boards at the outer lock, and how much is charged?")
     assert not answer.refusal_reason, answer.refusal_reason
     assert "paid by the barge" in answer.text, answer.text
+
+
+def test_a_part_the_passages_give_no_answer_to_is_said_to_be_missing(harbour) -> None:
+    """The first part is answered and quoted; no passage gives a year for the second, and the answer says
+    so instead of passing it over in silence."""
+    answer = harbour.chat.answer(
+        "Who pays the pilot who boards at the outer lock, and in what year was the harbour built?"
+    )
+    assert not answer.refusal_reason, answer.refusal_reason
+    assert "paid by the barge" in answer.text, answer.text
+    assert answer.text.endswith("The passages give no year for the rest of the question."), answer.text
 
 
 def test_a_sentence_in_two_versions_of_a_document_is_quoted_once(harbour) -> None:

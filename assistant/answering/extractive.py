@@ -197,6 +197,9 @@ class Decision:
     asked: set[str] = field(default_factory=set)  # the question's own key terms
     features: dict[str, float] = field(default_factory=dict)  # what the refusal model read
     refusal_probability: float = 0.0
+    # the kinds of answer a part of the question asked for that no snippet holds ("date", "number"): the
+    # answer is partial, and says so
+    unanswered: list[AnswerType] = field(default_factory=list)
 
 
 class _VectorCache:
@@ -443,6 +446,18 @@ def _per_part(names: list[str], parts: list[Part]) -> list[list[str]]:
     groups = [[n for n in names if holds(t, n)] + shared for t in texts]
     unique = dict.fromkeys(tuple(g) for g in groups if g)
     return [list(g) for g in unique] or [names]
+
+
+# What a part of the question asked for, as the answer names it when the passages do not give it.
+_KIND_WORDS: dict[AnswerType, str] = {
+    "day": "day",
+    "year": "year",
+    "date": "date",
+    "time": "time",
+    "number": "number",
+    "list": "list",
+    "other": "answer",
+}
 
 
 def _reason(feature: str, question: Question, names: list[str], kind: AnswerType | None = None) -> str:
@@ -904,6 +919,9 @@ class ExtractiveAnswerer:
         covered = set().union(*(s.terms | set(tokenize(s.heading)) for s in decision.snippets))
         unheld = self._unanswered_kind(question, parts, decision.snippets)
         typed = unheld is None
+        if typed and len(parts) > 1:  # answered in part: the answer says which kind it could not find
+            kinds = [p.answer_type for p in self._unheld(question, parts, decision.snippets)]
+            decision.unanswered = [k for k in dict.fromkeys(kinds) if k not in ("other", "list")]
         decision.coverage = self._coverage(question, covered, query)
         decision.features = {
             "best_probability": best.score,
@@ -944,22 +962,32 @@ class ExtractiveAnswerer:
         self, question: Question, parts: list[Part], snippets: list[Snippet]
     ) -> AnswerType | None:
         """The kind of answer asked for that the snippets do not hold (None when held): the best snippet's,
-        for a question of one part. A question of several parts is answered when some part is: a snippet on
-        that part (sharing its words; any snippet when none does) holds the kind it asks, or, for a part that
-        asks no kind, speaks of it. "Is advertising allowed, and what would it cost?" asks a number of its
-        second part only, and a part answered is worth quoting."""
+        for a question of one part. A question of several parts is answered when some part is (see
+        `_unheld`): "Is advertising allowed, and what would it cost?" asks a number of its second part
+        only, and a part answered is worth quoting."""
         if len(parts) < 2:
             held = self._holds(question, question.answer_type, snippets[0].text)
             return None if held else question.answer_type
+        unheld = self._unheld(question, parts, snippets)
+        if len(unheld) < len(parts):
+            return None
+        kinds = [p.answer_type for p in parts if p.answer_type not in ("other", "list")]
+        return kinds[0] if kinds else question.answer_type
+
+    def _unheld(self, question: Question, parts: list[Part], snippets: list[Snippet]) -> list[Part]:
+        """The parts no snippet answers: for a part that asks a kind (a date, a number), no snippet on it
+        (sharing its words; any snippet when none does) holds one; for a part that asks none, no snippet
+        speaks of it."""
+        out = []
         for part in parts:
             on_part = [s for s in snippets if part.terms & s.terms]
             if part.answer_type in ("other", "list"):
-                if on_part:
-                    return None
-            elif any(self._holds(question, part.answer_type, s.text) for s in on_part or snippets):
-                return None
-        kinds = [p.answer_type for p in parts if p.answer_type not in ("other", "list")]
-        return kinds[0] if kinds else question.answer_type
+                held = bool(on_part)
+            else:
+                held = any(self._holds(question, part.answer_type, s.text) for s in on_part or snippets)
+            if not held:
+                out.append(part)
+        return out
 
     def _holds(self, question: Question, answer_type: AnswerType, text: str) -> bool:
         if answer_type in ("list", "other"):
@@ -1060,3 +1088,6 @@ class ExtractiveAnswerer:
             if lead and snip.header:
                 lead = f"{leaf}:\n"
             yield ("" if i == 0 else "\n\n") + f"{lead}{body} [{snip.passage}]"
+        if decision.snippets and decision.unanswered:
+            kinds = " or ".join(_KIND_WORDS[k] for k in decision.unanswered)
+            yield f"\n\nThe passages give no {kinds} for the rest of the question."
