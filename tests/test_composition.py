@@ -78,7 +78,7 @@ def test_each_part_of_a_two_part_question_gets_its_sentence(harbour) -> None:
     assert "12 metres" in answer.text, answer.text
     assert "turned away at the outer lock" in answer.text, answer.text
     assert "Pilots board" not in answer.text, "only the sentences that answer"
-    assert "The passages give no" not in answer.text, "both parts are answered"
+    assert "The passages quoted give no" not in answer.text, "both parts are answered"
 
 
 def test_citations_read_one_two_in_the_order_of_the_answer(harbour) -> None:
@@ -119,7 +119,7 @@ def test_a_part_the_passages_give_no_answer_to_is_said_to_be_missing(harbour) ->
     )
     assert not answer.refusal_reason, answer.refusal_reason
     assert "paid by the barge" in answer.text, answer.text
-    assert answer.text.endswith("The passages give no year for the rest of the question."), answer.text
+    assert answer.text.endswith("The passages quoted give no year for the rest of the question."), answer.text
 
 
 def test_a_sentence_in_two_versions_of_a_document_is_quoted_once(harbour) -> None:

@@ -448,18 +448,6 @@ def _per_part(names: list[str], parts: list[Part]) -> list[list[str]]:
     return [list(g) for g in unique] or [names]
 
 
-# What a part of the question asked for, as the answer names it when the passages do not give it.
-_KIND_WORDS: dict[AnswerType, str] = {
-    "day": "day",
-    "year": "year",
-    "date": "date",
-    "time": "time",
-    "number": "number",
-    "list": "list",
-    "other": "answer",
-}
-
-
 def _reason(feature: str, question: Question, names: list[str], kind: AnswerType | None = None) -> str:
     template = _REASONS.get(feature, "no passage answers the question closely enough")
     return template.format(
@@ -917,11 +905,8 @@ class ExtractiveAnswerer:
         answering = decision.snippets if len(parts) > 1 else decision.snippets[:1]
         unplaced = self._unplaced(question, [s.passage for s in answering], passages)
         covered = set().union(*(s.terms | set(tokenize(s.heading)) for s in decision.snippets))
-        unheld = self._unanswered_kind(question, parts, decision.snippets)
+        unheld = self._unanswered_kind(question, parts, decision)
         typed = unheld is None
-        if typed and len(parts) > 1:  # answered in part: the answer says which kind it could not find
-            kinds = [p.answer_type for p in self._unheld(question, parts, decision.snippets)]
-            decision.unanswered = [k for k in dict.fromkeys(kinds) if k not in ("other", "list")]
         decision.coverage = self._coverage(question, covered, query)
         decision.features = {
             "best_probability": best.score,
@@ -959,20 +944,24 @@ class ExtractiveAnswerer:
             decision.refusal = _reason(strongest, question, decision.missing or unplaced, unheld)
 
     def _unanswered_kind(
-        self, question: Question, parts: list[Part], snippets: list[Snippet]
+        self, question: Question, parts: list[Part], decision: Decision
     ) -> AnswerType | None:
         """The kind of answer asked for that the snippets do not hold (None when held): the best snippet's,
         for a question of one part. A question of several parts is answered when some part is (see
         `_unheld`): "Is advertising allowed, and what would it cost?" asks a number of its second part
-        only, and a part answered is worth quoting."""
+        only, and a part answered is worth quoting; the kinds the other parts asked for and did not get go
+        to `decision.unanswered`, so the answer says it is partial."""
+        snippets = decision.snippets
         if len(parts) < 2:
             held = self._holds(question, question.answer_type, snippets[0].text)
             return None if held else question.answer_type
         unheld = self._unheld(question, parts, snippets)
+        kinds = [p.answer_type for p in unheld if p.answer_type not in ("other", "list")]
         if len(unheld) < len(parts):
+            decision.unanswered = list(dict.fromkeys(kinds))
             return None
-        kinds = [p.answer_type for p in parts if p.answer_type not in ("other", "list")]
-        return kinds[0] if kinds else question.answer_type
+        asked = [p.answer_type for p in parts if p.answer_type not in ("other", "list")]
+        return asked[0] if asked else question.answer_type
 
     def _unheld(self, question: Question, parts: list[Part], snippets: list[Snippet]) -> list[Part]:
         """The parts no snippet answers: for a part that asks a kind (a date, a number), no snippet on it
@@ -1089,5 +1078,5 @@ class ExtractiveAnswerer:
                 lead = f"{leaf}:\n"
             yield ("" if i == 0 else "\n\n") + f"{lead}{body} [{snip.passage}]"
         if decision.snippets and decision.unanswered:
-            kinds = " or ".join(_KIND_WORDS[k] for k in decision.unanswered)
-            yield f"\n\nThe passages give no {kinds} for the rest of the question."
+            kinds = " or ".join(decision.unanswered)
+            yield f"\n\nThe passages quoted give no {kinds} for the rest of the question."
