@@ -178,6 +178,36 @@ def test_a_price_or_a_cost_asks_for_a_number() -> None:
     assert Question.read("What is the fee schedule format?").answer_type == "other"
 
 
+def test_an_email_address_or_a_command_line_option_is_asked_for_by_name() -> None:
+    from assistant.answering.question import Question
+
+    assert Question.read("What address should I email to report a bug privately?").answer_type == "email"
+    assert Question.read("Which e-mail address do new reports go to?").answer_type == "email"
+    assert Question.read("Which command-line option makes the output unbuffered?").answer_type == "option"
+    assert Question.read("What flag do I pass on the command line to keep going?").answer_type == "option"
+    assert Question.read("Which address family does the socket use?").answer_type == "other"
+    assert Question.read("Which flag makes the pattern ignore case?").answer_type == "other"  # re.I, no dash
+
+
+def test_an_address_or_an_option_asked_for_must_be_in_the_answer(notes) -> None:
+    """A passage that only talks about the matter does not answer "what address" or "which option": the
+    answer is refused with the kind it lacks named; a passage that gives one answers."""
+    from assistant.answering.extractive import ExtractiveAnswerer
+
+    answerer = ExtractiveAnswerer(notes.embeddings)
+    email = "What address should I email to report a broken lock gate privately?"
+    talk = _passage("A broken lock gate is reported privately to the lock wardens, who reply in a week.", 0)
+    given = _passage("A broken lock gate is reported privately to the wardens at wardens@kessa.example.", 0)
+    assert answerer.decide(email, [talk]).refusal == "no e-mail address in the passages' best answer"
+    assert "wardens@kessa.example" in _answer(notes, email, [given])
+    option = "Which command-line option makes the gauge tool print depths in metres?"
+    talk = _passage("The gauge tool prints depths in feet, and in metres when it is told to.", 0)
+    given = _passage("The gauge tool prints depths in feet; run it with --metres to print metres.", 0)
+    lacking = "no command-line option in the passages' best answer"
+    assert answerer.decide(option, [talk]).refusal == lacking
+    assert "--metres" in _answer(notes, option, [given])
+
+
 def test_a_wh_word_with_a_plural_noun_asks_for_a_list() -> None:
     from assistant.answering.question import Question
 

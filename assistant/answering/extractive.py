@@ -22,7 +22,7 @@ from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 
 from assistant.answering.compose import Part, Weights, load_weights, read_parts, scaled_length
-from assistant.answering.question import AnswerType, Question, has_type
+from assistant.answering.question import KIND_NAMES, AnswerType, Question, has_type
 from assistant.answering.units import Unit, split_units
 from vectorstore.chunking import passage_context
 from vectorstore.text import repeats, tokenize
@@ -450,9 +450,8 @@ def _per_part(names: list[str], parts: list[Part]) -> list[list[str]]:
 
 def _reason(feature: str, question: Question, names: list[str], kind: AnswerType | None = None) -> str:
     template = _REASONS.get(feature, "no passage answers the question closely enough")
-    return template.format(
-        names=", ".join(names) or "the question's names", kind=kind or question.answer_type
-    )
+    kind = kind or question.answer_type
+    return template.format(names=", ".join(names) or "the question's names", kind=KIND_NAMES.get(kind, kind))
 
 
 class ExtractiveAnswerer:
@@ -1078,5 +1077,5 @@ class ExtractiveAnswerer:
                 lead = f"{leaf}:\n"
             yield ("" if i == 0 else "\n\n") + f"{lead}{body} [{snip.passage}]"
         if decision.snippets and decision.unanswered:
-            kinds = " or ".join(decision.unanswered)
+            kinds = " or ".join(KIND_NAMES.get(k, k) for k in decision.unanswered)
             yield f"\n\nThe passages quoted give no {kinds} for the rest of the question."

@@ -9,7 +9,9 @@ from typing import Literal
 
 from vectorstore.text import STOPWORDS, common_words, tokenize, words
 
-AnswerType = Literal["day", "year", "date", "time", "number", "list", "other"]
+AnswerType = Literal["day", "year", "date", "time", "number", "email", "option", "list", "other"]
+# How an answer's kind is named to the user ("no e-mail address in the passages' best answer").
+KIND_NAMES: dict[str, str] = {"email": "e-mail address", "option": "command-line option"}
 
 # "When did/was/will ..." asks for a time; "When writing, what level ..." and "When I call open(), which
 # encoding ..." open a clause and ask something else.
@@ -38,6 +40,21 @@ _NUMBER_Q = re.compile(
     r"(?=\s*(?:[?.,;]|$)|\s+(?:of|for|to|per|in|at|on)\b))\b|"
     + r"\b(?:what|which)\s+(?:(?:is|was)\s+the\s+)?"
     + _VERSION_ASKED,
+    re.I,
+)
+# "What (e-mail) address do I send it to?", "Which address should I mail ...": an e-mail address is asked for,
+# not a memory address or "the address family".
+_EMAIL_Q = re.compile(
+    r"\b(?:what|which)\s+(?:e-?mail\s+)?address(?:es)?\b(?=[^?]*\b(?:e-?mail|mail|send|write|report|contact)\b)|"
+    r"\b(?:what|which)\s+(?:is\s+the\s+)?e-?mail\s+address",
+    re.I,
+)
+# "Which command-line option turns ... on", "what flag do I pass on the command line": the option itself
+# (a "-x" or "--name") is asked for. Not a bare "which option" or "which flag": a keyword argument or
+# `re.IGNORECASE` answers those in an API's documentation.
+_OPTION_Q = re.compile(
+    r"\b(?:what|which)\s+(?:\S+\s+){0,2}?command[- ]line\s+(?:option|flag|switch)\b(?!s)|"
+    r"\b(?:what|which)\s+(?:option|flag|switch)\b(?!s)[^?]*\bon the command[- ]line\b",
     re.I,
 )
 _LIST_Q = re.compile(
@@ -133,6 +150,9 @@ YEAR_TOKEN = re.compile(
     r"\byears? (?:ago|earlier|later|before|after)\b",
     re.I,
 )
+EMAIL_TOKEN = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+# "-u", "--jail", "-Fc", "--format=custom"; not a dash between words ("built-in") or a negative number.
+OPTION_TOKEN = re.compile(r"(?<![\w-])--?[A-Za-z][\w-]*")
 NUMBER_TOKEN = re.compile(
     r"\d|\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|hundreds?|"
     r"thousands?|millions?|billions?|dozens?|several|half|double|twice|once|none|zero)\b",
@@ -320,6 +340,10 @@ def _answer_type(text: str) -> AnswerType:
         return "date"
     if _NUMBER_Q.search(text):
         return "number"
+    if _EMAIL_Q.search(text):
+        return "email"
+    if _OPTION_Q.search(text):
+        return "option"
     if _LIST_Q.search(text) or _PLURAL_Q.search(text):
         return "list"
     return "other"
@@ -341,7 +365,7 @@ ENUMERATION = re.compile(r"(?:[^,;()\n]{1,40}, ){2,}[^,;()\n]{0,40}?\b(?:and|or)
 
 def has_type(text: str, answer_type: AnswerType) -> bool:
     """Whether `text` holds what the question asks for: a day, a date, a time (or the event it follows), a
-    number, a list (inline or as list lines)."""
+    number, an e-mail address, a command-line option, a list (inline or as list lines)."""
     if answer_type == "list":
         return bool(ENUMERATION.search(text)) or text.count("\n- ") >= 1 or text.lstrip().startswith("- ")
     if answer_type == "day":
@@ -354,4 +378,8 @@ def has_type(text: str, answer_type: AnswerType) -> bool:
         return bool(DATE_TOKEN.search(text) or TIME_TOKEN.search(text))
     if answer_type == "number":
         return bool(NUMBER_TOKEN.search(text))
+    if answer_type == "email":
+        return bool(EMAIL_TOKEN.search(text))
+    if answer_type == "option":
+        return bool(OPTION_TOKEN.search(text))
     return True
