@@ -236,6 +236,58 @@ def test_pdfplumber_failing_falls_back_to_pypdf_with_pages(
     assert [s.page for s in document.spans if "Oswin Tarrant" in document.text[s.start : s.end]] == [3]
 
 
+def glyph_pdf(path: Path, lines: list[list[tuple[str, str]]]) -> None:
+    """A one-page PDF of lines of segments: ("text", s) in Helvetica, ("glyphs", hex codes) in a font
+    without a ToUnicode map, as music and symbol fonts often are: pdfminer reads those "(cid:N)"."""
+    ops = []
+    for i, line in enumerate(lines):
+        shown = " ".join(
+            f"/F1 12 Tf ({value}) Tj" if kind == "text" else f"/F2 12 Tf <{value}> Tj" for kind, value in line
+        )
+        ops.append(f"BT 72 {720 - 20 * i} Td {shown} ET")
+    content = "\n".join(ops).encode()
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 7 0 R"
+        b" /Resources << /Font << /F1 4 0 R /F2 5 0 R >> >> >>",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+        b"<< /Type /Font /Subtype /Type0 /BaseFont /Glyphs /Encoding /Identity-H /DescendantFonts [6 0 R] >>",
+        b"<< /Type /Font /Subtype /CIDFontType2 /BaseFont /Glyphs /DW 600"
+        b" /CIDSystemInfo << /Registry (Adobe) /Ordering (Identity) /Supplement 0 >> >>",
+        b"<< /Length %d >>\nstream\n" % len(content) + content + b"\nendstream",
+    ]
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+    path.write_bytes(bytes(out))
+
+
+def test_glyphs_a_pdf_font_does_not_map_to_characters_are_left_out(tmp_path: Path) -> None:
+    """A staff of music between two sentences is no "(cid:2)(cid:2)(cid:5)" in the text, and a symbol amid
+    words leaves the words."""
+    glyph_pdf(
+        tmp_path / "fugue.pdf",
+        [
+            [("text", "The fugue opens in G minor.")],
+            [("glyphs", "000200020005000300030003")],
+            [("text", "Its subject has twelve notes.")],
+            [("text", "Engraved by "), ("glyphs", "000D"), ("text", " Ada Quill.")],
+        ],
+    )
+    document = load_document(tmp_path / "fugue.pdf")
+    assert "cid" not in document.text, document.text
+    assert "The fugue opens in G minor." in document.text
+    assert "Its subject has twelve notes." in document.text
+    assert "Engraved by Ada Quill." in document.text
+
+
 def test_slides_are_headings_with_their_items_notes_and_tables(docs: Path) -> None:
     document = load_document(docs / "plans.pptx")
     text = document.text

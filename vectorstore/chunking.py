@@ -17,7 +17,8 @@ from vectorstore.document import Span, StructuredText
 from vectorstore.metadata import chunk_meta
 
 # Bump when parsing or chunking changes what a file turns into: stored chunks of another layout are redone.
-LAYOUT_VERSION = "9"  # 7: indented prose; 8: indented bullets; 9: 8 with a first-line bullet only
+# 7: indented prose; 8: indented bullets; 9: 8 with a first-line bullet only; 10: PDFs without unmapped glyphs
+LAYOUT_VERSION = "10"
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,9 @@ MIN_IMAGE_COVER = 0.25  # share of the page an image must cover for the page to 
 # A gap wider than 0.15 em between two characters is a space. pdfplumber's default (3 pt whatever the size)
 # glues the words of tightly set, justified text that positions words instead of writing spaces.
 TEXT_OPTIONS: dict[str, Any] = {"x_tolerance_ratio": 0.15}
+# pdfminer writes "(cid:12)" for a glyph its font does not map to a character (music notation, symbol and
+# dingbat fonts): no reader can use it, and runs of it quoted in an answer or embedded with a chunk are noise.
+_UNMAPPED_GLYPH = re.compile(r"\(cid:\d+\)")
 
 
 @dataclass
@@ -94,6 +97,15 @@ def _read_pdfplumber(path: Path, on_page: PageProgress) -> list[_Page]:
     return pages
 
 
+def _readable(text: str) -> str:
+    """The text without unmapped glyphs; nothing when they were all a line held besides spaces and
+    punctuation (a staff of music, a row of symbols)."""
+    if "(cid:" not in text:
+        return text
+    left = collapse(_UNMAPPED_GLYPH.sub(" ", text))
+    return left if re.search(r"\w", left) else ""
+
+
 def _inside(obj: dict[str, Any], bbox: tuple[float, float, float, float]) -> bool:
     x = (obj["x0"] + obj["x1"]) / 2
     y = (obj["top"] + obj["bottom"]) / 2
@@ -113,9 +125,10 @@ def _read_page(page: Any) -> _Page:
 
     text_page = page.filter(outside_tables) if boxes else page
     lines = [
-        {"text": line["text"], "top": line["top"], "bottom": line["bottom"], "size": _size(line)}
+        {"text": _readable(line["text"]), "top": line["top"], "bottom": line["bottom"], "size": _size(line)}
         for line in text_page.extract_text_lines(layout=False, strip=True, return_chars=True, **TEXT_OPTIONS)
     ]  # without their chars: a long PDF's pages are all held until the running headers are known
+    lines = [line for line in lines if line["text"]]
     chars = sum(len(line["text"].replace(" ", "")) for line in lines)
     if chars < MIN_TEXT_CHARS and not tables and _image_cover(page) >= MIN_IMAGE_COVER:
         return _Page(page.page_number, [], scanned=True)
@@ -177,7 +190,7 @@ def _image_cover(page: Any) -> float:
 def _table_rows(raw: list[list[str | None]]) -> list[list[str]]:
     rows = []
     for row in raw:
-        cells = [collapse(cell or "").replace("|", "/") for cell in row]
+        cells = [_readable(collapse(cell or "")).replace("|", "/") for cell in row]
         if any(cells):
             rows.append(cells)
     if not rows:
