@@ -42,6 +42,29 @@ def test_hard_wrapped_sentences_come_out_whole() -> None:
     assert items == ["- open the file and read every line of it", "- close the file"]
 
 
+BROKEN = """Engraving
+
+Finale does not move interlocking note heads, which makes the music ex-
+tremely hard to read. A well-
+known trick helps with pre-
+and post-processing, as Anna Heussen-
+stamm notes.
+
+- contributing is a great way to practice program-
+  ming and documen-
+  tation
+"""
+
+
+def test_a_word_broken_at_a_line_end_is_read_whole() -> None:
+    """The line break's hyphen goes where the whole is an everyday word, so "extremely" is searchable;
+    a compound or a name keeps its hyphen, and "pre- and post-" its space."""
+    doc = render(parse_plain(BROKEN))
+    assert "which makes the music extremely hard to read." in doc.text
+    assert "A well-known trick helps with pre- and post-processing, as Anna Heussen-stamm notes." in doc.text
+    assert "- contributing is a great way to practice programming and documentation" in doc.text
+
+
 INDENTED = """Procedure
 
    1. The Developers follow the Standard Resolution Procedure. A

@@ -17,8 +17,9 @@ from vectorstore.document import Span, StructuredText
 from vectorstore.metadata import chunk_meta
 
 # Bump when parsing or chunking changes what a file turns into: stored chunks of another layout are redone.
-# 7: indented prose; 8: indented bullets; 9: 8 with a first-line bullet only; 10: PDFs without unmapped glyphs
-LAYOUT_VERSION = "10"
+# 7: indented prose; 8: indented bullets; 9: 8 with a first-line bullet only; 10: PDFs without unmapped
+# glyphs; 11: a word broken at a line end rejoined without its hyphen when whole it is an everyday word
+LAYOUT_VERSION = "11"
 
 
 @dataclass(frozen=True)

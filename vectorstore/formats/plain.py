@@ -10,6 +10,7 @@ import re
 import textwrap
 
 from vectorstore.document import Block, Outline, collapse, heading_line
+from vectorstore.text import common_words
 
 _BLANK = re.compile(r"^[\s\u00a0\u200b]*$")
 _BULLET_MARK = r"[-*•‣◦▪–+]|\(?\d{1,3}[.)]"  # "*", "-", "1.", "(2)"
@@ -43,17 +44,31 @@ def paragraphs(text: str) -> list[list[str]]:
     return groups
 
 
+_BROKEN_HEAD = re.compile(r"([A-Za-z]+)-$")
+_BROKEN_TAIL = re.compile(r"[a-z]+")
+
+
+def _rejoin(out: str, piece: str) -> str:
+    """The next line `piece` after `out`. A word broken by a hyphen at the line end is rejoined: without the
+    hyphen when the whole is an everyday word ("ex-" "tremely": the line break's hyphen), with it otherwise
+    ("well-" "known"); "pre-" "and post-" keeps its space."""
+    head = _BROKEN_HEAD.search(out)
+    tail = _BROKEN_TAIL.match(piece)
+    if head is None or tail is None or out.endswith(" -"):
+        return f"{out} {piece}"
+    if tail.group(0) in ("and", "or"):
+        return f"{out} {piece}"
+    if (head.group(1) + tail.group(0)).lower() in common_words():
+        return out[:-1] + piece
+    return out + piece
+
+
 def unwrap(lines: list[str]) -> str:
     """Hard-wrapped lines back into one line; a word broken by a hyphen at a line end is rejoined."""
     out = ""
     for line in lines:
         piece = line.strip()
-        if not out:
-            out = piece
-        elif out.endswith("-") and piece[:1].islower() and not out.endswith(" -"):
-            out += piece
-        else:
-            out += " " + piece
+        out = _rejoin(out, piece) if out else piece
     return collapse(out)
 
 
@@ -104,7 +119,7 @@ def _list_items(lines: list[str]) -> list[str]:
         if _LIST_ITEM.match(line) or not items:
             items.append(line.rstrip())
         else:  # a wrapped item continues on the next line
-            items[-1] = items[-1] + " " + line.strip()
+            items[-1] = _rejoin(items[-1], line.strip())
     return [collapse(item) if not item.startswith(" ") else "  " + collapse(item) for item in items]
 
 
