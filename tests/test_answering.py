@@ -322,6 +322,18 @@ def test_names_are_matched_as_words_and_acronyms_as_spelled_out() -> None:
     assert "na" not in Question.read("Can a JSON number be NaN?").specific
 
 
+def test_names_the_question_writes_apart_are_mentioned_written_as_one() -> None:
+    """ "CR LF" is what "CRLF" and the option "crlfDelay" are about; the two names scattered, or another word
+    that starts like them, are not."""
+    from assistant.answering.question import Question
+
+    line_ends = Question.read("How do I make the reader treat CR LF as one line break?")
+    assert line_ends.specific == ["cr", "lf"]
+    assert line_ends.missing_names(["crlfDelay: the delay between \\r and \\n"]) == []
+    assert line_ends.missing_names(["Lines end in CRLF on Windows."]) == []
+    assert line_ends.missing_names(["A crossfade lasts LF seconds."]) == ["cr"]
+
+
 def test_a_cut_paragraph_goes_on_after_the_chunks_overlap(notes) -> None:
     """The chunker's overlap repeats the last sentence of a chunk at the start of the next: the answer goes on
     with the sentence after the repeat."""

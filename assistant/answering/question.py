@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -240,8 +241,11 @@ class Question:
         missing = []
         if names is None:
             names = self.identifiers if identifiers else self.specific
+        joined = self._written_as_one(names, haystack)
         for name in names:
-            if _mentions(haystack, name) or (self._acronym(name) and _spelled_out(name, haystack)):
+            if name in joined or _mentions(haystack, name):
+                continue
+            if self._acronym(name) and _spelled_out(name, haystack):
                 continue
             parts = tokenize(name)
             if (
@@ -252,6 +256,17 @@ class Question:
                 continue
             missing.append(name)
         return missing
+
+    def _written_as_one(self, names: list[str], haystack: str) -> set[str]:
+        """Names the question writes apart that the text writes as one word, or the start of one: "CR LF" as
+        "CRLF" or "crlfDelay", "Java Script" as "JavaScript"."""
+        asked = self.text.lower()
+        out: set[str] = set()
+        for first, second in itertools.pairwise(names):
+            apart = rf"(?<!\w){re.escape(first)}[\s/-]+{re.escape(second)}(?!\w)"
+            if re.search(apart, asked) and re.search(rf"(?<!\w){re.escape(first + second)}", haystack):
+                out |= {first, second}
+        return out
 
     def missing_versions(self, texts: list[str]) -> list[str]:
         """The question's versioned names ("Debian 14") whose number none of `texts` gives as that name's
