@@ -186,7 +186,11 @@ def test_an_email_address_or_a_command_line_option_is_asked_for_by_name() -> Non
     assert Question.read("Which command-line option makes the output unbuffered?").answer_type == "option"
     assert Question.read("What flag do I pass on the command line to keep going?").answer_type == "option"
     assert Question.read("Which address family does the socket use?").answer_type == "other"
+    assert Question.read("What address does the mail server listen on?").answer_type == "other"
+    assert Question.read("What email address validation does Django use?").answer_type == "other"
     assert Question.read("Which flag makes the pattern ignore case?").answer_type == "other"  # re.I, no dash
+    assert Question.read("Which command-line option parser does it use?").answer_type == "other"
+    assert Question.read("Which option do I set on the command line or in the file?").answer_type == "other"
 
 
 def test_an_address_or_an_option_asked_for_must_be_in_the_answer(notes) -> None:

@@ -279,6 +279,7 @@ def test_glyphs_a_pdf_font_does_not_map_to_characters_are_left_out(tmp_path: Pat
             [("glyphs", "000200020005000300030003")],
             [("text", "Its subject has twelve notes.")],
             [("text", "Engraved by "), ("glyphs", "000D"), ("text", " Ada Quill.")],
+            [("text", "See the con"), ("glyphs", "01A0"), ("text", "guration page.")],
         ],
     )
     document = load_document(tmp_path / "fugue.pdf")
@@ -286,6 +287,7 @@ def test_glyphs_a_pdf_font_does_not_map_to_characters_are_left_out(tmp_path: Pat
     assert "The fugue opens in G minor." in document.text
     assert "Its subject has twelve notes." in document.text
     assert "Engraved by Ada Quill." in document.text
+    assert "See the conguration page." in document.text  # a ligature glyph: one word, if one letter short
 
 
 def test_slides_are_headings_with_their_items_notes_and_tables(docs: Path) -> None:

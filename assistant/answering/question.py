@@ -43,19 +43,24 @@ _NUMBER_Q = re.compile(
     + _VERSION_ASKED,
     re.I,
 )
-# "What (e-mail) address do I send it to?", "Which address should I mail ...": an e-mail address is asked for,
-# not a memory address or "the address family".
+# "What address should I email ...", "Which e-mail address do reports go to?": an e-mail address is asked
+# for; not a network, memory or postal address ("What address does the mail server listen on?"), nor a
+# field or a check of one ("What email address validation does Django use?").
+_NOT_THE_ADDRESS = r"(?!\s+(?:field|format|validation|validator|header|parser|syntax|column|type|regex)\b)"
 _EMAIL_Q = re.compile(
-    r"\b(?:what|which)\s+(?:e-?mail\s+)?address(?:es)?\b(?=[^?]*\b(?:e-?mail|mail|send|write|report|contact)\b)|"
-    r"\b(?:what|which)\s+(?:is\s+the\s+)?e-?mail\s+address",
+    r"\b(?:what|which)\s+address(?:es)?\b(?=[^?]{0,200}\be-?mail\b)|"
+    rf"\b(?:what|which)\s+(?:is\s+the\s+)?e-?mail\s+address(?:es)?\b{_NOT_THE_ADDRESS}",
     re.I,
 )
 # "Which command-line option turns ... on", "what flag do I pass on the command line": the option itself
 # (a "-x" or "--name") is asked for. Not a bare "which option" or "which flag": a keyword argument or
-# `re.IGNORECASE` answers those in an API's documentation.
+# `re.IGNORECASE` answers those in an API's documentation; nor "which command-line option parser", nor an
+# option set "on the command line or in the config file".
+_NOT_THE_OPTION = r"(?!s\b|\s+(?:parser|parsing|library|module|format|syntax|statement|name)s?\b)"
 _OPTION_Q = re.compile(
-    r"\b(?:what|which)\s+(?:\S+\s+){0,2}?command[- ]line\s+(?:option|flag|switch)\b(?!s)|"
-    r"\b(?:what|which)\s+(?:option|flag|switch)\b(?!s)[^?]*\bon the command[- ]line\b",
+    rf"\b(?:what|which)\s+(?:\S+\s+){{0,2}}?command[- ]line\s+(?:option|flag|switch){_NOT_THE_OPTION}|"
+    rf"\b(?:what|which)\s+(?:option|flag|switch){_NOT_THE_OPTION}[^?]{{0,200}}\bon the command[- ]line\b"
+    r"(?!-\w|\s+(?:or|installer|interface|tool|utility|program|client|version)\b)",
     re.I,
 )
 _LIST_Q = re.compile(
@@ -151,7 +156,9 @@ YEAR_TOKEN = re.compile(
     r"\byears? (?:ago|earlier|later|before|after)\b",
     re.I,
 )
-EMAIL_TOKEN = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+# bounded, so a hostile run of word characters is read in linear time; the last label is a name ("org"), not
+# a version ("lodash@4.17.21")
+EMAIL_TOKEN = re.compile(r"[\w.+-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63}){0,8}\.[A-Za-z]{2,24}(?![\w-])")
 # "-u", "--jail", "-Fc", "--format=custom"; not a dash between words ("built-in") or a negative number.
 OPTION_TOKEN = re.compile(r"(?<![\w-])--?[A-Za-z][\w-]*")
 NUMBER_TOKEN = re.compile(

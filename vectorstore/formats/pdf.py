@@ -39,6 +39,7 @@ TEXT_OPTIONS: dict[str, Any] = {"x_tolerance_ratio": 0.15}
 # pdfminer writes "(cid:12)" for a glyph its font does not map to a character (music notation, symbol and
 # dingbat fonts): no reader can use it, and runs of it quoted in an answer or embedded with a chunk are noise.
 _UNMAPPED_GLYPH = re.compile(r"\(cid:\d+\)")
+_LIGATURE = re.compile(r"(?<=[^\W\d_])\(cid:\d+\)(?=[^\W\d_])")
 
 
 @dataclass
@@ -102,6 +103,7 @@ def _readable(text: str) -> str:
     punctuation (a staff of music, a row of symbols)."""
     if "(cid:" not in text:
         return text
+    text = _LIGATURE.sub("", text)  # "con(cid:415)guration": a ligature glyph, one word either side
     left = collapse(_UNMAPPED_GLYPH.sub(" ", text))
     return left if re.search(r"\w", left) else ""
 

@@ -44,21 +44,21 @@ def paragraphs(text: str) -> list[list[str]]:
     return groups
 
 
-_BROKEN_HEAD = re.compile(r"([A-Za-z]+)-$")
-_BROKEN_TAIL = re.compile(r"[a-z]+")
+_BROKEN_HEAD = re.compile(r"([^\W\d_]+)-$")
+_BROKEN_TAIL = re.compile(r"[^\W\d_]+")
 
 
 def _rejoin(out: str, piece: str) -> str:
     """The next line `piece` after `out`. A word broken by a hyphen at the line end is rejoined: without the
     hyphen when the whole is an everyday word ("ex-" "tremely": the line break's hyphen), with it otherwise
-    ("well-" "known"); "pre-" "and post-" keeps its space."""
-    head = _BROKEN_HEAD.search(out)
-    tail = _BROKEN_TAIL.match(piece)
-    if head is None or tail is None or out.endswith(" -"):
+    ("well-" "known", "3-" "way", "Café-" "bar"); "pre-" "and post-" keeps its space. A prefix whose whole
+    is another everyday word ("re-" "cover") loses its hyphen too: the guess that serves search."""
+    if not out.endswith("-") or out.endswith((" -", "--")) or not piece[:1].islower():
         return f"{out} {piece}"
-    if tail.group(0) in ("and", "or"):
+    head, tail = _BROKEN_HEAD.search(out), _BROKEN_TAIL.match(piece)
+    if tail is not None and tail.group(0) in ("and", "or"):
         return f"{out} {piece}"
-    if (head.group(1) + tail.group(0)).lower() in common_words():
+    if head is not None and tail is not None and (head.group(1) + tail.group(0)).lower() in common_words():
         return out[:-1] + piece
     return out + piece
 
