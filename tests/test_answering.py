@@ -156,41 +156,45 @@ def test_a_capitalised_word_after_a_slash_is_a_name_the_documents_must_hold() ->
     assert question.missing_names(["Convert a UTC time to the Europe zone of your choice."]) == ["paris"]
 
 
-def test_when_opening_a_clause_does_not_make_a_date_question() -> None:
+# What a question asks for, read from its words: a clause opened by "when" asks no date; a price or a cost
+# asks a number ("the cost model" does not); an e-mail address and a command-line option are asked for by
+# name (a bare "which flag" is not: `re.IGNORECASE` answers it); a wh-word with a plural noun asks a list.
+ANSWER_TYPES = [
+    ("When did the envoy arrive in Kessa?", "date"),
+    ("In what year did the envoy arrive?", "year"),
+    ("And when and where was the next meeting due?", "date"),
+    ("And when writing, what compression level does it use?", "other"),
+    ("When I call open(), which encoding does it use?", "other"),
+    ("What would it cost us?", "number"),
+    ("What does the upgrade cost?", "number"),
+    ("What is the fee for a late return?", "number"),
+    ("What's the annual fee?", "number"),
+    ("What does the cost model describe?", "other"),
+    ("What is the cost model?", "other"),
+    ("What is the fee schedule format?", "other"),
+    ("What address should I email to report a bug privately?", "email"),
+    ("Which e-mail address do new reports go to?", "email"),
+    ("Which command-line option makes the output unbuffered?", "option"),
+    ("What flag do I pass on the command line to keep going?", "option"),
+    ("Which address family does the socket use?", "other"),
+    ("What address does the mail server listen on?", "other"),
+    ("What email address validation does Django use?", "other"),
+    ("Which flag makes the pattern ignore case?", "other"),  # re.I, no dash
+    ("Which command-line option parser does it use?", "other"),
+    ("Which option do I set on the command line or in the file?", "other"),
+    ("What habits does the manual recommend?", "list"),
+    ("In which years has the club met?", "list"),
+    ("Which locks does the barge pass?", "list"),
+    ("What status does it return?", "other"),  # -us is no plural
+    ("What does the gauge show?", "other"),
+]
+
+
+@pytest.mark.parametrize(("question", "kind"), ANSWER_TYPES)
+def test_a_question_asks_for_the_kind_of_answer_its_words_name(question: str, kind: str) -> None:
     from assistant.answering.question import Question
 
-    assert Question.read("When did the envoy arrive in Kessa?").answer_type == "date"
-    assert Question.read("In what year did the envoy arrive?").answer_type == "year"
-    assert Question.read("And when and where was the next meeting due?").answer_type == "date"
-    assert Question.read("And when writing, what compression level does it use?").answer_type == "other"
-    assert Question.read("When I call open(), which encoding does it use?").answer_type == "other"
-
-
-def test_a_price_or_a_cost_asks_for_a_number() -> None:
-    from assistant.answering.question import Question
-
-    assert Question.read("What would it cost us?").answer_type == "number"
-    assert Question.read("What does the upgrade cost?").answer_type == "number"
-    assert Question.read("What is the fee for a late return?").answer_type == "number"
-    assert Question.read("What's the annual fee?").answer_type == "number"
-    assert Question.read("What does the cost model describe?").answer_type == "other"
-    assert Question.read("What is the cost model?").answer_type == "other"
-    assert Question.read("What is the fee schedule format?").answer_type == "other"
-
-
-def test_an_email_address_or_a_command_line_option_is_asked_for_by_name() -> None:
-    from assistant.answering.question import Question
-
-    assert Question.read("What address should I email to report a bug privately?").answer_type == "email"
-    assert Question.read("Which e-mail address do new reports go to?").answer_type == "email"
-    assert Question.read("Which command-line option makes the output unbuffered?").answer_type == "option"
-    assert Question.read("What flag do I pass on the command line to keep going?").answer_type == "option"
-    assert Question.read("Which address family does the socket use?").answer_type == "other"
-    assert Question.read("What address does the mail server listen on?").answer_type == "other"
-    assert Question.read("What email address validation does Django use?").answer_type == "other"
-    assert Question.read("Which flag makes the pattern ignore case?").answer_type == "other"  # re.I, no dash
-    assert Question.read("Which command-line option parser does it use?").answer_type == "other"
-    assert Question.read("Which option do I set on the command line or in the file?").answer_type == "other"
+    assert Question.read(question).answer_type == kind
 
 
 def test_an_address_or_an_option_asked_for_must_be_in_the_answer(notes) -> None:
@@ -210,16 +214,6 @@ def test_an_address_or_an_option_asked_for_must_be_in_the_answer(notes) -> None:
     lacking = "no command-line option in the passages' best answer"
     assert answerer.decide(option, [talk]).refusal == lacking
     assert "--metres" in _answer(notes, option, [given])
-
-
-def test_a_wh_word_with_a_plural_noun_asks_for_a_list() -> None:
-    from assistant.answering.question import Question
-
-    assert Question.read("What habits does the manual recommend?").answer_type == "list"
-    assert Question.read("In which years has the club met?").answer_type == "list"
-    assert Question.read("Which locks does the barge pass?").answer_type == "list"
-    assert Question.read("What status does it return?").answer_type == "other"  # -us is no plural
-    assert Question.read("What does the gauge show?").answer_type == "other"
 
 
 def test_a_table_row_is_answered_under_its_header_without_the_rest_of_the_table(notes) -> None:
