@@ -601,11 +601,13 @@ class FakeModel:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/v1"
         self.delay = 0.05
-        self.first_delay = 0.0  # before the first word: how long the model "thinks"
         self.repeat = 1
         self.extra = ""  # appended to the answer: what a prompt-injected model might write
         self.fetched: list[str] = []  # GET requests: an image in an answer that the browser fetched
         self.stopped = threading.Event()
+        # cleared: the first word waits until a test sets it (it has seen what the page shows before)
+        self.go = threading.Event()
+        self.go.set()
         self._server: ThreadingHTTPServer | None = None
 
     def answer(self, body: dict[str, Any]) -> str:
@@ -657,7 +659,7 @@ class FakeModel:
                 self.send_response(200)
                 self.send_header("Content-Type", "text/event-stream")
                 self.end_headers()
-                if model.stopped.wait(model.first_delay):
+                if not model.go.wait(WAIT_MS / 1000) or model.stopped.is_set():
                     return
                 try:
                     for i, word in enumerate(re.findall(r"\S+\s*", text)):
@@ -686,6 +688,7 @@ class FakeModel:
     def stop(self) -> None:
         if self._server is not None:
             self.stopped.set()
+            self.go.set()  # a stream waiting for its first word ends
             self._server.shutdown()
             self._server.server_close()
             self._server = None
@@ -857,12 +860,22 @@ def test_a_typing_indicator_shows_then_the_answer_grows_word_by_word(
 ) -> None:
     ctx, page, errors = open_page(browser, generative_server.url, **(PHONE if viewport == "phone" else {}))
     try:
-        fake_model.delay, fake_model.first_delay, fake_model.repeat = 0.15, 1.5, 3
+        fake_model.delay, fake_model.repeat = 0.15, 3
+        fake_model.go.clear()  # the model "thinks" until the page has shown the dots: a busy machine can
+        # take seconds to paint them, and words arriving first would skip them
         # the watcher observes the chat: on the phone layout it can be mounted after the question box
         page.locator("#chatbot").wait_for(state="attached")
         page.evaluate(WATCH_ANSWER, 0)
         page.locator("#question textarea").fill(MINE_ACTION)
-        run_and_wait(page, lambda: page.locator("#send").click())
+
+        def send_then_let_the_model_write() -> None:
+            page.locator("#send").click()
+            try:
+                page.wait_for_function("window.__seen.some(s => s.typing)", timeout=WAIT_MS)
+            finally:
+                fake_model.go.set()
+
+        run_and_wait(page, send_then_let_the_model_write)
         # read as each change happens, the bubble is empty for an instant between two renders: nothing to see
         seen: list[dict[str, Any]] = [s for s in page.evaluate("window.__seen") if s["typing"] or s["text"]]
         assert seen and seen[0] == {"typing": True, "text": ""}, f"no typing indicator first: {seen[:3]}"
@@ -882,7 +895,7 @@ def test_a_typing_indicator_shows_then_the_answer_grows_word_by_word(
         expect(page.locator("#chatbot").get_by_role("button", name="Clear", exact=True)).to_have_count(0)
         shot(page, f"22-streamed-{viewport}")
     finally:
-        fake_model.first_delay = 0.0
+        fake_model.go.set()
         ctx.close()
     assert not errors, f"JavaScript errors on the page: {errors}"
 
@@ -893,7 +906,8 @@ def test_the_typing_indicator_is_shown_without_a_copy_button_and_stop_replaces_i
     """Stopped before the first word: the bubble says "(stopped)", no dots are left, nothing is copied."""
     ctx, page, errors = open_page(browser, generative_server.url)
     try:
-        fake_model.delay, fake_model.first_delay, fake_model.repeat = 0.05, 30.0, 1
+        fake_model.delay, fake_model.repeat = 0.05, 1
+        fake_model.go.clear()  # no word before Stop
         page.locator("#question textarea").fill(MINE_ACTION)
         page.locator("#send").click()
         dots = bots(page).first.locator(".typing-indicator")
@@ -908,7 +922,7 @@ def test_the_typing_indicator_is_shown_without_a_copy_button_and_stop_replaces_i
         expect(dots).to_have_count(0)
         assert "Cambodia" not in settled_text(page, bots(page).first)
     finally:
-        fake_model.first_delay = 0.0
+        fake_model.go.set()
         ctx.close()
     assert not errors, f"JavaScript errors on the page: {errors}"
 

@@ -318,6 +318,33 @@ def test_an_id_of_another_persons_conversation_neither_opens_nor_renames_nor_del
         storage.close()
 
 
+def test_a_page_loaded_without_an_address_leaves_a_chat_already_started(tmp_path: Path) -> None:
+    """On a busy server the page's load event can run after the first question was sent: without `?c=` it
+    fills the pickers and the list, and leaves the chat (its bubble, sources, conversation) as it is."""
+    import gradio as gr
+
+    from assistant.access import Gate
+    from assistant.settings import Settings
+    from assistant.storage import Storage
+    from assistant.ui.conversations import Conversations
+    from assistant.ui.sidebar import SidebarEvents
+
+    storage = Storage.from_settings(Settings(data_dir=tmp_path))
+    try:
+        ann = storage.users.add("ann", PASSWORD).api_key
+        gate = Gate([], b"s" * 32, users=storage.users, sessions=storage.sessions)
+        conversations = Conversations(storage, gate)
+        owner = conversations.principal(as_request(ann)).owner  # type: ignore[union-attr]
+        storage.conversations.create(owner, "Earlier trip")
+
+        loaded = SidebarEvents(conversations).on_load(as_request(ann))  # (pickers, chat, sources, groups, id,
+        chat_outputs = loaded[2:7]  # title, list, tools, confirm row)
+        assert all(out == gr.skip() for out in chat_outputs), chat_outputs
+        assert "Earlier trip" in loaded[7]
+    finally:
+        storage.close()
+
+
 @pytest.mark.browser
 @pytest.mark.parametrize("signed_in", ["fay"], indirect=True)
 def test_the_header_says_who_is_signed_in_and_sign_out_ends_the_session(

@@ -162,11 +162,17 @@ class SidebarEvents:
         )
 
     def on_load(self, request: gr.Request) -> tuple[Any, ...]:
-        """The pickers' choices, and the conversation of the address's `?c=` when it is the caller's."""
+        """The pickers' choices, the list, and the conversation of the address's `?c=` when it is the
+        caller's. Without `?c=` the page already holds a new chat, and the chat is left as it is: on a busy
+        server this event can run after the first question was sent, and an empty chat would wipe its
+        bubble."""
         wanted = (request.query_params.get("c") if request is not None else None) or None
-        shown = self.shown(request, wanted, "")
-        if wanted and shown[3] is None:
-            gr.Warning(NOT_YOURS)
+        if wanted:
+            shown = self.shown(request, wanted, "")
+            if shown[3] is None:
+                gr.Warning(NOT_YOURS)
+        else:
+            shown = (*[gr.skip()] * 5, self.listing(request, None, ""), gr.skip(), gr.skip())
         picker = gr.update(choices=self.conversations.collections(request), value=[])
         documents = gr.update(choices=self.conversations.documents(request), value=[])
         return (picker, documents, *shown)
