@@ -246,6 +246,27 @@ def test_text_files_are_sniffed_for_their_markup() -> None:
     assert sniff("# A\n\ntext\n\n## B\n", "b.txt") == "markdown"
     assert sniff("Just words.\nMore words.\n", "c.txt") == "plain"
     assert sniff("anything", "library/math.rst.txt") == "rest"
+    assert sniff("Title\n=====\n\nSee :func:`len`.\n\nSub\n---\n", "d.txt") == "rest"
+    assert sniff("=====\nTitle\n=====\n\nText.\n\nSub\n---\n", "e.txt") == "rest"  # an overline
+
+
+def test_a_plain_directory_with_underlined_titles_keeps_its_entries_as_text(tmp_path: Path) -> None:
+    """Underlined titles are plain text's headings too: a list directory's indented "Description : ..."
+    entries are its text, not reST definition terms turned into headings."""
+    text = (
+        "Mailing lists\n=============\n\n  The bug system's mail goes to these lists.\n\n"
+        "  bugs-dist@lists.example.org\n\n"
+        "      Description : All submitted bug reports as well as further information\n"
+        "                    on them are distributed here.\n"
+        "      Moderated   : yes\n\n"
+        "Policy\n------\n\nNo advertising.\n"
+    )
+    path = tmp_path / "lists.txt"
+    path.write_text(text)
+    doc = load_document(path)
+    assert "Description : All submitted bug reports as well as further information on them" in doc.text
+    assert not any("Description" in s.section for s in doc.spans), [s.section for s in doc.spans]
+    assert any(s.section == "Mailing lists > Policy" or s.section.endswith("Policy") for s in doc.spans)
 
 
 def test_a_heading_or_a_question_line_is_never_an_answer_unit() -> None:

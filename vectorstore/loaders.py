@@ -21,6 +21,12 @@ DEFAULT_MAX_TEXT_CHARS = 10_000_000
 
 _REST_TITLE = re.compile(r"^[^\s].*\n([=\-~^\"'`#*+])\1{2,}\s*$", re.M)
 _REST_DIRECTIVE = re.compile(r"^\s*\.\. [\w:-]+::", re.M)
+# What only reST writes: a directive, a hyperlink target, a role, an inline literal, a title with an overline.
+_REST_MARKUP = re.compile(
+    r"^\s*\.\. [\w:-]+::|^\.\. _[^:\n]+:|:[a-z]+:`|``\S[^`\n]*``|"
+    r"^([=\-~^\"'`#*+])\1{2,}[ \t]*\n(?:\S.*\n){1,2}\1{3,}[ \t]*$",
+    re.M,
+)
 _MD_HEADING = re.compile(r"^#{1,6} \S", re.M)
 _MD_FENCE = re.compile(r"^```", re.M)
 
@@ -39,7 +45,10 @@ def sniff(text: str, name: str) -> str:
         return "rest"
     if lower.endswith((".md", ".markdown", ".md.txt")):
         return "markdown"
-    if len(_REST_DIRECTIVE.findall(text)) >= 2 or len(_REST_TITLE.findall(text)) >= 2:
+    # underlined titles alone are plain text's headings too (a list directory's "Description : ..." lines
+    # would be read as reST definitions): reST also writes some markup only it has
+    titled = len(_REST_TITLE.findall(text)) >= 2 and _REST_MARKUP.search(text) is not None
+    if len(_REST_DIRECTIVE.findall(text)) >= 2 or titled:
         return "rest"
     if len(_MD_HEADING.findall(text)) >= 2 or _MD_FENCE.search(text):
         return "markdown"
