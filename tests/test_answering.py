@@ -320,36 +320,6 @@ def test_names_are_matched_as_words_and_acronyms_as_spelled_out() -> None:
     assert "na" not in Question.read("Can a JSON number be NaN?").specific
 
 
-@pytest.mark.parametrize(
-    ("question", "text", "answered"),
-    [
-        (  # the documents say "memory" where the user says "RAM"
-            "What old-space limit should I set on a box with 2 GiB of RAM?",
-            "On a machine with 2 GiB of memory, set the old-space limit to 1536 MB to leave room for others.",
-            True,
-        ),
-        (  # a word spelled like the acronym names another thing: HTTP is not HTTPS
-            "How do I make the server send files over HTTPS?",
-            "The server sends the files of the current directory over HTTP on port 8000.",
-            False,
-        ),
-        (  # a word near in topic is not the acronym's meaning
-            "How long are LTS releases supported?",
-            "Each release is supported for one year after the next one comes out, with security fixes.",
-            False,
-        ),
-    ],
-)
-def test_an_acronym_is_mentioned_by_a_word_that_means_it(
-    notes, question: str, text: str, answered: bool
-) -> None:
-    from assistant.answering.extractive import ExtractiveAnswerer
-
-    decision = ExtractiveAnswerer(notes.embeddings).decide(question, [_passage(text, 0)])
-    assert bool(decision.snippets) == answered, decision
-    assert answered or "no passage mentions" in decision.refusal, decision.refusal
-
-
 def test_names_the_question_writes_apart_are_mentioned_written_as_one() -> None:
     """ "CR LF" is what "CRLF" and the option "crlfDelay" are about; the two names scattered, or another word
     that starts like them, are not."""

@@ -25,7 +25,7 @@ from assistant.answering.compose import Part, Weights, load_weights, read_parts,
 from assistant.answering.question import KIND_NAMES, AnswerType, Question, has_type
 from assistant.answering.units import Unit, split_units
 from vectorstore.chunking import passage_context
-from vectorstore.text import STOPWORDS, repeats, tokenize, words
+from vectorstore.text import repeats, tokenize
 
 _BACK_REFERENCE = re.compile(
     r"^(it|this|that|these|those|they|such|he|she|its|their|there|here|however|but|also|moreover|"
@@ -144,11 +144,6 @@ class ExtractiveConfig:
     # what the question is about ("Oslo", "UPSERT", "gzip"); the refusal model reads whether the answer's
     # passage mentions it. A name many chunks hold ("Python") is the documents' subject.
     distinctive_share: float | None = 0.02  # None: no such feature
-    # An acronym of the question that the passages never write is still mentioned when one of their words
-    # means it: the two words' vectors have at least this cosine ("RAM" and "memory" 0.71, "DB" and
-    # "database" 0.85; "zstd" and "gzip" 0.25, "LTS" and "support" 0.36). None: letters only.
-    acronym_synonym: float | None = 0.7
-    synonym_words: int = 400  # the passages' distinct words compared, in their order of retrieval
     weights: Weights | None = None  # None: the shipped fit (answer_weights.json)
 
 
@@ -754,9 +749,7 @@ class ExtractiveAnswerer:
         if not ranked:
             return Decision([], "no candidate sentence in the passages")
         texts = [passage_context(p) for p in passages] + [str(p.metadata.get("source", "")) for p in passages]
-        missing = question.missing_names(texts)
-        missing = [n for n in missing if n not in self._meant(question, missing, texts)]
-        missing += question.missing_versions(texts)
+        missing = question.missing_names(texts) + question.missing_versions(texts)
         apis = [i for i in question.identifiers if not self._subject(i)]
         if apis:  # a question about an API is answered from what documents that API (or a part's APIs)
             groups = _per_part(apis, parts)
@@ -1006,29 +999,7 @@ class ExtractiveAnswerer:
         context: list[str] = []
         for number in dict.fromkeys(numbers):
             context += self._surroundings(passages[number - 1], passages)
-        unplaced = question.missing_names(context, names=names)
-        return [n for n in unplaced if n not in self._meant(question, unplaced, context)]
-
-    def _meant(self, question: Question, names: list[str], texts: list[str]) -> set[str]:
-        """The acronyms among `names` that a word of `texts` means (`acronym_synonym`): documents write
-        "memory" where a user writes "RAM", and a question is not about something else for that."""
-        bar = self.config.acronym_synonym
-        acronyms = [n for n in names if question.acronym(n)]
-        if bar is None or not acronyms:
-            return set()
-        vocabulary = [w for w in dict.fromkeys(words(" ".join(texts))) if len(w) > 2 and w.isalpha()]
-        vocabulary = [w for w in vocabulary if w not in STOPWORDS][: self.config.synonym_words]
-        if not vocabulary:
-            return set()
-        vectors = self._vectors.get(vocabulary)
-        meant = self._vectors.get([n.upper() for n in acronyms]) @ vectors.T
-        out = set()
-        for name, row in zip(acronyms, meant, strict=True):
-            # a word spelled like the acronym names a sibling, not the same thing: "http" is not "HTTPS"
-            others = [c for c, w in zip(row, vocabulary, strict=True) if w[:2] != name[:2]]
-            if others and float(max(others)) >= bar:
-                out.add(name)
-        return out
+        return question.missing_names(context, names=names)
 
     def _surroundings(self, here: Document, passages: Sequence[Document]) -> list[str]:
         """A passage's text with its heading path, its source's name, and the retrieved chunks of the same

@@ -233,7 +233,7 @@ class Question:
             answer_type=_answer_type(text),
         )
 
-    def acronym(self, name: str) -> bool:
+    def _acronym(self, name: str) -> bool:
         """Written in capitals in a question that is not all capitals ("VPN access", not "WHAT IS VPN")."""
         capitals = re.search(rf"\b{re.escape(name.upper())}\b", self.text) is not None
         return capitals and self.text != self.text.upper()
@@ -252,7 +252,7 @@ class Question:
         for name in names:
             if name in joined or _mentions(haystack, name):
                 continue
-            if self.acronym(name) and _spelled_out(name, haystack):
+            if self._acronym(name) and _spelled_out(name, haystack):
                 continue
             parts = tokenize(name)
             if (

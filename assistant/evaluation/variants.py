@@ -135,7 +135,6 @@ VARIANTS: dict[str, Builder] = {
     "hybrid without per-part retrieval": with_retriever(part_passages=0),
     "hybrid keeping duplicate passages": with_retriever(duplicate_overlap=1.0),
     "ours without distinctive names": with_answerer(distinctive_share=None),
-    "ours without acronym meanings": with_answerer(acronym_synonym=None),
     "ours without sentence window": with_answerer(window_semantic=False),
     "ours without near-ties": with_answerer(max_ties=0),
     "ours without list runs": with_answerer(list_runs=False),
