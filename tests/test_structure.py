@@ -248,6 +248,10 @@ def test_text_files_are_sniffed_for_their_markup() -> None:
     assert sniff("anything", "library/math.rst.txt") == "rest"
     assert sniff("Title\n=====\n\nSee :func:`len`.\n\nSub\n---\n", "d.txt") == "rest"
     assert sniff("=====\nTitle\n=====\n\nText.\n\nSub\n---\n", "e.txt") == "rest"  # an overline
+    readme = "Tool\n====\n\nSee `home <https://example.org>`_.\n\nInstall\n-------\n\nRun::\n\n    pip x\n"
+    assert sniff(readme, "README.txt") == "rest"  # a link and a literal block, no directive
+    tex_quotes = "Lists\n=====\n\nSay ``yes'' or ``no'' to join.\n\nPolicy\n------\n\nNone.\n"
+    assert sniff(tex_quotes, "f.txt") == "plain"
 
 
 def test_a_plain_directory_with_underlined_titles_keeps_its_entries_as_text(tmp_path: Path) -> None:

@@ -19,11 +19,15 @@ from vectorstore.safety import check_before_parse, check_text_size
 # Extracted text a file may have: 2,000 pages of dense prose is ~6 M characters. Past it, LoadError (N6).
 DEFAULT_MAX_TEXT_CHARS = 10_000_000
 
-_REST_TITLE = re.compile(r"^[^\s].*\n([=\-~^\"'`#*+])\1{2,}\s*$", re.M)
-_REST_DIRECTIVE = re.compile(r"^\s*\.\. [\w:-]+::", re.M)
-# What only reST writes: a directive, a hyperlink target, a role, an inline literal, a title with an overline.
+_REST_TITLE = re.compile(r"^[^\s].*\n([=\-~^\"'`#*+])\1{2,}[ \t]*$", re.M)
+# [ \t], not \s: a run of blank lines is not rescanned from each of its lines (quadratic time)
+_REST_DIRECTIVE = re.compile(r"^[ \t]*\.\. [\w:-]+::", re.M)
+# What only reST writes: a directive, a hyperlink target or reference ("`home <https://...>`_"), a role, an
+# inline literal (not TeX's ``quotes''), a literal block after "::", a field, a footnote reference, a title
+# with an overline.
 _REST_MARKUP = re.compile(
-    r"^\s*\.\. [\w:-]+::|^\.\. _[^:\n]+:|:[a-z]+:`|``\S[^`\n]*``|"
+    r"^[ \t]*\.\. [\w:-]+::|^\.\. _[^:\n]+:|`[^`\n]+`__?(?!\w)|:[a-z]+:`|``[^`\s'](?:[^`\n]*[^`\s'])?``|"
+    r"::[ \t]*\n[ \t]*\n[ \t]+\S|^:\w[\w -]*:[ \t]|\[(?:\d+|#\w*)\]_|"
     r"^([=\-~^\"'`#*+])\1{2,}[ \t]*\n(?:\S.*\n){1,2}\1{3,}[ \t]*$",
     re.M,
 )
