@@ -302,11 +302,11 @@ def test_an_id_of_another_persons_conversation_neither_opens_nor_renames_nor_del
         owner = conversations.principal(as_request(ann)).owner  # type: ignore[union-attr]
         anns = storage.conversations.create(owner, "Ann's secret plans")
 
-        mine = events.on_load(as_request(ann, f"c={anns.id}"))  # (pickers, chat, sources, groups, id, ...)
+        mine = events.on_load(None, as_request(ann, f"c={anns.id}"))  # (pickers, chat, sources, groups, id..)
         assert mine[5] == anns.id and "Ann&#x27;s secret plans" in mine[7]
 
         with pytest.warns(UserWarning, match="not yours"):
-            theirs = events.on_load(as_request(bob, f"c={anns.id}"))
+            theirs = events.on_load(None, as_request(bob, f"c={anns.id}"))
         assert theirs[2] == [] and theirs[5] is None and "secret" not in theirs[7]
         assert "data-current=''" in theirs[7], "the address loses ?c="
         with pytest.warns(UserWarning, match="no longer exists"):  # to bob, it does not exist
@@ -335,12 +335,14 @@ def test_a_page_loaded_without_an_address_leaves_a_chat_already_started(tmp_path
         gate = Gate([], b"s" * 32, users=storage.users, sessions=storage.sessions)
         conversations = Conversations(storage, gate)
         owner = conversations.principal(as_request(ann)).owner  # type: ignore[union-attr]
-        storage.conversations.create(owner, "Earlier trip")
+        earlier = storage.conversations.create(owner, "Earlier trip")
+        started = storage.conversations.create(owner, "Asked before the page loaded")
 
-        loaded = SidebarEvents(conversations).on_load(as_request(ann))  # (pickers, chat, sources, groups, id,
-        chat_outputs = loaded[2:7]  # title, list, tools, confirm row)
+        loaded = SidebarEvents(conversations).on_load(started.id, as_request(ann))  # (pickers, chat, sources,
+        chat_outputs = loaded[2:7]  # groups, id, title, list, tools, confirm row)
         assert all(out == gr.skip() for out in chat_outputs), chat_outputs
-        assert "Earlier trip" in loaded[7]
+        assert "Earlier trip" in loaded[7] and earlier.id in loaded[7]
+        assert f"data-current='{started.id}'" in loaded[7], "the address would lose the open chat's ?c="
     finally:
         storage.close()
 

@@ -161,18 +161,19 @@ class SidebarEvents:
             gr.update(visible=False),
         )
 
-    def on_load(self, request: gr.Request) -> tuple[Any, ...]:
+    def on_load(self, current: str | None, request: gr.Request) -> tuple[Any, ...]:
         """The pickers' choices, the list, and the conversation of the address's `?c=` when it is the
         caller's. Without `?c=` the page already holds a new chat, and the chat is left as it is: on a busy
         server this event can run after the first question was sent, and an empty chat would wipe its
-        bubble."""
+        bubble; the list marks the conversation that question opened (`current`, read when the event
+        runs), or the address would lose its `?c=`."""
         wanted = (request.query_params.get("c") if request is not None else None) or None
         if wanted:
             shown = self.shown(request, wanted, "")
             if shown[3] is None:
                 gr.Warning(NOT_YOURS)
         else:
-            shown = (*[gr.skip()] * 5, self.listing(request, None, ""), gr.skip(), gr.skip())
+            shown = (*[gr.skip()] * 5, self.listing(request, current, ""), gr.skip(), gr.skip())
         picker = gr.update(choices=self.conversations.collections(request), value=[])
         documents = gr.update(choices=self.conversations.documents(request), value=[])
         return (picker, documents, *shown)
@@ -237,7 +238,7 @@ def wire_sidebar(
     search, listing = bar["search"], bar["listing"]
     shown = [c["chatbot"], c["sources"], c["groups"], current, bar["title"], listing, bar["tools"]]
     shown.append(bar["confirm_row"])
-    demo.load(events.on_load, None, [pickers["picker"], pickers["documents"], *shown], **private)
+    demo.load(events.on_load, current, [pickers["picker"], pickers["documents"], *shown], **private)
     for picker, state in ((pickers["picker"], pickers["picked"]), (pickers["documents"], pickers["chosen"])):
         picker.change(lambda names: list(names or []), picker, state, queue=False, **private)
     listing.click(events.opened, [search], shown, cancels=running, **private)
