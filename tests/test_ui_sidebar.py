@@ -343,6 +343,10 @@ def test_a_page_loaded_without_an_address_leaves_a_chat_already_started(tmp_path
         assert all(out == gr.skip() for out in chat_outputs), chat_outputs
         assert "Earlier trip" in loaded[7] and earlier.id in loaded[7]
         assert f"data-current='{started.id}'" in loaded[7], "the address would lose the open chat's ?c="
+        # opened at an address: a question already sent in this page keeps its chat too
+        at_address = SidebarEvents(conversations).on_load(started.id, as_request(ann, f"c={earlier.id}"))
+        assert all(out == gr.skip() for out in at_address[2:7]), at_address[2:7]
+        assert f"data-current='{started.id}'" in at_address[7]
     finally:
         storage.close()
 

@@ -166,9 +166,10 @@ class SidebarEvents:
         caller's. Without `?c=` the page already holds a new chat, and the chat is left as it is: on a busy
         server this event can run after the first question was sent, and an empty chat would wipe its
         bubble; the list marks the conversation that question opened (`current`, read when the event
-        runs), or the address would lose its `?c=`."""
+        runs), or the address would lose its `?c=`. With `?c=` the same holds once a question has opened a
+        conversation in this page: the chat shows what the person did last."""
         wanted = (request.query_params.get("c") if request is not None else None) or None
-        if wanted:
+        if wanted and not current:
             shown = self.shown(request, wanted, "")
             if shown[3] is None:
                 gr.Warning(NOT_YOURS)
