@@ -26,7 +26,7 @@ _REST_DIRECTIVE = re.compile(r"^[ \t]*\.\. [\w:-]+::", re.M)
 # inline literal (not TeX's ``quotes''), a literal block after "::", a field, a footnote reference, a title
 # with an overline.
 _REST_MARKUP = re.compile(
-    r"^[ \t]*\.\. [\w:-]+::|^\.\. _[^:\n]+:|`[^`\n]+`__?(?!\w)|:[a-z]+:`|``[^`\s'](?:[^`\n]*[^`\s'])?``|"
+    _REST_DIRECTIVE.pattern + r"|^\.\. _[^:\n]+:|`[^`\n]+`__?(?!\w)|:[a-z]+:`|``[^`\s'](?:[^`\n]*[^`\s'])?``|"
     r"::[ \t]*\n[ \t]*\n[ \t]+\S|^:\w[\w -]*:[ \t]|\[(?:\d+|#\w*)\]_|"
     r"^([=\-~^\"'`#*+])\1{2,}[ \t]*\n(?:\S.*\n){1,2}\1{3,}[ \t]*$",
     re.M,
