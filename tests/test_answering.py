@@ -476,6 +476,33 @@ def test_each_part_of_a_question_is_answered_by_its_own_best_sentence(notes) -> 
         assert ("built in 1871 by the stonemasons of Orvik. [3]" in answer) == on, answer
 
 
+def test_a_part_whose_best_sentence_answers_another_part_takes_its_runner_up(notes) -> None:
+    """Both parts ask for a majority to overrule: the 3:1 rule answers the second and also scores best for
+    the first, whose own answer (the 2:1 rule) scores nearly as well for it. With `part_ties` the first
+    part is answered too; without it, and with the other ways in switched off, only the 3:1 rule is."""
+    from assistant.answering.extractive import ExtractiveAnswerer, ExtractiveConfig
+
+    assembly = (
+        "The Assembly elects the Warden of the harbour every spring.\n\n"
+        "The Assembly may override any decision of the Harbour Council, provided they agree with a 2:1 "
+        "majority.\n\nThe Assembly sets the dues paid by each ship.\n"
+    )
+    council = (
+        "The Harbour Council may overrule a Member, which requires a 3:1 majority of the Council.\n\n"
+        "The Council offers advice on any matter of the harbour.\n"
+    )
+    passages = [_passage(council, 0, "council.txt"), _passage(assembly, 0, "assembly.txt")]
+    question = (
+        "What majority do Assembly members need to overrule the Harbour Council, "
+        "and what majority must the Council reach to overrule a Member?"
+    )
+    for on in (True, False):
+        config = ExtractiveConfig(part_ties=on, max_ties=0, select_ratio=1.0)
+        answer = "".join(ExtractiveAnswerer(notes.embeddings, config).stream(question, passages))
+        assert "3:1 majority" in answer, answer
+        assert ("2:1 majority" in answer) == on, answer
+
+
 def test_a_second_question_may_open_with_its_preposition() -> None:
     from assistant.answering.compose import read_parts
 

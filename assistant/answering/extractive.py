@@ -83,6 +83,10 @@ class ExtractiveConfig:
     # Off: the part's best among the `scan` best units, quoted at `select_ratio` of the best score.
     part_scoring: bool = True
     part_ratio: float = 0.8
+    # A part whose best unit is already quoted takes its runner-up when that scores within `tie_ratio` of
+    # it: "What majority overturns X, and what majority overrules Y?" has two near-identical rules, and
+    # the one that answers Y also scores best for X.
+    part_ties: bool = True
     # A unit is also read with the next unit of its paragraph or list, and its cosine with the question is
     # the better of the two: an answer often takes two sentences ("The sandbox is not a security
     # boundary. Do not run untrusted code in it."), and a short one says little alone.
@@ -789,15 +793,14 @@ class ExtractiveAnswerer:
         if follow is not None:
             chosen.append(self.snippet(follow, passages[follow.passage - 1], question, [chosen[0].text]))
         budget = cfg.max_list_snippets if question.answer_type == "list" else cfg.max_snippets
-        for cand in self._part_answers(parts, ranked, chosen):
+        answers, runners = self._part_answers(parts, ranked, chosen)
+        for cand in answers + self._near_ties(ranked, chosen) + runners:
             if len(chosen) >= budget:
                 break
+            if any(_inside(cand, s) for s in chosen):
+                continue
             snip = self.snippet(cand, passages[cand.passage - 1], question, [s.text for s in chosen])
             if self._fresh(snip, chosen):
-                chosen.append(snip)
-        for cand in self._near_ties(ranked, chosen):
-            snip = self.snippet(cand, passages[cand.passage - 1], question, [s.text for s in chosen])
-            if len(chosen) < budget and self._fresh(snip, chosen):
                 chosen.append(snip)
         for cand in ranked[1 : cfg.scan]:
             if len(chosen) >= budget or cand.score < cfg.select_ratio * best.score:
@@ -831,18 +834,19 @@ class ExtractiveAnswerer:
 
     def _part_answers(
         self, parts: list[Part], ranked: list[Candidate], chosen: list[Snippet]
-    ) -> list[Candidate]:
+    ) -> tuple[list[Candidate], list[Candidate]]:
         """For a question of several parts, the unit that best answers each part on its own (its cosine
         with the part and the share of the part's rare terms it holds), when the snippets so far do not
         quote it and it passes the bar: "What is the smallest MTU, and what happens to a bigger datagram?"
         asks two sentences."""
         cfg = self.config
         if len(parts) < 2 or not ranked:
-            return []
+            return [], []
         pool = ranked if cfg.part_scoring else ranked[: cfg.scan]
         top = max(cfg.part_semantic * c.semantic + (1 - cfg.part_semantic) * c.lexical for c in ranked)
         units, windows = self._pool_vectors(pool)  # embedded (or read from the cache) once, not per part
         out: list[Candidate] = []
+        runners: list[Candidate] = []
         for part in parts:
             query = np.asarray(self._vectors.query(part.text), dtype=np.float32)
             query /= np.linalg.norm(query) + 1e-9
@@ -851,9 +855,15 @@ class ExtractiveAnswerer:
             total = sum(weights.values()) or 1.0
             lexical = [sum(w for t, w in weights.items() if t in c.terms) / total for c in pool]
             blend = cfg.part_semantic * cosine + (1 - cfg.part_semantic) * np.asarray(lexical)
-            i = int(np.argmax(blend))
+            order = np.argsort(-blend)
+            i = int(order[0])
             cand = pool[i]
             if any(_inside(cand, s) for s in chosen) or cand in out:
+                # the part's best is already quoted (for another part, or as the answer): a runner-up
+                # the part's blend cannot tell from it may be what answers this part, quoted if room is left
+                j = int(order[1]) if cfg.part_ties and len(order) > 1 else i
+                if j != i and blend[j] >= cfg.tie_ratio * blend[i] and blend[j] >= cfg.part_ratio * top:
+                    runners.append(pool[j])
                 continue
             if cfg.part_scoring:
                 passes = float(blend[i]) >= cfg.part_ratio * top
@@ -861,7 +871,7 @@ class ExtractiveAnswerer:
                 passes = cand.score >= cfg.select_ratio * ranked[0].score
             if passes:
                 out.append(cand)
-        return out
+        return out, [c for c in runners if c not in out]
 
     def _pool_vectors(self, pool: list[Candidate]) -> tuple[np.ndarray, np.ndarray | None]:
         """The units' vectors, and with `part_scoring` their windows' (a unit read with its next unit), so a
