@@ -97,6 +97,44 @@ def test_indented_prose_reads_as_prose_and_indented_commands_stay_code() -> None
     assert len(codes) == 1 and "dpkg-divert --divert /bin/login.debian /bin/login\nmv" in codes[0]
 
 
+OVERRIDE = """11.9. Overriding a file
+
+    Suppose a user wishes to use a program "login-local" instead.
+
+    Do not overwrite /bin/login with it: every upgrade of the login
+    package puts the packaged one back.
+
+    Rather, do
+
+        dpkg-divert --divert /bin/login.debian /bin/login
+
+                             Additional information
+
+    Bugs in dpkg-divert are tracked like any other package's.
+
+    To report a bug, send mail to
+
+      submit@bugs.example.org
+
+11.10. Keeping a local copy
+
+    Copy it.
+"""
+
+
+def test_an_indented_line_that_goes_on_with_its_prose_is_no_heading() -> None:
+    """A text dump indents its body and not its headings: a short line set as deep as the paragraph
+    before it ("Rather, do" above a command) is that paragraph's next sentence, in the same section; a
+    title centred far deeper, or one at the margin, still opens a section."""
+    doc = render(parse_plain(OVERRIDE))
+    headings = [s.path[-1] for s in doc.spans if s.kind == "heading"]
+    assert headings == ["11.9. Overriding a file", "Additional information", "11.10. Keeping a local copy"]
+    kinds = {u.text: u.kind for u in split_units(doc.text)}
+    assert kinds["Rather, do"] == kinds["To report a bug, send mail to"] == "sentence"
+    divert = next(s for s in doc.spans if "dpkg-divert" in doc.text[s.start : s.end])
+    assert divert.path[-1] == "11.9. Overriding a file"
+
+
 BULLETS = """Where do these codenames come from?
 
       * rex (Debian 1.2) was the tyrannosaurus,

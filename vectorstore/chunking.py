@@ -20,7 +20,7 @@ from vectorstore.metadata import chunk_meta
 # 7: indented prose; 8: indented bullets; 9: 8 with a first-line bullet only; 10: PDFs without unmapped
 # glyphs; 11: a word broken at a line end rejoined without its hyphen when whole it is an everyday word;
 # 12: a .txt with underlined titles and no other reST markup read as plain text
-LAYOUT_VERSION = "12"
+LAYOUT_VERSION = "13"
 
 
 @dataclass(frozen=True)

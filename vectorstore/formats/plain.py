@@ -113,6 +113,20 @@ def looks_like_heading(lines: list[str]) -> bool:
     return line[:1].isupper() or line[:1].isdigit()
 
 
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip())
+
+
+def _goes_on(line: str, before: list[str] | None) -> bool:
+    """Whether a heading-like line is the next sentence of the indented prose paragraph before it ("Rather,
+    do" above the command it introduces): text dumps (w3m, Debian's FAQ) indent the body and not the
+    headings, so a line set as deep as that body is body; a title centred far deeper is still a title."""
+    if before is None or not _TERMINAL.search(before[-1].rstrip()) or looks_like_heading(before):
+        return False
+    body = _indent(before[-1])
+    return 0 < body <= _indent(line) <= body + 1
+
+
 def _list_items(lines: list[str]) -> list[str]:
     items: list[str] = []
     for line in lines:
@@ -140,6 +154,8 @@ def parse_plain(text: str, page: int | None = None, outline: Outline | None = No
             level = 1 if lines[1].strip()[0] in "=#" else 2
             path = outline.enter(level, collapse(lines[0]))
             blocks.append(Block("heading", heading_line(level, path[-1]), path, page))
+        elif looks_like_heading(lines) and _goes_on(lines[0], groups[index - 1] if index else None):
+            blocks.append(Block("paragraph", unwrap(lines), outline.path, page))
         elif looks_like_heading(lines) and index + 1 < len(groups):
             heading = collapse(lines[0])
             numbered = _NUMBERED_HEADING.match(heading)
