@@ -503,6 +503,27 @@ def test_a_part_whose_best_sentence_answers_another_part_takes_its_runner_up(not
         assert ("2:1 majority" in answer) == on, answer
 
 
+def test_a_sentence_that_opens_as_the_one_before_goes_on_with_it(notes) -> None:
+    """A sentence "For the short berths, ..." then "For the long berths, ...": the second case of a series
+    told in prose comes with the first (`parallel_words`), though it holds no word of the question the
+    snippet lacks; the sentence after the series, which opens otherwise, does not."""
+    from assistant.answering.extractive import ExtractiveAnswerer, ExtractiveConfig
+
+    text = (
+        "The harbour rents berths of two kinds: short berths by the quay and long berths on the outer "
+        "mole. For the short berths, the fee is 20 EUR a night and boats must leave by noon. For the long "
+        "berths, the fee is 35 EUR a night, water included. The harbour office opens at eight.\n\n"
+        "The harbour master keeps a list of waiting boats. Fishing boats are moored by the ice house."
+    )
+    question = "What kinds of berths does the harbour rent, and what does a short berth cost?"
+    for words in (2, 0):
+        config = ExtractiveConfig(parallel_words=words, max_ties=0, select_ratio=1.0)
+        answer = "".join(ExtractiveAnswerer(notes.embeddings, config).stream(question, [_passage(text, 0)]))
+        assert "the fee is 20 EUR a night" in answer, answer
+        assert ("the fee is 35 EUR a night" in answer) == bool(words), answer
+        assert "office opens" not in answer, answer
+
+
 def test_a_second_question_may_open_with_its_preposition() -> None:
     from assistant.answering.compose import read_parts
 

@@ -123,6 +123,9 @@ class ExtractiveConfig:
     # The sentence right after the answering one goes on with its subject when it shares this many terms
     # with it ("The hall can be rented for a day. The fee for renting the hall is 200 EUR.").
     subject_terms: int = 2
+    # A following sentence that opens with the same this-many words goes on with the snippet: it is the
+    # next case of a series told in prose ("For the qmark style, ... For the named style, ..."; 0 = off).
+    parallel_words: int = 2
     # A further snippet sharing this share of its terms (Jaccard) with a chosen one, and no different number,
     # says the same thing, as the same paragraph in two versions of a document does: it is skipped for the
     # next (1.0 = off).
@@ -731,13 +734,20 @@ class ExtractiveAnswerer:
             adds = (set(tokenize(nxt.text)) & asked) - said
             subject = last == i and len(set(tokenize(nxt.text)) & said) >= self.config.subject_terms
             leans = _leans_back(nxt.text, self.config.clause_reference)
-            if not (leans or cur.text.endswith(":") or adds or subject):
+            if not (leans or cur.text.endswith(":") or adds or subject or self._parallel(cur, nxt)):
                 return last
             said |= set(tokenize(nxt.text))
             if nxt.end - units[first].start > limit:
                 return last
             last += 1
         return last
+
+    def _parallel(self, cur: Unit, nxt: Unit) -> bool:
+        """Whether `nxt` opens with the same `parallel_words` words as `cur`: the next case of a series
+        told in prose ("For the qmark style, ... For the named style, ...")."""
+        n = self.config.parallel_words
+        opening = cur.text.lower().split()[:n]
+        return n > 0 and len(opening) == n and nxt.text.lower().split()[:n] == opening
 
     # -- the pipeline: read question -> pool -> score -> select -> decide ----------------------------
     def decide(
