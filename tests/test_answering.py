@@ -524,6 +524,30 @@ def test_a_sentence_that_opens_as_the_one_before_goes_on_with_it(notes) -> None:
         assert "office opens" not in answer, answer
 
 
+def test_a_sentence_that_points_ahead_brings_the_entries_after_it(notes) -> None:
+    """A sentence "... distributed through these mailing lists." names no list: the entries after it do, as
+    a colon's list would. With `announced_series` they are quoted, up to the next heading; "these" that
+    points back (prose goes on after it) brings nothing."""
+    from assistant.answering.extractive import ExtractiveAnswerer, ExtractiveConfig
+    from assistant.answering.units import split_units
+
+    lists = (
+        "The harbour office sends out a lot of notices. Boat owners can read them, so they are distributed "
+        "through these mailing lists.\n\nharbour-news@lists.example.org\n\nDescription : Opening hours, "
+        "fees and works on the quays.\n\nharbour-alerts@lists.example.org\n\nDescription : Storm warnings "
+        "and closures of the harbour mouth.\n\n## Moorings\n\nMoorings are let by the season."
+    )
+    question = "Which mailing lists carry the harbour office's notices?"
+    for on in (True, False):
+        answerer = ExtractiveAnswerer(notes.embeddings, ExtractiveConfig(announced_series=on))
+        answer = "".join(answerer.stream(question, [_passage(lists, 0, "lists.txt")]))
+        assert "distributed through these mailing lists." in answer, answer
+        assert ("harbour-news@" in answer and "harbour-alerts@" in answer) == on, answer
+        assert "let by the season" not in answer, answer
+    back = split_units("Old notices are kept for a year on these mailing lists.\n\nThe office prints none.")
+    assert not ExtractiveAnswerer(notes.embeddings)._announces(back[0], back[1])
+
+
 def test_a_second_question_may_open_with_its_preposition() -> None:
     from assistant.answering.compose import read_parts
 

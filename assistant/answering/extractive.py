@@ -126,6 +126,9 @@ class ExtractiveConfig:
     # A following sentence that opens with the same this-many words goes on with the snippet: it is the
     # next case of a series told in prose ("For the qmark style, ... For the named style, ..."; 0 = off).
     parallel_words: int = 2
+    # A sentence that points ahead without a colon ("... through these mailing lists.") above entries
+    # brings the blocks after it, to the next heading, as a ':' brings its list.
+    announced_series: bool = True
     # A further snippet sharing this share of its terms (Jaccard) with a chosen one, and no different number,
     # says the same thing, as the same paragraph in two versions of a document does: it is skipped for the
     # next (1.0 = off).
@@ -336,6 +339,11 @@ def _referent(units: list[Unit], i: int) -> bool:
 # A line ending in a code span, emphasis or a bracket ("The default is `8080`", "(see PEP 695)") is finished
 # too: it does not announce the next block.
 _FINISHED = re.compile(r"[.!?;:…][\"'”’)\]]*$|[`*_)\]]$")
+# A sentence that points ahead to what follows it without a colon (one with a colon already brings its
+# block): "... is distributed through these (high-volume) mailing lists.", "... as follows."
+_ANNOUNCES = re.compile(
+    r"\b(?:these(?:\s+\(?[\w-]+\)?){1,3}|the following(?:\s+\(?[\w-]+\)?){0,3}|as follows)\.$", re.I
+)
 _ANNOUNCING_WORDS = 4  # a shorter line without a full stop is a label or a title, not a sentence cut short
 _SECTION_NUMBER = re.compile(r"(?<!\S)\d{1,3}(?:\.\d{1,3})+\.?(?!\S)")
 # A contents entry: a section number and the capitalised title after it ("9.1. How can I ...").
@@ -722,6 +730,8 @@ class ExtractiveAnswerer:
         said = set(tokenize(units[i].text))
         while last + 1 < len(units):
             nxt, cur = units[last + 1], units[last]
+            if self._announces(cur, nxt):
+                return self._series_end(units, first, last + 1, 2 * limit)
             if self._introduces(cur, nxt, listing):
                 block_end = last + 1
                 while block_end + 1 < len(units) and self._same_list(units[block_end], units[block_end + 1]):
@@ -741,6 +751,26 @@ class ExtractiveAnswerer:
                 return last
             last += 1
         return last
+
+    def _announces(self, cur: Unit, nxt: Unit) -> bool:
+        """Whether `cur` points ahead to the blocks after it ("... through these mailing lists.") and they
+        are what it announced: the next block opens with an entry (an item, a row, code, or a line without a
+        full stop, "debian-bugs-closed@lists.debian.org"), not with more prose, where "these" points back."""
+        if not self.config.announced_series or nxt.block == cur.block or not _ANNOUNCES.search(cur.text):
+            return False
+        entry = nxt.kind == "sentence" and not _FINISHED.search(nxt.text)
+        return entry or nxt.kind in ("item", "row", "code")
+
+    @staticmethod
+    def _series_end(units: list[Unit], first: int, start: int, room: int) -> int:
+        """The last unit of the blocks a sentence announced ("... through these mailing lists."), from
+        `start` up to the next heading or question, within `room` characters of the snippet's start."""
+        end = start - 1
+        for j in range(start, len(units)):
+            if units[j].kind in ("heading", "question") or units[j].end - units[first].start > room:
+                break
+            end = j
+        return end
 
     def _parallel(self, cur: Unit, nxt: Unit) -> bool:
         """Whether `nxt` opens with the same `parallel_words` words as `cur`: the next case of a series
