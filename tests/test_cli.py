@@ -18,14 +18,14 @@ FRESH_SET = ROOT / "eval" / "seeds-fresh" / "questions.jsonl"
 PROSE_SET = ROOT / "eval" / "prose-dev" / "questions.jsonl"
 PROSE_CORPUS = ROOT / "eval" / "prose-dev" / "corpus"
 # Floors on whole sets, answered with the branch's answerer (prior weights: no fitted file ships). Measured
-# 2026-12-04 17:22 UTC through `assistant eval` (docs/quality.md, correct / refused / precision): dev 0.769 /
-# 1.0 / 1.0, seeds-fresh 0.933 / 0.667 / 1.0, prose-dev 0.531 / 0.50 / 1.0 (0.438 / 0.25 on 2026-12-03; its
+# 2026-12-05 09:48 UTC through `assistant eval` (docs/quality.md, correct / refused / precision): dev 0.769 /
+# 1.0 / 1.0, seeds-fresh 0.933 / 0.667 / 1.0, prose-dev 0.656 / 0.50 / 1.0 (0.531 / 0.50 on 2026-12-04; its
 # floors raised to two answers and one refusal below today's). The floors for prose-dev (0.60 / 0.60
-# / 0.90) are not reached; these floors guard against a drop, they do not claim them.
+# / 0.90) are not all reached (refused 0.50); these floors guard against a drop, they do not claim them.
 FLOORS = {
     "dev": {"answer_correct": 0.7, "refusal_recall": 0.5, "refusal_precision": 0.9},
     "seeds-fresh": {"answer_correct": 0.85, "refusal_recall": 0.5, "refusal_precision": 0.9},
-    "prose-dev": {"answer_correct": 0.46, "refusal_recall": 0.37, "refusal_precision": 0.8},
+    "prose-dev": {"answer_correct": 0.59, "refusal_recall": 0.37, "refusal_precision": 0.8},
 }
 
 
