@@ -512,7 +512,8 @@ def test_a_sentence_that_opens_as_the_one_before_goes_on_with_it(notes) -> None:
     text = (
         "The harbour rents berths of two kinds: short berths by the quay and long berths on the outer "
         "mole. For the short berths, the fee is 20 EUR a night and boats must leave by noon. For the long "
-        "berths, the fee is 35 EUR a night, water included. The harbour office opens at eight.\n\n"
+        "berths, the fee is 35 EUR a night, water included. For boats longer than twenty metres, ask the "
+        "master. The harbour office opens at eight.\n\n"
         "The harbour master keeps a list of waiting boats. Fishing boats are moored by the ice house."
     )
     question = "What kinds of berths does the harbour rent, and what does a short berth cost?"
@@ -521,7 +522,7 @@ def test_a_sentence_that_opens_as_the_one_before_goes_on_with_it(notes) -> None:
         answer = "".join(ExtractiveAnswerer(notes.embeddings, config).stream(question, [_passage(text, 0)]))
         assert "the fee is 20 EUR a night" in answer, answer
         assert ("the fee is 35 EUR a night" in answer) == bool(words), answer
-        assert "office opens" not in answer, answer
+        assert "twenty metres" not in answer and "office opens" not in answer, answer  # "For boats": one word
 
 
 def test_a_sentence_that_points_ahead_brings_the_entries_after_it(notes) -> None:
@@ -544,8 +545,17 @@ def test_a_sentence_that_points_ahead_brings_the_entries_after_it(notes) -> None
         assert "distributed through these mailing lists." in answer, answer
         assert ("harbour-news@" in answer and "harbour-alerts@" in answer) == on, answer
         assert "let by the season" not in answer, answer
+    answerer = ExtractiveAnswerer(notes.embeddings)
     back = split_units("Old notices are kept for a year on these mailing lists.\n\nThe office prints none.")
-    assert not ExtractiveAnswerer(notes.embeddings)._announces(back[0], back[1])
+    assert not answerer._announces(back[0], back[1])
+    same = split_units("Notices go out through these mailing lists. See the board by the quay for more")
+    assert not answerer._announces(same[0], same[1])  # the same paragraph goes on: no block announced
+    for sentence in ("The museum moved in the following year.", "These are deprecated.", "In these cases."):
+        units = split_units(f"{sentence}\n\n```\nopen 9-17\n```")
+        assert not answerer._announces(units[0], units[1]), sentence  # a time, a reference back
+    code = split_units("Hours are kept in these files.\n\n```\nopen 9-17\n```\n\nThe cafe sells soup.")
+    assert answerer._announces(code[0], code[1])
+    assert answerer._series_end(code, 0, 1, 2000) == 1  # the file, not the prose after a single entry
 
 
 def test_a_second_question_may_open_with_its_preposition() -> None:

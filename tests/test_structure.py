@@ -135,6 +135,32 @@ def test_an_indented_line_that_goes_on_with_its_prose_is_no_heading() -> None:
     assert divert.path[-1] == "11.9. Overriding a file"
 
 
+def _headings(text: str) -> list[str]:
+    return [s.path[-1] for s in render(parse_plain(text)).spans if s.kind == "heading"]
+
+
+def test_a_heading_stays_a_heading_where_nothing_tells_it_from_the_body() -> None:
+    """What is not body by its indentation stays a heading: a text whose body is at its margin (all of it
+    at column 0, or all of it indented two), a line after a paragraph without a full stop, a line set
+    deeper than the body; a numbered line as deep as the list before it is that list's item."""
+    margin = "Intro\n\nThe tool reads its config.\n\nConfiguration Options\n\nThe file lives in /etc.\n"
+    assert _headings(margin) == ["Intro", "Configuration Options"]
+    indented = "\n".join(f"  {line}" if line else "" for line in margin.split("\n"))
+    assert _headings(indented) == ["Intro", "Configuration Options"]
+    unfinished = (
+        "Guide\n\n    The tool reads its config\n    at start and on reload\n\n    Configuration Options\n\n"
+        "    The file lives in /etc.\n"
+    )
+    assert "Configuration Options" in _headings(unfinished)
+    deeper = "Guide\n\n    It reads its config.\n\n          Configuration Options\n\n    It is in /etc.\n"
+    assert "Configuration Options" in _headings(deeper)
+    steps = (
+        "Setup\n\n    1. Download the installer.\n\n    2. Run the installer\n\n    3. Reboot the machine.\n"
+    )
+    kinds = {b.text: b.kind for b in parse_plain(steps)}
+    assert kinds["2. Run the installer"] == kinds["1. Download the installer."] == "list"
+
+
 BULLETS = """Where do these codenames come from?
 
       * rex (Debian 1.2) was the tyrannosaurus,

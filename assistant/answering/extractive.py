@@ -341,9 +341,14 @@ def _referent(units: list[Unit], i: int) -> bool:
 _FINISHED = re.compile(r"[.!?;:…][\"'”’)\]]*$|[`*_)\]]$")
 # A sentence that points ahead to what follows it without a colon (one with a colon already brings its
 # block): "... is distributed through these (high-volume) mailing lists.", "... as follows."
+# "these" not opening the sentence, and a plural last: "These are deprecated." and "... in the following
+# year." point back or to a time, not to entries.
 _ANNOUNCES = re.compile(
-    r"\b(?:these(?:\s+\(?[\w-]+\)?){1,3}|the following(?:\s+\(?[\w-]+\)?){0,3}|as follows)\.$", re.I
+    r"\S\s+(?:these|the following)(?:\s+\(?[\w-]+\)?){0,2}\s+\(?[\w-]*[^\W\ds]s\)?\.$"
+    r"|\b(?:the following|as follows)\.$",
+    re.I,
 )
+_ANNOUNCING_SENTENCE = 5  # words at least: "In these cases." is a reference back, not an announcement
 _ANNOUNCING_WORDS = 4  # a shorter line without a full stop is a label or a title, not a sentence cut short
 _SECTION_NUMBER = re.compile(r"(?<!\S)\d{1,3}(?:\.\d{1,3})+\.?(?!\S)")
 # A contents entry: a section number and the capitalised title after it ("9.1. How can I ...").
@@ -356,6 +361,13 @@ _QUOTED_NUMBER = re.compile(r"\d+(?:[.:,]\d+)*")
 
 # A question that offers the numbers to choose from: "... port 80 or 443?", "3.11 or 3.12".
 _CHOICE = re.compile(r"\d\S*,?\s+or\s+\S*\d")
+
+
+def _entry(unit: Unit) -> bool:
+    """An entry of a list or a directory rather than prose: an item, a row, code, or a line without a full
+    stop ("debian-bugs-closed@lists.debian.org")."""
+    unfinished = unit.kind == "sentence" and not _FINISHED.search(unit.text)
+    return unfinished or unit.kind in ("item", "row", "code")
 
 
 def _numbers(text: str) -> set[str]:
@@ -722,10 +734,11 @@ class ExtractiveAnswerer:
         self, units: list[Unit], first: int, i: int, asked: set[str], limit: int, listing: bool = False
     ) -> int:
         """Following sentences of the paragraph that go on with the snippet: they refer back to it, it
-        introduced them (':'), they hold asked words it does not, or the one right after it goes on with
-        its subject (two of its terms). The block it introduces comes too: after a ':', after a paragraph
-        that stops mid-sentence ("..., run the command" above the command), or a list right after the
-        paragraph when a list is asked for."""
+        introduced them (':'), they hold asked words it does not, they open as the one before
+        (`parallel_words`), or the one right after it goes on with its subject (two of its terms). The block
+        it introduces comes too: after a ':', after a paragraph that stops mid-sentence ("..., run the
+        command" above the command), or a list right after the paragraph when a list is asked for; the
+        entries a sentence points ahead to ("... through these mailing lists.") come with it."""
         last = i
         said = set(tokenize(units[i].text))
         while last + 1 < len(units):
@@ -758,19 +771,31 @@ class ExtractiveAnswerer:
         full stop, "debian-bugs-closed@lists.debian.org"), not with more prose, where "these" points back."""
         if not self.config.announced_series or nxt.block == cur.block or not _ANNOUNCES.search(cur.text):
             return False
-        entry = nxt.kind == "sentence" and not _FINISHED.search(nxt.text)
-        return entry or nxt.kind in ("item", "row", "code")
+        return len(cur.text.split()) >= _ANNOUNCING_SENTENCE and _entry(nxt)
 
     @staticmethod
     def _series_end(units: list[Unit], first: int, start: int, room: int) -> int:
-        """The last unit of the blocks a sentence announced ("... through these mailing lists."), from
-        `start` up to the next heading or question, within `room` characters of the snippet's start."""
-        end = start - 1
+        """The last unit of what a sentence announced ("... through these mailing lists."): the blocks from
+        `start` to the last that opens with an entry, before the next heading or question and within `room`
+        characters of the snippet's start. When prose blocks sit between the entries (each entry's
+        description), the block after the last entry is its description and comes too; prose after a
+        single run of entries is not announced."""
+        blocks: list[tuple[int, int, bool]] = []  # first unit, last unit, opens with an entry
         for j in range(start, len(units)):
             if units[j].kind in ("heading", "question") or units[j].end - units[first].start > room:
                 break
-            end = j
-        return end
+            if blocks and units[blocks[-1][1]].block == units[j].block:
+                blocks[-1] = (blocks[-1][0], j, blocks[-1][2])
+            else:
+                blocks.append((j, j, _entry(units[j])))
+        entries = [k for k, block in enumerate(blocks) if block[2]]
+        if not entries:
+            return start - 1
+        last = entries[-1]
+        described = any(not blocks[k][2] for k in range(entries[0], last))
+        if described and last + 1 < len(blocks) and not blocks[last + 1][2]:
+            last += 1
+        return blocks[last][1]
 
     def _parallel(self, cur: Unit, nxt: Unit) -> bool:
         """Whether `nxt` opens with the same `parallel_words` words as `cur`: the next case of a series
@@ -834,14 +859,9 @@ class ExtractiveAnswerer:
             chosen.append(self.snippet(follow, passages[follow.passage - 1], question, [chosen[0].text]))
         budget = cfg.max_list_snippets if question.answer_type == "list" else cfg.max_snippets
         answers, runners = self._part_answers(parts, ranked, chosen)
-        for cand in answers + self._near_ties(ranked, chosen) + runners:
-            if len(chosen) >= budget:
-                break
-            if any(_inside(cand, s) for s in chosen):
-                continue
-            snip = self.snippet(cand, passages[cand.passage - 1], question, [s.text for s in chosen])
-            if self._fresh(snip, chosen):
-                chosen.append(snip)
+        self._quote(answers, chosen, budget, question, passages)
+        self._quote(self._near_ties(ranked, chosen), chosen, budget, question, passages)
+        self._quote(runners, chosen, budget, question, passages)  # only room left: a part's second guess
         for cand in ranked[1 : cfg.scan]:
             if len(chosen) >= budget or cand.score < cfg.select_ratio * best.score:
                 break
@@ -851,6 +871,25 @@ class ExtractiveAnswerer:
             if self._fresh(snip, chosen):
                 chosen.append(snip)
         return chosen
+
+    def _quote(
+        self,
+        cands: list[Candidate],
+        chosen: list[Snippet],
+        budget: int,
+        question: Question,
+        passages: Sequence[Document],
+    ) -> None:
+        """Each candidate's snippet joins `chosen` while the budget lasts, unless a chosen one quotes it or
+        says the same."""
+        for cand in cands:
+            if len(chosen) >= budget:
+                return
+            if any(_inside(cand, s) for s in chosen):
+                continue
+            snip = self.snippet(cand, passages[cand.passage - 1], question, [s.text for s in chosen])
+            if self._fresh(snip, chosen):
+                chosen.append(snip)
 
     def _fresh(self, snip: Snippet, chosen: list[Snippet]) -> bool:
         """The snippet neither overlaps a chosen one nor repeats one's words (`repeat_overlap`)."""
@@ -878,7 +917,8 @@ class ExtractiveAnswerer:
         """For a question of several parts, the unit that best answers each part on its own (its cosine
         with the part and the share of the part's rare terms it holds), when the snippets so far do not
         quote it and it passes the bar: "What is the smallest MTU, and what happens to a bigger datagram?"
-        asks two sentences."""
+        asks two sentences. Second, the runners-up (`part_ties`): for a part whose best is already quoted,
+        its next unit when that scores nearly as well, quoted only if room is left."""
         cfg = self.config
         if len(parts) < 2 or not ranked:
             return [], []
@@ -895,13 +935,13 @@ class ExtractiveAnswerer:
             total = sum(weights.values()) or 1.0
             lexical = [sum(w for t, w in weights.items() if t in c.terms) / total for c in pool]
             blend = cfg.part_semantic * cosine + (1 - cfg.part_semantic) * np.asarray(lexical)
-            order = np.argsort(-blend)
+            order = np.argsort(-blend, kind="stable")  # on a tie, the higher-ranked unit, as argmax
             i = int(order[0])
             cand = pool[i]
             if any(_inside(cand, s) for s in chosen) or cand in out:
                 # the part's best is already quoted (for another part, or as the answer): a runner-up
                 # the part's blend cannot tell from it may be what answers this part, quoted if room is left
-                j = int(order[1]) if cfg.part_ties and len(order) > 1 else i
+                j = int(order[1]) if cfg.part_ties and cfg.part_scoring and len(order) > 1 else i
                 if j != i and blend[j] >= cfg.tie_ratio * blend[i] and blend[j] >= cfg.part_ratio * top:
                     runners.append(pool[j])
                 continue

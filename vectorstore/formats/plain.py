@@ -117,14 +117,15 @@ def _indent(line: str) -> int:
     return len(line) - len(line.lstrip())
 
 
-def _goes_on(line: str, before: list[str] | None) -> bool:
+def _goes_on(line: str, before: list[str] | None, margin: int) -> bool:
     """Whether a heading-like line is the next sentence of the indented prose paragraph before it ("Rather,
     do" above the command it introduces): text dumps (w3m, Debian's FAQ) indent the body and not the
-    headings, so a line set as deep as that body is body; a title centred far deeper is still a title."""
+    headings, so a line set as deep as that body is body; a title centred far deeper is still a title, and
+    where the body is at the text's `margin` (its least indentation) nothing tells headings from it."""
     if before is None or not _TERMINAL.search(before[-1].rstrip()) or looks_like_heading(before):
         return False
     body = _indent(before[-1])
-    return 0 < body <= _indent(line) <= body + 1
+    return margin < body <= _indent(line) <= body + 1
 
 
 def _list_items(lines: list[str]) -> list[str]:
@@ -149,13 +150,14 @@ def parse_plain(text: str, page: int | None = None, outline: Outline | None = No
     outline = outline or Outline()
     blocks: list[Block] = []
     groups = paragraphs(text)
+    margin = min((_indent(line) for group in groups for line in group), default=0)
     for index, lines in enumerate(groups):
         if len(lines) == 2 and _UNDERLINE.match(lines[1]) and not _UNDERLINE.match(lines[0]):
             level = 1 if lines[1].strip()[0] in "=#" else 2
             path = outline.enter(level, collapse(lines[0]))
             blocks.append(Block("heading", heading_line(level, path[-1]), path, page))
-        elif looks_like_heading(lines) and _goes_on(lines[0], groups[index - 1] if index else None):
-            blocks.append(Block("paragraph", unwrap(lines), outline.path, page))
+        elif looks_like_heading(lines) and _goes_on(lines[0], groups[index - 1] if index else None, margin):
+            blocks += _prose(lines, outline.path, page)
         elif looks_like_heading(lines) and index + 1 < len(groups):
             heading = collapse(lines[0])
             numbered = _NUMBERED_HEADING.match(heading)
@@ -170,10 +172,17 @@ def parse_plain(text: str, page: int | None = None, outline: Outline | None = No
             code = textwrap.dedent("\n".join(lines))
             blocks.append(Block("code", f"```\n{code}\n```", outline.path, page))
         else:
-            lines = textwrap.dedent("\n".join(lines)).split("\n")  # indented prose: its items stay items
-            for kind, part in _split_prose_and_list(lines):
-                if kind == "list":
-                    blocks.append(Block("list", "\n".join(_list_items(part)), outline.path, page))
-                else:
-                    blocks.append(Block("paragraph", unwrap(part), outline.path, page))
+            blocks += _prose(lines, outline.path, page)
     return blocks
+
+
+def _prose(lines: list[str], path: tuple[str, ...], page: int | None) -> list[Block]:
+    """A paragraph, or the list it runs into, or a list."""
+    lines = textwrap.dedent("\n".join(lines)).split("\n")  # indented prose: its items stay items
+    out: list[Block] = []
+    for kind, part in _split_prose_and_list(lines):
+        if kind == "list":
+            out.append(Block("list", "\n".join(_list_items(part)), path, page))
+        else:
+            out.append(Block("paragraph", unwrap(part), path, page))
+    return out
