@@ -194,7 +194,9 @@ def test_a_worker_killed_mid_file_loses_the_job_to_the_other_and_the_file_ends_w
     final = follow(fleet.b, fleet.admin, job["id"], lambda s: s["state"] in FINISHED)
     assert final["state"] == "done", final
     record = fleet.storage.jobs.get(job["id"])
-    assert record is not None and record.attempts == 2, "taken up again by the other worker"
+    # taken up again by the other worker; on a busy machine its own 4 s lease may lapse while it embeds
+    # (the renewing thread starves) and it takes the job up once more: the file must still end whole
+    assert record is not None and record.attempts >= 2, "taken up again by the other worker"
     assert chunks_of(fleet.a, fleet.admin, name) == whole, "the file is in whole, each chunk once"
     report = final["report"]["ingested"][0]
     assert report["chunks_added"] + report["chunks_kept"] == whole
