@@ -9,11 +9,12 @@ no candidate holds, or when the best snippet covers too little of what was asked
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -862,19 +863,15 @@ class ExtractiveAnswerer:
         self._quote(answers, chosen, budget, question, passages)
         self._quote(self._near_ties(ranked, chosen), chosen, budget, question, passages)
         self._quote(runners, chosen, budget, question, passages)  # only room left: a part's second guess
-        for cand in ranked[1 : cfg.scan]:
-            if len(chosen) >= budget or cand.score < cfg.select_ratio * best.score:
-                break
-            if any(_inside(cand, s) for s in chosen) or not self._adds(question, parts, cand, chosen):
-                continue
-            snip = self.snippet(cand, passages[cand.passage - 1], question, [s.text for s in chosen])
-            if self._fresh(snip, chosen):
-                chosen.append(snip)
+        close = itertools.takewhile(lambda c: c.score >= cfg.select_ratio * best.score, ranked[1 : cfg.scan])
+        # lazy: each candidate's gain is read against the snippets chosen before it
+        adding = (c for c in close if self._adds(question, parts, c, chosen))
+        self._quote(adding, chosen, budget, question, passages)
         return chosen
 
     def _quote(
         self,
-        cands: list[Candidate],
+        cands: Iterable[Candidate],
         chosen: list[Snippet],
         budget: int,
         question: Question,

@@ -114,6 +114,7 @@ def looks_like_heading(lines: list[str]) -> bool:
 
 
 def _indent(line: str) -> int:
+    """Leading whitespace of any kind: w3m dumps indent with no-break spaces too (rest.py counts spaces)."""
     return len(line) - len(line.lstrip())
 
 
@@ -152,13 +153,14 @@ def parse_plain(text: str, page: int | None = None, outline: Outline | None = No
     groups = paragraphs(text)
     margin = min((_indent(line) for group in groups for line in group), default=0)
     for index, lines in enumerate(groups):
+        heading_like = looks_like_heading(lines)
         if len(lines) == 2 and _UNDERLINE.match(lines[1]) and not _UNDERLINE.match(lines[0]):
             level = 1 if lines[1].strip()[0] in "=#" else 2
             path = outline.enter(level, collapse(lines[0]))
             blocks.append(Block("heading", heading_line(level, path[-1]), path, page))
-        elif looks_like_heading(lines) and _goes_on(lines[0], groups[index - 1] if index else None, margin):
+        elif heading_like and _goes_on(lines[0], groups[index - 1] if index else None, margin):
             blocks += _prose(lines, outline.path, page)
-        elif looks_like_heading(lines) and index + 1 < len(groups):
+        elif heading_like and index + 1 < len(groups):
             heading = collapse(lines[0])
             numbered = _NUMBERED_HEADING.match(heading)
             level = 1 if not blocks and not outline.path else 2
