@@ -161,6 +161,34 @@ def test_a_heading_stays_a_heading_where_nothing_tells_it_from_the_body() -> Non
     assert kinds["2. Run the installer"] == kinds["1. Download the installer."] == "list"
 
 
+APPENDIX = """                How to file a report with the reporting tool
+
+   We recommend that you file reports with the reporting tool.
+
+  How to file a report by e-mail to the tracker (and the other advanced uses of the tool)
+
+   Send the report to the submit address.
+
+   A. Standard Voting Procedure
+
+   The vote runs for two weeks.
+"""
+
+
+def test_a_line_set_left_of_the_body_around_it_is_a_heading_however_long() -> None:
+    """A text dump sets its headings left of its indented body: such a line titles what follows, also when
+    it runs past the words a heading-like line may have, or opens as an appendix's "A." (a list mark); a
+    line as deep as the body that merely starts with "A." stays an item."""
+    doc = render(parse_plain(APPENDIX.replace("   A. Standard", "A. Standard")))
+    send = next(s for s in doc.spans if "Send the report" in doc.text[s.start : s.end])
+    assert send.path[-1].startswith("How to file a report by e-mail to the tracker")
+    vote = next(s for s in doc.spans if "two weeks" in doc.text[s.start : s.end])
+    assert vote.path[-1] == "A. Standard Voting Procedure"
+    kinds = {b.text: b.kind for b in parse_plain(APPENDIX)}
+    assert kinds["A. Standard Voting Procedure"] == "list"
+    assert not any(u.kind == "sentence" and "advanced uses" in u.text for u in split_units(doc.text))
+
+
 BULLETS = """Where do these codenames come from?
 
       * rex (Debian 1.2) was the tyrannosaurus,

@@ -19,8 +19,9 @@ from vectorstore.metadata import chunk_meta
 # Bump when parsing or chunking changes what a file turns into: stored chunks of another layout are redone.
 # 7: indented prose; 8: indented bullets; 9: 8 with a first-line bullet only; 10: PDFs without unmapped
 # glyphs; 11: a word broken at a line end rejoined without its hyphen when whole it is an everyday word;
-# 12: a .txt with underlined titles and no other reST markup read as plain text
-LAYOUT_VERSION = "13"
+# 12: a .txt with underlined titles and no other reST markup read as plain text; 13: an indented line that
+# goes on with its prose is no heading; 14: a line set out to the left of the body around it is a heading
+LAYOUT_VERSION = "14"
 
 
 @dataclass(frozen=True)

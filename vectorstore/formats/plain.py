@@ -18,6 +18,7 @@ _LIST_ITEM = re.compile(rf"^\s*(?:{_BULLET_MARK}|\(?[a-zA-Z][.)])\s+\S")
 _UNDERLINE = re.compile(r"^\s*([=\-~#*^])\1{2,}\s*$")
 _NUMBERED_HEADING = re.compile(r"^(\d{1,2}(?:\.\d{1,2}){0,4})\.?\s+[A-Z]")
 _TERMINAL = re.compile(r"[.!?;,:…][\"'”’)\]]*$")
+_LONGEST_TITLE = 24  # words: a line set out as a title may run longer than one that only looks like one
 # a word (also "Etch-a-Sketch", "docu-" cut at a line end), or a small number (also a release: "4.0)")
 _WORD = re.compile(
     r"^[(\"'“‘`]*[A-Za-z](?:[a-z'’-]|-[A-Z])*[.,;:!?)\"'”’]*$|^\(?\d{1,4}(?:\.\d{1,3})?[.,;:)%]?$"
@@ -129,6 +130,24 @@ def _goes_on(line: str, before: list[str] | None, margin: int) -> bool:
     return margin < body <= _indent(line) <= body + 1
 
 
+def _outdented_title(lines: list[str], before: list[str] | None, after: list[str] | None) -> bool:
+    """Whether a line is a heading set out to the left of the body around it: text dumps (w3m, Debian's
+    documents) indent the body and not the headings, so a line left of the paragraph before it, and of the
+    one after it or above a further heading, titles what follows, however long it is (a title of 13 words
+    and more) and whatever it opens with (an appendix's "A. Procedures", which reads as a list item)."""
+    if len(lines) != 1 or before is None or after is None:
+        return False
+    line = lines[0].strip()
+    if (
+        len(line.split()) > _LONGEST_TITLE
+        or _TERMINAL.search(line)
+        or not (line[:1].isupper() or line[:1].isdigit())
+    ):
+        return False
+    indent = _indent(lines[0])
+    return indent < _indent(before[-1]) and (indent < _indent(after[0]) or looks_like_heading(after))
+
+
 def _list_items(lines: list[str]) -> list[str]:
     items: list[str] = []
     for line in lines:
@@ -153,12 +172,16 @@ def parse_plain(text: str, page: int | None = None, outline: Outline | None = No
     groups = paragraphs(text)
     margin = min((_indent(line) for group in groups for line in group), default=0)
     for index, lines in enumerate(groups):
-        heading_like = looks_like_heading(lines)
+        before, after = (
+            (groups[index - 1] if index else None),
+            (groups[index + 1] if index + 1 < len(groups) else None),
+        )
+        heading_like = looks_like_heading(lines) or _outdented_title(lines, before, after)
         if len(lines) == 2 and _UNDERLINE.match(lines[1]) and not _UNDERLINE.match(lines[0]):
             level = 1 if lines[1].strip()[0] in "=#" else 2
             path = outline.enter(level, collapse(lines[0]))
             blocks.append(Block("heading", heading_line(level, path[-1]), path, page))
-        elif heading_like and _goes_on(lines[0], groups[index - 1] if index else None, margin):
+        elif heading_like and _goes_on(lines[0], before, margin):
             blocks += _prose(lines, outline.path, page)
         elif heading_like and index + 1 < len(groups):
             heading = collapse(lines[0])
