@@ -21,6 +21,9 @@ from assistant.worker import Worker
 from tests.conftest import PostgresServer, build_shared
 from tests.test_jobs import big_text
 
+# A live lease outlasts any stall of a busy machine (a 2 s one ran out between two calls under load); a test
+# that needs a lease to run out gives the last renewal a short one, then waits past it.
+LIVE, SHORT = 60.0, 0.5
 UPLOADS = [("a.txt", b"alpha " * 100), ("b.txt", b"bravo " * 100)]
 OPTIONS = {"replace": False, "collection": "default", "limit": 1_000_000}
 
@@ -33,7 +36,7 @@ def jobs(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[JobQueueSer
         server: PostgresServer = request.getfixturevalue("postgres")
         url = server.new_database()
     db = Database(url)
-    yield JobQueueService(db, lease_seconds=2.0)
+    yield JobQueueService(db, lease_seconds=LIVE)
     db.dispose()
 
 
@@ -66,9 +69,10 @@ def test_a_job_is_taken_by_one_worker_and_again_after_its_lease_runs_out(jobs: J
     record = jobs.get(job_id)
     assert record is not None and record.state == "running" and record.attempts == 1
     assert jobs.claim("late") is None, "a job under a live lease is nobody else's"
+    jobs.lease_seconds = SHORT
     assert jobs.report(job_id, first, {"files": [], "chunks_done": 3}) is False  # renewed, no cancel
 
-    time.sleep(2.3)  # the holder stops renewing (as if killed): its lease runs out
+    time.sleep(2 * SHORT)  # the holder stops renewing (as if killed): its lease runs out
     second = jobs.claim("w-next")
     assert second is not None and second.id == job_id and second.attempts == 2
     assert second.progress["chunks_done"] == 3, "the next worker sees how far the first one got"
@@ -109,8 +113,10 @@ def test_a_worker_that_stops_gives_its_job_back_and_a_job_that_kills_workers_is_
     assert again is not None and again.attempts == 1, "a stop on purpose is not a failed try"
     assert again.progress["files"][0]["state"] == "done"
 
+    jobs.lease_seconds = SHORT
+    assert jobs.report(job_id, "w2") is False  # w2's last renewal
     for n in range(3, 6):  # its workers keep dying: after max_attempts it fails instead of looping
-        time.sleep(2.3)
+        time.sleep(2 * SHORT)
         jobs.claim(f"w{n}")
     final = jobs.get(job_id)
     assert final is not None and final.state == "failed" and "stopped 3 times" in (final.error or "")
@@ -176,7 +182,10 @@ def test_a_worker_that_lost_its_job_stops_and_leaves_its_chunks_to_the_new_holde
     hooks = job.hooks(0)
     assert not hooks["cancelled"]() and not keeper.lost, "a live lease: the work goes on"
 
-    time.sleep(2.3)  # w1 stalls past its lease; w2 takes the job
+    jobs.lease_seconds = SHORT
+    keeper.beat()  # w1's last renewal: then it stalls past its lease, and w2 takes the job
+    assert not keeper.lost
+    time.sleep(2 * SHORT)
     assert jobs.claim("w2") is not None
     keeper.beat()
     assert keeper.lost and not keeper.cancel_requested
