@@ -60,3 +60,35 @@ def test_without_an_item_to_rank_the_fit_is_the_prior() -> None:
     for c in cases:
         c.labels[:] = 0  # no unit answers: nothing says which of two units is better
     assert fit_scorer(cases) == prior_weights().scorer
+
+
+def test_harvested_passages_are_retrieved_again_when_the_corpus_changes(tmp_path) -> None:
+    """The LOCO report reads passages cached per set; a corpus edited (or chunked in another layout, or
+    retrieved with other settings) since is retrieved again from a store brought up to date, not read
+    from the cache: the answer the old text gave is gone."""
+    import json
+
+    from assistant.evaluation.harvest import harvest
+    from assistant.evaluation.runner import parse_set
+    from assistant.settings import Settings
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    notes = corpus / "ferry.txt"
+    notes.write_text("The ferry to the island leaves the harbour at nine in the morning.\n")
+    item = {"id": "q1", "question": "When does the ferry leave?", "history": [], "answerable": True}
+    questions = tmp_path / "questions.jsonl"
+    questions.write_text(json.dumps(item | {"answer": "", "must": [], "evidence": [], "type": "factoid"}))
+    settings = Settings(data_dir=tmp_path / "data")
+    evalset = parse_set(f"{questions}={corpus}", settings.docs_dir)
+
+    def passages() -> str:
+        return " ".join(p.page_content for p in harvest(settings, evalset)[0].passages)
+
+    assert "at nine" in passages()
+    cache = next((tmp_path / "data" / "eval-passages").glob("*.json"))
+    written = cache.stat().st_mtime_ns
+    assert "at nine" in passages() and cache.stat().st_mtime_ns == written, "unchanged: read from the cache"
+    notes.write_text("The ferry to the island leaves the harbour at ten in the morning, not earlier.\n")
+    text = passages()
+    assert "at ten" in text and "at nine" not in text, text

@@ -3,6 +3,7 @@ read the passages from here instead of retrieving them again (retrieval does not
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from dataclasses import asdict, dataclass
@@ -14,6 +15,7 @@ from assistant.answering.chain import Request, to_messages
 from assistant.evaluation.runner import EvalSet, container_for
 from assistant.evaluation.scoring import EvalItem
 from assistant.settings import Settings
+from vectorstore.chunking import LAYOUT_VERSION
 
 if TYPE_CHECKING:
     from assistant.container import Container
@@ -41,17 +43,49 @@ def _retrieve(container: Container, item: EvalItem) -> dict[str, Any]:
     return {"id": item.id, "query": prepared.query, "passages": passages}
 
 
+# What retrieval reads besides the question: a change to any of them makes cached passages stale.
+_RETRIEVAL_SETTINGS = (
+    "chunk_size",
+    "chunk_overlap",
+    "k",
+    "section_leads",
+    "part_passages",
+    "duplicate_overlap",
+    "retrieval_mode",
+    "embeddings_provider",
+    "embeddings_model",
+    "embeddings_backend",
+)
+
+
+def fingerprint(settings: Settings, evalset: EvalSet) -> str:
+    """What the cached passages were retrieved from: the layout documents are chunked in, the retrieval
+    settings, the corpus's files (names, sizes, times) and the items. Passages harvested from a store of an
+    earlier layout were reused after a re-chunking and held evidence a fresh build no longer retrieves."""
+    files = sorted(
+        (str(f.relative_to(evalset.corpus)), f.stat().st_size, f.stat().st_mtime_ns)
+        for f in evalset.corpus.rglob("*")
+        if f.is_file()
+    )
+    items = [(i.id, i.question, i.history) for i in evalset.items]
+    retrieval = {name: getattr(settings, name) for name in _RETRIEVAL_SETTINGS}
+    raw = json.dumps([LAYOUT_VERSION, retrieval, files, items], default=str, sort_keys=True)
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
 def harvest(settings: Settings, evalset: EvalSet) -> list[Harvested]:
-    """The set's items with their passages, retrieved once and cached in the data dir."""
+    """The set's items with their passages, retrieved once and cached in the data dir until what they were
+    retrieved from changes (`fingerprint`); then the store is brought up to date first (an incremental
+    ingestion: only files of another layout or content are chunked again)."""
     path = settings.data_dir / "eval-passages" / f"{_slug(evalset.name)}.json"
-    cached: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
+    key = fingerprint(settings, evalset)
+    stored: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
+    cached: dict[str, Any] = stored.get("items", {}) if stored.get("fingerprint") == key else {}
     if any(item.id not in cached for item in evalset.items):
-        container = container_for(settings, evalset, ingest=False)  # built by `assistant eval` ...
-        if not container.ingest.list_documents():
-            container.ingest.ingest([evalset.corpus])  # ... or here, once
+        container = container_for(settings, evalset)
         cached = {item.id: _retrieve(container, item) for item in evalset.items}
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(cached, default=str))
+        path.write_text(json.dumps({"fingerprint": key, "items": cached}, default=str))
     out = []
     for item in evalset.items:
         row = cached[item.id]
