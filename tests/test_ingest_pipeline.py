@@ -24,12 +24,14 @@ from vectorstore.store import ChunkStore, open_client
 MODEL_ID = "test:sha256-16"
 
 
-def _service(data: Path, embeddings: Embeddings | None = None, batch_size: int = 4) -> IngestService:
+def _service(
+    data: Path, embeddings: Embeddings | None = None, batch_size: int = 4, chunker: Chunker | None = None
+) -> IngestService:
     store = ChunkStore(open_client(data), "documents", MODEL_ID)
     index = KeywordIndex(store, data / "bm25" / "documents")
     model = embeddings or HashEmbeddings()
     lazy = LazyEmbeddings(MODEL_ID, lambda: model)
-    return IngestService(store, index, lazy, Chunker(300, 30), data / "uploads", batch_size)
+    return IngestService(store, index, lazy, chunker or Chunker(300, 30), data / "uploads", batch_size)
 
 
 @pytest.fixture
@@ -64,7 +66,8 @@ def _stored(service: IngestService) -> dict[str, tuple[Any, ...]]:
     out = {}
     for chunk, vector in service.store.get([c.id for c in service.store.all_chunks()], with_embeddings=True):
         meta = chunk.metadata
-        assert meta["layout"] == LAYOUT_VERSION and meta["collection"] == "default"
+        assert meta["layout"] == service.chunker.layout and meta["collection"] == "default"
+        assert meta["layout"].startswith(f"{LAYOUT_VERSION}/")
         rounded = tuple(round(float(x), 5) for x in vector)
         out[chunk.id] = (chunk.source, chunk.start, chunk.end, chunk.text, meta["file_sha"], rounded)
     return out
@@ -97,6 +100,20 @@ def test_a_folder_is_stored_chunk_for_chunk_as_its_files_split_whatever_the_embe
 
     again = service.ingest([corpus])
     assert (again.files_unchanged, again.chunks_added, again.chunks_kept) == (5, 0, len(expected))
+
+
+def test_a_new_chunk_size_rechunks_every_file_at_the_next_ingest(tmp_path: Path, corpus: Path) -> None:
+    """`RAG_CHUNK_SIZE` changed: the next ingest cuts every file again at the new size (unchanged files were
+    kept as they were cut, whatever the setting said)."""
+    first = _service(tmp_path / "data")
+    first.ingest([corpus])
+    smaller = _service(tmp_path / "data", chunker=Chunker(200, 20))
+    report = smaller.ingest([corpus])
+    expected = _expected(smaller, corpus)
+    assert report.files_changed == 5 and report.files_unchanged == 0, report
+    assert _stored(smaller) == expected, "every chunk as the new size cuts it, none of the old ones"
+    again = smaller.ingest([corpus])
+    assert again.files_unchanged == 5 and again.chunks_added == 0
 
 
 def test_progress_per_file_is_monotonic_and_stages_come_in_order(tmp_path: Path, corpus: Path) -> None:

@@ -134,6 +134,12 @@ class Chunker:
         self.merge_sections = merge_sections
         self.splitter = make_splitter(chunk_size, chunk_overlap)
 
+    @property
+    def layout(self) -> str:
+        """What a stored chunk's `layout` says it was cut by: the parsing and chunking code's version and
+        this chunker's sizes, so a changed `RAG_CHUNK_SIZE` re-chunks a file as a new version does."""
+        return f"{LAYOUT_VERSION}/{self.chunk_size}/{self.chunk_overlap}/{int(self.merge_sections)}"
+
     def pieces(self, group: list[Span], text: str) -> list[tuple[int, int, str]]:
         """(start, end, table header) of each chunk of one section; the header is set for a chunk that
         starts inside a table below its first row."""

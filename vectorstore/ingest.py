@@ -22,7 +22,7 @@ from typing import IO, Any
 
 from tqdm import tqdm
 
-from vectorstore.chunking import LAYOUT_VERSION, Chunk, Chunker
+from vectorstore.chunking import Chunk, Chunker
 from vectorstore.document import StructuredText, display_title
 from vectorstore.embeddings import LazyEmbeddings
 from vectorstore.errors import DocumentExistsError, JobCancelled, LoadError, UnknownDocumentError, UploadError
@@ -567,7 +567,7 @@ class IngestService:
             file_sha = _sha256(handle)
             if existing and all(
                 meta.get("file_sha") == file_sha
-                and meta.get("layout") == LAYOUT_VERSION
+                and meta.get("layout") == self.chunker.layout
                 and meta.get("collection") == collection  # chunks from before collections get theirs stamped
                 for meta in existing.values()
             ):
@@ -583,7 +583,7 @@ class IngestService:
             "file_sha": PENDING_SHA,  # the real hash is set last, on every chunk (`_finish_file`)
             "chars": len(document.text),
             "title": display_title(document, job.path.name),
-            "layout": LAYOUT_VERSION,
+            "layout": self.chunker.layout,
             "ingested_at": time.time(),
             "collection": collection,
             "size": size,
