@@ -163,22 +163,47 @@ def test_a_heading_stays_a_heading_where_nothing_tells_it_from_the_body() -> Non
 
 APPENDIX = """                How to file a report with the reporting tool
 
-   We recommend that you file reports with the reporting tool.
+   We recommend that you file reports with the reporting tool, which
+   asks for everything a report needs.
 
   How to file a report by e-mail to the tracker (and the other advanced uses of the tool)
 
-   Send the report to the submit address.
+   Send the report to the submit address, with the package named on
+   the first line of the body.
 
    A. Standard Voting Procedure
 
-   The vote runs for two weeks.
+   The vote runs for two weeks, and every member
+   may vote.
+"""
+
+README = """Installing the tool
+
+The tool installs from the package index. Run the installer first
+and answer its questions.
+
+    pip install harbour-tool
+
+When the installer has finished you can check that it works by running the command
+
+    harbour-tool --version
+
+The version is printed.
+
+1. Download the release archive and check its signature with the key that signed it
+
+    The key is on the project page.
+
+2. Unpack it.
 """
 
 
 def test_a_line_set_left_of_the_body_around_it_is_a_heading_however_long() -> None:
     """A text dump sets its headings left of its indented body: such a line titles what follows, also when
     it runs past the words a heading-like line may have, or opens as an appendix's "A." (a list mark); a
-    line as deep as the body that merely starts with "A." stays an item."""
+    line as deep as the body that merely starts with "A." stays an item. Where the prose is at the margin
+    and only code is indented (a README), a long line above code stays a sentence and a long numbered line
+    above an indented note stays an item."""
     doc = render(parse_plain(APPENDIX.replace("   A. Standard", "A. Standard")))
     send = next(s for s in doc.spans if "Send the report" in doc.text[s.start : s.end])
     assert send.path[-1].startswith("How to file a report by e-mail to the tracker")
@@ -187,6 +212,12 @@ def test_a_line_set_left_of_the_body_around_it_is_a_heading_however_long() -> No
     kinds = {b.text: b.kind for b in parse_plain(APPENDIX)}
     assert kinds["A. Standard Voting Procedure"] == "list"
     assert not any(u.kind == "sentence" and "advanced uses" in u.text for u in split_units(doc.text))
+    readme = {b.text.lstrip("# "): b.kind for b in parse_plain(README)}
+    assert readme["When the installer has finished you can check that it works by running the command"] == (
+        "paragraph"
+    )
+    download = next(text for text in readme if text.startswith("1. Download the release archive"))
+    assert readme[download] == "list", readme
 
 
 BULLETS = """Where do these codenames come from?

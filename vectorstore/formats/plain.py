@@ -18,7 +18,9 @@ _LIST_ITEM = re.compile(rf"^\s*(?:{_BULLET_MARK}|\(?[a-zA-Z][.)])\s+\S")
 _UNDERLINE = re.compile(r"^\s*([=\-~#*^])\1{2,}\s*$")
 _NUMBERED_HEADING = re.compile(r"^(\d{1,2}(?:\.\d{1,2}){0,4})\.?\s+[A-Z]")
 _TERMINAL = re.compile(r"[.!?;,:…][\"'”’)\]]*$")
-_LONGEST_TITLE = 24  # words: a line set out as a title may run longer than one that only looks like one
+# a line set out as a title may run longer than one that only looks like one (12 words, 90 characters)
+_LONGEST_TITLE, _LONGEST_TITLE_CHARS = 24, 150
+_APPENDIX = re.compile(r"^[A-Z]\.\s+[A-Z]")  # "A. Standard Resolution Procedure"
 # a word (also "Etch-a-Sketch", "docu-" cut at a line end), or a small number (also a release: "4.0)")
 _WORD = re.compile(
     r"^[(\"'“‘`]*[A-Za-z](?:[a-z'’-]|-[A-Z])*[.,;:!?)\"'”’]*$|^\(?\d{1,4}(?:\.\d{1,3})?[.,;:)%]?$"
@@ -130,22 +132,36 @@ def _goes_on(line: str, before: list[str] | None, margin: int) -> bool:
     return margin < body <= _indent(line) <= body + 1
 
 
+def _indented_body(groups: list[list[str]], margin: int) -> bool:
+    """Whether the text indents its body: most of its paragraphs of prose (two lines or more, not code, a
+    table or a list) sit deeper than its margin, as in a w3m dump or Debian's documents, not as in a README
+    whose prose is at the margin and only its code indented."""
+    prose = [g for g in groups if len(g) > 1 and not (_LIST_ITEM.match(g[0]) or _is_code(g) or _is_table(g))]
+    return bool(prose) and 2 * sum(_indent(g[0]) > margin for g in prose) > len(prose)
+
+
 def _outdented_title(lines: list[str], before: list[str] | None, after: list[str] | None) -> bool:
-    """Whether a line is a heading set out to the left of the body around it: text dumps (w3m, Debian's
-    documents) indent the body and not the headings, so a line left of the paragraph before it, and of the
-    one after it or above a further heading, titles what follows, however long it is (a title of 13 words
-    and more) and whatever it opens with (an appendix's "A. Procedures", which reads as a list item)."""
+    """Whether a line is a heading set out to the left of an indented body (`_indented_body`): a line
+    left of the prose before it, and of the prose after it or above a further heading, titles what
+    follows, however long it is (a title of 13 words and more) and also when it opens as an appendix does
+    ("A. Procedures", which reads as a list item); not a numbered or bulleted item, nor a line above code."""
     if len(lines) != 1 or before is None or after is None:
         return False
     line = lines[0].strip()
     if (
         len(line.split()) > _LONGEST_TITLE
+        or len(line) > _LONGEST_TITLE_CHARS
         or _TERMINAL.search(line)
         or not (line[:1].isupper() or line[:1].isdigit())
+        or (_LIST_ITEM.match(line) and not _APPENDIX.match(line))
     ):
         return False
     indent = _indent(lines[0])
-    return indent < _indent(before[-1]) and (indent < _indent(after[0]) or looks_like_heading(after))
+    if _is_code(before) or not indent < _indent(before[-1]):
+        return False
+    if looks_like_heading(after):
+        return True
+    return indent < _indent(after[0]) and not (_is_code(after) or _LIST_ITEM.match(after[0]))
 
 
 def _list_items(lines: list[str]) -> list[str]:
@@ -171,12 +187,13 @@ def parse_plain(text: str, page: int | None = None, outline: Outline | None = No
     blocks: list[Block] = []
     groups = paragraphs(text)
     margin = min((_indent(line) for group in groups for line in group), default=0)
+    indented = _indented_body(groups, margin)
     for index, lines in enumerate(groups):
         before, after = (
             (groups[index - 1] if index else None),
             (groups[index + 1] if index + 1 < len(groups) else None),
         )
-        heading_like = looks_like_heading(lines) or _outdented_title(lines, before, after)
+        heading_like = looks_like_heading(lines) or (indented and _outdented_title(lines, before, after))
         if len(lines) == 2 and _UNDERLINE.match(lines[1]) and not _UNDERLINE.match(lines[0]):
             level = 1 if lines[1].strip()[0] in "=#" else 2
             path = outline.enter(level, collapse(lines[0]))
