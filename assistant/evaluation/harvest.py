@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from langchain_core.documents import Document
@@ -15,7 +17,6 @@ from assistant.answering.chain import Request, to_messages
 from assistant.evaluation.runner import EvalSet, container_for
 from assistant.evaluation.scoring import EvalItem
 from assistant.settings import Settings
-from vectorstore.chunking import LAYOUT_VERSION
 
 if TYPE_CHECKING:
     from assistant.container import Container
@@ -54,38 +55,73 @@ _RETRIEVAL_SETTINGS = (
     "retrieval_mode",
     "embeddings_provider",
     "embeddings_model",
+    "embeddings_base_url",
     "embeddings_backend",
 )
+# The code retrieval runs (and the answerer's, which shares modules with it): an edit re-harvests. Hashing
+# more than retrieval needs costs a re-harvest (seconds a set); hashing less would score stale passages.
+_CODE = ("vectorstore", "assistant/answering", "assistant/container.py", "assistant/settings.py")
+_ROOT = Path(__file__).resolve().parents[2]
+
+
+def _digest(paths: list[Path], base: Path) -> list[tuple[str, str]]:
+    return [(p.relative_to(base).as_posix(), hashlib.sha256(p.read_bytes()).hexdigest()) for p in paths]
+
+
+def _files(root: Path, suffix: str = "") -> list[Path]:
+    """A folder's files as ingestion reads them (no hidden file or folder: `.complete`, `.git`), sorted."""
+    if root.is_file():
+        return [root]
+    return sorted(
+        p
+        for p in root.rglob(f"*{suffix}")
+        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts)
+    )
 
 
 def fingerprint(settings: Settings, evalset: EvalSet) -> str:
-    """What the cached passages were retrieved from: the layout documents are chunked in, the retrieval
-    settings, the corpus's files (names, sizes, times) and the items. Passages harvested from a store of an
-    earlier layout were reused after a re-chunking and held evidence a fresh build no longer retrieves."""
-    files = sorted(
-        (str(f.relative_to(evalset.corpus)), f.stat().st_size, f.stat().st_mtime_ns)
-        for f in evalset.corpus.rglob("*")
-        if f.is_file()
-    )
-    items = [(i.id, i.question, i.history) for i in evalset.items]
+    """What the cached passages were retrieved from: the retrieval settings, the code, the corpus's files
+    (by content) and the items. Passages harvested from a store of an earlier layout were reused after a
+    re-chunking, and held evidence a fresh build no longer retrieves."""
+    code = [f for part in _CODE for f in _files(_ROOT / part, ".py")]
     retrieval = {name: getattr(settings, name) for name in _RETRIEVAL_SETTINGS}
-    raw = json.dumps([LAYOUT_VERSION, retrieval, files, items], default=str, sort_keys=True)
+    items = [(i.id, i.question, i.history) for i in evalset.items]
+    raw = json.dumps(
+        [retrieval, _digest(code, _ROOT), _digest(_files(evalset.corpus), evalset.corpus), items],
+        default=str,
+        sort_keys=True,
+    )
     return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def _cached(path: Path, key: str) -> dict[str, Any]:
+    """The cached items when they were retrieved from what `key` says; none when the file is of another
+    fingerprint, of the old format, or cut short by an interrupted write."""
+    try:
+        stored = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return (
+        dict(stored.get("items", {})) if isinstance(stored, dict) and stored.get("fingerprint") == key else {}
+    )
 
 
 def harvest(settings: Settings, evalset: EvalSet) -> list[Harvested]:
     """The set's items with their passages, retrieved once and cached in the data dir until what they were
     retrieved from changes (`fingerprint`); then the store is brought up to date first (an incremental
-    ingestion: only files of another layout or content are chunked again)."""
+    ingestion: only files of another content or layout are chunked again). Retrieval is the extractive
+    answerer's (a configured chat model would rewrite follow-ups and trim passages): the fit is for it."""
+    settings = settings.model_copy(update={"llm_provider": "extractive"})
     path = settings.data_dir / "eval-passages" / f"{_slug(evalset.name)}.json"
     key = fingerprint(settings, evalset)
-    stored: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
-    cached: dict[str, Any] = stored.get("items", {}) if stored.get("fingerprint") == key else {}
+    cached = _cached(path, key)
     if any(item.id not in cached for item in evalset.items):
         container = container_for(settings, evalset)
         cached = {item.id: _retrieve(container, item) for item in evalset.items}
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps({"fingerprint": key, "items": cached}, default=str))
+        partial = path.with_suffix(".tmp")
+        partial.write_text(json.dumps({"fingerprint": key, "items": cached}, default=str))
+        os.replace(partial, path)  # a run stopped while writing leaves the previous file, not half of one
     out = []
     for item in evalset.items:
         row = cached[item.id]
