@@ -52,7 +52,12 @@ class Settings(BaseSettings):
     )
 
     # Chunking and retrieval
-    chunk_size: int = Field(800, ge=100, le=8000, description="Characters per chunk.")
+    chunk_size: int = Field(
+        800,
+        ge=100,
+        le=8000,
+        description="Characters per chunk; a change re-chunks every file when next ingested.",
+    )
     chunk_overlap: int = Field(120, ge=0, le=2000, description="Characters shared by neighbouring chunks.")
     k: int = Field(6, ge=1, le=50, description="Ranked passages given to the answerer.")
     section_leads: int = Field(

@@ -20,7 +20,8 @@ from vectorstore.metadata import chunk_meta
 # 7: indented prose; 8: indented bullets; 9: 8 with a first-line bullet only; 10: PDFs without unmapped
 # glyphs; 11: a word broken at a line end rejoined without its hyphen when whole it is an everyday word;
 # 12: a .txt with underlined titles and no other reST markup read as plain text; 13: an indented line that
-# goes on with its prose is no heading; 14: a line set out to the left of the body around it is a heading
+# goes on with its prose is no heading; 14: a line set left of an indented body is a heading. A stored chunk's
+# stamp is `Chunker.layout`: this version with the chunk size and overlap.
 LAYOUT_VERSION = "14"
 
 
