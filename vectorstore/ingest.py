@@ -338,6 +338,13 @@ def _walk(root: Path) -> Iterator[tuple[Path, str, _FileId | None]]:
     return iter(sorted(found, key=lambda entry: entry[0]))
 
 
+def readable_files(root: Path) -> list[Path]:
+    """The files an ingest of `root` reads, in path order (`_walk`: hidden and escaping ones left out)."""
+    if root.is_file():
+        return [root]
+    return [path for path, refused, _ in _walk(root) if not refused]
+
+
 def _inside(path: Path, root: Path) -> bool:
     return path == root or path.is_relative_to(root)
 

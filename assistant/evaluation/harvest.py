@@ -17,6 +17,7 @@ from assistant.answering.chain import Request, to_messages
 from assistant.evaluation.runner import EvalSet, container_for
 from assistant.evaluation.scoring import EvalItem
 from assistant.settings import Settings
+from vectorstore.ingest import readable_files
 
 if TYPE_CHECKING:
     from assistant.container import Container
@@ -68,26 +69,15 @@ def _digest(paths: list[Path], base: Path) -> list[tuple[str, str]]:
     return [(p.relative_to(base).as_posix(), hashlib.sha256(p.read_bytes()).hexdigest()) for p in paths]
 
 
-def _files(root: Path, suffix: str = "") -> list[Path]:
-    """A folder's files as ingestion reads them (no hidden file or folder: `.complete`, `.git`), sorted."""
-    if root.is_file():
-        return [root]
-    return sorted(
-        p
-        for p in root.rglob(f"*{suffix}")
-        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts)
-    )
-
-
 def fingerprint(settings: Settings, evalset: EvalSet) -> str:
     """What the cached passages were retrieved from: the retrieval settings, the code, the corpus's files
     (by content) and the items. Passages harvested from a store of an earlier layout were reused after a
     re-chunking, and held evidence a fresh build no longer retrieves."""
-    code = [f for part in _CODE for f in _files(_ROOT / part, ".py")]
+    code = [f for part in _CODE for f in readable_files(_ROOT / part) if f.suffix == ".py"]
     retrieval = {name: getattr(settings, name) for name in _RETRIEVAL_SETTINGS}
     items = [(i.id, i.question, i.history) for i in evalset.items]
     raw = json.dumps(
-        [retrieval, _digest(code, _ROOT), _digest(_files(evalset.corpus), evalset.corpus), items],
+        [retrieval, _digest(code, _ROOT), _digest(readable_files(evalset.corpus), evalset.corpus), items],
         default=str,
         sort_keys=True,
     )
