@@ -106,22 +106,48 @@ def bots(page: Any) -> Any:
 
 
 def run_and_wait(page: Any, action: Any) -> None:
-    """Does `action` (which starts an answer) and waits until the answer is complete and Send is back."""
+    """Does `action` (which starts an answer) and waits until the answer is complete and Send is back.
+
+    The answer has started once Stop was seen or the chat's turns changed (a question more, or another
+    last answer): Send swaps to Stop in the browser before the answer is asked for, so a changed turn
+    means Stop went up, even where a loaded browser painted it too briefly for the observer to see."""
     page.evaluate(
         """() => {
+          const turns = () => {
+            const chat = document.querySelector('#chatbot');
+            if (!chat) return '';
+            const bots = chat.querySelectorAll('[data-testid="bot"]');
+            const last = bots.length ? bots[bots.length - 1].innerText : '';
+            return chat.querySelectorAll('[data-testid="user"]').length + '|' + last;
+          };
+          const before = turns();
           window.__answerStarted = false;
-          const seen = () => { if (document.querySelector('#stop')) window.__answerStarted = true; };
+          const seen = () => {
+            if (!(document.querySelector('#stop') || turns() !== before)) return;
+            window.__answerStarted = true;
+            window.__busyObserver.disconnect();  // seen once is enough; reading the chat costs a layout
+          };
           window.__busyObserver && window.__busyObserver.disconnect();
           window.__busyObserver = new MutationObserver(seen);
-          window.__busyObserver.observe(document.body, { childList: true, subtree: true });
+          const what = { childList: true, subtree: true, characterData: true };
+          window.__busyObserver.observe(document.body, what);
         }"""
     )
     action()
-    page.wait_for_function(
-        """() => window.__answerStarted && document.querySelector('#send') !== null
-                 && document.querySelector('#stop') === null""",
-        timeout=WAIT_MS,
-    )
+    try:
+        page.wait_for_function(
+            """() => window.__answerStarted && document.querySelector('#send') !== null
+                     && document.querySelector('#stop') === null""",
+            timeout=WAIT_MS,
+        )
+    except playwright_sync.TimeoutError:
+        shot(page, "timeout-run-and-wait", full_page=True)
+        state = page.evaluate(
+            """() => ({started: window.__answerStarted, send: !!document.querySelector('#send'),
+                       stop: !!document.querySelector('#stop'),
+                       chat: (document.querySelector('#chatbot') || {}).innerText})"""
+        )
+        raise AssertionError(f"the answer did not end within {WAIT_MS} ms: {state}") from None
 
 
 def ask(page: Any, question: str) -> str:
