@@ -108,29 +108,23 @@ def bots(page: Any) -> Any:
 def run_and_wait(page: Any, action: Any) -> None:
     """Does `action` (which starts an answer) and waits until the answer is complete and Send is back.
 
-    The answer has started once Stop was seen or the chat's turns changed (a question more, or another
-    last answer): Send swaps to Stop in the browser before the answer is asked for, so a changed turn
-    means Stop went up, even where a loaded browser painted it too briefly for the observer to see."""
+    The answer has started once Stop was seen or the chat shows one question more: Send swaps to Stop in
+    the browser before the question is sent, so a new question means Stop went up, even where a loaded
+    browser painted it too briefly for the observer to see. (Not the last answer's text: a finished answer
+    can still be re-rendered; Retry, which asks no new question, still waits to see Stop.)"""
     page.evaluate(
         """() => {
-          const turns = () => {
-            const chat = document.querySelector('#chatbot');
-            if (!chat) return '';
-            const bots = chat.querySelectorAll('[data-testid="bot"]');
-            const last = bots.length ? bots[bots.length - 1].innerText : '';
-            return chat.querySelectorAll('[data-testid="user"]').length + '|' + last;
-          };
-          const before = turns();
+          const questions = () => document.querySelectorAll('#chatbot [data-testid="user"]').length;
+          const before = questions();
           window.__answerStarted = false;
           const seen = () => {
-            if (!(document.querySelector('#stop') || turns() !== before)) return;
+            if (!(document.querySelector('#stop') || questions() > before)) return;
             window.__answerStarted = true;
-            window.__busyObserver.disconnect();  // seen once is enough; reading the chat costs a layout
+            window.__busyObserver.disconnect();  // seen once is enough
           };
           window.__busyObserver && window.__busyObserver.disconnect();
           window.__busyObserver = new MutationObserver(seen);
-          const what = { childList: true, subtree: true, characterData: true };
-          window.__busyObserver.observe(document.body, what);
+          window.__busyObserver.observe(document.body, { childList: true, subtree: true });
         }"""
     )
     action()
