@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from assistant.answering.service import Answer
 from assistant.settings import Settings
-from vectorstore.chunking import LAYOUT_VERSION
+from vectorstore.chunking import layout_stamp
 
 if TYPE_CHECKING:
     from vectorstore.store import ChunkStore
@@ -39,9 +39,10 @@ def settings_shape(settings: Settings) -> dict[str, Any]:
     }
 
 
-def store_shape(store: ChunkStore | None) -> dict[str, Any]:
-    """The store the passages came from: its collection, version (moves on every write) and chunk layout."""
-    shape: dict[str, Any] = {"layout": LAYOUT_VERSION}
+def store_shape(store: ChunkStore | None, layout: str) -> dict[str, Any]:
+    """The store the passages came from: its collection, version (moves on every write) and the chunk
+    layout its chunks are stamped with (`layout_stamp`)."""
+    shape: dict[str, Any] = {"layout": layout}
     if store is None:
         return shape
     shape["collection"] = store.name
@@ -85,5 +86,5 @@ def answer_trace(
         "k": k or settings.k,
         "scope": scope or None,
         "settings": settings_shape(settings),
-        "store": store_shape(store),
+        "store": store_shape(store, layout_stamp(settings.chunk_size, settings.chunk_overlap)),
     }

@@ -59,7 +59,9 @@ def test_a_stored_answer_keeps_what_it_was_built_from(components: Container, sto
     assert trace["retrieved"] and all(p["id"] and p["similarity"] > 0 for p in trace["retrieved"])
     assert trace["k"] == components.settings.k
     assert trace["settings"]["min_relevance"] == components.settings.min_relevance
-    assert trace["store"]["version"] == components.store.version and trace["store"]["layout"]
+    assert trace["store"]["version"] == components.store.version
+    retrieved = components.store.get([trace["retrieved"][0]["id"]])
+    assert trace["store"]["layout"] == retrieved[0][0].metadata["layout"], "the stamp its chunks carry"
     assert rated.citations and "Cambodia" in rated.answer
 
 

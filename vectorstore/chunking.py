@@ -126,6 +126,12 @@ def _page_breaks(group: list[Span], start: int, end: int, page: int | None) -> s
     return ",".join(breaks)
 
 
+def layout_stamp(chunk_size: int, chunk_overlap: int, merge_sections: bool = True) -> str:
+    """A stored chunk's `layout`: the parsing and chunking code's version and the chunker's sizes, so a
+    changed `RAG_CHUNK_SIZE` re-chunks a file as a new version does, and a trace names what cut its chunks."""
+    return f"{LAYOUT_VERSION}/{chunk_size}/{chunk_overlap}/{int(merge_sections)}"
+
+
 class Chunker:
     """Packs a section's blocks into chunks of at most `chunk_size` characters."""
 
@@ -137,9 +143,8 @@ class Chunker:
 
     @property
     def layout(self) -> str:
-        """What a stored chunk's `layout` says it was cut by: the parsing and chunking code's version and
-        this chunker's sizes, so a changed `RAG_CHUNK_SIZE` re-chunks a file as a new version does."""
-        return f"{LAYOUT_VERSION}/{self.chunk_size}/{self.chunk_overlap}/{int(self.merge_sections)}"
+        """What a stored chunk's `layout` says it was cut by (`layout_stamp`)."""
+        return layout_stamp(self.chunk_size, self.chunk_overlap, self.merge_sections)
 
     def pieces(self, group: list[Span], text: str) -> list[tuple[int, int, str]]:
         """(start, end, table header) of each chunk of one section; the header is set for a chunk that

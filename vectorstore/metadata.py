@@ -32,7 +32,7 @@ class StoredMeta(TypedDict, total=False):
     chars: int
     size: int  # the file's bytes, as uploaded or read
     title: str
-    layout: str  # chunking.LAYOUT_VERSION when it was chunked
+    layout: str  # chunking.layout_stamp of the chunker that cut it ("14/800/120/1")
     ingested_at: float
     collection: str
 
