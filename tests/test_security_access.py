@@ -363,6 +363,15 @@ def test_n16_a_ui_event_stream_belongs_to_whoever_started_it(ui: TestClient, off
     stolen = ui.get("/gradio_api/queue/data?session_hash=bobs-session-0001", headers=carol)
     assert stolen.status_code == 403
     assert ui.post("/gradio_api/queue/join", json=body, headers=carol).status_code == 403
+    # Gradio reads the last of a repeated parameter: naming her own session first gets carol nothing
+    both = [("session_hash", "carols-session-01"), ("session_hash", "bobs-session-0001")]
+    assert ui.get("/gradio_api/queue/data", params=both, headers=carol).status_code == 403
+    # a JSON body labelled otherwise is still read as JSON by FastAPI, so it is checked as JSON
+    for label in ("Application/JSON", "application/x-event+json", "text/plain"):
+        r = ui.post(
+            "/gradio_api/queue/join", content=json.dumps(body), headers={**carol, "Content-Type": label}
+        )
+        assert r.status_code == 403, label
 
 
 def test_s4_a_huge_ui_history_is_refused_before_gradio_reads_it(ui: TestClient, office: Container) -> None:
@@ -371,6 +380,12 @@ def test_s4_a_huge_ui_history_is_refused_before_gradio_reads_it(ui: TestClient, 
     body = {"data": ["hi", empty, 6, {}, None, [], []], "fn_index": 1, "session_hash": "ada-s4"}
     r = ui.post("/gradio_api/queue/join", json=body, headers=ada)
     assert r.status_code == 413 and "limit" in r.json()["error"]["message"]
+    r = ui.post(
+        "/gradio_api/queue/join",
+        content=json.dumps(body),
+        headers={**ada, "Content-Type": "Application/JSON"},
+    )
+    assert r.status_code == 413, "a Content-Type in capitals does not skip the check"
     huge = json.dumps({**body, "data": ["hi", empty * 15, 6]})  # 300,000 messages: over the body limit
     r = ui.post("/gradio_api/queue/join", content=huge, headers={**ada, "Content-Type": "application/json"})
     assert r.status_code == 413

@@ -5,6 +5,11 @@
   (300,000 empty chat messages took 86 s of CPU and 1.5 GB there).
 - N16: a Gradio session (its `session_hash`: the event stream, heartbeat, cancel) belongs to the principal
   that first used it; another principal naming it gets 403, so nobody else reads its event stream.
+
+Both read what Gradio reads, not what a well-behaved browser sends: every `session_hash` of a query string
+(Gradio takes the last, so checking the first let a repeated one through), and every POST body that is not a
+multipart upload, whatever its Content-Type says (FastAPI reads `Application/JSON`, `application/x+json` and a
+missing type as JSON too).
 """
 
 from __future__ import annotations
@@ -56,12 +61,19 @@ def _longest_list(value: Any, depth: int = 0) -> int:
     return 0
 
 
-def _session_of_path(path: str, query: bytes) -> str | None:
+def _sessions_named(path: str, query: bytes) -> list[str]:
+    """Every session the request names: in its path and each `session_hash` of its query."""
+    named = parse_qs(query.decode("latin-1")).get("session_hash", [])
     for prefix in SESSION_SEGMENTS:
         if path.startswith(prefix):
-            return path[len(prefix) :].split("/", 1)[0] or None
-    found = parse_qs(query.decode("latin-1")).get("session_hash")
-    return found[0] if found else None
+            named.append(path[len(prefix) :].split("/", 1)[0])
+    return [s for s in named if s]
+
+
+def _may_be_json(headers: dict[bytes, bytes]) -> bool:
+    """Whether Gradio's FastAPI routes could read this body as JSON: anything but a form or an upload."""
+    media = headers.get(b"content-type", b"").split(b";", 1)[0].strip().lower()
+    return not media.startswith((b"multipart/", b"application/x-www-form-urlencoded"))
 
 
 class GradioEventGuard:
@@ -76,14 +88,12 @@ class GradioEventGuard:
             await self.app(scope, receive, send)
             return
         principal = getattr((scope.get("state") or {}).get("principal"), "id", "open")
-        session = _session_of_path(path, scope.get("query_string", b""))
-        if session is not None and not self.owners.claim(session, principal):
+        sessions = _sessions_named(path, scope.get("query_string", b""))
+        if not all([self.owners.claim(session, principal) for session in sessions]):
             await _refuse(scope, receive, send, 403, "that UI session belongs to someone else", "forbidden")
             return
         headers = dict(scope.get("headers") or [])
-        if scope.get("method") != "POST" or not headers.get(b"content-type", b"").startswith(
-            b"application/json"
-        ):
+        if scope.get("method") != "POST" or not _may_be_json(headers):
             await self.app(scope, receive, send)
             return
         body = await _read(receive)  # bounded by BodyLimitMiddleware, outside this one
