@@ -144,6 +144,28 @@ def test_http_a_member_sees_only_the_collections_granted(team_server: TeamServer
     assert "Quixotl" not in json.dumps(seen["ask"]["citations"])
 
 
+def test_http_too_many_sources_is_the_same_clear_error_as_the_api_and_the_server_goes_on(
+    team_server: TeamServer,
+) -> None:
+    """N17 at the MCP door: 40,000 document names reached the store's filter (an SQL variable limit) and came
+    back "internal error"; `/api/chat` says "at most 1000"."""
+    names = [f"doc-{i:05d}.txt" for i in range(40_000)]
+
+    async def session(client: Client) -> dict[str, Any]:
+        return {
+            "search": await call(client, "search", query=MOON_QUESTION, sources=names),
+            "ask": await call(client, "ask", question=MOON_QUESTION, sources=names),
+            "long": await call(client, "search", query=MOON_QUESTION, sources=["a" * 2000]),
+            "after": payload(await call(client, "search", query=MOON_QUESTION, k=3)),
+        }
+
+    seen = run(session, over_http(team_server.url, team_server.team.member_key))
+    for tool in ("search", "ask"):
+        assert "at most 1000" in error_text(seen[tool]) and "internal" not in error_text(seen[tool]), tool
+    assert "1024 characters" in error_text(seen["long"])
+    assert seen["after"]["passages"], "the server answers the next call"
+
+
 # -- over stdio ----------------------------------------------------------------------------------------------
 def stdio(data_dir: Path, **env: str) -> StdioServerParameters:
     """`assistant mcp` as a desktop agent starts it: a subprocess speaking MCP on stdin/stdout."""

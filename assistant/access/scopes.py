@@ -9,11 +9,17 @@ from dataclasses import replace
 from typing import Any
 
 from assistant.access.principal import Principal
-from assistant.errors import ForbiddenError, NotFoundError
+from assistant.errors import ForbiddenError, InvalidRequestError, NotFoundError
 from assistant.storage import Storage, UserInfo
 from vectorstore.ingest import DEFAULT_COLLECTION, DocumentInfo, IngestService
 
 Where = dict[str, Any]
+
+# N17: 40,000 names in `sources` reached the store's filter and came back a 500. A question about more
+# documents than this is one about a collection; a name longer than this is no document's. Checked here, so
+# the API's schema, MCP's tools and any other door refuse the same list the same way.
+MAX_SOURCES = 1000
+MAX_NAME_CHARS = 1024
 
 
 def as_names(value: str | Sequence[str] | None) -> list[str]:
@@ -87,7 +93,19 @@ def scope_for(
     collection: str | Sequence[str] | None = None,
     sources: Sequence[str] | None = None,
 ) -> Where | None:
-    return where_of(allowed_collections(storage, principal, as_names(collection)), as_names(sources))
+    collections, documents = as_names(collection), as_names(sources)
+    _check_names(collections, "collection")
+    _check_names(documents, "sources")
+    return where_of(allowed_collections(storage, principal, collections), documents)
+
+
+def _check_names(names: Sequence[str], param: str) -> None:
+    if len(names) > MAX_SOURCES:
+        raise InvalidRequestError(f"{param}: at most {MAX_SOURCES} names, not {len(names)}", param=param)
+    if any(not isinstance(n, str) or not 0 < len(n) <= MAX_NAME_CHARS for n in names):
+        raise InvalidRequestError(
+            f"{param}: each name must be a string of 1 to {MAX_NAME_CHARS} characters", param=param
+        )
 
 
 def collection_of_model(model: str, model_id: str) -> str | None:

@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from assistant.access.scopes import MAX_NAME_CHARS, MAX_SOURCES
 from assistant.answering.citations import Citation
 from assistant.schemas import AnswerPayload
 from vectorstore.ingest import DocumentInfo
@@ -15,10 +16,8 @@ from vectorstore.ingest import DocumentInfo
 __all__ = ["AnswerPayload"]
 
 NOT_BLANK = r"\S"  # JSON Schema patterns search: at least one character that is not white space
-# N17: 40,000 names in `sources` reached the store's filter and came back a 500. A question about more
-# documents than this is one about a collection; a name longer than this is no document's.
-MAX_SOURCES = 1000
-DocumentName = Annotated[str, Field(min_length=1, max_length=1024)]
+# N17: the schema states the bound that `scope_for` enforces for every door
+DocumentName = Annotated[str, Field(min_length=1, max_length=MAX_NAME_CHARS)]
 
 
 # -- OpenAI-compatible ---------------------------------------------------------------------------------------
