@@ -258,3 +258,33 @@ def test_a_one_file_upload_reads_only_its_own_stored_chunks(tmp_path: Path, corp
     again = c.ingest.ingest([note])
     assert (again.files_unchanged, again.chunks_added) == (1, 0), "its stored chunks were found"
     assert c.ingest.ingest([corpus]).files_unchanged == 2, "a folder still finds its own"
+
+
+def test_a_file_named_as_another_folders_document_is_skipped_and_that_document_kept(tmp_path: Path) -> None:
+    """A document's name is its path under the folder ingested: two folders' readme.txt share one. The later
+    one used to replace the first without a word (and, ingested into another collection, take it from that
+    collection); it is now reported as skipped. A folder moved elsewhere still takes its documents over."""
+    c = _components(tmp_path / "data")
+    hr, pub = tmp_path / "hr", tmp_path / "pub"
+    for folder, word in ((hr, "HERON"), (pub, "OTTER")):
+        folder.mkdir()
+        (folder / "readme.txt").write_text(f"The codeword of this folder is {word}.\n", encoding="utf-8")
+    c.ingest.ingest([hr], collection="hr")
+
+    report = c.ingest.ingest([pub], collection="pub")
+    assert [s.path for s in report.skipped] == ["readme.txt"]
+    assert "stored from" in report.skipped[0].reason and str(hr / "readme.txt") in report.skipped[0].reason
+    assert report.chunks_added == report.chunks_removed == 0
+    texts = [ch.text for ch in c.store.all_chunks()]
+    assert any("HERON" in t for t in texts) and not any("OTTER" in t for t in texts)
+    assert {d.collection for d in c.ingest.list_documents()} == {"hr"}
+
+    both = c.ingest.ingest([hr, pub], collection="hr")  # one ingest, two files of one name: the first stays
+    assert [s.path for s in both.skipped] == ["readme.txt"] and both.files_unchanged == 1
+
+    moved = tmp_path / "hr-moved"
+    hr.rename(moved)
+    (moved / "readme.txt").write_text("The codeword of this folder is EGRET.\n", encoding="utf-8")
+    taken = c.ingest.ingest([moved], collection="hr")
+    assert not taken.skipped and taken.files_changed == 1
+    assert [d.path for d in c.ingest.list_documents()] == [str((moved / "readme.txt").resolve())]

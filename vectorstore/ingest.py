@@ -372,6 +372,38 @@ def _stored_for(jobs: Sequence[_FileJob], roots: Sequence[str]) -> dict[str, Any
     return clauses[0] if len(clauses) == 1 else {"$or": clauses}
 
 
+def _without_clashes(
+    jobs: Sequence[_FileJob], existing: dict[str, dict[str, StoredMeta]], report: IngestReport
+) -> list[_FileJob]:
+    """The jobs that replace no other file's document: a document's name is its path under the folder
+    ingested, so two folders' README.md (or a folder's file and an upload) share one. The later file is
+    reported as skipped and the stored document stays, unless its file is gone (a folder moved or renamed:
+    the new copy takes over, as before); two files of one ingest with one name keep the first."""
+    kept: list[_FileJob] = []
+    taken: dict[str, str] = {}
+    for job in jobs:
+        path = str(job.path)
+        if taken.get(job.source, path) != path:
+            report.skipped.append(
+                SkippedFile(job.source, f"another file of this ingest has that name: {taken[job.source]}")
+            )
+            continue
+        stored = {str(meta.get("path") or "") for meta in existing.get(job.source, {}).values()} - {"", path}
+        held = next((p for p in sorted(stored) if Path(p).is_file()), None)
+        if held is not None:
+            report.skipped.append(
+                SkippedFile(
+                    job.source,
+                    f"a document of that name is stored from {held}; delete it first "
+                    "(`assistant documents --delete`) or rename this file",
+                )
+            )
+            continue
+        taken[job.source] = path
+        kept.append(job)
+    return kept
+
+
 class IngestService:
     """Adds, lists, deletes and re-indexes documents; every UI, API and CLI call goes through here."""
 
@@ -454,12 +486,17 @@ class IngestService:
         progress: bool,
         collection: str = DEFAULT_COLLECTION,
         hooks: _Hooks = NO_HOOKS,
+        replace_others: bool = False,
     ) -> IngestReport:
+        """`replace_others`: a file may replace another file's document of the same name (an upload sent
+        with `replace`); otherwise it is skipped (`_without_clashes`)."""
         started = time.perf_counter()
         self.store.check_embeddings()
         report = IngestReport()
         jobs, roots = self._discover([Path(p) for p in paths], report)
         existing = self._by_source(_stored_for(jobs, roots))
+        if not replace_others:
+            jobs = _without_clashes(jobs, existing, report)
         # JobCancelled leaves the store as it was; the keyword index catches up at the next search
         seen_sources = self._ingest_jobs(jobs, existing, report, collection, progress, hooks)
         # Files that disappeared from an ingested directory take their chunks with them.
@@ -728,7 +765,7 @@ class IngestService:
             report = IngestReport()
             jobs, gone = self._changed_files(target, {Path(p) for p in changed}, folder, report)
             existing = self._by_source()
-            seen = self._ingest_jobs(jobs, existing, report, collection)
+            seen = self._ingest_jobs(_without_clashes(jobs, existing, report), existing, report, collection)
             self._remove_missing(existing, lambda src, meta: src not in seen and gone(src, meta), report)
             self.keyword_index.ensure_current()
             report.seconds = time.perf_counter() - started
@@ -824,7 +861,7 @@ class IngestService:
                 target.unlink(missing_ok=True)
 
         try:
-            report = self._ingest([target], False, collection, hooks)
+            report = self._ingest([target], False, collection, hooks, replace_others=True)
         except JobCancelled:
             put_back()
             raise
