@@ -372,6 +372,19 @@ def test_n16_a_ui_event_stream_belongs_to_whoever_started_it(ui: TestClient, off
             "/gradio_api/queue/join", content=json.dumps(body), headers={**carol, "Content-Type": label}
         )
         assert r.status_code == 403, label
+    # ... also when a second Content-Type follows the first (Starlette, and so Gradio, reads the first)
+    twice = [
+        *carol.items(),
+        ("Content-Type", "application/json"),
+        ("Content-Type", "multipart/form-data; b=x"),
+    ]
+    assert ui.post("/gradio_api/queue/join", content=json.dumps(body), headers=twice).status_code == 403
+    # Gradio's component server reads any body but a multipart form as JSON
+    form = {**carol, "Content-Type": "application/x-www-form-urlencoded"}
+    named = json.dumps({"session_hash": "bobs-session-0001", "component_id": 1, "fn_name": "x", "data": None})
+    assert ui.post("/gradio_api/component_server", content=named, headers=form).status_code == 403
+    # nor an unknown event id on Gradio's GET /call route, which streams the session of that name
+    assert ui.get("/gradio_api/call/chat/bobs-session-0001", headers=carol).status_code == 403
 
 
 def test_s4_a_huge_ui_history_is_refused_before_gradio_reads_it(ui: TestClient, office: Container) -> None:

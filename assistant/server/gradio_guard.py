@@ -7,9 +7,11 @@
   that first used it; another principal naming it gets 403, so nobody else reads its event stream.
 
 Both read what Gradio reads, not what a well-behaved browser sends: every `session_hash` of a query string
-(Gradio takes the last, so checking the first let a repeated one through), and every POST body that is not a
-multipart upload, whatever its Content-Type says (FastAPI reads `Application/JSON`, `application/x+json` and a
-missing type as JSON too).
+(Gradio takes the last, so checking the first let a repeated one through), the event id that `GET
+/gradio_api/call/{api}/{id}` streams (Gradio takes an unknown id for a session), and every POST body that is
+not a multipart form, whatever its Content-Type says (FastAPI reads `Application/JSON`, `application/x+json`
+and a missing type as JSON, Gradio's component server any type but multipart/form-data), the type read as
+Starlette reads a repeated header: the first.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from fastapi.responses import JSONResponse
+from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from assistant.server.error_shape import error_body
@@ -29,6 +32,8 @@ from assistant.server.guards import replaying
 PREFIX = "/gradio_api/"
 # paths that name a session in their next segment
 SESSION_SEGMENTS = ("/gradio_api/heartbeat/", "/gradio_api/stream/")
+# GET /gradio_api/call/{api}/{id} streams the event its last segment names (an unknown id: that session)
+CALL_PREFIX = "/gradio_api/call/"
 
 
 class SessionOwners:
@@ -61,19 +66,21 @@ def _longest_list(value: Any, depth: int = 0) -> int:
     return 0
 
 
-def _sessions_named(path: str, query: bytes) -> list[str]:
+def _sessions_named(method: str, path: str, query: bytes) -> list[str]:
     """Every session the request names: in its path and each `session_hash` of its query."""
     named = parse_qs(query.decode("latin-1")).get("session_hash", [])
     for prefix in SESSION_SEGMENTS:
         if path.startswith(prefix):
             named.append(path[len(prefix) :].split("/", 1)[0])
+    if method == "GET" and path.startswith(CALL_PREFIX):  # /call/{api_name}/{event_id}, /call/v2/...
+        named.append(path.rstrip("/").rsplit("/", 1)[-1])
     return [s for s in named if s]
 
 
-def _may_be_json(headers: dict[bytes, bytes]) -> bool:
-    """Whether Gradio's FastAPI routes could read this body as JSON: anything but a form or an upload."""
-    media = headers.get(b"content-type", b"").split(b";", 1)[0].strip().lower()
-    return not media.startswith((b"multipart/", b"application/x-www-form-urlencoded"))
+def _may_be_json(headers: Headers) -> bool:
+    """Whether a Gradio route could read this body as JSON: anything but a multipart form (an upload)."""
+    media = headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    return media != "multipart/form-data"
 
 
 class GradioEventGuard:
@@ -88,12 +95,12 @@ class GradioEventGuard:
             await self.app(scope, receive, send)
             return
         principal = getattr((scope.get("state") or {}).get("principal"), "id", "open")
-        sessions = _sessions_named(path, scope.get("query_string", b""))
+        method = str(scope.get("method", ""))
+        sessions = _sessions_named(method, path, scope.get("query_string", b""))
         if not all([self.owners.claim(session, principal) for session in sessions]):
             await _refuse(scope, receive, send, 403, "that UI session belongs to someone else", "forbidden")
             return
-        headers = dict(scope.get("headers") or [])
-        if scope.get("method") != "POST" or not _may_be_json(headers):
+        if method != "POST" or not _may_be_json(Headers(scope=scope)):
             await self.app(scope, receive, send)
             return
         body = await _read(receive)  # bounded by BodyLimitMiddleware, outside this one

@@ -19,7 +19,7 @@ import uuid
 from urllib.parse import urlsplit
 
 from fastapi.responses import JSONResponse
-from starlette.datastructures import MutableHeaders
+from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from assistant.server.error_shape import error_body
@@ -183,15 +183,15 @@ class BodyLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = dict(scope.get("headers") or [])
-        multipart = headers.get(b"content-type", b"").lower().startswith(b"multipart/")
+        headers = Headers(scope=scope)  # a repeated header reads as the app reads it: the first one
+        multipart = headers.get("content-type", "").lower().startswith("multipart/")
         limit = self.limit_for(str(scope.get("path", "")), multipart)
         too_large = _error(
             f"the request body is larger than this server accepts ({limit // 1024} KB)",
             413,
             "request_too_large",
         )
-        length = headers.get(b"content-length", b"")
+        length = headers.get("content-length", "")
         if length.isdigit():
             await (too_large if int(length) > limit else self.app)(scope, receive, send)
             return
