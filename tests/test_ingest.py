@@ -288,3 +288,25 @@ def test_a_file_named_as_another_folders_document_is_skipped_and_that_document_k
     taken = c.ingest.ingest([moved], collection="hr")
     assert not taken.skipped and taken.files_changed == 1
     assert [d.path for d in c.ingest.list_documents()] == [str((moved / "readme.txt").resolve())]
+
+
+def test_reindex_reads_each_document_from_its_own_file_not_a_namesake(tmp_path: Path) -> None:
+    """Reindex re-read whole folders, so a folder's file skipped for its name (or replaced by an upload)
+    came back in place of the document the store held."""
+    c = _components(tmp_path / "data")
+    hr, pub = tmp_path / "z-hr", tmp_path / "a-pub"
+    for folder, word in ((hr, "HERON"), (pub, "OTTER")):
+        folder.mkdir()
+        (folder / "readme.txt").write_text(f"The codeword of this folder is {word}.\n", encoding="utf-8")
+    (pub / "other.txt").write_text("Another document of the public folder.\n", encoding="utf-8")
+    c.ingest.ingest([hr], collection="hr")
+    c.ingest.ingest([pub], collection="pub")  # readme.txt skipped: hr's holds the name
+    c.ingest.add_upload("notes.txt", b"The first notes.\n")
+    c.ingest.add_upload("readme.txt", b"The codeword of the upload is KITE.\n", replace=True, collection="hr")
+
+    report = c.ingest.reindex()
+    assert not report.skipped, report.skipped
+    documents = {d.source: d.collection for d in c.ingest.list_documents()}
+    assert documents == {"readme.txt": "hr", "other.txt": "pub", "notes.txt": "default"}
+    texts = " ".join(ch.text for ch in c.store.all_chunks())
+    assert "KITE" in texts and "HERON" not in texts and "OTTER" not in texts and "The first notes" in texts

@@ -916,7 +916,7 @@ class IngestService:
                 by_collection[DEFAULT_COLLECTION if named is None else str(named)][source] = chunks
             total = IngestReport()
             for collection, group in sorted(by_collection.items()) or [(DEFAULT_COLLECTION, {})]:
-                report = self.ingest(self._known_paths(group), progress=progress, collection=collection)
+                report = self._ingest_recorded(group, collection, progress)
                 for name in ("files_seen", "files_changed", "files_unchanged", "chunks_added", "chunks_kept"):
                     setattr(total, name, getattr(total, name) + getattr(report, name))
                 total.chunks_removed += report.chunks_removed
@@ -925,13 +925,26 @@ class IngestService:
                 total.seconds += report.seconds
             return total
 
-    @staticmethod
-    def _known_paths(docs: dict[str, dict[str, StoredMeta]]) -> list[str]:
-        roots = sorted({m.get("root", "") for c in docs.values() for m in c.values()} - {""})
-        files = sorted(
-            {m.get("path", "") for c in docs.values() for m in c.values() if not m.get("root")} - {""}
-        )
-        return [*roots, *files]
+    def _ingest_recorded(
+        self, docs: dict[str, dict[str, StoredMeta]], collection: str, progress: bool
+    ) -> IngestReport:
+        """Each document again from the file it was read from, under its own name: not the other files of
+        its folder (never stored, or skipped for their name), and each name's own file, not another of the
+        same name (an upload that replaced a folder's file stays the upload). A file gone is reported."""
+        started = time.perf_counter()
+        report = IngestReport()
+        jobs: list[_FileJob] = []
+        for source, chunks in sorted(docs.items()):
+            meta = next(iter(chunks.values()))
+            path = Path(str(meta.get("path") or ""))
+            if not meta.get("path") or not path.is_file():
+                report.skipped.append(SkippedFile(source, f"its file is gone ({path}): not indexed again"))
+                continue
+            jobs.append(_FileJob(source, path, str(meta.get("root") or ""), _identify(path)))
+        self._ingest_jobs(jobs, {}, report, collection, progress)
+        self.keyword_index.ensure_current()
+        report.seconds = time.perf_counter() - started
+        return report
 
 
 def _size(value: Any) -> int | None:
