@@ -363,9 +363,12 @@ def test_n16_a_ui_event_stream_belongs_to_whoever_started_it(ui: TestClient, off
     stolen = ui.get("/gradio_api/queue/data?session_hash=bobs-session-0001", headers=carol)
     assert stolen.status_code == 403
     assert ui.post("/gradio_api/queue/join", json=body, headers=carol).status_code == 403
-    # Gradio reads the last of a repeated parameter: naming her own session first gets carol nothing
+    # Gradio reads the last of a repeated parameter: naming her own session first gets carol nothing, and a
+    # request naming many sessions (which would flush other people's claims out of the table) none either
     both = [("session_hash", "carols-session-01"), ("session_hash", "bobs-session-0001")]
-    assert ui.get("/gradio_api/queue/data", params=both, headers=carol).status_code == 403
+    assert ui.get("/gradio_api/queue/data", params=both, headers=carol).status_code == 400
+    many = [("session_hash", f"carols-session-{i:04d}") for i in range(500)]
+    assert ui.get("/gradio_api/queue/data", params=many, headers=carol).status_code == 400
     # a JSON body labelled otherwise is still read as JSON by FastAPI, so it is checked as JSON
     for label in ("Application/JSON", "application/x-event+json", "text/plain"):
         r = ui.post(

@@ -96,8 +96,11 @@ class GradioEventGuard:
             return
         principal = getattr((scope.get("state") or {}).get("principal"), "id", "open")
         method = str(scope.get("method", ""))
-        sessions = _sessions_named(method, path, scope.get("query_string", b""))
-        if not all([self.owners.claim(session, principal) for session in sessions]):
+        sessions = set(_sessions_named(method, path, scope.get("query_string", b"")))
+        if len(sessions) > 1:  # the UI names one; many in one request would flush others' claims out
+            await _refuse(scope, receive, send, 400, "a request may name one UI session", "invalid_request")
+            return
+        if not all(self.owners.claim(session, principal) for session in sessions):
             await _refuse(scope, receive, send, 403, "that UI session belongs to someone else", "forbidden")
             return
         if method != "POST" or not _may_be_json(Headers(scope=scope)):
