@@ -368,6 +368,8 @@ def test_n16_a_ui_event_stream_belongs_to_whoever_started_it(ui: TestClient, off
     both = [("session_hash", "carols-session-01"), ("session_hash", "bobs-session-0001")]
     assert ui.get("/gradio_api/queue/data", params=both, headers=carol).status_code == 400
     many = [("session_hash", f"carols-session-{i:04d}") for i in range(500)]
+    blank = [("session_hash", "carols-session-01"), ("session_hash", "")]  # Starlette reads the blank one
+    assert ui.get("/gradio_api/queue/data", params=blank, headers=carol).status_code == 400
     assert ui.get("/gradio_api/queue/data", params=many, headers=carol).status_code == 400
     # a JSON body labelled otherwise is still read as JSON by FastAPI, so it is checked as JSON
     for label in ("Application/JSON", "application/x-event+json", "text/plain"):
@@ -386,6 +388,13 @@ def test_n16_a_ui_event_stream_belongs_to_whoever_started_it(ui: TestClient, off
     form = {**carol, "Content-Type": "application/x-www-form-urlencoded"}
     named = json.dumps({"session_hash": "bobs-session-0001", "component_id": 1, "fn_name": "x", "data": None})
     assert ui.post("/gradio_api/component_server", content=named, headers=form).status_code == 403
+    capitals = {**carol, "Content-Type": "Multipart/Form-Data"}  # Gradio's test is case-sensitive
+    assert ui.post("/gradio_api/component_server", content=named, headers=capitals).status_code == 403
+    fields = {"session_hash": "bobs-session-0001", "component_id": "1", "fn_name": "x", "data": "null"}
+    assert (
+        ui.post("/gradio_api/component_server", data=fields, files={"f": b"x"}, headers=carol).status_code
+        == 415
+    )
     # nor an unknown event id on Gradio's GET /call route, which streams the session of that name
     assert ui.get("/gradio_api/call/chat/bobs-session-0001", headers=carol).status_code == 403
 

@@ -9,9 +9,9 @@
 Both read what Gradio reads, not what a well-behaved browser sends: every `session_hash` of a query string
 (Gradio takes the last, so checking the first let a repeated one through), the event id that `GET
 /gradio_api/call/{api}/{id}` streams (Gradio takes an unknown id for a session), and every POST body that is
-not a multipart form, whatever its Content-Type says (FastAPI reads `Application/JSON`, `application/x+json`
-and a missing type as JSON, Gradio's component server any type but multipart/form-data), the type read as
-Starlette reads a repeated header: the first.
+not a multipart form, whatever its Content-Type says (FastAPI reads `Application/JSON` and
+`application/x+json` as JSON, Gradio's component server any type but one starting "multipart/form-data"),
+the type read as Starlette reads a repeated header: the first.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ PREFIX = "/gradio_api/"
 SESSION_SEGMENTS = ("/gradio_api/heartbeat/", "/gradio_api/stream/")
 # GET /gradio_api/call/{api}/{id} streams the event its last segment names (an unknown id: that session)
 CALL_PREFIX = "/gradio_api/call/"
+COMPONENT_SERVER = "/gradio_api/component_server"  # no component of this UI has server functions
 
 
 class SessionOwners:
@@ -68,19 +69,19 @@ def _longest_list(value: Any, depth: int = 0) -> int:
 
 def _sessions_named(method: str, path: str, query: bytes) -> list[str]:
     """Every session the request names: in its path and each `session_hash` of its query."""
-    named = parse_qs(query.decode("latin-1")).get("session_hash", [])
+    named = parse_qs(query.decode("latin-1"), keep_blank_values=True).get("session_hash", [])
     for prefix in SESSION_SEGMENTS:
         if path.startswith(prefix):
             named.append(path[len(prefix) :].split("/", 1)[0])
     if method == "GET" and path.startswith(CALL_PREFIX):  # /call/{api_name}/{event_id}, /call/v2/...
         named.append(path.rstrip("/").rsplit("/", 1)[-1])
-    return [s for s in named if s]
+    return named  # a blank one too: Starlette reads "?session_hash=" as the session ""
 
 
 def _may_be_json(headers: Headers) -> bool:
-    """Whether a Gradio route could read this body as JSON: anything but a multipart form (an upload)."""
-    media = headers.get("content-type", "").split(";", 1)[0].strip().lower()
-    return media != "multipart/form-data"
+    """Whether a Gradio route could read this body as JSON: anything but a multipart form, as Gradio's
+    component server tells one (the first Content-Type, starting with "multipart/form-data" in that case)."""
+    return not headers.get("content-type", "").startswith("multipart/form-data")
 
 
 class GradioEventGuard:
@@ -103,7 +104,15 @@ class GradioEventGuard:
         if not all(self.owners.claim(session, principal) for session in sessions):
             await _refuse(scope, receive, send, 403, "that UI session belongs to someone else", "forbidden")
             return
-        if method != "POST" or not _may_be_json(Headers(scope=scope)):
+        if method != "POST":
+            await self.app(scope, receive, send)
+            return
+        if not _may_be_json(Headers(scope=scope)):
+            if path.rstrip("/") == COMPONENT_SERVER:  # it reads a form's fields as the event (a session)
+                await _refuse(
+                    scope, receive, send, 415, "the component server takes JSON", "unsupported_media"
+                )
+                return
             await self.app(scope, receive, send)
             return
         body = await _read(receive)  # bounded by BodyLimitMiddleware, outside this one
