@@ -299,6 +299,7 @@ def test_reindex_reads_each_document_from_its_own_file_not_a_namesake(tmp_path: 
         folder.mkdir()
         (folder / "readme.txt").write_text(f"The codeword of this folder is {word}.\n", encoding="utf-8")
     (pub / "other.txt").write_text("Another document of the public folder.\n", encoding="utf-8")
+    (pub / "alias.txt").symlink_to(pub / "other.txt")  # a link inside the folder is read as a document
     c.ingest.ingest([hr], collection="hr")
     c.ingest.ingest([pub], collection="pub")  # readme.txt skipped: hr's holds the name
     c.ingest.add_upload("notes.txt", b"The first notes.\n")
@@ -307,6 +308,23 @@ def test_reindex_reads_each_document_from_its_own_file_not_a_namesake(tmp_path: 
     report = c.ingest.reindex()
     assert not report.skipped, report.skipped
     documents = {d.source: d.collection for d in c.ingest.list_documents()}
-    assert documents == {"readme.txt": "hr", "other.txt": "pub", "notes.txt": "default"}
+    assert documents == {"readme.txt": "hr", "other.txt": "pub", "alias.txt": "pub", "notes.txt": "default"}
     texts = " ".join(ch.text for ch in c.store.all_chunks())
     assert "KITE" in texts and "HERON" not in texts and "OTTER" not in texts and "The first notes" in texts
+
+
+def test_reindex_does_not_follow_a_folder_swapped_for_a_symlink(tmp_path: Path) -> None:
+    """S8 at reindex: a stored document's folder replaced by a link to somewhere else is not read through."""
+    c = _components(tmp_path / "data")
+    notes, outside = tmp_path / "notes", tmp_path / "outside"
+    (notes / "sub").mkdir(parents=True)
+    outside.mkdir()
+    (notes / "sub" / "plan.txt").write_text("The plan is to meet on Monday.\n", encoding="utf-8")
+    (outside / "plan.txt").write_text("PRIVATE KEY material that must stay out.\n", encoding="utf-8")
+    c.ingest.ingest([notes])
+    shutil.rmtree(notes / "sub")
+    (notes / "sub").symlink_to(outside, target_is_directory=True)
+
+    report = c.ingest.reindex()
+    assert not any("PRIVATE" in ch.text for ch in c.store.all_chunks())
+    assert "sub/plan.txt" in {s.path for s in report.skipped}

@@ -928,23 +928,36 @@ class IngestService:
     def _ingest_recorded(
         self, docs: dict[str, dict[str, StoredMeta]], collection: str, progress: bool
     ) -> IngestReport:
-        """Each document again from the file it was read from, under its own name: not the other files of
-        its folder (never stored, or skipped for their name), and each name's own file, not another of the
-        same name (an upload that replaced a folder's file stays the upload). A file gone is reported."""
+        """Each document again from the file it was read from, under its own name: its folder walked again
+        as an ingest walks it (symlinks checked: S8), but only the files the store held taken, so neither
+        a file skipped for its name nor one an upload replaced comes back in place of the stored one. A
+        document whose file is no longer found is reported."""
         started = time.perf_counter()
         report = IngestReport()
-        jobs: list[_FileJob] = []
-        for source, chunks in sorted(docs.items()):
-            meta = next(iter(chunks.values()))
-            path = Path(str(meta.get("path") or ""))
-            if not meta.get("path") or not path.is_file():
-                report.skipped.append(SkippedFile(source, f"its file is gone ({path}): not indexed again"))
-                continue
-            jobs.append(_FileJob(source, path, str(meta.get("root") or ""), _identify(path)))
+        walked, _ = self._discover([Path(p) for p in self._known_paths(docs)], report)
+        recorded = {
+            source: str(next(iter(chunks.values())).get("path") or "") for source, chunks in docs.items()
+        }
+        jobs = [job for job in walked if recorded.get(job.source) == str(job.path)]
+        found = {job.source for job in jobs}
+        for source, path in sorted(recorded.items()):
+            if source not in found:
+                report.skipped.append(SkippedFile(source, f"its file is gone ({path or 'none recorded'})"))
         self._ingest_jobs(jobs, {}, report, collection, progress)
         self.keyword_index.ensure_current()
         report.seconds = time.perf_counter() - started
+        log.info("reindex of %s: %s", collection, report.summary())
+        if self.on_report is not None:
+            self.on_report(report)
         return report
+
+    @staticmethod
+    def _known_paths(docs: dict[str, dict[str, StoredMeta]]) -> list[str]:
+        roots = sorted({m.get("root", "") for c in docs.values() for m in c.values()} - {""})
+        files = sorted(
+            {m.get("path", "") for c in docs.values() for m in c.values() if not m.get("root")} - {""}
+        )
+        return [*roots, *files]
 
 
 def _size(value: Any) -> int | None:
