@@ -328,3 +328,22 @@ def test_reindex_does_not_follow_a_folder_swapped_for_a_symlink(tmp_path: Path) 
     report = c.ingest.reindex()
     assert not any("PRIVATE" in ch.text for ch in c.store.all_chunks())
     assert "sub/plan.txt" in {s.path for s in report.skipped}
+
+
+def test_reindex_keeps_a_folders_documents_that_sit_in_two_collections(tmp_path: Path) -> None:
+    """A folder's files may end in two collections (`--watch` into another collection moves only what
+    changes); reindex reads one collection at a time and must not take the other's files for gone."""
+    c = _components(tmp_path / "data")
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    for name in ("a.txt", "b.txt"):
+        (folder / name).write_text(f"Note {name} says the meeting is on Monday.\n", encoding="utf-8")
+    c.ingest.ingest([folder], collection="x")
+    (folder / "b.txt").write_text("Note b.txt now says the meeting is on Tuesday.\n", encoding="utf-8")
+    c.ingest.sync(folder, [folder / "b.txt"], folder=True, collection="y")
+    before = {d.source: d.collection for d in c.ingest.list_documents()}
+    assert before == {"a.txt": "x", "b.txt": "y"}
+
+    report = c.ingest.reindex()
+    assert not report.documents_removed and not report.skipped
+    assert {d.source: d.collection for d in c.ingest.list_documents()} == before

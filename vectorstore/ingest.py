@@ -372,6 +372,12 @@ def _stored_for(jobs: Sequence[_FileJob], roots: Sequence[str]) -> dict[str, Any
     return clauses[0] if len(clauses) == 1 else {"$or": clauses}
 
 
+# Which of an ingest's files it reads, given the stored documents of their names; it reports the others.
+JobFilter = Callable[
+    [Sequence["_FileJob"], dict[str, dict[str, StoredMeta]], "IngestReport"], list["_FileJob"]
+]
+
+
 def _without_clashes(
     jobs: Sequence[_FileJob], existing: dict[str, dict[str, StoredMeta]], report: IngestReport
 ) -> list[_FileJob]:
@@ -402,6 +408,33 @@ def _without_clashes(
         taken[job.source] = path
         kept.append(job)
     return kept
+
+
+def _as_listed(
+    jobs: Sequence[_FileJob], existing: dict[str, dict[str, StoredMeta]], report: IngestReport
+) -> list[_FileJob]:
+    """Every job: an upload sent with `replace` replaces whatever document holds its name."""
+    return list(jobs)
+
+
+def _recorded(docs: dict[str, dict[str, StoredMeta]]) -> JobFilter:
+    """For reindex: of the files its folders hold now, only each stored document's own (the file it was
+    read from, under its own name), so neither a file skipped for its name nor one an upload replaced comes
+    back in its place; a document whose file is not found there is reported."""
+    paths = {source: str(next(iter(chunks.values())).get("path") or "") for source, chunks in docs.items()}
+
+    def own(
+        jobs: Sequence[_FileJob], existing: dict[str, dict[str, StoredMeta]], report: IngestReport
+    ) -> list[_FileJob]:
+        kept = [job for job in jobs if paths.get(job.source) == str(job.path)]
+        found = {job.source for job in kept}
+        for source, path in sorted(paths.items()):
+            if source not in found:
+                reason = f"not found where it was read from ({path or 'no path recorded'}): not indexed again"
+                report.skipped.append(SkippedFile(source, reason))
+        return kept
+
+    return own
 
 
 class IngestService:
@@ -486,22 +519,22 @@ class IngestService:
         progress: bool,
         collection: str = DEFAULT_COLLECTION,
         hooks: _Hooks = NO_HOOKS,
-        replace_others: bool = False,
+        select: JobFilter = _without_clashes,
     ) -> IngestReport:
-        """`replace_others`: a file may replace another file's document of the same name (an upload sent
-        with `replace`); otherwise it is skipped (`_without_clashes`)."""
+        """`select`: which files found are read (by default none that would replace another file's
+        document of the same name)."""
         started = time.perf_counter()
         self.store.check_embeddings()
         report = IngestReport()
         jobs, roots = self._discover([Path(p) for p in paths], report)
         existing = self._by_source(_stored_for(jobs, roots))
-        if not replace_others:
-            jobs = _without_clashes(jobs, existing, report)
+        found = {job.source for job in jobs}  # a file left out by `select` is still there
+        jobs = select(jobs, existing, report)
         # JobCancelled leaves the store as it was; the keyword index catches up at the next search
-        seen_sources = self._ingest_jobs(jobs, existing, report, collection, progress, hooks)
+        self._ingest_jobs(jobs, existing, report, collection, progress, hooks)
         # Files that disappeared from an ingested directory take their chunks with them.
         self._remove_missing(
-            existing, lambda src, meta: meta.get("root", "") in roots and src not in seen_sources, report
+            existing, lambda src, meta: meta.get("root", "") in roots and src not in found, report
         )
         hooks.enter("indexing")
         self.keyword_index.ensure_current()
@@ -861,7 +894,7 @@ class IngestService:
                 target.unlink(missing_ok=True)
 
         try:
-            report = self._ingest([target], False, collection, hooks, replace_others=True)
+            report = self._ingest([target], False, collection, hooks, select=_as_listed)
         except JobCancelled:
             put_back()
             raise
@@ -916,7 +949,8 @@ class IngestService:
                 by_collection[DEFAULT_COLLECTION if named is None else str(named)][source] = chunks
             total = IngestReport()
             for collection, group in sorted(by_collection.items()) or [(DEFAULT_COLLECTION, {})]:
-                report = self._ingest_recorded(group, collection, progress)
+                paths = self._known_paths(group)
+                report = self._ingest(paths, progress, collection, select=_recorded(group))
                 for name in ("files_seen", "files_changed", "files_unchanged", "chunks_added", "chunks_kept"):
                     setattr(total, name, getattr(total, name) + getattr(report, name))
                 total.chunks_removed += report.chunks_removed
@@ -924,32 +958,6 @@ class IngestService:
                 total.skipped += report.skipped
                 total.seconds += report.seconds
             return total
-
-    def _ingest_recorded(
-        self, docs: dict[str, dict[str, StoredMeta]], collection: str, progress: bool
-    ) -> IngestReport:
-        """Each document again from the file it was read from, under its own name: its folder walked again
-        as an ingest walks it (symlinks checked: S8), but only the files the store held taken, so neither
-        a file skipped for its name nor one an upload replaced comes back in place of the stored one. A
-        document whose file is no longer found is reported."""
-        started = time.perf_counter()
-        report = IngestReport()
-        walked, _ = self._discover([Path(p) for p in self._known_paths(docs)], report)
-        recorded = {
-            source: str(next(iter(chunks.values())).get("path") or "") for source, chunks in docs.items()
-        }
-        jobs = [job for job in walked if recorded.get(job.source) == str(job.path)]
-        found = {job.source for job in jobs}
-        for source, path in sorted(recorded.items()):
-            if source not in found:
-                report.skipped.append(SkippedFile(source, f"its file is gone ({path or 'none recorded'})"))
-        self._ingest_jobs(jobs, {}, report, collection, progress)
-        self.keyword_index.ensure_current()
-        report.seconds = time.perf_counter() - started
-        log.info("reindex of %s: %s", collection, report.summary())
-        if self.on_report is not None:
-            self.on_report(report)
-        return report
 
     @staticmethod
     def _known_paths(docs: dict[str, dict[str, StoredMeta]]) -> list[str]:
