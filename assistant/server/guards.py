@@ -192,7 +192,7 @@ class BodyLimitMiddleware:
             "request_too_large",
         )
         length = headers.get("content-length", "")
-        if length.isdigit():
+        if length.isascii() and length.isdigit():  # "²" is a digit to str.isdigit, not to int()
             await (too_large if int(length) > limit else self.app)(scope, receive, send)
             return
         body, more = bytearray(), True  # grown in place: many small chunks must not copy it each time
