@@ -338,6 +338,27 @@ def test_n12_n13_the_gate_closes_at_once_and_stays_closed(tmp_path: Path) -> Non
     assert client.post("/api/admin/users", json={"name": "x", "admin": True}).status_code == 401
 
 
+# -- N24: guessing bearer keys is bounded per address, as guessing passwords at /login is ------------------
+def test_n24_an_address_sending_wrong_keys_is_stopped(office: Container) -> None:
+    client = api(office)
+    right = {"Authorization": f"Bearer {office.storage.users.rotate_key('bob').api_key}"}  # type: ignore[union-attr]
+    for _ in range(40):  # a bot's steady traffic with its right key costs it nothing
+        assert client.get("/api/conversations", headers=right).status_code == 200
+    statuses = [
+        client.get("/api/conversations", headers={"Authorization": f"Bearer guess-{i}"}).status_code
+        for i in range(35)
+    ]
+    assert statuses == [401] * 30 + [429] * 5
+    # the right key from that address waits too: else a guesser would tell a hit by its answer
+    r = client.get("/v1/models", headers=right)
+    assert r.status_code == 429 and int(r.headers["Retry-After"]) > 0
+    assert "too many wrong API keys" in r.json()["error"]["message"]
+    # another address is not held back, and a person signed in there (a cookie, no key) is not either
+    elsewhere = TestClient(client.app, base_url="http://localhost", client=("203.0.113.9", 4000))
+    assert elsewhere.get("/api/conversations", headers=right).status_code == 200
+    assert client.get("/api/conversations", cookies={COOKIE: sign_in(client, "bob")}).status_code == 200
+
+
 # -- N14, N16, S4, S5: the Gradio app's own doors -----------------------------------------------------------
 @pytest.fixture(scope="module")
 def ui(office: Container) -> Iterator[TestClient]:
@@ -397,6 +418,40 @@ def test_n16_a_ui_event_stream_belongs_to_whoever_started_it(ui: TestClient, off
     )
     # nor an unknown event id on Gradio's GET /call route, which streams the session of that name
     assert ui.get("/gradio_api/call/chat/bobs-session-0001", headers=carol).status_code == 403
+
+
+def test_n23_a_ui_event_cannot_name_a_server_file(ui: TestClient, office: Container, tmp_path: Path) -> None:
+    """A chat history naming a file of the server (as a Gradio file message) is refused before Gradio copies
+    the file into its cache and hands back a link to the copy: a member read /etc/passwd and the data dir's
+    database that way through Retry and `/chat`, which echoed the history back."""
+    from gradio.utils import get_upload_folder
+
+    secret = tmp_path / "secret.txt"
+    secret.write_text("N23-SECRET-4417 salaries", encoding="utf-8")
+    bob = {"Authorization": f"Bearer {office.storage.users.rotate_key('bob').api_key}"}  # type: ignore[union-attr]
+    config = ui.get("/config", headers=bob).json()
+    fn = {d.get("api_name"): d["id"] for d in config["dependencies"]}
+    meta = {"_type": "gradio.FileData"}
+    named = [
+        {"type": "file", "file": {"path": str(secret), "meta": meta}},
+        {"type": "file", "file": {"path": str(secret)}},  # no Gradio marker: read as a file all the same
+        {"type": "file", "file": {"path": f"{get_upload_folder()}/../../{secret}", "meta": meta}},  # ..
+        {"type": "file", "file": {"url": "http://127.0.0.1:9/secret", "meta": meta}},  # fetched by the server
+        [[[[{"text": "deep", "file": {"path": str(secret)}}]]]],
+    ]
+    for i, content in enumerate(named):
+        history = [{"role": "assistant", "content": [content]}]
+        for api_name, data in (("retry", [history, 5, {}, None, [], []]), ("chat", ["hi", history, 5, {}])):
+            body = {"data": data, "fn_index": fn[api_name], "session_hash": f"bob-n23-{i}-{api_name}"}
+            r = ui.post("/gradio_api/queue/join", json=body, headers=bob)
+            assert r.status_code == 400, (api_name, content, r.text)
+            assert "only files uploaded" in r.json()["error"]["message"]
+    copies = [p for p in Path(get_upload_folder()).rglob("*") if p.is_file() and p.name == secret.name]
+    assert not copies, copies
+    # deeper than Python's JSON parser reads: refused, not a server error
+    deep = '{"data": ' + "[" * 100_000 + "]" * 100_000 + ', "fn_index": 0, "session_hash": "bob-n23-deep"}'
+    r = ui.post("/gradio_api/queue/join", content=deep, headers={**bob, "Content-Type": "application/json"})
+    assert r.status_code in (400, 413), r.status_code
 
 
 def test_s4_a_huge_ui_history_is_refused_before_gradio_reads_it(ui: TestClient, office: Container) -> None:

@@ -96,12 +96,17 @@ class Gate:
         return self._users_seen
 
     # -- the seam -------------------------------------------------------------------------------------------
+    @staticmethod
+    def bearer(request: HTTPConnection) -> str | None:
+        """The key of an `Authorization: Bearer <key>` header; None without one."""
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
     def authenticate(self, request: HTTPConnection) -> Principal | None:
         """The principal behind a bearer key or a session cookie; None when neither is valid."""
-        header = request.headers.get("authorization", "")
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() == "bearer" and token.strip():
-            return self.check_key(token.strip())
+        token = self.bearer(request)
+        if token is not None:
+            return self.check_key(token)
         cookie = cookie_of(request)
         if cookie:
             return self.check_session(cookie)

@@ -2,6 +2,9 @@
 account locked, and password hashing bounded in parallel.
 
 - Per client address: `host_limit` attempts in `window` seconds, then 429 until the oldest ages out.
+- Per client address, for the bearer keys any route takes (N24): `host_limit` wrong keys in `window`
+  seconds, then every bearer request from there is 429 (a right key too: else guessing goes on) until the
+  oldest ages out. Right keys are not counted: a bot's steady traffic costs nothing.
 - Per (name, address): `pair_limit` attempts, then 429 for that pair only. Counting the pair, not the name
   alone, means a stranger's wrong guesses cannot lock the account's owner out.
 - Per name, from anywhere: after `slow_after` failures each further attempt waits, doubling up to `max_delay`
@@ -119,6 +122,8 @@ class SignInGuard:
         max_waiting: int = 8,
     ) -> None:
         self.hosts = FailureThrottle(host_limit, window)
+        # wrong bearer keys per address (N24): every route checks a key, so guessing needs its own bound
+        self.keys = FailureThrottle(host_limit, window)
         self.pairs = FailureThrottle(pair_limit, window)
         self.names = FailureThrottle(10**9, window)
         self.slow_after = slow_after

@@ -5,6 +5,10 @@
   (300,000 empty chat messages took 86 s of CPU and 1.5 GB there).
 - N16: a Gradio session (its `session_hash`: the event stream, heartbeat, cancel) belongs to the principal
   that first used it; another principal naming it gets 403, so nobody else reads its event stream.
+- N23: an event may name a file (a dict with a `path` or `url`, anywhere in its data) only inside Gradio's
+  upload folder, where Gradio's upload route put it. Gradio copies a file an event names into its cache and
+  serves the copy; mounted (not launched), it skips its own check of where that file is, so a chat history
+  naming `/etc/passwd` or the data dir's database came back as a link to a copy of it.
 
 Both read what Gradio reads, not what a well-behaved browser sends: every `session_hash` of a query string
 (Gradio takes the last, so checking the first let a repeated one through), the event id that `GET
@@ -17,8 +21,10 @@ the type read as Starlette reads a repeated header: the first.
 from __future__ import annotations
 
 import json
+import os
 import threading
 from collections import OrderedDict
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -67,6 +73,28 @@ def _longest_list(value: Any, depth: int = 0) -> int:
     return 0
 
 
+def _file_references(value: Any) -> Iterator[Any]:
+    """The `path` (or, without one, the `url`) of every dict inside a parsed JSON value that Gradio could
+    read as a file, at any depth (walked without recursion: the body's nesting is the client's choice)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            if "path" in item or "url" in item:
+                yield item.get("path", item.get("url"))
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+
+
+def _uploaded(path: Any, folder: str) -> bool:
+    """Whether `path` names a file inside Gradio's upload folder (symbolic links and `..` resolved)."""
+    if not isinstance(path, str) or not path or "\x00" in path:
+        return False
+    real = os.path.realpath(path)
+    return os.path.commonpath([real, folder]) == folder
+
+
 def _sessions_named(method: str, path: str, query: bytes) -> list[str]:
     """Every session the request names: in its path and each `session_hash` of its query."""
     named = parse_qs(query.decode("latin-1"), keep_blank_values=True).get("session_hash", [])
@@ -89,6 +117,14 @@ class GradioEventGuard:
         self.app = app
         self.max_items = max_items
         self.owners = owners or SessionOwners()
+
+    @staticmethod
+    def uploads() -> str:
+        """Gradio's upload folder, the only place an event may name a file in. Read when an event names
+        one: a `/gradio_api/` request means Gradio is mounted, so imported (after the offline settings)."""
+        from gradio.utils import get_upload_folder
+
+        return os.path.realpath(get_upload_folder())
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = str(scope.get("path", ""))
@@ -118,6 +154,9 @@ class GradioEventGuard:
         body = await _read(receive)  # bounded by BodyLimitMiddleware, outside this one
         try:
             event = json.loads(body or b"null")
+        except RecursionError:  # nested past what Python's parser reads: Gradio could not read it either
+            await _refuse(scope, receive, send, 400, "an event nested too deeply", "invalid_request")
+            return
         except ValueError:
             event = None
         if isinstance(event, dict):
@@ -131,6 +170,11 @@ class GradioEventGuard:
             if longest > self.max_items:
                 message = f"an event holds a list of {longest} items; the limit is {self.max_items}"
                 await _refuse(scope, receive, send, 413, message, "history_too_long")
+                return
+            named = list(_file_references(event.get("data")))
+            if named and not all(_uploaded(path, self.uploads()) for path in named):
+                message = "an event may name only files uploaded to this server"
+                await _refuse(scope, receive, send, 400, message, "invalid_request")
                 return
         await self.app(scope, replaying(body, receive), send)
 

@@ -39,7 +39,16 @@ class GateMiddleware:
         if scope["type"] not in ("http", "websocket") or not self.gate.enabled:
             await self.app(scope, receive, send)
             return
-        principal = self.gate.authenticate(HTTPConnection(scope))
+        connection = HTTPConnection(scope)
+        guessing = self.gate.sign_in.keys
+        host = f"host:{connection.client.host if connection.client else '?'}"  # the peer, as /login reads it
+        keyed = self.gate.bearer(connection) is not None
+        if keyed and (wait := guessing.wait(host)):
+            await _too_many_guesses(scope, receive, send, wait)
+            return
+        principal = self.gate.authenticate(connection)
+        if principal is None and keyed:
+            guessing.failed(host)
         if principal is not None:
             if not principal.is_admin and admin_only(scope.get("method", ""), scope.get("path", "")):
                 await _forbidden(scope, receive, send)  # N5: before the body is read or spooled
@@ -65,6 +74,18 @@ class GateMiddleware:
                 headers={"WWW-Authenticate": "Bearer"},
             )
         await response(scope, receive, send)
+
+
+async def _too_many_guesses(scope: Scope, receive: Receive, send: Send, wait: float) -> None:
+    """N24: this address sent too many wrong keys lately; no key from it is checked until the oldest ages
+    out."""
+    message = "too many wrong API keys from this address: try again later"
+    response = JSONResponse(
+        error_body(message, "rate_limit_error", code="rate_limit_exceeded"),
+        status_code=429,
+        headers={"Retry-After": str(int(wait) + 1)},
+    )
+    await response(scope, receive, send)
 
 
 async def _forbidden(scope: Scope, receive: Receive, send: Send) -> None:

@@ -411,7 +411,7 @@ def _responder(chat: ChatService, conversations: Conversations | None) -> Callab
             scope = conversations.scope(request, collections, documents)
         except AssistantError as exc:
             gr.Warning(exc.message)
-            yield history, gr.skip(), message, groups, conversation
+            yield gr.skip(), gr.skip(), message, groups, conversation  # the history not echoed (N23)
             return
         conversation = conversations.start(request, conversation if history else None)
 
@@ -471,7 +471,7 @@ def _retrier(respond: Callable[..., Iterator[Any]]) -> Callable[..., Iterator[An
         question, before = last_question(history)
         if not question:
             gr.Info("There is no question to ask again yet.")
-            yield history, gr.skip(), gr.skip(), groups, conversation
+            yield gr.skip(), gr.skip(), gr.skip(), groups, conversation  # nothing echoed back (N23)
             return
         yield from respond(
             question, before, k, groups, conversation, collections, documents, request, streaming
