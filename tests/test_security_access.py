@@ -420,6 +420,10 @@ def test_n16_a_ui_event_stream_belongs_to_whoever_started_it(ui: TestClient, off
     assert ui.get("/gradio_api/call/chat/bobs-session-0001", headers=carol).status_code == 403
 
 
+ONLY_UPLOADED = "an event may name only files uploaded to this server"
+ONLY_TEXT = "a chat message's parts may only be text"
+
+
 def test_n23_a_ui_event_cannot_name_a_server_file(ui: TestClient, office: Container, tmp_path: Path) -> None:
     """A chat history naming a file of the server (as a Gradio file message) is refused before Gradio copies
     the file into its cache and hands back a link to the copy: a member read /etc/passwd and the data dir's
@@ -445,13 +449,63 @@ def test_n23_a_ui_event_cannot_name_a_server_file(ui: TestClient, office: Contai
             body = {"data": data, "fn_index": fn[api_name], "session_hash": f"bob-n23-{i}-{api_name}"}
             r = ui.post("/gradio_api/queue/join", json=body, headers=bob)
             assert r.status_code == 400, (api_name, content, r.text)
-            assert "only files uploaded" in r.json()["error"]["message"]
+            assert r.json()["error"]["message"] in (ONLY_UPLOADED, ONLY_TEXT)
     copies = [p for p in Path(get_upload_folder()).rglob("*") if p.is_file() and p.name == secret.name]
     assert not copies, copies
     # deeper than Python's JSON parser reads: refused, not a server error
     deep = '{"data": ' + "[" * 100_000 + "]" * 100_000 + ', "fn_index": 0, "session_hash": "bob-n23-deep"}'
     r = ui.post("/gradio_api/queue/join", content=deep, headers={**bob, "Content-Type": "application/json"})
     assert r.status_code in (400, 413), r.status_code
+
+
+def test_n25_a_chat_message_holds_only_text_and_no_state_is_shared_by_link(
+    ui: TestClient, office: Container
+) -> None:
+    """A member's history with an HTML "component" part (script in an image's onerror), saved in a deep
+    link, ran in the browser of the admin who opened the link; a component's constructor arguments also had
+    Gradio copy server files (a button's icon). Each is refused before Gradio reads it."""
+    bob = {"Authorization": f"Bearer {office.storage.users.rotate_key('bob').api_key}"}  # type: ignore[union-attr]
+    config = ui.get("/config", headers=bob).json()
+    chat = next(d["id"] for d in config["dependencies"] if d.get("api_name") == "chat")
+    planted = [
+        {"type": "component", "component": "html", "value": "<img src=x onerror=alert(1)>"},
+        {"component": "button", "constructor_args": {"icon": "/etc/hostname"}},
+        {"type": "html", "text": "<script>alert(1)</script>"},
+    ]
+    for i, part in enumerate(planted):
+        history = [{"role": "assistant", "content": [part]}]
+        body = {"data": ["hi", history, 5, {}], "fn_index": chat, "session_hash": f"bob-n25-{i}"}
+        r = ui.post("/gradio_api/queue/join", json=body, headers=bob)
+        assert r.status_code == 400 and r.json()["error"]["message"] == ONLY_TEXT, (part, r.text)
+    text = [{"role": "user", "content": [{"type": "text", "text": "<b>hi</b>"}]}]
+    body = {"data": ["hi", text, 5, {}], "fn_index": chat, "session_hash": "bob-n25-text"}
+    assert ui.post("/gradio_api/queue/join", json=body, headers=bob).status_code == 200, "text goes through"
+    saved = ui.get("/gradio_api/deep_link", params={"session_hash": "bob-n25-text"}, headers=bob)
+    assert saved.status_code == 404
+    assert ui.get("/", params={"deep_link": "Tq43Lc211bc"}, headers=bob).status_code == 404
+
+
+def test_n26_a_members_upload_event_deletes_no_file(office: Container) -> None:
+    from gradio.utils import get_upload_folder
+
+    app = api(office)
+    demo = build_ui(office, app.app.state.gate)  # type: ignore[attr-defined]
+    upload = event(demo, "upload")
+    kept = Path(get_upload_folder()) / "n26-someone-elses" / "report.txt"
+    kept.parent.mkdir(parents=True, exist_ok=True)
+    kept.write_text("not bob's", encoding="utf-8")
+    bob = {"Authorization": f"Bearer {office.storage.users.rotate_key('bob').api_key}"}  # type: ignore[union-attr]
+
+    async def run() -> list[Any]:
+        return [out async for out in upload([str(kept)], False, gradio_request(bob))]
+
+    import asyncio
+
+    outputs = asyncio.run(run())
+    assert "Only an admin" in str(outputs[0][0])
+    assert kept.read_text(encoding="utf-8") == "not bob's", "the member's event deleted the file it named"
+    kept.unlink()
+    kept.parent.rmdir()
 
 
 def test_s4_a_huge_ui_history_is_refused_before_gradio_reads_it(ui: TestClient, office: Container) -> None:

@@ -9,6 +9,11 @@
   upload folder, where Gradio's upload route put it. Gradio copies a file an event names into its cache and
   serves the copy; mounted (not launched), it skips its own check of where that file is, so a chat history
   naming `/etc/passwd` or the data dir's database came back as a link to a copy of it.
+- N25: a chat message's parts are text, as this UI sends them. Gradio's chatbot also takes "component"
+  parts (built from the client's constructor arguments: HTML with script, a button whose icon is a server
+  file), kept in the session's state before the handler runs; Gradio's deep links (`/gradio_api/deep_link`,
+  a page's `?deep_link=`) replayed that state in whoever opened the link: a member's script ran in an
+  admin's browser. This UI shares no state by link: both are refused.
 
 Both read what Gradio reads, not what a well-behaved browser sends: every `session_hash` of a query string
 (Gradio takes the last, so checking the first let a repeated one through), the event id that `GET
@@ -24,7 +29,7 @@ import json
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -73,18 +78,31 @@ def _longest_list(value: Any, depth: int = 0) -> int:
     return 0
 
 
-def _file_references(value: Any) -> Iterator[Any]:
-    """The `path` (or, without one, the `url`) of every dict inside a parsed JSON value that Gradio could
-    read as a file, at any depth (walked without recursion: the body's nesting is the client's choice)."""
+DEEP_LINK_ROUTE = "/gradio_api/deep_link"
+
+
+def _dicts(value: Any) -> Iterator[dict[str, Any]]:
+    """Every dict inside a parsed JSON value, at any depth (walked without recursion: the body's nesting is
+    the client's choice)."""
     stack = [value]
     while stack:
         item = stack.pop()
         if isinstance(item, dict):
-            if "path" in item or "url" in item:
-                yield item.get("path", item.get("url"))
+            yield item
             stack.extend(item.values())
         elif isinstance(item, list):
             stack.extend(item)
+
+
+def _foreign(data: Any, uploads: Callable[[], str]) -> str | None:
+    """Why an event's data is refused (N23, N25): a part of a chat message that is not text, or a file
+    (a dict with a `path`, or a `url`) outside Gradio's upload folder; None when it is neither."""
+    for item in _dicts(data):
+        if "component" in item or "constructor_args" in item or item.get("type", "text") != "text":
+            return "a chat message's parts may only be text"
+        if ("path" in item or "url" in item) and not _uploaded(item.get("path", item.get("url")), uploads()):
+            return "an event may name only files uploaded to this server"
+    return None
 
 
 def _uploaded(path: Any, folder: str) -> bool:
@@ -93,6 +111,12 @@ def _uploaded(path: Any, folder: str) -> bool:
         return False
     real = os.path.realpath(path)
     return os.path.commonpath([real, folder]) == folder
+
+
+def _deep_link(path: str, query: bytes) -> bool:
+    """A request for Gradio's deep links: saving a session's state, or a page replaying one (N25)."""
+    asked = parse_qs(query.decode("latin-1"), keep_blank_values=True)
+    return path.rstrip("/") == DEEP_LINK_ROUTE or "deep_link" in asked
 
 
 def _sessions_named(method: str, path: str, query: bytes) -> list[str]:
@@ -128,6 +152,9 @@ class GradioEventGuard:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = str(scope.get("path", ""))
+        if scope["type"] == "http" and _deep_link(path, scope.get("query_string", b"")):
+            await _refuse(scope, receive, send, 404, "this app shares no state by link", "not_found")
+            return
         if scope["type"] != "http" or not path.startswith(PREFIX):
             await self.app(scope, receive, send)
             return
@@ -171,10 +198,9 @@ class GradioEventGuard:
                 message = f"an event holds a list of {longest} items; the limit is {self.max_items}"
                 await _refuse(scope, receive, send, 413, message, "history_too_long")
                 return
-            named = list(_file_references(event.get("data")))
-            if named and not all(_uploaded(path, self.uploads()) for path in named):
-                message = "an event may name only files uploaded to this server"
-                await _refuse(scope, receive, send, 400, message, "invalid_request")
+            refused = _foreign(event.get("data"), self.uploads)
+            if refused:
+                await _refuse(scope, receive, send, 400, refused, "invalid_request")
                 return
         await self.app(scope, replaying(body, receive), send)
 

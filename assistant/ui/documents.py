@@ -295,8 +295,8 @@ class DocumentsEvents:
         skip, hidden = gr.skip(), gr.update(visible=False)
         paths = [Path(str(f)) for f in files or []]
         if not is_admin(self.gate, request) or not paths:
-            for path in paths:
-                discard_upload(path)
+            # nothing discarded (N26): a member cannot upload, so the files a member's event names are not
+            # theirs; deleting them deleted any file of Gradio's upload folder the event named
             message = MEMBER_REFUSAL if paths else "Choose one or more files to add."
             yield (message, *(await asyncio.to_thread(self.refresh, request)), None, None, hidden)
             return
