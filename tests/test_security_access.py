@@ -34,6 +34,7 @@ PASSWORD = "correct horse battery"
 MEMO = "The secret project codename is BLUEHERON; only HR may read this memo."
 MEMO_QUESTION = "What is the secret project codename?"
 PUBLIC = "The cafeteria opens at 8 am and closes at 3 pm on weekdays."
+PUBLIC_QUESTION = "When does the cafeteria open?"
 
 
 @pytest.fixture(scope="module")
@@ -506,6 +507,77 @@ def test_n26_a_members_upload_event_deletes_no_file(office: Container) -> None:
     assert kept.read_text(encoding="utf-8") == "not bob's", "the member's event deleted the file it named"
     kept.unlink()
     kept.parent.rmdir()
+
+
+def test_n27_only_the_gradio_routes_the_ui_uses_are_served(ui: TestClient, office: Container) -> None:
+    """A mounted Gradio app serves dozens of routes this UI never calls: a member filled /tmp through
+    `process_recording`, held the CPU with `dev/reload` streams, had this offline server fetch a public URL
+    through `file=`, and Gradio's run history kept one person's answers in the browser for the next."""
+    from gradio.utils import get_upload_folder
+
+    bob = {"Authorization": f"Bearer {office.storage.users.rotate_key('bob').api_key}"}  # type: ignore[union-attr]
+    video = {"video": ("v.mp4", b"\x00" * 4096, "video/mp4")}
+    assert ui.post("/gradio_api/process_recording", files=video, headers=bob).status_code == 404
+    for route in (
+        "/gradio_api/dev/reload",
+        "/gradio_api/runs",
+        "/gradio_api/run-history/buckets",
+        "/gradio_api/startup-events",
+        "/gradio_api/stream/abc/1/2/playlist.m3u8",
+        "/gradio_api/openapi.json",
+        "/gradio_api/file=http://198.51.100.7/x.txt",
+        "/gradio_api/file=https://example.com/x.txt",
+        "/gradio_api/file/http://198.51.100.7/x.txt",
+        "/monitoring/summary",
+    ):
+        r = ui.get(route, headers=bob)
+        assert r.status_code == 404 and r.json()["error"]["message"] == "not a route of this app", route
+    # what the page and gradio_client use still answers, a cached upload included
+    cached = Path(get_upload_folder()) / "n27-cached" / "note.txt"
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    cached.write_text("cached", encoding="utf-8")
+    try:
+        assert ui.get(f"/gradio_api/file={cached}", headers=bob).text == "cached"
+    finally:
+        cached.unlink()
+        cached.parent.rmdir()
+    config = ui.get("/config", headers=bob).json()
+    assert config["run_history"] is False, "no answer is kept in the browser"
+    assert ui.get("/gradio_api/info", headers=bob).status_code == 200
+    out = ui.get("/logout", headers=bob, follow_redirects=False)
+    assert "storage" in out.headers["Clear-Site-Data"], "signing out clears what the page stored"
+
+
+def test_n27_an_event_is_streamed_and_cancelled_only_by_whoever_started_it(
+    ui: TestClient, office: Container
+) -> None:
+    storage = office.storage
+    assert storage is not None
+    bob = {"Authorization": f"Bearer {storage.users.rotate_key('bob').api_key}"}
+    carol = {"Authorization": f"Bearer {storage.users.rotate_key('carol').api_key}"}
+    config = ui.get("/config", headers=bob).json()
+    chat = next(d["id"] for d in config["dependencies"] if d.get("api_name") == "chat")
+    body = {
+        "data": [PUBLIC_QUESTION, [], 6, {}, None, [], [], None],
+        "fn_index": chat,
+        "session_hash": "bob-n27-session",
+    }
+    joined = ui.post("/gradio_api/queue/join", json=body, headers=bob)
+    assert joined.status_code == 200, joined.text
+    event = joined.json()["event_id"]
+    assert ui.get(f"/gradio_api/call/chat/{event}", headers=carol).status_code == 403
+    cancel = {"session_hash": "carol-n27-session", "fn_index": chat, "event_id": event}
+    assert ui.post("/gradio_api/cancel", json=cancel, headers=carol).status_code == 403
+    assert ui.post("/gradio_api/reset", json={"event_id": event}, headers=carol).status_code == 403
+    streamed = ui.get(f"/gradio_api/call/chat/{event}", headers=bob)
+    assert streamed.status_code == 200 and "8 am" in streamed.text, streamed.text[:500]
+    # the curl API of the footer's API page: an event started by /call is its caller's too
+    called = ui.post(
+        "/gradio_api/call/chat", json={"data": [PUBLIC_QUESTION, [], 6, {}, None, [], [], None]}, headers=bob
+    )
+    started = called.json()["event_id"]
+    assert ui.get(f"/gradio_api/call/chat/{started}", headers=carol).status_code == 403
+    assert "8 am" in ui.get(f"/gradio_api/call/chat/{started}", headers=bob).text
 
 
 def test_s4_a_huge_ui_history_is_refused_before_gradio_reads_it(ui: TestClient, office: Container) -> None:

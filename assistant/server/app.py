@@ -162,6 +162,7 @@ def create_app(container: Container) -> FastAPI:
         css=CSS,
         theme=theme(),
         footer_links=["api"],
+        run_history=False,  # N27: Gradio keeps each answer in the browser's storage for the next person
         max_file_size=int(settings.max_upload_mb * 1_000_000),  # Gradio refuses bigger uploads (S5)
         show_error=False,  # an unexpected error's text stays in the log (S17)
         server_name=settings.host,

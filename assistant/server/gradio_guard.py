@@ -15,9 +15,13 @@
   a page's `?deep_link=`) replayed that state in whoever opened the link: a member's script ran in an
   admin's browser. This UI shares no state by link: both are refused.
 
-Both read what Gradio reads, not what a well-behaved browser sends: every `session_hash` of a query string
-(Gradio takes the last, so checking the first let a repeated one through), the event id that `GET
-/gradio_api/call/{api}/{id}` streams (Gradio takes an unknown id for a session), and every POST body that is
+- N27: only the Gradio routes this UI uses are served (`gradio_routes.py`), and an event belongs to whoever
+  started it: the event id Gradio hands out for a join or a call is the caller's, and only the caller may
+  stream it (`GET /gradio_api/call/{api}/{id}` streams the session of a known event, whoever asks), cancel it
+  or reset it.
+
+All read what Gradio reads, not what a well-behaved browser sends: every `session_hash` of a query string
+(Gradio takes the last, so checking the first let a repeated one through), and every POST body that is
 not a multipart form, whatever its Content-Type says (FastAPI reads `Application/JSON` and
 `application/x+json` as JSON, Gradio's component server any type but one starting "multipart/form-data"),
 the type read as Starlette reads a repeated header: the first.
@@ -35,17 +39,24 @@ from urllib.parse import parse_qs
 
 from fastapi.responses import JSONResponse
 from starlette.datastructures import Headers
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from assistant.server.error_shape import error_body
+from assistant.server.gradio_routes import PREFIX, served
 from assistant.server.guards import replaying
 
-PREFIX = "/gradio_api/"
 # paths that name a session in their next segment
-SESSION_SEGMENTS = ("/gradio_api/heartbeat/", "/gradio_api/stream/")
-# GET /gradio_api/call/{api}/{id} streams the event its last segment names (an unknown id: that session)
+SESSION_SEGMENTS = ("/gradio_api/heartbeat/",)
+# GET /gradio_api/call/{api}/{id} streams the event its last segment names
 CALL_PREFIX = "/gradio_api/call/"
 COMPONENT_SERVER = "/gradio_api/component_server"  # no component of this UI has server functions
+# routes whose answer hands out an event id ({"event_id": ...}): the caller's from then on
+STARTING = ("/gradio_api/queue/join", CALL_PREFIX)
+# routes whose body names an event (`event_id`) to act on: only its owner's
+ACTING = ("/gradio_api/cancel", "/gradio_api/reset")
+Refusal = tuple[int, str, str]  # status, message, error code
+OTHERS_SESSION: Refusal = (403, "that UI session belongs to someone else", "forbidden")
+OTHERS_EVENT: Refusal = (403, "that event belongs to someone else", "forbidden")
 
 
 class SessionOwners:
@@ -55,6 +66,11 @@ class SessionOwners:
         self.size = size
         self._owners: OrderedDict[str, str] = OrderedDict()
         self._lock = threading.Lock()
+
+    def owns(self, key: str, principal: str) -> bool:
+        """Whether `key` (a session, an event id) is known and the principal's."""
+        with self._lock:
+            return self._owners.get(key) == principal
 
     def claim(self, session: str, principal: str) -> bool:
         """True when the session is (now) the principal's; False when another principal holds it."""
@@ -113,20 +129,27 @@ def _uploaded(path: Any, folder: str) -> bool:
     return os.path.commonpath([real, folder]) == folder
 
 
+def _route_refusal(path: str, query: bytes) -> Refusal | None:
+    """A route of Gradio's this app does not serve (N27), or a deep link (N25)."""
+    if _deep_link(path, query):
+        return (404, "this app shares no state by link", "not_found")
+    if not served(path):
+        return (404, "not a route of this app", "not_found")
+    return None
+
+
 def _deep_link(path: str, query: bytes) -> bool:
     """A request for Gradio's deep links: saving a session's state, or a page replaying one (N25)."""
     asked = parse_qs(query.decode("latin-1"), keep_blank_values=True)
     return path.rstrip("/") == DEEP_LINK_ROUTE or "deep_link" in asked
 
 
-def _sessions_named(method: str, path: str, query: bytes) -> list[str]:
+def _sessions_named(path: str, query: bytes) -> list[str]:
     """Every session the request names: in its path and each `session_hash` of its query."""
     named = parse_qs(query.decode("latin-1"), keep_blank_values=True).get("session_hash", [])
     for prefix in SESSION_SEGMENTS:
         if path.startswith(prefix):
             named.append(path[len(prefix) :].split("/", 1)[0])
-    if method == "GET" and path.startswith(CALL_PREFIX):  # /call/{api_name}/{event_id}, /call/v2/...
-        named.append(path.rstrip("/").rsplit("/", 1)[-1])
     return named  # a blank one too: Starlette reads "?session_hash=" as the session ""
 
 
@@ -152,26 +175,40 @@ class GradioEventGuard:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = str(scope.get("path", ""))
-        if scope["type"] == "http" and _deep_link(path, scope.get("query_string", b"")):
-            await _refuse(scope, receive, send, 404, "this app shares no state by link", "not_found")
-            return
-        if scope["type"] != "http" or not path.startswith(PREFIX):
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        principal = getattr((scope.get("state") or {}).get("principal"), "id", "open")
-        method = str(scope.get("method", ""))
-        sessions = set(_sessions_named(method, path, scope.get("query_string", b"")))
+        query = scope.get("query_string", b"")
+        refusal = _route_refusal(path, query)
+        if refusal is None and path.startswith(PREFIX):
+            principal = getattr((scope.get("state") or {}).get("principal"), "id", "open")
+            method = str(scope.get("method", ""))
+            refusal = self._naming_refusal(method, path, query, principal)
+            if refusal is None and method == "POST":
+                await self._post(scope, receive, send, path, principal)
+                return
+        if refusal is not None:
+            await _refuse(scope, receive, send, *refusal)
+            return
+        await self.app(scope, receive, send)
+
+    def _naming_refusal(self, method: str, path: str, query: bytes, principal: str) -> Refusal | None:
+        """The sessions and the event a request names in its address must be the caller's (N16, N27)."""
+        streamed = method == "GET" and path.startswith(CALL_PREFIX) and path.rstrip("/").count("/") > 3
+        if streamed and not self.owners.owns(path.rstrip("/").rsplit("/", 1)[-1], principal):  # {api}/{id}
+            return OTHERS_EVENT
+        sessions = set(_sessions_named(path, query))
         if len(sessions) > 1:  # the UI names one; many in one request would flush others' claims out
-            await _refuse(scope, receive, send, 400, "a request may name one UI session", "invalid_request")
-            return
+            return (400, "a request may name one UI session", "invalid_request")
         if not all(self.owners.claim(session, principal) for session in sessions):
-            await _refuse(scope, receive, send, 403, "that UI session belongs to someone else", "forbidden")
-            return
-        if method != "POST":
-            await self.app(scope, receive, send)
-            return
+            return OTHERS_SESSION
+        return None
+
+    async def _post(self, scope: Scope, receive: Receive, send: Send, path: str, principal: str) -> None:
+        """A POST: its body read as Gradio may read it, checked, then passed on (a body Gradio reads as a
+        form is passed on unread, but to the component server, which reads its fields as an event)."""
         if not _may_be_json(Headers(scope=scope)):
-            if path.rstrip("/") == COMPONENT_SERVER:  # it reads a form's fields as the event (a session)
+            if path.rstrip("/") == COMPONENT_SERVER:
                 await _refuse(
                     scope, receive, send, 415, "the component server takes JSON", "unsupported_media"
                 )
@@ -179,30 +216,65 @@ class GradioEventGuard:
             await self.app(scope, receive, send)
             return
         body = await _read(receive)  # bounded by BodyLimitMiddleware, outside this one
+        refusal = self._event_refusal(path, body, principal)
+        if refusal is not None:
+            await _refuse(scope, receive, send, *refusal)
+        elif path.startswith(STARTING):
+            await self.app(_plain(scope), replaying(body, receive), self._claiming(send, principal))
+        else:
+            await self.app(scope, replaying(body, receive), send)
+
+    def _event_refusal(self, path: str, body: bytes, principal: str) -> Refusal | None:
+        """What is wrong with an event's JSON body (S4, N16, N23, N25, N27); None when nothing is."""
         try:
             event = json.loads(body or b"null")
         except RecursionError:  # nested past what Python's parser reads: Gradio could not read it either
-            await _refuse(scope, receive, send, 400, "an event nested too deeply", "invalid_request")
-            return
+            return (400, "an event nested too deeply", "invalid_request")
         except ValueError:
-            event = None
-        if isinstance(event, dict):
-            hashed = event.get("session_hash")
-            if isinstance(hashed, str) and not self.owners.claim(hashed, principal):
-                await _refuse(
-                    scope, receive, send, 403, "that UI session belongs to someone else", "forbidden"
-                )
-                return
-            longest = _longest_list(event.get("data"))
-            if longest > self.max_items:
-                message = f"an event holds a list of {longest} items; the limit is {self.max_items}"
-                await _refuse(scope, receive, send, 413, message, "history_too_long")
-                return
-            refused = _foreign(event.get("data"), self.uploads)
-            if refused:
-                await _refuse(scope, receive, send, 400, refused, "invalid_request")
-                return
-        await self.app(scope, replaying(body, receive), send)
+            return None
+        if not isinstance(event, dict):
+            return None
+        hashed = event.get("session_hash")
+        if isinstance(hashed, str) and not self.owners.claim(hashed, principal):
+            return OTHERS_SESSION
+        longest = _longest_list(event.get("data"))
+        if longest > self.max_items:
+            return (
+                413,
+                f"an event holds a list of {longest} items; the limit is {self.max_items}",
+                "history_too_long",
+            )
+        refused = _foreign(event.get("data"), self.uploads)
+        if refused:
+            return (400, refused, "invalid_request")
+        named = event.get("event_id")
+        if path.rstrip("/") in ACTING and named is not None and not self.owners.owns(str(named), principal):
+            return OTHERS_EVENT
+        return None
+
+    def _claiming(self, send: Send, principal: str) -> Send:
+        """`send`, first making the event id of the answer ({"event_id": ...}) the principal's."""
+        chunks: list[bytes] = []
+
+        async def claiming(message: Message) -> None:
+            if message["type"] == "http.response.body":
+                chunks.append(message.get("body", b""))
+                if not message.get("more_body"):
+                    try:
+                        answer = json.loads(b"".join(chunks))
+                    except ValueError:
+                        answer = None
+                    if isinstance(answer, dict) and isinstance(answer.get("event_id"), str):
+                        self.owners.claim(answer["event_id"], principal)
+            await send(message)
+
+        return claiming
+
+
+def _plain(scope: Scope) -> Scope:
+    """The request without Accept-Encoding: its answer (an event id) is read, so it must not be compressed."""
+    headers = [(k, v) for k, v in scope.get("headers", []) if k.lower() != b"accept-encoding"]
+    return {**scope, "headers": headers}
 
 
 async def _read(receive: Receive) -> bytes:

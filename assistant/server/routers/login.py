@@ -144,7 +144,7 @@ async def logout(request: Request) -> Response:
             await run_in_threadpool(gate.end_session, value)
     response = RedirectResponse("/login", status_code=303)
     response.headers["Cache-Control"] = "no-store"
-    response.headers["Clear-Site-Data"] = '"cookies"'
+    response.headers["Clear-Site-Data"] = '"cookies", "storage"'  # N27: what the page kept goes too
     for name in (COOKIE, SECURE_COOKIE):
         response.delete_cookie(name, path="/", httponly=True, samesite="strict", secure=name == SECURE_COOKIE)
     return response
