@@ -642,3 +642,18 @@ def test_a_documents_name_and_title_are_printed_as_text_not_terminal_markup(tmp_
     assert "[bold]note.md" in listed.output
     asked = CliRunner().invoke(cli, ["ask", "How are tolls paid?"], env=env)
     assert asked.exit_code == 0 and "[bold]note.md" in asked.output, asked.output
+
+
+# -- N28: a flood of session names forgets only the flooder's own -------------------------------------------
+def test_n28_a_flood_of_ui_session_names_forgets_only_the_flooders_own() -> None:
+    """One bound for the whole table let a member push everyone's claims out with 50,000 fresh session
+    names, then claim an admin's event as a session and read its answer."""
+    from assistant.server.owners import Owners
+
+    owners = Owners(per_principal=100)
+    assert owners.claim("admins-session", "ada") and owners.claim("admins-event", "ada")
+    for i in range(10_000):
+        owners.claim(f"flood-{i}", "carol")
+    assert not owners.claim("admins-event", "carol") and owners.owns("admins-event", "ada")
+    assert owners.owns("admins-session", "ada")
+    assert owners.owns("flood-9999", "carol") and not owners.owns("flood-0", "carol"), "her oldest go"

@@ -360,6 +360,22 @@ def test_n24_an_address_sending_wrong_keys_is_stopped(office: Container) -> None
     assert client.get("/api/conversations", cookies={COOKIE: sign_in(client, "bob")}).status_code == 200
 
 
+# -- N29: another local page cannot sign a person out; private answers are not cached -----------------------
+def test_n29_a_sign_out_another_page_sent_asks_first(office: Container) -> None:
+    client = api(office)
+    cookie = sign_in(client, "bob")
+    mine = {COOKIE: cookie}
+    image = {"Sec-Fetch-Site": "same-site", "Sec-Fetch-Dest": "image"}  # <img src=...> on another port
+    r = client.get("/logout", headers=image, cookies=mine, follow_redirects=False)
+    assert r.status_code == 200 and "<form method='post' action='/logout'>" in r.text
+    listed = client.get("/api/conversations", cookies=mine)
+    assert listed.status_code == 200, "still signed in"
+    assert listed.headers["Cache-Control"] == "no-store", "one person's list is kept by no cache"
+    typed = client.get("/logout", headers={"Sec-Fetch-Site": "none"}, cookies=mine, follow_redirects=False)
+    assert typed.status_code == 303 and "cache" in typed.headers["Clear-Site-Data"]
+    assert client.get("/api/conversations", cookies=mine).status_code == 401
+
+
 # -- N14, N16, S4, S5: the Gradio app's own doors -----------------------------------------------------------
 @pytest.fixture(scope="module")
 def ui(office: Container) -> Iterator[TestClient]:

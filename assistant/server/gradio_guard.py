@@ -4,7 +4,8 @@
   hold (`max_items`) is refused with 413 at the cost of a JSON parse, not of Gradio's per-message processing
   (300,000 empty chat messages took 86 s of CPU and 1.5 GB there).
 - N16: a Gradio session (its `session_hash`: the event stream, heartbeat, cancel) belongs to the principal
-  that first used it; another principal naming it gets 403, so nobody else reads its event stream.
+  that first used it; another principal naming it gets 403, so nobody else reads its event stream. Who holds
+  what is `owners.py`: bounded per principal, so no flood forgets anyone else's claims (N28).
 - N23: an event may name a file (a dict with a `path` or `url`, anywhere in its data) only inside Gradio's
   upload folder, where Gradio's upload route put it. Gradio copies a file an event names into its cache and
   serves the copy; mounted (not launched), it skips its own check of where that file is, so a chat history
@@ -31,8 +32,6 @@ from __future__ import annotations
 
 import json
 import os
-import threading
-from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import parse_qs
@@ -44,6 +43,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from assistant.server.error_shape import error_body
 from assistant.server.gradio_routes import PREFIX, served
 from assistant.server.guards import replaying
+from assistant.server.owners import Owners
 
 # paths that name a session in their next segment
 SESSION_SEGMENTS = ("/gradio_api/heartbeat/",)
@@ -57,29 +57,6 @@ ACTING = ("/gradio_api/cancel", "/gradio_api/reset")
 Refusal = tuple[int, str, str]  # status, message, error code
 OTHERS_SESSION: Refusal = (403, "that UI session belongs to someone else", "forbidden")
 OTHERS_EVENT: Refusal = (403, "that event belongs to someone else", "forbidden")
-
-
-class SessionOwners:
-    """session_hash → the principal id that first used it; the least recently seen forgotten past `size`."""
-
-    def __init__(self, size: int = 50_000) -> None:
-        self.size = size
-        self._owners: OrderedDict[str, str] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def owns(self, key: str, principal: str) -> bool:
-        """Whether `key` (a session, an event id) is known and the principal's."""
-        with self._lock:
-            return self._owners.get(key) == principal
-
-    def claim(self, session: str, principal: str) -> bool:
-        """True when the session is (now) the principal's; False when another principal holds it."""
-        with self._lock:
-            owner = self._owners.setdefault(session, principal)
-            self._owners.move_to_end(session)
-            while len(self._owners) > self.size:
-                self._owners.popitem(last=False)
-            return owner == principal
 
 
 def _longest_list(value: Any, depth: int = 0) -> int:
@@ -160,10 +137,10 @@ def _may_be_json(headers: Headers) -> bool:
 
 
 class GradioEventGuard:
-    def __init__(self, app: ASGIApp, max_items: int, owners: SessionOwners | None = None) -> None:
+    def __init__(self, app: ASGIApp, max_items: int, owners: Owners | None = None) -> None:
         self.app = app
         self.max_items = max_items
-        self.owners = owners or SessionOwners()
+        self.owners = owners or Owners()
 
     @staticmethod
     def uploads() -> str:

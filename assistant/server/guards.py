@@ -51,6 +51,10 @@ def _error(message: str, status: int, code: str) -> JSONResponse:
     return JSONResponse(error_body(message, "invalid_request_error", code=code), status_code=status)
 
 
+# The API's answers are one caller's (their conversations, answers from their collections).
+PRIVATE_PATHS = ("/api/", "/v1/", "/mcp")
+
+
 class SecurityHeadersMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -64,12 +68,16 @@ class SecurityHeadersMiddleware:
         request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex[:16]
         scope.setdefault("state", {})["request_id"] = request_id
 
+        private = str(scope.get("path", "")).startswith(PRIVATE_PATHS)
+
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 out = MutableHeaders(scope=message)
                 for name, value in SECURITY_HEADERS.items():
                     if name not in out:
                         out[name] = value
+                if private and "cache-control" not in out:
+                    out["cache-control"] = "no-store"  # one person's answers: no cache keeps them
                 out["x-request-id"] = request_id
             await send(message)
 

@@ -63,6 +63,13 @@ def _safe_next(target: str | None) -> str:
     return target
 
 
+LOGOUT_PAGE = (
+    "<!doctype html><html lang='en'><head><meta charset='utf-8'><title>Sign out</title></head><body>"
+    "<form method='post' action='/logout'><p>Sign out of the assistant?</p>"
+    "<button type='submit'>Sign out</button></form></body></html>"
+)
+
+
 def _login_page(next_: str, error: str = "", status: int = 200, name: str = "") -> HTMLResponse:
     """The sign-in form; after a failure the name stays filled in and the password box has the focus."""
     message = f"<p class='error' role='alert'>{html.escape(error)}</p>" if error else ""
@@ -136,15 +143,20 @@ def _check(gate: Gate, name: str, secret: str) -> Principal | None:
 @router.post("/logout")
 async def logout(request: Request) -> Response:
     """Signs out: the session ends on the server (a copy of the cookie is worth nothing, N3), then the
-    cookie goes. A GET works too, so typing /logout does it (SameSite=Strict: another site cannot)."""
+    cookie goes. A GET works too, so typing /logout or the page's link does it; a GET another page sent (an
+    image on another local port is "same-site", so its request carries the cookie) gets a button instead
+    (N29)."""
     gate = get_gate(request)
+    sent_by = request.headers.get("sec-fetch-site", "none")
+    if request.method == "GET" and sent_by not in ("same-origin", "none"):
+        return HTMLResponse(LOGOUT_PAGE, headers={"Cache-Control": "no-store"})
     for name in (COOKIE, SECURE_COOKIE):
         value = request.cookies.get(name)
         if value:
             await run_in_threadpool(gate.end_session, value)
     response = RedirectResponse("/login", status_code=303)
     response.headers["Cache-Control"] = "no-store"
-    response.headers["Clear-Site-Data"] = '"cookies", "storage"'  # N27: what the page kept goes too
+    response.headers["Clear-Site-Data"] = '"cache", "cookies", "storage"'  # N27: what the page kept goes too
     for name in (COOKIE, SECURE_COOKIE):
         response.delete_cookie(name, path="/", httponly=True, samesite="strict", secure=name == SECURE_COOKIE)
     return response
