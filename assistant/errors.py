@@ -60,6 +60,18 @@ class ConflictError(AssistantError):
     code = "conflict"
 
 
+class TooManyAttemptsError(AssistantError):
+    """A caller sent too many wrong credentials lately (429); `retry_after` seconds until it may again."""
+
+    status = 429
+    code = "rate_limit_exceeded"
+    kind = "rate_limit_error"
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class FileTooLargeError(AssistantError):
     status = 413
     code = "file_too_large"

@@ -71,9 +71,6 @@ def _longest_list(value: Any, depth: int = 0) -> int:
     return 0
 
 
-DEEP_LINK_ROUTE = "/gradio_api/deep_link"
-
-
 def _dicts(value: Any) -> Iterator[dict[str, Any]]:
     """Every dict inside a parsed JSON value, at any depth (walked without recursion: the body's nesting is
     the client's choice)."""
@@ -90,11 +87,14 @@ def _dicts(value: Any) -> Iterator[dict[str, Any]]:
 def _foreign(data: Any, uploads: Callable[[], str]) -> str | None:
     """Why an event's data is refused (N23, N25): a part of a chat message that is not text, or a file
     (a dict with a `path`, or a `url`) outside Gradio's upload folder; None when it is neither."""
+    folder = None  # read once, when the first file is named
     for item in _dicts(data):
         if "component" in item or "constructor_args" in item or item.get("type", "text") != "text":
             return "a chat message's parts may only be text"
-        if ("path" in item or "url" in item) and not _uploaded(item.get("path", item.get("url")), uploads()):
-            return "an event may name only files uploaded to this server"
+        if "path" in item or "url" in item:
+            folder = folder or uploads()
+            if not _uploaded(item.get("path", item.get("url")), folder):
+                return "an event may name only files uploaded to this server"
     return None
 
 
@@ -108,17 +108,16 @@ def _uploaded(path: Any, folder: str) -> bool:
 
 def _route_refusal(path: str, query: bytes) -> Refusal | None:
     """A route of Gradio's this app does not serve (N27), or a deep link (N25)."""
-    if _deep_link(path, query):
+    if _deep_link(query):
         return (404, "this app shares no state by link", "not_found")
     if not served(path):
         return (404, "not a route of this app", "not_found")
     return None
 
 
-def _deep_link(path: str, query: bytes) -> bool:
-    """A request for Gradio's deep links: saving a session's state, or a page replaying one (N25)."""
-    asked = parse_qs(query.decode("latin-1"), keep_blank_values=True)
-    return path.rstrip("/") == DEEP_LINK_ROUTE or "deep_link" in asked
+def _deep_link(query: bytes) -> bool:
+    """A page asked to replay a Gradio deep link (N25); the route saving one is not served (N27)."""
+    return "deep_link" in parse_qs(query.decode("latin-1"), keep_blank_values=True)
 
 
 def _sessions_named(path: str, query: bytes) -> list[str]:

@@ -12,7 +12,7 @@ from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from assistant.access.gate import UNAUTHORIZED, Gate, admin_only
-from assistant.errors import ForbiddenError
+from assistant.errors import ForbiddenError, TooManyAttemptsError
 from assistant.server.error_shape import error_body, render
 
 # Paths open without a key: orchestrators' probes and the page where a person signs in.
@@ -79,13 +79,10 @@ class GateMiddleware:
 async def _too_many_guesses(scope: Scope, receive: Receive, send: Send, wait: float) -> None:
     """N24: this address sent too many wrong keys lately; no key from it is checked until the oldest ages
     out."""
-    message = "too many wrong API keys from this address: try again later"
-    response = JSONResponse(
-        error_body(message, "rate_limit_error", code="rate_limit_exceeded"),
-        status_code=429,
-        headers={"Retry-After": str(int(wait) + 1)},
+    refusal = TooManyAttemptsError(
+        "too many wrong API keys from this address: try again later", int(wait) + 1
     )
-    await response(scope, receive, send)
+    await render(refusal, {"Retry-After": str(refusal.retry_after)})(scope, receive, send)
 
 
 async def _forbidden(scope: Scope, receive: Receive, send: Send) -> None:

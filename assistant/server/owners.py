@@ -29,11 +29,11 @@ class Owners:
         """True when `key` is (now) the principal's; False when another principal holds it."""
         with self._lock:
             owner = self._owner.get(key)
-            held = self._held.setdefault(principal, OrderedDict())
             if owner is not None:
                 if owner == principal:
-                    held.move_to_end(key)
+                    self._held[principal].move_to_end(key)
                 return owner == principal
+            held = self._held.setdefault(principal, OrderedDict())
             held[key] = None
             self._owner[key] = principal
             while len(held) > self.per_principal:
